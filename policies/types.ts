@@ -1,0 +1,99 @@
+// The policy as the runtime sees it: validated once, defaults filled in, deeply frozen.
+// The YAML shape is defined by policies/policy.schema.json; this file is its TypeScript mirror.
+
+export type Mode = 'enforce' | 'monitor' | 'research';
+export type ProviderName = 'openai' | 'anthropic';
+
+export interface Timeouts {
+  /** TCP + TLS connect. */
+  connectMs: number;
+  /** Until the upstream's response headers arrive (time to first token for streams). */
+  firstTokenMs: number;
+  /** Longest silence between two body chunks. */
+  idleMs: number;
+  /** Whole call, first byte sent to last byte received. */
+  totalMs: number;
+}
+
+export interface UpstreamConfig {
+  name: string;
+  baseUrl: string;
+  /** Which wire format the upstream speaks; selects the provider adapter. */
+  provider: ProviderName;
+  /** Env var that holds the upstream credential. */
+  apiKeyEnv?: string;
+  /** File that holds the upstream credential (a mounted secret); re-read on change. */
+  apiKeyFile?: string;
+  /** Header the credential goes in, and its scheme ("Bearer" or "" for a bare key). Provider default when absent. */
+  auth?: { header: string; scheme: string };
+  /** Forward the agent's own credential headers instead of stripping them. */
+  passthroughAuth: boolean;
+  /** Extra headers sent upstream (e.g. api-version for Azure). */
+  headers: Readonly<Record<string, string>>;
+  timeouts: Timeouts;
+}
+
+export interface Price {
+  inputPerMTok: number;
+  outputPerMTok: number;
+  /** Cached prompt tokens (OpenAI cached_tokens, Anthropic cache reads); defaults to inputPerMTok. */
+  cachedInputPerMTok?: number;
+  /** Anthropic cache writes; defaults to inputPerMTok. */
+  cacheWritePerMTok?: number;
+}
+
+export interface ModelConfig {
+  name: string;
+  /** Snapshot the alias is rewritten to. */
+  pin?: string;
+  contextTokens?: number;
+  price?: Price;
+}
+
+export interface AgentConfig {
+  id: string;
+  version: string;
+  scopes: readonly string[];
+}
+
+export interface UsageConfig {
+  /** `request`: ask the upstream for usage in streams when the client did not (and strip it back out). */
+  streamUsage: 'request' | 'client';
+}
+
+export interface LimitsConfig {
+  /** Request bodies above this get 413. */
+  maxBodyBytes: number;
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+  concurrent?: number;
+  usdPerDay?: number;
+}
+
+export interface RetriesConfig {
+  timeouts: Timeouts;
+  maxAttempts: number;
+  [key: string]: unknown;
+}
+
+export interface Policy {
+  apiVersion: 'warden/v1';
+  kind: 'Policy';
+  agent: AgentConfig;
+  mode: Mode;
+  upstreams: Readonly<Record<string, UpstreamConfig>>;
+  models: Readonly<Record<string, ModelConfig>>;
+  usage: UsageConfig;
+  limits: LimitsConfig;
+  retries: RetriesConfig;
+  /** Sections later capabilities fill in; validated by the schema, read by their stages. */
+  tools: Readonly<Record<string, unknown>>;
+  rules: Readonly<Record<string, string>>;
+  sanitize?: unknown;
+  context?: unknown;
+  escalation?: unknown;
+  audit?: unknown;
+  evals?: unknown;
+  /** Where the policy came from: file path and SHA-256 of its bytes. */
+  source: { file: string; sha256: string };
+}

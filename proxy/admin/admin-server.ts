@@ -1,0 +1,94 @@
+// The admin listener: liveness, readiness, Prometheus metrics, semantic status, usage, policy reload.
+// It never carries agent traffic, so an operator can scrape and probe it while the traffic port is busy.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { SidecarContext } from '../context.ts';
+import type { ReloadResult } from '../policy-reloader.ts';
+
+export interface AdminDeps {
+  ctx: SidecarContext;
+  /** True once both listeners are up. */
+  listening(): boolean;
+  /** The last reload's result, if any (a failure keeps the last good policy and turns /status yellow). */
+  lastReload(): ReloadResult | undefined;
+  reload(): Promise<ReloadResult>;
+  readonly startedAt: number;
+  readonly version: string;
+}
+
+type State = 'green' | 'yellow' | 'red';
+
+/** The semantic health of the sidecar, with a reason for anything short of green. */
+export function status(deps: AdminDeps): Record<string, unknown> {
+  const { ctx } = deps;
+  const rt = ctx.runtime;
+  const reasons: string[] = [...rt.warnings];
+  const reload = deps.lastReload();
+  if (reload && !reload.ok) reasons.push(`policy reload failed at ${reload.at.toISOString()}; still serving the last good policy: ${reload.problems.join('; ')}`);
+  let state: State = reasons.length ? 'yellow' : 'green';
+  if (ctx.draining) {
+    state = 'red';
+    reasons.push('draining for shutdown');
+  }
+  return {
+    state,
+    reasons,
+    version: deps.version,
+    uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+    inFlight: ctx.inFlight,
+    policy: {
+      file: rt.policy.source.file,
+      sha256: rt.policy.source.sha256,
+      agent: rt.policy.agent.id,
+      agentVersion: rt.policy.agent.version,
+      mode: rt.policy.mode,
+      loadedAt: rt.loadedAt.toISOString(),
+    },
+    lastReload: reload && { ok: reload.ok, at: reload.at.toISOString(), problems: reload.ok ? undefined : reload.problems },
+  };
+}
+
+function json(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const key = `${req.method} ${url.pathname}`;
+  switch (key) {
+    case 'GET /healthz':
+      return json(res, 200, { ok: true });
+    case 'GET /readyz': {
+      const ready = deps.listening() && !deps.ctx.draining;
+      return json(res, ready ? 200 : 503, { ready, policy: deps.ctx.runtime.policy.source.sha256 });
+    }
+    case 'GET /metrics': {
+      const text = await deps.ctx.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': deps.ctx.metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    case 'GET /status':
+      return json(res, 200, status(deps));
+    case 'GET /usage':
+      return json(res, 200, deps.ctx.ledger.snapshot(url.searchParams.get('task') ?? undefined));
+    case 'POST /policy/reload': {
+      const result = await deps.reload();
+      return json(res, result.ok ? 200 : 422, { ok: result.ok, problems: result.ok ? undefined : result.problems });
+    }
+    default:
+      return json(res, 404, { error: { message: `no admin route ${key}`, type: 'warden_not_found', code: 'WARDEN_ERR_ROUTE_NOT_FOUND' } });
+  }
+}
+
+/** Creates (but does not start) the admin server. */
+export function createAdminServer(deps: AdminDeps): Server {
+  return createServer((req, res) => {
+    route(deps, req, res).catch((err) => {
+      deps.ctx.log.error({ err }, 'admin route failed');
+      if (!res.headersSent) json(res, 500, { error: { message: 'internal error', type: 'warden_internal_error', code: 'WARDEN_ERR_INTERNAL' } });
+      else res.destroy();
+    });
+  });
+}

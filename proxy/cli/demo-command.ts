@@ -1,0 +1,37 @@
+// `warden demo`: a fake upstream, a sidecar on policies/examples/demo.yaml and a scripted agent, all in
+// this process and on loopback ports chosen by the OS. Prints, call by call, what Warden did.
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { startFakeUpstream } from '../demo/fake-upstream.ts';
+import { runScenes } from '../demo/scenes.ts';
+import { startSidecar } from '../sidecar.ts';
+
+const DEMO_POLICY = fileURLToPath(new URL('../../policies/examples/demo.yaml', import.meta.url));
+
+/** Runs the demo and returns 0 when every scene behaved as expected. */
+export async function demoCommand(args: string[]): Promise<number> {
+  if (args.length > 0) process.stderr.write(`warden demo takes no arguments; ignoring ${args.join(' ')}\n`);
+  const fake = await startFakeUpstream({ host: '127.0.0.1', port: 0 });
+  process.env.WARDEN_DEMO_UPSTREAM = fake.url;
+  const sidecar = await startSidecar({
+    policyFile: DEMO_POLICY,
+    listen: { host: '127.0.0.1', port: 0 },
+    adminListen: { host: '127.0.0.1', port: 0 },
+    shutdownGraceMs: 2_000,
+    watchPolicy: false,
+    // The demo prints its own story; the sidecar's JSON log would drown it.
+    logger: pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'silent' }),
+  });
+  const out = (line = '') => process.stdout.write(`${line}\n`);
+  out(`Warden demo: fake upstream at ${fake.url}, sidecar at ${sidecar.trafficUrl} (admin ${sidecar.adminUrl})`);
+  out(`policy: policies/examples/demo.yaml (agent ${sidecar.ctx.runtime.policy.agent.id})`);
+  try {
+    const failures = await runScenes({ trafficUrl: sidecar.trafficUrl, adminUrl: sidecar.adminUrl, out });
+    out();
+    out(failures === 0 ? 'All scenes behaved as expected.' : `${failures} scene(s) did not behave as expected.`);
+    return failures === 0 ? 0 : 1;
+  } finally {
+    await sidecar.shutdown();
+    await fake.close();
+  }
+}

@@ -1,0 +1,51 @@
+// The CLI dispatcher: `warden <command> [subcommand] [flags]`. Exit codes: 0 ok, 1 check failed,
+// 2 usage or config error; every error names what was wrong and where.
+import { PolicyError, UsageError } from '../errors.ts';
+import { demoCommand } from './demo-command.ts';
+import { policyCheckCommand } from './policy-check.ts';
+import { proxyCommand } from './proxy-command.ts';
+
+const USAGE = `usage: warden <command>
+
+  proxy --policy FILE [--listen HOST:PORT] [--admin-listen HOST:PORT]
+                       run the sidecar (env: WARDEN_POLICY, WARDEN_LISTEN, WARDEN_ADMIN_LISTEN,
+                       WARDEN_SHUTDOWN_GRACE_MS, WARDEN_LOG_LEVEL)
+  demo                 fake upstream + sidecar + scripted agent; shows each protection; no keys needed
+  policy check FILE... lint policies: exit 0 clean, 1 problems (file:line:col: message)
+  help                 this text
+`;
+
+type Command = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  proxy: proxyCommand,
+  demo: demoCommand,
+  policy: async (args) => {
+    if (args[0] !== 'check') throw new UsageError(`unknown policy subcommand "${args[0] ?? ''}" (expected: check)`);
+    return policyCheckCommand(args.slice(1), process.stdout, process.stderr);
+  },
+  help: async () => {
+    process.stdout.write(USAGE);
+    return 0;
+  },
+};
+
+/** Runs one CLI invocation and returns its exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  const command = name === undefined || name === '--help' || name === '-h' ? COMMANDS.help : COMMANDS[name];
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}"`);
+    return await command(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`warden: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof PolicyError) {
+      process.stderr.write(`${err.problems.join('\n')}\nwarden: the policy is invalid; nothing was started\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,17 @@
+// The sidecar's process-wide state that request handlers share: the current runtime, observability,
+// and the drain flag. One object, passed explicitly; no module-level singletons.
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics.ts';
+import type { Runtime } from './runtime.ts';
+import type { UsageLedger } from './usage-ledger.ts';
+
+export interface SidecarContext {
+  /** The runtime built from the last good policy. */
+  runtime: Runtime;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly ledger: UsageLedger;
+  inFlight: number;
+  /** Set on SIGTERM: no new calls, in-flight ones finish. */
+  draining: boolean;
+}

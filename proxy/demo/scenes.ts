@@ -1,0 +1,149 @@
+// The demo's scripted agent: each scene makes real HTTP calls through the sidecar, checks what Warden
+// did, and prints it. Later capabilities add their scenes to SCENES.
+import { request } from 'undici';
+
+export interface SceneEnv {
+  trafficUrl: string;
+  adminUrl: string;
+  out(line?: string): void;
+}
+
+interface CallResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json?: Record<string, any>;
+}
+
+interface Scene {
+  title: string;
+  run(env: SceneEnv): Promise<string[]>;
+}
+
+async function call(url: string, body: unknown, headers: Record<string, string> = {}, raw?: string): Promise<CallResult> {
+  const res = await request(url, {
+    method: body === undefined && raw === undefined ? 'GET' : 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  const text = await res.body.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, text, json };
+}
+
+async function usageOf(env: SceneEnv, task: string): Promise<string> {
+  const u = (await call(`${env.adminUrl}/usage?task=${encodeURIComponent(task)}`, undefined)).json ?? {};
+  return `tokens in/out ${u.inputTokens}/${u.outputTokens}, cost $${Number(u.costUsd).toFixed(6)} (task ${task})`;
+}
+
+function expect(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`expected ${what}`);
+}
+
+const SCENES: Scene[] = [
+  {
+    title: 'Model pinning and metering: the agent asks for "gpt-4o"',
+    async run(env) {
+      const r = await call(`${env.trafficUrl}/v1/chat/completions`, {
+        model: 'gpt-4o', messages: [{ role: 'user', content: 'Where is my order?' }],
+      }, { 'x-warden-task': 'demo-pin' });
+      expect(r.status === 200, `200, got ${r.status}`);
+      expect(r.json?.model === 'gpt-4o-2024-11-20', `the pinned snapshot to be served, got ${r.json?.model}`);
+      return [
+        `asked gpt-4o → sent and served ${r.json?.model} (fingerprint ${r.json?.system_fingerprint})`,
+        `x-warden-actions: ${r.headers['x-warden-actions']}`,
+        await usageOf(env, 'demo-pin'),
+      ];
+    },
+  },
+  {
+    title: 'Streaming: events pass one by one; usage is asked for and metered',
+    async run(env) {
+      const r = await call(`${env.trafficUrl}/v1/chat/completions`, {
+        model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Tell me about returns' }],
+      }, { 'x-warden-task': 'demo-stream' });
+      const events = r.text.split('\n\n').filter((e) => e.startsWith('data:'));
+      const usageChunks = events.filter((e) => e.includes('"usage":{'));
+      expect(r.status === 200 && events.at(-1) === 'data: [DONE]', 'a complete stream');
+      expect(usageChunks.length === 0, 'no usage chunk for a client that did not ask for one');
+      return [
+        `${events.length} SSE events relayed; the usage chunk Warden asked for was metered and kept from the client`,
+        `x-warden-actions: ${r.headers['x-warden-actions']}`,
+        await usageOf(env, 'demo-stream'),
+      ];
+    },
+  },
+  {
+    title: 'Anthropic messages through /anthropic, pinned and metered',
+    async run(env) {
+      const r = await call(`${env.trafficUrl}/anthropic/v1/messages`, {
+        model: 'claude-sonnet-4-5', max_tokens: 256, messages: [{ role: 'user', content: 'Summarise my ticket' }],
+      }, { 'x-warden-task': 'demo-anthropic', 'anthropic-version': '2023-06-01' });
+      expect(r.status === 200, `200, got ${r.status}`);
+      return [`served ${r.json?.model}, stop_reason ${r.json?.stop_reason}`, await usageOf(env, 'demo-anthropic')];
+    },
+  },
+  {
+    title: 'OpenAI Responses API',
+    async run(env) {
+      const r = await call(`${env.trafficUrl}/v1/responses`, { model: 'gpt-4o', input: 'Hello there' }, { 'x-warden-task': 'demo-responses' });
+      expect(r.status === 200, `200, got ${r.status}`);
+      return [`served ${r.json?.model}, status ${r.json?.status}`, await usageOf(env, 'demo-responses')];
+    },
+  },
+  {
+    title: 'Bad input gets a clear error in the provider\'s own shape',
+    async run(env) {
+      const bad = await call(`${env.trafficUrl}/v1/chat/completions`, undefined, {}, '{"model": "gpt-4o", "messages": [');
+      const unknown = await call(`${env.trafficUrl}/v2/nothing`, {});
+      const anth = await call(`${env.trafficUrl}/anthropic/v1/messages`, undefined, {}, 'not json');
+      expect(bad.status === 400 && unknown.status === 404 && anth.status === 400, 'a 400, a 404 and a 400');
+      return [
+        `malformed JSON → ${bad.status} ${bad.text}`,
+        `unknown route  → ${unknown.status} ${unknown.json?.error?.code}`,
+        `Anthropic shape → ${anth.status} ${anth.text}`,
+      ];
+    },
+  },
+  {
+    title: 'Upstream errors pass through untouched (429 with Retry-After)',
+    async run(env) {
+      const r = await call(`${env.trafficUrl}/v1/chat/completions`, {
+        model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }],
+      }, { 'x-fake-scenario': 'status=429;retry-after=7' });
+      expect(r.status === 429 && r.headers['retry-after'] === '7', '429 with Retry-After: 7');
+      return [`${r.status}, Retry-After: ${r.headers['retry-after']}, body ${r.text}`];
+    },
+  },
+  {
+    title: 'Operators see it all: /metrics and /status on the admin port',
+    async run(env) {
+      const metrics = (await call(`${env.adminUrl}/metrics`, undefined)).text;
+      const status = (await call(`${env.adminUrl}/status`, undefined)).json;
+      const lines = metrics.split('\n').filter((l) => l.startsWith('warden_cost_usd_total') || l.startsWith('warden_tokens_total'));
+      expect(lines.length > 0, 'cost and token metrics');
+      return [...lines, `/status: ${status?.state} (policy ${String(status?.policy?.sha256).slice(0, 12)}…)`];
+    },
+  },
+];
+
+/** Runs every scene, printing what Warden did; returns how many scenes failed. */
+export async function runScenes(env: SceneEnv): Promise<number> {
+  let failures = 0;
+  for (const [i, scene] of SCENES.entries()) {
+    env.out();
+    env.out(`── ${i + 1}. ${scene.title}`);
+    try {
+      for (const line of await scene.run(env)) env.out(`   ${line}`);
+    } catch (err) {
+      failures++;
+      env.out(`   FAILED: ${(err as Error).message}`);
+    }
+  }
+  return failures;
+}

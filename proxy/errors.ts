@@ -1,0 +1,120 @@
+// Every error Warden itself produces: a stable code, an HTTP status, a `warden_` type for the wire,
+// and the cause kept for logs. Adapters render these in the provider's own error shape.
+
+export interface WardenErrorOptions {
+  cause?: unknown;
+  /** Seconds for a Retry-After header (429 and 503). */
+  retryAfterSeconds?: number;
+}
+
+export class WardenError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly type: string;
+  readonly retryAfterSeconds?: number;
+
+  constructor(code: string, status: number, type: string, message: string, options: WardenErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'WardenError';
+    this.code = code;
+    this.status = status;
+    this.type = type;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** 400: the request body is not valid JSON (or not valid UTF-8). */
+export class InvalidJsonError extends WardenError {
+  constructor(message: string, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_INVALID_JSON', 400, 'warden_invalid_request', message, options);
+  }
+}
+
+/** 400: the request is JSON but not a shape the endpoint accepts. */
+export class InvalidRequestError extends WardenError {
+  constructor(message: string, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_INVALID_REQUEST', 400, 'warden_invalid_request', message, options);
+  }
+}
+
+/** 413: the request body is over the configured cap. */
+export class BodyTooLargeError extends WardenError {
+  constructor(limitBytes: number) {
+    super('WARDEN_ERR_BODY_TOO_LARGE', 413, 'warden_request_too_large',
+      `request body exceeds the limit of ${limitBytes} bytes (limits.maxBodyBytes)`);
+  }
+}
+
+/** 404: no route matches the path. */
+export class RouteNotFoundError extends WardenError {
+  constructor(method: string, path: string) {
+    super('WARDEN_ERR_ROUTE_NOT_FOUND', 404, 'warden_not_found',
+      `no route for ${method} ${path}: use /v1/*, /anthropic/*, /upstreams/{name}/*, /tools/{tool}/* or /mcp/{server}`);
+  }
+}
+
+/** 404: the route names an upstream the policy does not declare. */
+export class UnknownUpstreamError extends WardenError {
+  constructor(name: string) {
+    super('WARDEN_ERR_UNKNOWN_UPSTREAM', 404, 'warden_not_found',
+      `upstream "${name}" is not declared in the policy's upstreams section`);
+  }
+}
+
+/** 502: the upstream could not be reached or broke the connection. */
+export class UpstreamUnreachableError extends WardenError {
+  constructor(upstream: string, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_UPSTREAM_UNREACHABLE', 502, 'warden_upstream_error',
+      `upstream "${upstream}" is unreachable: ${describeCause(options?.cause)}`, options);
+  }
+}
+
+/** 504: the upstream did not answer within the configured timeout. */
+export class UpstreamTimeoutError extends WardenError {
+  constructor(upstream: string, phase: string, timeoutMs: number, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_UPSTREAM_TIMEOUT', 504, 'warden_upstream_timeout',
+      `upstream "${upstream}" did not answer within ${timeoutMs} ms (${phase})`, options);
+  }
+}
+
+/** 503: the sidecar is shutting down and takes no new calls. */
+export class ShuttingDownError extends WardenError {
+  constructor() {
+    super('WARDEN_ERR_SHUTTING_DOWN', 503, 'warden_unavailable', 'warden is shutting down', { retryAfterSeconds: 1 });
+  }
+}
+
+/** 500: a fault inside Warden; the message never carries a stack trace to the client. */
+export class InternalError extends WardenError {
+  constructor(options?: WardenErrorOptions) {
+    super('WARDEN_ERR_INTERNAL', 500, 'warden_internal_error', 'internal error in warden (see the sidecar log)', options);
+  }
+}
+
+/** A policy or pact that failed validation; each problem already carries file:line:col. */
+export class PolicyError extends Error {
+  readonly code = 'WARDEN_ERR_POLICY';
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'PolicyError';
+    this.problems = problems;
+  }
+}
+
+/** Command-line usage errors (exit code 2). */
+export class UsageError extends Error {
+  readonly code = 'WARDEN_ERR_USAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+function describeCause(cause: unknown): string {
+  if (cause && typeof cause === 'object') {
+    const c = cause as { code?: string; message?: string };
+    return c.code ? `${c.code}${c.message ? ` (${c.message})` : ''}` : (c.message ?? String(cause));
+  }
+  return String(cause ?? 'unknown error');
+}

@@ -1,0 +1,187 @@
+// A model call end to end: parse to canonical, run the request stages, forward (the agent's own bytes
+// when nothing changed), then run the response or stream stages on the way back.
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { accumulate, emptyResponse, finishAccumulation } from '../canonical.ts';
+import { InvalidJsonError, InvalidRequestError, UpstreamUnreachableError, WardenError } from '../errors.ts';
+import { runRequest, runResponse, runStreamEnd, runStreamEvent, type Pipeline } from '../pipeline.ts';
+import type { EndpointAdapter, Json } from '../providers/types.ts';
+import { obj } from '../providers/wire.ts';
+import type { CallContext } from '../stage.ts';
+import { readBody } from './body.ts';
+import type { CallTiming } from './call-timing.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { drained, sendError, wardenHeaders } from './respond.ts';
+import { relay } from './relay.ts';
+import { SseSplitter, type SseEvent } from './sse.ts';
+import { toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
+
+// An SSE event bigger than this is passed through unparsed rather than held in memory.
+const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+// A whole (non-streamed) model response is read into memory to run stages on it; past this it is an error.
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+export interface ModelCallInput {
+  req: IncomingMessage;
+  res: ServerResponse;
+  call: CallContext;
+  client: UpstreamClient;
+  adapter: EndpointAdapter;
+  pipeline: Pipeline;
+  rest: string;
+  timing: CallTiming;
+  maxBodyBytes: number;
+  signal: AbortSignal;
+}
+
+function parseJson(body: Buffer): Json {
+  if (!isUtf8(body)) throw new InvalidJsonError('request body is not valid UTF-8');
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new InvalidJsonError(`request body is not valid JSON: ${(err as Error).message}`);
+  }
+  const json = obj(value);
+  if (!json) throw new InvalidRequestError('request body must be a JSON object');
+  return json;
+}
+
+function isEventStream(headers: UpstreamResponse['headers']): boolean {
+  return String(headers['content-type'] ?? '').startsWith('text/event-stream');
+}
+
+function isJson(headers: UpstreamResponse['headers']): boolean {
+  return String(headers['content-type'] ?? '').includes('json');
+}
+
+/** Handles one model call; throws WardenErrors for the caller to render. */
+export async function handleModelCall(input: ModelCallInput): Promise<void> {
+  const { req, res, call, client, adapter, pipeline, timing } = input;
+  const body = await readBody(req, input.maxBodyBytes);
+  const wire = parseJson(body);
+  const outcome = await runRequest(pipeline, call, adapter.parseRequest(wire));
+  if ('reply' in outcome) {
+    timing.status = outcome.reply.status;
+    sendError(res, client.provider, outcome.reply, call.id, call.actions);
+    return;
+  }
+  const request = outcome.value;
+  // Fidelity: with no stage changing the call, the agent's exact bytes go upstream.
+  const outBody = outcome.changed ? Buffer.from(JSON.stringify(adapter.writeRequest(wire, request))) : body;
+  const headers = upstreamRequestHeaders(req.headers, { strip: client.stripHeaders, set: client.setHeaders, identity: true });
+  headers['content-length'] = String(outBody.length);
+
+  timing.upstreamStart = performance.now();
+  const up = await client.send({ method: 'POST', path: client.path(input.rest), headers, body: outBody, signal: input.signal });
+  timing.status = up.status;
+  if (up.status >= 200 && up.status < 300 && request.stream && isEventStream(up.headers)) {
+    await streamBack(input, up);
+  } else if (up.status >= 200 && up.status < 300 && isJson(up.headers)) {
+    await wholeBack(input, up);
+  } else {
+    // Errors and anything unexpected pass through untouched: the agent's SDK knows the upstream's shapes.
+    await relay(res, up, wardenHeaders(call.id, call.actions), timing);
+  }
+}
+
+async function readAll(up: UpstreamResponse, upstream: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of up.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) {
+      up.body.destroy();
+      throw new UpstreamUnreachableError(upstream, { cause: new Error(`response over ${MAX_RESPONSE_BYTES} bytes`) });
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+}
+
+async function wholeBack(input: ModelCallInput, up: UpstreamResponse): Promise<void> {
+  const { res, call, adapter, pipeline, timing, client } = input;
+  const raw = await readAll(up, client.config.name);
+  timing.upstreamEnd = performance.now();
+  let out: Buffer = raw;
+  let wire: Json | undefined;
+  try {
+    wire = obj(JSON.parse(raw.toString('utf8')));
+  } catch {
+    call.decisions.push({ stage: 'proxy', decision: 'unparsable-response' });
+  }
+  if (wire) {
+    const outcome = await runResponse(pipeline, call, adapter.parseResponse(wire));
+    if ('reply' in outcome) {
+      timing.status = outcome.reply.status;
+      sendError(res, client.provider, outcome.reply, call.id, call.actions);
+      return;
+    }
+    if (outcome.changed) out = Buffer.from(JSON.stringify(adapter.writeResponse(wire, outcome.value)));
+  }
+  const headers = { ...clientResponseHeaders(up.headers, true), ...wardenHeaders(call.id, call.actions), 'content-length': out.length };
+  res.writeHead(up.status, headers);
+  timing.firstByte = performance.now();
+  res.end(out);
+}
+
+async function streamBack(input: ModelCallInput, up: UpstreamResponse): Promise<void> {
+  const { res, call, adapter, pipeline, timing, client } = input;
+  res.writeHead(up.status, { ...clientResponseHeaders(up.headers, true), ...wardenHeaders(call.id, call.actions) });
+  res.flushHeaders();
+  const splitter = new SseSplitter(MAX_EVENT_BYTES);
+  const acc = emptyResponse();
+
+  function transform(ev: SseEvent): Buffer | null {
+    if (ev.data === undefined) return ev.raw;
+    let parsed;
+    try {
+      parsed = adapter.parseStreamEvent(ev.event, ev.data);
+    } catch {
+      return ev.raw; // not JSON: not ours to judge
+    }
+    if (!parsed) return ev.raw;
+    let changed = false;
+    const kept = [];
+    for (const e of parsed.events) {
+      accumulate(acc, e);
+      const next = runStreamEvent(pipeline, call, e);
+      if (next !== e) changed = true;
+      if (next !== null) kept.push(next);
+    }
+    if (!changed) return ev.raw;
+    if (kept.length === 0) return null;
+    const data = JSON.stringify(adapter.writeStreamEvent(parsed, kept));
+    return Buffer.from(ev.event !== undefined ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`);
+  }
+
+  try {
+    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      const out: Buffer[] = [];
+      for (const piece of splitter.push(chunk)) {
+        const bytes = Buffer.isBuffer(piece) ? piece : transform(piece);
+        if (bytes) out.push(bytes);
+      }
+      if (out.length === 0) continue;
+      timing.firstByte ??= performance.now();
+      if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res);
+    }
+    const tail = splitter.end();
+    if (tail) res.write(tail);
+  } catch (err) {
+    timing.upstreamEnd = performance.now();
+    const failure = toWardenError(client.config, err, input.signal);
+    if (!(failure instanceof WardenError) || res.destroyed) throw err; // the client went away: nothing to tell it
+    // Headers are gone already, so the failure is told in-band, in the provider's own stream error shape.
+    res.end(client.provider.streamErrorEvent(failure));
+    call.decisions.push({ stage: 'proxy', decision: 'stream-failed', detail: { code: failure.code } });
+    timing.streamError = failure.code;
+  } finally {
+    finishAccumulation(acc);
+    runStreamEnd(pipeline, call, acc);
+  }
+  if (timing.streamError) return;
+  timing.upstreamEnd = performance.now();
+  res.end();
+}

@@ -1,0 +1,39 @@
+// Writing Warden's own answers: errors in the provider's shape, and the x-warden-* response headers.
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { WardenError } from '../errors.ts';
+import type { ProviderSpec } from '../providers/types.ts';
+
+/** x-warden-request-id always; x-warden-actions when Warden changed anything. */
+export function wardenHeaders(requestId: string, actions: readonly string[]): OutgoingHttpHeaders {
+  const h: OutgoingHttpHeaders = { 'x-warden-request-id': requestId };
+  if (actions.length > 0) h['x-warden-actions'] = [...new Set(actions)].join(',');
+  return h;
+}
+
+/** Sends a Warden error as a complete JSON response in the provider's own error shape. */
+export function sendError(res: ServerResponse, provider: ProviderSpec, err: WardenError, requestId: string, actions: readonly string[] = []): void {
+  const body = provider.errorBody(err);
+  const headers: OutgoingHttpHeaders = {
+    ...wardenHeaders(requestId, actions),
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
+  // An unread request body (413) would otherwise be parsed as the next request on this connection.
+  if (err.status === 413) headers.connection = 'close';
+  res.writeHead(err.status, headers);
+  res.end(body);
+}
+
+/** Resolves when the response can take more bytes, or when the client has gone. */
+export function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}

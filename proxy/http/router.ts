@@ -1,0 +1,46 @@
+// Maps a request path to an upstream and the path relative to the route's mount point.
+// DESIGN.md: /v1/* → openai, /anthropic/* → anthropic, /upstreams/{name}/* → any declared upstream.
+import { InvalidRequestError } from '../errors.ts';
+
+export interface RouteMatch {
+  /** Upstream name in the policy. */
+  upstream: string;
+  /** Path after the mount prefix, query included: `/chat/completions?x=1`. */
+  rest: string;
+}
+
+const MOUNTS: readonly { prefix: string; upstream: string }[] = [
+  // The OpenAI SDK's base URL ends in /v1 and the upstream's baseUrl does too, so /v1 is stripped.
+  { prefix: '/v1/', upstream: 'openai' },
+  { prefix: '/anthropic/', upstream: 'anthropic' },
+];
+
+/** The route for a request target, or undefined when no route matches. */
+export function matchRoute(url: string): RouteMatch | undefined {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? '' : url.slice(q);
+  checkPath(path);
+  for (const m of MOUNTS) {
+    if (path.startsWith(m.prefix)) return { upstream: m.upstream, rest: path.slice(m.prefix.length - 1) + query };
+  }
+  if (path.startsWith('/upstreams/')) {
+    const slash = path.indexOf('/', '/upstreams/'.length);
+    const name = path.slice('/upstreams/'.length, slash === -1 ? undefined : slash);
+    if (name) return { upstream: decodeURIComponent(name), rest: (slash === -1 ? '/' : path.slice(slash)) + query };
+  }
+  return undefined;
+}
+
+/** Refuses dot segments (also percent-encoded) so a path cannot climb out of the upstream's base path. */
+function checkPath(path: string): void {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    throw new InvalidRequestError('request path has invalid percent-encoding');
+  }
+  if (/(^|\/)\.\.?(\/|$)/.test(decoded) || decoded.includes('\\')) {
+    throw new InvalidRequestError('request path must not contain dot segments or backslashes');
+  }
+}

@@ -1,0 +1,131 @@
+// The traffic listener: routes each request to a model call or a pass-through, renders Warden's errors
+// in the provider's shape, and reports every call once (log line, metrics, usage ledger).
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { SidecarContext } from '../context.ts';
+import { InternalError, RouteNotFoundError, ShuttingDownError, UpstreamTimeoutError, WardenError } from '../errors.ts';
+import { findEndpoint, providers } from '../providers/index.ts';
+import type { ProviderSpec } from '../providers/types.ts';
+import { upstreamOf } from '../runtime.ts';
+import type { CallContext } from '../stage.ts';
+import type { CallTiming } from './call-timing.ts';
+import { headerValue, upstreamRequestHeaders } from './headers.ts';
+import { handleModelCall } from './model-call.ts';
+import { relay } from './relay.ts';
+import { sendError, wardenHeaders } from './respond.ts';
+import { matchRoute } from './router.ts';
+import { readBody } from './body.ts';
+
+/** Creates (but does not start) the traffic server. */
+export function createTrafficServer(ctx: SidecarContext): Server {
+  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+    void handle(ctx, req, res);
+  });
+  return server;
+}
+
+async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const rt = ctx.runtime;
+  const timing: CallTiming = { start: performance.now(), status: 0 };
+  const id = randomUUID();
+  const url = req.url ?? '/';
+  // Until the route is known, errors take the shape of the SDK the path belongs to.
+  let provider: ProviderSpec = url.startsWith('/anthropic/') ? providers.anthropic : providers.openai;
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  ctx.inFlight++;
+  ctx.metrics.inFlight.inc();
+  let call: CallContext | undefined;
+  let route = 'none';
+  let totalTimer: NodeJS.Timeout | undefined;
+  try {
+    if (ctx.draining) throw new ShuttingDownError();
+    const match = matchRoute(url);
+    if (!match) throw new RouteNotFoundError(req.method ?? 'GET', url.split('?')[0]);
+    route = match.upstream;
+    const client = upstreamOf(rt, match.upstream);
+    provider = client.provider;
+    const { totalMs } = client.config.timeouts;
+    totalTimer = setTimeout(() => controller.abort(new UpstreamTimeoutError(client.config.name, 'total', totalMs)), totalMs);
+    const endpoint = findEndpoint(client.provider, req.method ?? 'GET', match.rest.split('?')[0]);
+    call = {
+      id, startedAt: timing.start, policy: rt.policy, agent: rt.policy.agent, upstream: client.config,
+      route, endpoint: endpoint?.adapter.name ?? 'passthrough', headers: req.headers,
+      task: headerValue(req.headers, 'x-warden-task'), session: headerValue(req.headers, 'x-warden-session'),
+      actions: [], decisions: [], state: new Map(),
+    };
+    if (endpoint) {
+      await handleModelCall({
+        req, res, call, client, adapter: endpoint.adapter, pipeline: rt.pipeline, rest: match.rest, timing,
+        maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal,
+      });
+    } else {
+      await passThrough(req, res, call, client, match.rest, timing, rt.policy.limits.maxBodyBytes, controller.signal);
+    }
+  } catch (err) {
+    if (controller.signal.aborted && !(controller.signal.reason instanceof WardenError)) {
+      timing.status = 499; // the agent went away; nothing to answer
+    } else {
+      const wardenError = err instanceof WardenError ? err : new InternalError({ cause: err });
+      if (!(err instanceof WardenError)) ctx.log.error({ err, reqId: id }, 'internal error');
+      timing.status = wardenError.status;
+      if (!res.headersSent) sendError(res, provider, wardenError, id, call?.actions);
+      else res.destroy();
+    }
+  } finally {
+    ctx.inFlight--;
+    ctx.metrics.inFlight.dec();
+    clearTimeout(totalTimer);
+    report(ctx, req, id, call, route, timing);
+  }
+}
+
+async function passThrough(
+  req: IncomingMessage, res: ServerResponse, call: CallContext, client: ReturnType<typeof upstreamOf>,
+  rest: string, timing: CallTiming, maxBodyBytes: number, signal: AbortSignal,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req, maxBodyBytes);
+  const headers = upstreamRequestHeaders(req.headers, { strip: client.stripHeaders, set: client.setHeaders, identity: false });
+  if (body) headers['content-length'] = String(body.length);
+  timing.upstreamStart = performance.now();
+  const up = await client.send({ method, path: client.path(rest), headers, body, signal });
+  timing.status = up.status;
+  await relay(res, up, wardenHeaders(call.id, call.actions), timing);
+}
+
+/** One log line, the metrics, and the usage ledger, for every call. */
+function report(ctx: SidecarContext, req: IncomingMessage, id: string, call: CallContext | undefined, route: string, timing: CallTiming): void {
+  const end = performance.now();
+  const total = (end - timing.start) / 1000;
+  const upstream = timing.upstreamStart !== undefined ? ((timing.upstreamEnd ?? end) - timing.upstreamStart) / 1000 : 0;
+  const m = ctx.metrics;
+  const model = m.modelLabel(call?.modelAsked);
+  m.requests.inc({ route, model, status: String(timing.status) });
+  m.requestDuration.observe({ route }, total);
+  m.overhead.observe({ route }, Math.max(0, total - upstream));
+  if (timing.upstreamStart !== undefined) m.upstreamDuration.observe({ route }, upstream);
+  if (timing.firstByte !== undefined) m.timeToFirstByte.observe({ route }, (timing.firstByte - timing.start) / 1000);
+  if (call?.usage) {
+    const served = m.modelLabel(call.modelServed ?? call.modelSent);
+    m.tokens.inc({ model: served, direction: 'input' }, call.usage.inputTokens);
+    m.tokens.inc({ model: served, direction: 'output' }, call.usage.outputTokens);
+    if (call.costUsd !== undefined) m.cost.inc({ model: served }, call.costUsd);
+  }
+  if (call) ctx.ledger.record(call.agent.id, call.task, call.usage, call.costUsd);
+  ctx.log.info({
+    reqId: id, agent: call?.agent.id, agentVersion: call?.agent.version, task: call?.task, session: call?.session,
+    route, method: req.method, endpoint: call?.endpoint, modelAsked: call?.modelAsked, modelServed: call?.modelServed,
+    fingerprint: call?.systemFingerprint, status: timing.status, streamError: timing.streamError,
+    latencyMs: round(total * 1000), upstreamMs: round(upstream * 1000),
+    tokensIn: call?.usage?.inputTokens, tokensOut: call?.usage?.outputTokens, costUsd: call?.costUsd,
+    actions: call?.actions.length ? call.actions : undefined,
+  }, 'call');
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,103 @@
+// One pooled keep-alive undici Agent per upstream, the upstream's credential, and the mapping of
+// transport failures to Warden's typed errors (502 unreachable, 504 timeout).
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { Agent, errors as undiciErrors } from 'undici';
+import type { UpstreamConfig } from '../../policies/types.ts';
+import { UpstreamTimeoutError, UpstreamUnreachableError, type WardenError } from '../errors.ts';
+import type { ProviderSpec } from '../providers/types.ts';
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
+
+export interface UpstreamClient {
+  readonly config: UpstreamConfig;
+  readonly provider: ProviderSpec;
+  /** Why the upstream may not work (e.g. its key env var is unset); shown on /status. */
+  readonly warnings: readonly string[];
+  /** Headers an agent's credential is stripped from (empty with passthroughAuth). */
+  readonly stripHeaders: readonly string[];
+  /** The credential and extra headers to send. */
+  readonly setHeaders: Readonly<Record<string, string>>;
+  /** Upstream path for a path relative to the route mount (`/chat/completions?x=1`). */
+  path(rest: string): string;
+  send(opts: SendOptions): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
+
+export interface SendOptions {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[]>;
+  body?: Buffer | Readable;
+  signal: AbortSignal;
+}
+
+function readCredential(config: UpstreamConfig): { key?: string; warning?: string } {
+  if (config.apiKeyFile) {
+    try {
+      return { key: readFileSync(config.apiKeyFile, 'utf8').trim() };
+    } catch (err) {
+      return { warning: `upstream ${config.name}: cannot read apiKeyFile ${config.apiKeyFile} (${(err as NodeJS.ErrnoException).code})` };
+    }
+  }
+  if (config.apiKeyEnv) {
+    const key = process.env[config.apiKeyEnv];
+    return key ? { key } : { warning: `upstream ${config.name}: environment variable ${config.apiKeyEnv} is not set` };
+  }
+  return {};
+}
+
+/** Builds the client for one upstream; the credential is read now (a policy reload reads it again). */
+export function createUpstreamClient(config: UpstreamConfig, provider: ProviderSpec): UpstreamClient {
+  const base = new URL(config.baseUrl);
+  const origin = base.origin;
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const baseQuery = base.search.slice(1);
+  const { key, warning } = readCredential(config);
+  const auth = config.auth ?? provider.auth;
+  const setHeaders: Record<string, string> = { ...config.headers };
+  if (key) setHeaders[auth.header] = auth.scheme ? `${auth.scheme} ${key}` : key;
+  const agent = new Agent({
+    connect: { timeout: config.timeouts.connectMs },
+    headersTimeout: config.timeouts.firstTokenMs,
+    bodyTimeout: config.timeouts.idleMs,
+    keepAliveTimeout: 30_000,
+    connections: 256,
+  });
+
+  return {
+    config,
+    provider,
+    warnings: warning ? [warning] : [],
+    stripHeaders: config.passthroughAuth ? [] : [...provider.credentialHeaders, auth.header],
+    setHeaders,
+    path(rest) {
+      if (!baseQuery) return basePath + rest;
+      return basePath + rest + (rest.includes('?') ? '&' : '?') + baseQuery;
+    },
+    async send(opts) {
+      try {
+        const res = await agent.request({ origin, path: opts.path, method: opts.method as 'POST', headers: opts.headers, body: opts.body, signal: opts.signal });
+        return { status: res.statusCode, headers: res.headers, body: res.body };
+      } catch (err) {
+        throw toWardenError(config, err, opts.signal);
+      }
+    },
+    close: () => agent.close(),
+  };
+}
+
+/** Maps a transport failure (or the total-timeout abort) to the error the agent sees. */
+export function toWardenError(config: UpstreamConfig, err: unknown, signal?: AbortSignal): WardenError | unknown {
+  const t = config.timeouts;
+  if (signal?.aborted && signal.reason instanceof UpstreamTimeoutError) return signal.reason;
+  if (signal?.aborted) return err;
+  if (err instanceof undiciErrors.ConnectTimeoutError) return new UpstreamTimeoutError(config.name, 'connect', t.connectMs, { cause: err });
+  if (err instanceof undiciErrors.HeadersTimeoutError) return new UpstreamTimeoutError(config.name, 'first token', t.firstTokenMs, { cause: err });
+  if (err instanceof undiciErrors.BodyTimeoutError) return new UpstreamTimeoutError(config.name, 'idle between chunks', t.idleMs, { cause: err });
+  return new UpstreamUnreachableError(config.name, { cause: err });
+}

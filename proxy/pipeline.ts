@@ -1,0 +1,78 @@
+// The pipeline: the order of stages, and the loops that run their hooks. Request stages run once per
+// call (never again on a retry); response and stream hooks run in the same order.
+import type { Policy } from '../policies/types.ts';
+import type { Request, Response, StreamEvent } from './canonical.ts';
+import type { WardenError } from './errors.ts';
+import type { CallContext, Outcome, Stage } from './stage.ts';
+import { createModelPinning } from './stages/model-pinning.ts';
+import { createUsageMetering } from './stages/usage-metering.ts';
+
+export interface Pipeline {
+  readonly stages: readonly Stage[];
+}
+
+/** Builds the stage array for a policy; each factory compiles what it needs once, here. */
+export function buildPipeline(policy: Policy): Pipeline {
+  const stages: Stage[] = [
+    // Pinning runs before anything that depends on the model (context sizes, prices, pacts), so they
+    // all see the snapshot that actually goes upstream.
+    createModelPinning(policy),
+    // Metering runs last on the request: it only adds a stream-usage request on top of whatever the
+    // other stages decided, and it must see every usage event before another stage could drop it.
+    createUsageMetering(policy),
+  ];
+  return Object.freeze({ stages: Object.freeze(stages) });
+}
+
+export type StageResult<T> = { reply: WardenError } | { value: T; changed: boolean };
+
+async function runHooks<T>(
+  call: CallContext, stages: readonly Stage[], hook: 'onRequest' | 'onResponse', value: T,
+): Promise<StageResult<T>> {
+  let current = value;
+  for (const stage of stages) {
+    const fn = stage[hook] as ((c: CallContext, v: T) => Outcome<T> | Promise<Outcome<T>>) | undefined;
+    if (!fn) continue;
+    let outcome = fn.call(stage, call, current);
+    // Most hooks are synchronous; awaiting only real promises keeps the hot path free of microtask hops.
+    if (outcome instanceof Promise) outcome = await outcome;
+    if (outcome.kind === 'reply') {
+      call.decisions.push({ stage: stage.name, decision: 'reply', detail: { hook, code: outcome.error.code } });
+      return { reply: outcome.error };
+    }
+    if (outcome.kind === 'rewrite') {
+      if (outcome.action) call.actions.push(outcome.action);
+      current = outcome.value;
+    }
+  }
+  return { value: current, changed: current !== value };
+}
+
+/** Runs every stage's request hook in order. */
+export function runRequest(p: Pipeline, call: CallContext, req: Request): Promise<StageResult<Request>> {
+  return runHooks(call, p.stages, 'onRequest', req);
+}
+
+/** Runs every stage's response hook in order (whole, non-streamed responses). */
+export function runResponse(p: Pipeline, call: CallContext, res: Response): Promise<StageResult<Response>> {
+  return runHooks(call, p.stages, 'onResponse', res);
+}
+
+/** Runs the stream hooks over one canonical event; null means a stage dropped it. */
+export function runStreamEvent(p: Pipeline, call: CallContext, ev: StreamEvent): StreamEvent | null {
+  let current: StreamEvent | null = ev;
+  for (const stage of p.stages) {
+    if (!stage.onStreamEvent || current === null) continue;
+    const outcome = stage.onStreamEvent(call, current);
+    if (outcome.kind === 'rewrite') {
+      if (outcome.action) call.actions.push(outcome.action);
+      current = outcome.value;
+    }
+  }
+  return current;
+}
+
+/** Tells every stage the stream ended, with the response accumulated from the upstream's events. */
+export function runStreamEnd(p: Pipeline, call: CallContext, res: Response): void {
+  for (const stage of p.stages) stage.onStreamEnd?.(call, res);
+}

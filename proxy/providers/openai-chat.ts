@@ -1,0 +1,172 @@
+// OpenAI chat completions (also spoken by vLLM, Azure OpenAI, Gemini's OpenAI endpoint and most gateways).
+import type { Message, Request, Response, StreamEvent, ToolCall, Usage } from '../canonical.ts';
+import type { EndpointAdapter, Json, ParsedStreamEvent } from './types.ts';
+import { arr, joinText, num, obj, requireModel, str } from './wire.ts';
+
+function parseToolCalls(v: unknown): ToolCall[] | undefined {
+  const calls = arr(v).map((c) => {
+    const call = obj(c) ?? {};
+    const fn = obj(call.function) ?? obj(call.custom) ?? {};
+    return { id: str(call.id) ?? '', name: str(fn.name) ?? '', arguments: str(fn.arguments) ?? str(fn.input) ?? '' };
+  });
+  return calls.length > 0 ? calls : undefined;
+}
+
+function parseMessage(raw: unknown): Message {
+  const m = obj(raw) ?? {};
+  const role = str(m.role);
+  if (role === 'tool' || role === 'function') {
+    const content = joinText(m.content);
+    return { role: 'tool', text: content, toolResults: [{ toolCallId: str(m.tool_call_id) ?? str(m.name) ?? '', content }], raw };
+  }
+  return {
+    role: role === 'system' || role === 'developer' || role === 'assistant' ? role : 'user',
+    text: joinText(m.content),
+    toolCalls: parseToolCalls(m.tool_calls),
+    raw,
+  };
+}
+
+function messageToWire(m: Message): Json[] {
+  if (m.raw !== undefined) return [m.raw as Json];
+  if (m.toolResults?.length) {
+    return m.toolResults.map((r) => ({ role: 'tool', tool_call_id: r.toolCallId, content: r.content }));
+  }
+  if (m.toolCalls?.length) {
+    return [{
+      role: 'assistant',
+      content: m.text === '' ? null : m.text,
+      tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+    }];
+  }
+  return [{ role: m.role, content: m.text }];
+}
+
+/** OpenAI usage → canonical; prompt_tokens already includes cached tokens. */
+export function openaiUsage(u: unknown): Usage | undefined {
+  const usage = obj(u);
+  if (!usage) return undefined;
+  return {
+    inputTokens: num(usage.prompt_tokens) ?? num(usage.input_tokens) ?? 0,
+    outputTokens: num(usage.completion_tokens) ?? num(usage.output_tokens) ?? 0,
+    cachedInputTokens: num(obj(usage.prompt_tokens_details ?? usage.input_tokens_details)?.cached_tokens) ?? 0,
+    cacheWriteTokens: 0,
+  };
+}
+
+function parseTools(body: Json) {
+  const tools = arr(body.tools).map((t) => {
+    const tool = obj(t) ?? {};
+    const fn = obj(tool.function) ?? obj(tool.custom) ?? tool;
+    return { name: str(fn.name) ?? '', description: str(fn.description), parameters: fn.parameters, raw: t };
+  });
+  // The legacy `functions` field still works upstream, so its tools count too.
+  for (const f of arr(body.functions)) {
+    const fn = obj(f) ?? {};
+    tools.push({ name: str(fn.name) ?? '', description: str(fn.description), parameters: fn.parameters, raw: f });
+  }
+  return tools;
+}
+
+export const openaiChat: EndpointAdapter = {
+  name: 'openai.chat',
+
+  parseRequest(body) {
+    const stream = body.stream === true;
+    return {
+      kind: 'chat',
+      model: requireModel(body, 'chat completions'),
+      messages: arr(body.messages).map(parseMessage),
+      tools: parseTools(body),
+      stream,
+      maxOutputTokens: num(body.max_completion_tokens) ?? num(body.max_tokens),
+      streamUsage: stream && obj(body.stream_options)?.include_usage === true,
+      streamUsageOptional: true,
+    };
+  },
+
+  writeRequest(body, req: Request) {
+    const out: Json = { ...body, model: req.model, messages: req.messages.flatMap(messageToWire) };
+    // Tools parsed from the legacy `functions` field go back there; every other tool goes to `tools`.
+    const legacy = new Set(arr(body.functions));
+    const tools = req.tools.filter((t) => !legacy.has(t.raw)).map((t) => t.raw ?? {
+      type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters },
+    });
+    // An empty `tools` array is rejected upstream, so no tools means no field.
+    if (tools.length > 0) out.tools = tools;
+    else delete out.tools;
+    if (body.functions !== undefined) out.functions = req.tools.filter((t) => legacy.has(t.raw)).map((t) => t.raw);
+    if (req.stream && req.streamUsage) out.stream_options = { ...obj(body.stream_options), include_usage: true };
+    return out;
+  },
+
+  parseResponse(body): Response {
+    const choice = obj(arr(body.choices)[0]) ?? {};
+    const message = obj(choice.message) ?? {};
+    return {
+      id: str(body.id),
+      model: str(body.model),
+      systemFingerprint: str(body.system_fingerprint),
+      text: joinText(message.content),
+      toolCalls: parseToolCalls(message.tool_calls) ?? [],
+      finishReason: str(choice.finish_reason),
+      usage: openaiUsage(body.usage),
+    };
+  },
+
+  writeResponse(body, res) {
+    const choices = arr(body.choices).slice();
+    const first = obj(choices[0]) ?? {};
+    const message: Json = { ...obj(first.message), content: res.toolCalls.length && res.text === '' ? null : res.text };
+    if (res.toolCalls.length) {
+      message.tool_calls = res.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+    } else delete message.tool_calls;
+    choices[0] = { ...first, message, finish_reason: res.finishReason ?? first.finish_reason };
+    return { ...body, choices };
+  },
+
+  parseStreamEvent(_event, data): ParsedStreamEvent | undefined {
+    if (data === '[DONE]') return undefined;
+    const chunk = JSON.parse(data) as Json;
+    const events: StreamEvent[] = [];
+    if (typeof chunk.model === 'string') {
+      events.push({ type: 'start', id: str(chunk.id), model: chunk.model, systemFingerprint: str(chunk.system_fingerprint) });
+    }
+    const choice = obj(arr(chunk.choices)[0]);
+    // Only the first choice is canonical; other choices (n > 1) pass through untouched.
+    if (choice && (num(choice.index) ?? 0) === 0) {
+      const delta = obj(choice.delta) ?? {};
+      if (typeof delta.content === 'string' && delta.content !== '') events.push({ type: 'text', index: 0, text: delta.content });
+      for (const tc of arr(delta.tool_calls)) {
+        const call = obj(tc) ?? {};
+        const fn = obj(call.function) ?? {};
+        events.push({ type: 'tool-call', index: num(call.index) ?? 0, id: str(call.id), name: str(fn.name), argumentsDelta: str(fn.arguments) ?? '' });
+      }
+      if (typeof choice.finish_reason === 'string') events.push({ type: 'finish', reason: choice.finish_reason });
+    }
+    const usage = openaiUsage(chunk.usage);
+    if (usage) events.push({ type: 'usage', usage });
+    return { data: chunk, events };
+  },
+
+  writeStreamEvent(parsed, events) {
+    const out: Json = { ...parsed.data };
+    if (!events.some((e) => e.type === 'usage') && parsed.events.some((e) => e.type === 'usage')) delete out.usage;
+    const choices = arr(out.choices);
+    const first = obj(choices[0]);
+    if (first) {
+      const delta: Json = { ...obj(first.delta) };
+      const texts = events.filter((e) => e.type === 'text');
+      if (texts.length > 0 || typeof delta.content === 'string') delta.content = texts.map((e) => e.text).join('');
+      const calls = events.filter((e) => e.type === 'tool-call');
+      if (calls.length > 0 || delta.tool_calls !== undefined) {
+        delta.tool_calls = calls.map((e) => {
+          const orig = obj(arr(obj(first.delta)?.tool_calls).find((c) => obj(c)?.index === e.index)) ?? { index: e.index };
+          return { ...orig, function: { ...obj(orig.function), arguments: e.argumentsDelta } };
+        });
+      }
+      out.choices = [{ ...first, delta }, ...choices.slice(1)];
+    }
+    return out;
+  },
+};

@@ -1,0 +1,161 @@
+// OpenAI Responses API (`POST /responses`): input items instead of messages, typed stream events.
+import type { Message, Request, Response, StreamEvent, ToolCall } from '../canonical.ts';
+import type { EndpointAdapter, Json, ParsedStreamEvent } from './types.ts';
+import { openaiUsage } from './openai-chat.ts';
+import { arr, joinText, num, obj, requireModel, str } from './wire.ts';
+
+// `instructions` is a field of its own, not an input item; this marker lets it travel as the first
+// canonical message and go back to its field untouched.
+const INSTRUCTIONS = Symbol('responses.instructions');
+
+function parseItem(raw: unknown): Message {
+  const item = obj(raw) ?? {};
+  switch (item.type) {
+    case 'function_call':
+    case 'custom_tool_call':
+      return {
+        role: 'assistant', text: '', raw,
+        toolCalls: [{ id: str(item.call_id) ?? '', name: str(item.name) ?? '', arguments: str(item.arguments) ?? str(item.input) ?? '' }],
+      };
+    case 'function_call_output':
+    case 'custom_tool_call_output': {
+      const content = typeof item.output === 'string' ? item.output : joinText(item.output);
+      return { role: 'tool', text: content, toolResults: [{ toolCallId: str(item.call_id) ?? '', content }], raw };
+    }
+    default: {
+      const role = str(item.role);
+      return {
+        role: role === 'system' || role === 'developer' || role === 'assistant' ? role : 'user',
+        text: joinText(item.content),
+        raw,
+      };
+    }
+  }
+}
+
+function itemsToWire(m: Message): unknown[] {
+  if (m.raw !== undefined) return [m.raw];
+  if (m.toolResults?.length) return m.toolResults.map((r) => ({ type: 'function_call_output', call_id: r.toolCallId, output: r.content }));
+  if (m.toolCalls?.length) return m.toolCalls.map((c) => ({ type: 'function_call', call_id: c.id, name: c.name, arguments: c.arguments }));
+  return [{ role: m.role, content: m.text }];
+}
+
+function outputToolCalls(output: unknown[]): ToolCall[] {
+  return output.map(obj).filter((i) => i?.type === 'function_call')
+    .map((i) => ({ id: str(i!.call_id) ?? '', name: str(i!.name) ?? '', arguments: str(i!.arguments) ?? '' }));
+}
+
+function outputText(output: unknown[]): string {
+  return output.map(obj).filter((i) => i?.type === 'message')
+    .map((i) => joinText(i!.content, new Set(['output_text']))).join('');
+}
+
+function parseResponseObject(body: Json): Response {
+  const output = arr(body.output);
+  const status = str(body.status);
+  return {
+    id: str(body.id),
+    model: str(body.model),
+    text: outputText(output),
+    toolCalls: outputToolCalls(output),
+    finishReason: status === 'incomplete' ? str(obj(body.incomplete_details)?.reason) ?? status : status,
+    usage: openaiUsage(body.usage),
+  };
+}
+
+export const openaiResponses: EndpointAdapter = {
+  name: 'openai.responses',
+
+  parseRequest(body): Request {
+    const messages: Message[] = [];
+    if (typeof body.instructions === 'string') messages.push({ role: 'system', text: body.instructions, raw: INSTRUCTIONS });
+    if (typeof body.input === 'string') messages.push({ role: 'user', text: body.input, raw: body.input });
+    else for (const item of arr(body.input)) messages.push(parseItem(item));
+    return {
+      kind: 'chat',
+      model: requireModel(body, 'responses'),
+      messages,
+      tools: arr(body.tools).map((t) => {
+        const tool = obj(t) ?? {};
+        return { name: str(tool.name) ?? str(tool.type) ?? '', description: str(tool.description), parameters: tool.parameters, raw: t };
+      }),
+      stream: body.stream === true,
+      maxOutputTokens: num(body.max_output_tokens),
+      // response.completed always carries usage.
+      streamUsage: true,
+      streamUsageOptional: false,
+    };
+  },
+
+  writeRequest(body, req) {
+    const out: Json = { ...body, model: req.model };
+    const rest = req.messages.filter((m) => m.raw !== INSTRUCTIONS);
+    if (!req.messages.some((m) => m.raw === INSTRUCTIONS)) delete out.instructions;
+    // A bare string input stays a string while it is the only, unchanged item.
+    out.input = rest.length === 1 && rest[0].raw === body.input && typeof body.input === 'string'
+      ? body.input
+      : rest.flatMap(itemsToWire);
+    if (req.tools.length > 0) out.tools = req.tools.map((t) => t.raw ?? { type: 'function', name: t.name, description: t.description, parameters: t.parameters });
+    else delete out.tools;
+    return out;
+  },
+
+  parseResponse: parseResponseObject,
+
+  writeResponse(body, res) {
+    const output = arr(body.output).filter((i) => {
+      const type = obj(i)?.type;
+      return type !== 'message' && type !== 'function_call';
+    });
+    if (res.text !== '') {
+      const first = obj(arr(body.output).find((i) => obj(i)?.type === 'message')) ?? { type: 'message', role: 'assistant', status: 'completed' };
+      output.push({ ...first, content: [{ type: 'output_text', text: res.text, annotations: [] }] });
+    }
+    for (const c of res.toolCalls) output.push({ type: 'function_call', call_id: c.id, name: c.name, arguments: c.arguments, status: 'completed' });
+    return { ...body, output };
+  },
+
+  parseStreamEvent(_event, data): ParsedStreamEvent | undefined {
+    const ev = JSON.parse(data) as Json;
+    const events: StreamEvent[] = [];
+    const response = obj(ev.response);
+    switch (ev.type) {
+      case 'response.created':
+      case 'response.in_progress':
+        if (response) events.push({ type: 'start', id: str(response.id), model: str(response.model) });
+        break;
+      case 'response.output_text.delta':
+        if (typeof ev.delta === 'string' && ev.delta !== '') events.push({ type: 'text', index: 0, text: ev.delta });
+        break;
+      case 'response.output_item.added': {
+        const item = obj(ev.item);
+        if (item?.type === 'function_call') {
+          events.push({ type: 'tool-call', index: num(ev.output_index) ?? 0, id: str(item.call_id), name: str(item.name), argumentsDelta: str(item.arguments) ?? '' });
+        }
+        break;
+      }
+      case 'response.function_call_arguments.delta':
+        events.push({ type: 'tool-call', index: num(ev.output_index) ?? 0, argumentsDelta: str(ev.delta) ?? '' });
+        break;
+      case 'response.completed':
+      case 'response.incomplete':
+      case 'response.failed':
+        if (response) {
+          const final = parseResponseObject(response);
+          events.push({ type: 'start', id: final.id, model: final.model });
+          if (final.finishReason) events.push({ type: 'finish', reason: final.finishReason });
+          if (final.usage) events.push({ type: 'usage', usage: final.usage });
+        }
+        break;
+    }
+    return { data: ev, events };
+  },
+
+  writeStreamEvent(parsed, events) {
+    const out: Json = { ...parsed.data };
+    const delta = events.find((e) => e.type === 'text' || e.type === 'tool-call');
+    if (delta?.type === 'text') out.delta = delta.text;
+    else if (delta?.type === 'tool-call' && out.type === 'response.function_call_arguments.delta') out.delta = delta.argumentsDelta;
+    return out;
+  },
+};

@@ -1,0 +1,47 @@
+// What a provider is, as data: how it authenticates, how it shapes errors, and which endpoints carry
+// model calls (each with an adapter to the canonical form). Everything else on its routes passes through.
+import type { Request, Response, StreamEvent } from '../canonical.ts';
+import type { WardenError } from '../errors.ts';
+
+export type Json = Record<string, unknown>;
+
+/** One parsed SSE event's payload and the canonical events it carries. */
+export interface ParsedStreamEvent {
+  data: Json;
+  events: StreamEvent[];
+}
+
+/** Translates one endpoint's wire format (e.g. OpenAI chat completions) to the canonical call and back. */
+export interface EndpointAdapter {
+  readonly name: string;
+  /** Wire request → canonical; throws InvalidRequestError on a body that is not this endpoint's shape. */
+  parseRequest(body: Json): Request;
+  /** Writes a (changed) canonical request back into a copy of the wire body. */
+  writeRequest(body: Json, req: Request): Json;
+  parseResponse(body: Json): Response;
+  writeResponse(body: Json, res: Response): Json;
+  /** Parses one SSE event; undefined for events that carry no JSON (e.g. `[DONE]`). */
+  parseStreamEvent(event: string | undefined, data: string): ParsedStreamEvent | undefined;
+  /** Writes changed canonical events back into the event's payload. */
+  writeStreamEvent(parsed: ParsedStreamEvent, events: readonly StreamEvent[]): Json;
+}
+
+export interface EndpointRoute {
+  method: string;
+  /** Matched against the end of the path after the mount prefix, so `/v1/chat/completions` and `/chat/completions` both match. */
+  suffix: string;
+  adapter: EndpointAdapter;
+}
+
+export interface ProviderSpec {
+  readonly name: string;
+  /** Where the upstream credential goes by default. */
+  readonly auth: { header: string; scheme: string };
+  /** Headers an agent may carry its own credential in; stripped unless the upstream allows passthrough. */
+  readonly credentialHeaders: readonly string[];
+  readonly endpoints: readonly EndpointRoute[];
+  /** The provider's own error body for an error Warden produces. */
+  errorBody(err: WardenError): string;
+  /** An SSE event that ends a stream with an error, in the provider's own shape. */
+  streamErrorEvent(err: WardenError): string;
+}

@@ -1,0 +1,43 @@
+// Everything built from one policy: the stage pipeline and the upstream clients. A reload builds a new
+// runtime and swaps it in; calls in flight finish on the runtime they started with.
+import type { Policy } from '../policies/types.ts';
+import { UnknownUpstreamError } from './errors.ts';
+import { createUpstreamClient, type UpstreamClient } from './http/upstream-client.ts';
+import { buildPipeline, type Pipeline } from './pipeline.ts';
+import { providers } from './providers/index.ts';
+
+export interface Runtime {
+  readonly policy: Policy;
+  readonly pipeline: Pipeline;
+  readonly upstreams: ReadonlyMap<string, UpstreamClient>;
+  /** Problems that do not stop the sidecar but make it yellow (e.g. an unset key variable). */
+  readonly warnings: readonly string[];
+  readonly loadedAt: Date;
+}
+
+/** Builds the runtime for a validated policy. */
+export function buildRuntime(policy: Policy): Runtime {
+  const upstreams = new Map<string, UpstreamClient>();
+  for (const config of Object.values(policy.upstreams)) {
+    upstreams.set(config.name, createUpstreamClient(config, providers[config.provider]));
+  }
+  return Object.freeze({
+    policy,
+    pipeline: buildPipeline(policy),
+    upstreams,
+    warnings: [...upstreams.values()].flatMap((u) => u.warnings),
+    loadedAt: new Date(),
+  });
+}
+
+/** The named upstream's client, or the 404 the agent gets for an undeclared one. */
+export function upstreamOf(rt: Runtime, name: string): UpstreamClient {
+  const client = rt.upstreams.get(name);
+  if (!client) throw new UnknownUpstreamError(name);
+  return client;
+}
+
+/** Closes the runtime's connection pools once their in-flight requests finish. */
+export async function closeRuntime(rt: Runtime): Promise<void> {
+  await Promise.allSettled([...rt.upstreams.values()].map((u) => u.close()));
+}

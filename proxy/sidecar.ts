@@ -1,0 +1,101 @@
+// Starts and stops one sidecar: traffic and admin listeners over the runtime built from the policy.
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import pino, { type Logger } from 'pino';
+import { loadPolicyFile } from '../policies/load.ts';
+import { createAdminServer } from './admin/admin-server.ts';
+import type { SidecarContext } from './context.ts';
+import { createTrafficServer } from './http/traffic-server.ts';
+import { createMetrics } from './metrics.ts';
+import { createPolicyReloader } from './policy-reloader.ts';
+import { buildRuntime, closeRuntime } from './runtime.ts';
+import { UsageLedger } from './usage-ledger.ts';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface SidecarOptions {
+  policyFile: string;
+  listen: HostPort;
+  adminListen: HostPort;
+  /** How long in-flight calls may take to finish after SIGTERM (Fargate's stop timeout is 30 s). */
+  shutdownGraceMs: number;
+  /** Reload when the policy file changes (SIGHUP and the admin route always work). */
+  watchPolicy: boolean;
+  logger?: Logger;
+}
+
+export interface Sidecar {
+  readonly ctx: SidecarContext;
+  readonly trafficUrl: string;
+  readonly adminUrl: string;
+  /** Stops accepting, lets in-flight calls finish within the grace period, then closes everything. */
+  shutdown(): Promise<void>;
+}
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** Parses HOST:PORT (IPv6 in brackets); throws with the offending text. */
+export function parseHostPort(text: string, what: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65_535) throw new Error(`${what}: expected HOST:PORT (e.g. 127.0.0.1:15100), got "${text}"`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+async function listen(server: Server, at: HostPort): Promise<string> {
+  server.listen(at.port, at.host);
+  await once(server, 'listening');
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return `http://${host}:${addr.port}`;
+}
+
+/** Loads the policy (a bad one throws PolicyError and nothing starts), then opens both listeners. */
+export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
+  const policy = await loadPolicyFile(opts.policyFile);
+  const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' } });
+  const ctx: SidecarContext = {
+    runtime: buildRuntime(policy), metrics: createMetrics(), log, ledger: new UsageLedger(), inFlight: 0, draining: false,
+  };
+  const reloader = createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy);
+  let up = false;
+  const startedAt = Date.now();
+  const traffic = createTrafficServer(ctx);
+  const admin = createAdminServer({
+    ctx, listening: () => up, lastReload: reloader.last, reload: reloader.reload, startedAt, version,
+  });
+  const trafficUrl = await listen(traffic, opts.listen);
+  const adminUrl = await listen(admin, opts.adminListen);
+  up = true;
+  for (const w of ctx.runtime.warnings) log.warn(w);
+  log.info({ trafficUrl, adminUrl, policy: policy.source, agent: policy.agent.id }, 'warden listening');
+
+  let stopping: Promise<void> | undefined;
+  async function drain(): Promise<void> {
+    ctx.draining = true;
+    log.info({ inFlight: ctx.inFlight, graceMs: opts.shutdownGraceMs }, 'draining');
+    const closed = new Promise((resolve) => traffic.close(resolve));
+    traffic.closeIdleConnections();
+    const deadline = Date.now() + opts.shutdownGraceMs;
+    while (ctx.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (ctx.inFlight > 0) log.warn({ inFlight: ctx.inFlight }, 'grace period over; closing remaining connections');
+    traffic.closeAllConnections();
+    await closed;
+    reloader.close();
+    admin.closeAllConnections();
+    await new Promise((resolve) => admin.close(resolve));
+    await closeRuntime(ctx.runtime);
+    log.info('stopped');
+  }
+  return {
+    ctx,
+    trafficUrl,
+    adminUrl,
+    shutdown: () => (stopping ??= drain()),
+  };
+}

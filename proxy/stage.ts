@@ -1,0 +1,69 @@
+// The stage contract. A stage is built once per policy by a factory (`createX(policy): Stage`) and
+// answers each hook with a value: continue, continue with a rewrite, or reply (short-circuit). It throws
+// only on real faults, which the pipeline turns into a 500 without a stack trace to the client.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AgentConfig, Policy, UpstreamConfig } from '../policies/types.ts';
+import type { Request, Response, StreamEvent, Usage } from './canonical.ts';
+import type { WardenError } from './errors.ts';
+
+export type Continue = { readonly kind: 'continue' };
+export type Rewrite<T> = { readonly kind: 'rewrite'; readonly value: T; readonly action?: string };
+export type Reply = { readonly kind: 'reply'; readonly error: WardenError };
+export type Outcome<T> = Continue | Rewrite<T> | Reply;
+
+export const CONTINUE: Continue = Object.freeze({ kind: 'continue' });
+
+/** Continue with a changed value; `action` is reported in x-warden-actions and the call record. */
+export function rewrite<T>(value: T, action?: string): Rewrite<T> {
+  return { kind: 'rewrite', value, action };
+}
+
+/** Short-circuit: answer the agent with this error in the provider's own shape. */
+export function reply(error: WardenError): Reply {
+  return { kind: 'reply', error };
+}
+
+/** One entry of the call's decision trail (it becomes part of the audit record). */
+export interface StageDecision {
+  stage: string;
+  decision: string;
+  detail?: Record<string, unknown>;
+}
+
+/** Everything Warden knows about one call while it runs. */
+export interface CallContext {
+  readonly id: string;
+  /** performance.now() when the request arrived. */
+  readonly startedAt: number;
+  readonly policy: Policy;
+  readonly agent: AgentConfig;
+  readonly upstream: UpstreamConfig;
+  /** Metric label: openai | anthropic | upstream name. */
+  readonly route: string;
+  /** The endpoint adapter's name, e.g. openai.chat. */
+  readonly endpoint: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly task?: string;
+  readonly session?: string;
+  modelAsked?: string;
+  modelSent?: string;
+  modelServed?: string;
+  systemFingerprint?: string;
+  usage?: Usage;
+  costUsd?: number;
+  /** Short labels for x-warden-actions, e.g. `model-pinned`. */
+  readonly actions: string[];
+  readonly decisions: StageDecision[];
+  /** Per-call state a stage keeps between its hooks, keyed by stage name. */
+  readonly state: Map<string, unknown>;
+}
+
+export interface Stage {
+  readonly name: string;
+  onRequest?(call: CallContext, req: Request): Outcome<Request> | Promise<Outcome<Request>>;
+  onResponse?(call: CallContext, res: Response): Outcome<Response> | Promise<Outcome<Response>>;
+  /** Synchronous so events flow without queuing; rewrite to `null` drops the event. */
+  onStreamEvent?(call: CallContext, ev: StreamEvent): Continue | Rewrite<StreamEvent | null>;
+  /** After the last event: the whole streamed response as accumulated from the upstream, for the record. */
+  onStreamEnd?(call: CallContext, res: Response): void;
+}

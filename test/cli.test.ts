@@ -1,0 +1,44 @@
+// The real `warden` command: exit codes and messages for usage errors, bad policies, and the demo.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { ROOT, tempFile, WARDEN_BIN } from './helpers/warden.ts';
+
+function warden(...args: string[]) {
+  const r = spawnSync(process.execPath, [WARDEN_BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('help and unknown commands', () => {
+  assert.equal(warden('help').code, 0);
+  const r = warden('frobnicate');
+  assert.equal(r.code, 2);
+  assert.match(r.err, /unknown command "frobnicate"/);
+});
+
+test('policy check: a clean policy exits 0; a broken one exits 1 with file:line:col for every problem', () => {
+  assert.equal(warden('policy', 'check', 'policies/examples/demo.yaml', 'policies/examples/minimal.yaml').code, 0);
+  const bad = tempFile('bad.yaml', 'apiVersion: warden/v1\nkind: Policy\nagent: { version: 1 }\nmode: sometimes\nupstreams:\n  openai: { baseUrl: 42, tiemouts: {} }\n');
+  const r = warden('policy', 'check', bad);
+  assert.equal(r.code, 1);
+  const lines = r.err.trim().split('\n');
+  assert.ok(lines.length >= 4, r.err);
+  for (const line of lines) assert.match(line, new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+  assert.equal(warden('policy', 'check').code, 2);
+});
+
+test('proxy with a broken policy starts nothing and exits 2', () => {
+  const bad = tempFile('bad.yaml', 'apiVersion: warden/v1\nkind: Policy\n');
+  const r = warden('proxy', '--policy', bad, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0');
+  assert.equal(r.code, 2);
+  assert.match(r.err, /bad\.yaml:\d+:\d+: /);
+  assert.equal(warden('proxy', '--policy', bad, '--listen', 'nowhere').code, 2);
+  assert.equal(warden('proxy').code, 2);
+});
+
+test('warden demo runs every scene with no keys and no servers, and exits 0', () => {
+  const r = warden('demo');
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /All scenes behaved as expected/);
+  assert.match(r.out, /gpt-4o-2024-11-20/);
+});
