@@ -28,12 +28,12 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
   async function doReload(): Promise<ReloadResult> {
     const at = new Date();
     try {
-      const policy = await loadPolicyFile(file);
+      const { policy, notes } = await loadPolicyFile(file);
       if (policy.source.sha256 === ctx.runtime.policy.source.sha256) return (last = { ok: true, at });
       const previous = ctx.runtime;
       ctx.runtime = buildRuntime(policy);
       ctx.metrics.policyReloads.inc({ result: 'ok' });
-      ctx.log.info({ file, sha256: policy.source.sha256, warnings: ctx.runtime.warnings }, 'policy reloaded');
+      ctx.log.info({ file, sha256: policy.source.sha256, warnings: ctx.runtime.warnings, notes }, 'policy reloaded');
       void closeRuntime(previous);
       return (last = { ok: true, at });
     } catch (err) {

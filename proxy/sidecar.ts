@@ -57,7 +57,7 @@ async function listen(server: Server, at: HostPort): Promise<string> {
 
 /** Loads the policy (a bad one throws PolicyError and nothing starts), then opens both listeners. */
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
-  const policy = await loadPolicyFile(opts.policyFile);
+  const { policy, notes } = await loadPolicyFile(opts.policyFile);
   const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' } });
   const ctx: SidecarContext = {
     runtime: buildRuntime(policy), metrics: createMetrics(), log, ledger: new UsageLedger(), inFlight: 0, draining: false,
@@ -73,6 +73,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const adminUrl = await listen(admin, opts.adminListen);
   up = true;
   for (const w of ctx.runtime.warnings) log.warn(w);
+  for (const n of notes) log.warn(n);
   log.info({ trafficUrl, adminUrl, policy: policy.source, agent: policy.agent.id }, 'warden listening');
 
   let stopping: Promise<void> | undefined;

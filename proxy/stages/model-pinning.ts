@@ -23,7 +23,7 @@ export function createModelPinning(policy: Policy): Stage {
     name: 'model-pinning',
     onRequest(call, req) {
       call.modelAsked = req.model;
-      const pin = models.lookup(req.model)?.pin;
+      const pin = models.exact(req.model)?.pin;
       if (!pin || pin === req.model) {
         call.modelSent = req.model;
         return CONTINUE;

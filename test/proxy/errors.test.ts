@@ -2,8 +2,9 @@
 // a stable code and the right status; never a crash and never a stack trace.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
 import { startWarden, tempFile } from '../helpers/warden.ts';
@@ -76,7 +77,7 @@ test('a body over the cap → 413, declared or streamed', async () => {
   // Without a Content-Length, the cap is enforced while reading.
   const chunked = await request(`${warden.trafficUrl}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: (async function* () { for (let i = 0; i < 100; i++) yield Buffer.alloc(1024, 0x20); })(),
+    body: Readable.from((function* () { for (let i = 0; i < 100; i++) yield Buffer.alloc(1024, 0x20); })()),
   });
   assert.equal(chunked.statusCode, 413);
   await chunked.body.text();
@@ -100,11 +101,18 @@ test('unknown route and unknown upstream → 404', async () => {
 });
 
 test('path traversal out of the upstream base path → 400', async () => {
-  const r = await post('/v1/../admin', chat);
-  assert.equal(r.status, 400);
-  const enc = await post('/v1/%2e%2e/secrets', chat);
-  assert.equal(enc.status, 400);
-  assertOpenAIError(enc, 'WARDEN_ERR_INVALID_REQUEST');
+  // undici's request() would normalise "/v1/../admin" to "/admin"; a Client sends the target verbatim.
+  const client = new Client(warden.trafficUrl);
+  try {
+    for (const path of ['/v1/../admin', '/v1/%2e%2e/secrets', '/upstreams/openai/..%2f..%2fetc']) {
+      const res = await client.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: chat });
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 400, path);
+      assertOpenAIError({ json: JSON.parse(text), text }, 'WARDEN_ERR_INVALID_REQUEST');
+    }
+  } finally {
+    await client.close();
+  }
 });
 
 test('upstream unreachable → 502', async () => {

@@ -42,3 +42,13 @@ test('the served model and fingerprint are recorded; a served model other than t
   stage.onStreamEnd!(call, { text: '', toolCalls: [], model: 'gpt-4o-2025-01-01' });
   assert.deepEqual(call.decisions.at(-1), { stage: 'model-pinning', decision: 'served-model-differs', detail: { pinned: 'gpt-4o-2024-11-20', served: 'gpt-4o-2025-01-01' } });
 });
+
+test('continue: a longer model name that merely starts with a pinned alias is not pinned', () => {
+  const only4o = testPolicy({ models: { 'gpt-4o': { name: 'gpt-4o', pin: 'gpt-4o-2024-11-20' } } });
+  const s = createModelPinning(only4o);
+  for (const model of ['gpt-4o-mini', 'gpt-4o-2024-08-06', 'gpt-4o-audio-preview']) {
+    const call = testCall(only4o);
+    assert.equal((onRequest(s, call, testRequest({ model })) as { kind: string }).kind, 'continue', model);
+    assert.equal(call.modelSent, model);
+  }
+});

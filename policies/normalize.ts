@@ -1,0 +1,108 @@
+// A schema-valid policy document → the frozen Policy the runtime reads, with every default written
+// here once, with its unit. Also the checks a schema cannot express (cross-references).
+import type { ModelConfig, Policy, ProviderName, Timeouts, UpstreamConfig } from './types.ts';
+import type { Path } from './yaml-source.ts';
+
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  connectMs: 5_000,
+  firstTokenMs: 30_000,
+  idleMs: 20_000,
+  totalMs: 300_000,
+});
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024; // 10 MiB
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+const UNITS: Record<string, number> = { B: 1, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 };
+
+/** 64KiB → 65536; a number is already bytes. */
+export function parseBytes(v: number | string): number {
+  if (typeof v === 'number') return v;
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)$/.exec(v)!;
+  return Math.floor(Number(m[1]) * UNITS[m[2]]);
+}
+
+export interface SemanticProblem {
+  path: Path;
+  message: string;
+}
+
+type Raw = Record<string, any>;
+
+function timeouts(base: Timeouts, over: Partial<Timeouts> | undefined): Timeouts {
+  return { ...base, ...over };
+}
+
+function upstream(name: string, raw: Raw, defaults: Timeouts): UpstreamConfig {
+  const provider: ProviderName = raw.provider ?? (name === 'anthropic' ? 'anthropic' : 'openai');
+  return {
+    name,
+    baseUrl: raw.baseUrl,
+    provider,
+    apiKeyEnv: raw.apiKeyEnv,
+    apiKeyFile: raw.apiKeyFile,
+    auth: raw.auth && { header: String(raw.auth.header).toLowerCase(), scheme: raw.auth.scheme ?? '' },
+    passthroughAuth: raw.passthroughAuth ?? false,
+    headers: Object.fromEntries(Object.entries(raw.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+    timeouts: timeouts(defaults, raw.timeouts),
+  };
+}
+
+/** Problems the schema cannot see: values that are each valid but do not fit together. */
+export function semanticProblems(doc: Raw): SemanticProblem[] {
+  const out: SemanticProblem[] = [];
+  for (const [name, u] of Object.entries<Raw>(doc.upstreams ?? {})) {
+    if (u.apiKeyEnv && u.apiKeyFile) out.push({ path: ['upstreams', name, 'apiKeyFile'], message: `upstreams.${name}: set apiKeyEnv or apiKeyFile, not both` });
+    try {
+      new URL(u.baseUrl);
+    } catch {
+      out.push({ path: ['upstreams', name, 'baseUrl'], message: `upstreams.${name}.baseUrl is not a valid URL (got "${u.baseUrl}")` });
+    }
+    const t = { ...doc.retries?.timeouts, ...u.timeouts };
+    if (t.totalMs !== undefined && t.firstTokenMs !== undefined && t.totalMs < t.firstTokenMs) {
+      out.push({ path: ['upstreams', name, 'timeouts'], message: `upstreams.${name}: totalMs (${t.totalMs}) is shorter than firstTokenMs (${t.firstTokenMs})` });
+    }
+  }
+  const scopes = new Set<string>(doc.agent?.scopes ?? []);
+  for (const [name, tool] of Object.entries<Raw>(doc.tools ?? {})) {
+    if (tool.http && tool.mcp) out.push({ path: ['tools', name, 'mcp'], message: `tools.${name}: a tool has an http target or an mcp target, not both` });
+    // A tool whose scope the agent lacks is legal (that is what scope_violation is for), but worth a word.
+    void scopes;
+  }
+  return out;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}
+
+/** Builds the runtime Policy from a document that passed the schema and the semantic checks. */
+export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
+  const retryTimeouts = timeouts(DEFAULT_TIMEOUTS, doc.retries?.timeouts);
+  const models: Record<string, ModelConfig> = {};
+  for (const [name, m] of Object.entries<Raw>(doc.models ?? {})) models[name] = { name, ...m };
+  const limits = doc.limits ?? {};
+  const { timeouts: _t, maxAttempts, ...retryRest } = doc.retries ?? {};
+  return deepFreeze({
+    apiVersion: 'warden/v1',
+    kind: 'Policy',
+    agent: { id: doc.agent.id, version: String(doc.agent.version), scopes: doc.agent.scopes ?? [] },
+    mode: doc.mode ?? 'enforce',
+    upstreams: Object.fromEntries(Object.entries<Raw>(doc.upstreams).map(([n, u]) => [n, upstream(n, u, retryTimeouts)])),
+    models,
+    usage: { streamUsage: doc.usage?.streamUsage ?? 'request' },
+    limits: { ...limits, maxBodyBytes: parseBytes(limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES) },
+    retries: { ...retryRest, timeouts: retryTimeouts, maxAttempts: maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
+    tools: doc.tools ?? {},
+    rules: doc.rules ?? {},
+    sanitize: doc.sanitize,
+    context: doc.context,
+    escalation: doc.escalation,
+    audit: doc.audit,
+    evals: doc.evals,
+    source,
+  });
+}

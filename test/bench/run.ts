@@ -1,0 +1,129 @@
+// `npm run bench`: throughput and added latency of Warden (policies/examples/demo.yaml) against the
+// same fake upstream called directly and through the thinnest undici pass-through, measured in one
+// run with the targets interleaved round by round (this machine is noisy), then resident memory after
+// 100,000 calls. Prints a Markdown table and writes test/bench/results.json.
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'undici';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MEMORY_CALLS = Number(process.env.BENCH_MEMORY_CALLS ?? 100_000);
+const BODY = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'system', content: 'You are a support agent.' }, { role: 'user', content: 'Where is my order ORD-123456? It was due on Monday.' }] });
+
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+/** Starts a child process and resolves with the first JSON line it prints that has `key`. */
+function start(args: string[], key: string, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ChildProcess; info: Record<string, string> }> {
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(proc);
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split('\n')) {
+        try {
+          const info = JSON.parse(line);
+          if (info[key]) {
+            proc.stdout!.off('data', onData);
+            proc.stdout!.resume(); // keep draining the log so the child never blocks on a full pipe
+            return resolve({ proc, info });
+          }
+        } catch { /* partial or non-JSON line */ }
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+async function load(url: string, connections: number, seconds: number, amount?: number) {
+  const result = await autocannon({
+    url: `${url}/v1/chat/completions`, method: 'POST', body: BODY, connections, pipelining: 1,
+    headers: { 'content-type': 'application/json' }, ...(amount ? { amount } : { duration: seconds }),
+  });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return { rps: result.requests.average, total: result.requests.total };
+}
+
+/** Sequential calls on one keep-alive connection, timed with performance.now() (autocannon rounds to whole ms). */
+async function latency(url: string, seconds: number) {
+  const client = new Client(url, { keepAliveTimeout: 30_000 });
+  const times: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    const t0 = performance.now();
+    const res = await client.request({ path: '/v1/chat/completions', method: 'POST', body: BODY, headers: { 'content-type': 'application/json' } });
+    await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`${url}: status ${res.statusCode}`);
+    times.push(performance.now() - t0);
+  }
+  await client.close();
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)], total: times.length };
+}
+
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+const fake = await start(['test/bench/fake-server.ts'], 'url');
+const bare = await start(['test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url');
+const warden = await start(['bin/warden.js', 'proxy', '--policy', 'policies/examples/demo.yaml', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--no-watch'],
+  'trafficUrl', { WARDEN_DEMO_UPSTREAM: fake.info.url, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'info' });
+const targets = { direct: fake.info.url, bare: bare.info.url, warden: warden.info.trafficUrl };
+
+// Warm every path (JIT, connection pools) before measuring.
+for (const url of Object.values(targets)) await load(url, 10, 1);
+
+const samples: Record<string, { c50: Awaited<ReturnType<typeof load>>[]; c1: Awaited<ReturnType<typeof latency>>[] }> = { direct: { c50: [], c1: [] }, bare: { c50: [], c1: [] }, warden: { c50: [], c1: [] } };
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, url] of Object.entries(targets)) {
+    samples[name].c50.push(await load(url, 50, SECONDS));
+    samples[name].c1.push(await latency(url, SECONDS));
+  }
+  process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const summary = Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, {
+  rpsC50: median(s.c50.map((x) => x.rps)),
+  p50C1Ms: median(s.c1.map((x) => x.p50)),
+  p99C1Ms: median(s.c1.map((x) => x.p99)),
+}]));
+
+const memBefore = await rssOf(warden.proc.pid!);
+await load(targets.warden, 50, 0, MEMORY_CALLS);
+const memAfter = await rssOf(warden.proc.pid!);
+
+const throughputRatio = summary.warden.rpsC50 / summary.bare.rpsC50;
+const addedP50 = summary.warden.p50C1Ms - summary.bare.p50C1Ms;
+const results = {
+  date: new Date().toISOString(), node: process.version, seconds: SECONDS, rounds: ROUNDS, summary,
+  throughputRatioVsBare: throughputRatio, addedP50MsVsBare: addedP50, rssAfterCallsMB: memAfter / 2 ** 20,
+  rssBeforeCallsMB: memBefore / 2 ** 20, memoryCalls: MEMORY_CALLS,
+  targets: { throughputRatioVsBare: 0.7, addedP50MsVsBare: 0.5, rssAfterCallsMB: 120 },
+};
+writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+
+const row = (name: string) => `| ${name} | ${summary[name].rpsC50.toFixed(0)} | ${summary[name].p50C1Ms.toFixed(2)} | ${summary[name].p99C1Ms.toFixed(2)} |`;
+process.stdout.write([
+  `Node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} s per target and concurrency (medians)`,
+  '',
+  '| target | req/s at c=50 | p50 ms at c=1 | p99 ms at c=1 |',
+  '| --- | --- | --- | --- |',
+  row('direct'), row('bare'), row('warden'),
+  '',
+  `Warden throughput / bare pass-through at c=50: ${throughputRatio.toFixed(3)} (target >= 0.70) ${throughputRatio >= 0.7 ? 'PASS' : 'MISS'}`,
+  `Warden p50 added over bare at c=1: ${addedP50.toFixed(3)} ms (target <= 0.5 ms) ${addedP50 <= 0.5 ? 'PASS' : 'MISS'}`,
+  `Warden RSS after ${MEMORY_CALLS} calls: ${(memAfter / 2 ** 20).toFixed(1)} MB (before: ${(memBefore / 2 ** 20).toFixed(1)} MB; target <= 120 MB) ${memAfter / 2 ** 20 <= 120 ? 'PASS' : 'MISS'}`,
+  '',
+].join('\n'));
+process.exit(0);

@@ -1,0 +1,119 @@
+// The policy loader: YAML with positions, ${VAR} interpolation, every schema problem at once with
+// line and column, defaults filled in once, and a frozen result.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkPolicyText } from '../../policies/load.ts';
+import { parseBytes } from '../../policies/normalize.ts';
+
+const BASE = `apiVersion: warden/v1
+kind: Policy
+agent: { id: bot, version: 1.2.3 }
+upstreams:
+  openai: { baseUrl: "http://127.0.0.1:9/v1" }
+`;
+
+function check(text: string, env: NodeJS.ProcessEnv = {}) {
+  return checkPolicyText('p.yaml', text, env);
+}
+
+test('the smallest policy gets every default, with units', () => {
+  const { policy, problems } = check(BASE);
+  assert.deepEqual(problems, []);
+  assert.equal(policy!.mode, 'enforce');
+  assert.equal(policy!.agent.version, '1.2.3');
+  assert.deepEqual(policy!.agent.scopes, []);
+  assert.equal(policy!.limits.maxBodyBytes, 10 * 1024 * 1024);
+  assert.equal(policy!.usage.streamUsage, 'request');
+  assert.deepEqual(policy!.upstreams.openai.timeouts, { connectMs: 5_000, firstTokenMs: 30_000, idleMs: 20_000, totalMs: 300_000 });
+  assert.equal(policy!.upstreams.openai.provider, 'openai');
+  assert.match(policy!.source.sha256, /^[0-9a-f]{64}$/);
+});
+
+test('the result is deeply frozen', () => {
+  const { policy } = check(BASE);
+  assert.ok(Object.isFrozen(policy) && Object.isFrozen(policy!.upstreams.openai.timeouts));
+  assert.throws(() => {
+    (policy!.upstreams.openai as { baseUrl: string }).baseUrl = 'http://evil';
+  }, TypeError);
+});
+
+test('upstream timeouts override retries.timeouts key by key; the anthropic upstream speaks anthropic', () => {
+  const { policy, problems } = check(`${BASE}  anthropic: { baseUrl: "https://api.anthropic.com", timeouts: { idleMs: 7 } }
+  vllm: { baseUrl: "http://127.0.0.1:8000/v1", headers: { X-Api-Version: "2" } }
+retries: { timeouts: { connectMs: 1000 } }
+limits: { maxBodyBytes: 64KiB }
+`);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(policy!.upstreams.anthropic.timeouts, { connectMs: 1000, firstTokenMs: 30_000, idleMs: 7, totalMs: 300_000 });
+  assert.equal(policy!.upstreams.anthropic.provider, 'anthropic');
+  assert.equal(policy!.upstreams.vllm.provider, 'openai');
+  assert.deepEqual(policy!.upstreams.vllm.headers, { 'x-api-version': '2' });
+  assert.equal(policy!.limits.maxBodyBytes, 65_536);
+});
+
+test('${VAR} and ${VAR:-default} are resolved; an unset variable without a default is a problem at its line', () => {
+  const text = `${BASE}  anthropic: { baseUrl: "\${ANTH:-https://api.anthropic.com}" }
+  other: { baseUrl: "http://\${HOST}:\${PORT:-80}/v1", headers: { x-literal: "$\${NOT_A_VAR}" } }
+`;
+  const ok = check(text, { HOST: 'gw.internal' });
+  assert.deepEqual(ok.problems, []);
+  assert.equal(ok.policy!.upstreams.anthropic.baseUrl, 'https://api.anthropic.com');
+  assert.equal(ok.policy!.upstreams.other.baseUrl, 'http://gw.internal:80/v1');
+  assert.equal(ok.policy!.upstreams.other.headers['x-literal'], '${NOT_A_VAR}');
+  const bad = check(text, {});
+  assert.equal(bad.policy, undefined);
+  assert.match(bad.problems.join('\n'), /^p\.yaml:7:\d+: environment variable HOST is not set/m);
+});
+
+test('every problem is reported at once, in file order, each with line and column', () => {
+  const { policy, problems } = check(`apiVersion: warden/v2
+kind: Policy
+agent: { version: 1 }
+mode: sometimes
+upstreams:
+  openai: { baseUrl: 42, tiemouts: {} }
+limits: { maxBodyBytes: 12 parsecs }
+extra: true
+`);
+  assert.equal(policy, undefined);
+  assert.deepEqual(problems, [
+    'p.yaml:1:13: apiVersion must be "warden/v1" (got "warden/v2")',
+    'p.yaml:3:8: agent: missing required key "id"',
+    'p.yaml:4:7: mode must be one of enforce, monitor, research (got "sometimes")',
+    'p.yaml:6:22: upstreams.openai.baseUrl must be string (got number 42)',
+    'p.yaml:6:26: unknown key "tiemouts" in upstreams.openai (did you mean "timeouts"?)',
+    'p.yaml:7:25: limits.maxBodyBytes must be a size: bytes, or a number with B, KB, KiB, MB, MiB, GB or GiB (got "12 parsecs")',
+    'p.yaml:8:1: unknown top-level key "extra" (known keys: apiVersion, kind, agent, mode, upstreams, models, usage, limits, retries, tools, rules, sanitize, context, escalation, audit, evals)',
+  ]);
+});
+
+test('YAML syntax errors, duplicate keys, empty files, non-UTF-8 and alias bombs are problems, not crashes', () => {
+  assert.match(check('a: [1\n').problems[0], /^p\.yaml:\d+:\d+: /);
+  assert.match(check(`${BASE}agent: { id: x, version: 1 }\n`).problems[0], /^p\.yaml:6:1: Map keys must be unique/);
+  assert.deepEqual(check('').problems, ['p.yaml:1:1: policy file is empty']);
+  assert.deepEqual(checkPolicyText('p.yaml', Buffer.from([0x61, 0x3a, 0x20, 0xff])).problems, ['p.yaml:1:1: policy file is not valid UTF-8']);
+  const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+  for (let i = 0; i < 8; i++) bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`);
+  assert.equal(check(bomb.join('\n')).policy, undefined);
+  assert.match(checkPolicyText('p.yaml', 'x'.repeat(2 * 1024 * 1024)).problems[0], /the limit is/);
+});
+
+test('checks the schema cannot express: both key sources, an unparsable URL, total shorter than first token', () => {
+  const { problems } = check(`${BASE.replace('"http://127.0.0.1:9/v1" }', '"http://127.0.0.1:9/v1", apiKeyEnv: K, apiKeyFile: /k, timeouts: { totalMs: 10, firstTokenMs: 20 } }')}  bad: { baseUrl: "http://[::1/v1" }
+`);
+  assert.match(problems.join('\n'), /p\.yaml:5:\d+: upstreams\.openai: set apiKeyEnv or apiKeyFile, not both/);
+  assert.match(problems.join('\n'), /upstreams\.openai: totalMs \(10\) is shorter than firstTokenMs \(20\)/);
+  assert.match(problems.join('\n'), /p\.yaml:6:\d+: upstreams\.bad\.baseUrl is not a valid URL/);
+});
+
+test('sections whose capability has not landed are accepted with a note, never silently', () => {
+  const { policy, notes } = check(`${BASE}limits: { usdPerDay: 5 }\nsanitize: { action: mask }\n`);
+  assert.ok(policy);
+  assert.equal(notes.length, 2);
+  assert.match(notes[0], /^p\.yaml:6:\d+: note: limits\.usdPerDay is valid, but budgets are not enforced/);
+});
+
+test('sizes parse with decimal and binary units', () => {
+  assert.deepEqual(['512', '1KB', '1KiB', '1.5MiB', '2GB', '2 GiB'].map((s) => parseBytes(/^\d+$/.test(s) ? Number(s) : s)),
+    [512, 1000, 1024, 1_572_864, 2e9, 2 * 1024 ** 3]);
+});
