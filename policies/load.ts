@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { PolicyError } from '../proxy/errors.ts';
 import { interpolate, type InterpolationProblem } from './interpolate.ts';
 import { normalizePolicy, semanticProblems } from './normalize.ts';
+import { NOT_ENFORCED_YET } from './pending.ts';
 import type { Policy } from './types.ts';
 import { validatePolicyShape } from './validate.ts';
 import { parseYaml, type Path } from './yaml-source.ts';
@@ -21,18 +22,6 @@ export interface PolicyCheck {
 
 // A policy is a few kilobytes; a file this big is a mistake (or an attack on the parser).
 const MAX_POLICY_BYTES = 1024 * 1024;
-
-// Sections the schema accepts because DESIGN.md fixes their shape, but whose capability has not landed
-// in this version. Saying so beats silently ignoring a protection the operator believes is on.
-const NOT_ENFORCED_YET: readonly [Path, string][] = [
-  [['limits', 'requestsPerMinute'], 'rate limits'], [['limits', 'tokensPerMinute'], 'rate limits'],
-  [['limits', 'concurrent'], 'concurrency limits'], [['limits', 'usdPerDay'], 'budgets'],
-  [['retries', 'maxAttempts'], 'transport retries'], [['retries', 'onStall'], 'stall handling'],
-  [['retries', 'confidence'], 'confidence retries'], [['retries', 'parallel'], 'parallel instances'],
-  [['tools'], 'tool checks'], [['rules'], 'violation rules'], [['sanitize'], 'sanitization'],
-  [['context'], 'context windowing'], [['escalation'], 'the escalation queue'], [['audit'], 'the audit log'],
-  [['evals'], 'behavioural pacts'],
-];
 
 function has(doc: unknown, path: Path): boolean {
   let v: any = doc;

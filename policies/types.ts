@@ -22,7 +22,7 @@ export interface UpstreamConfig {
   provider: ProviderName;
   /** Env var that holds the upstream credential. */
   apiKeyEnv?: string;
-  /** File that holds the upstream credential (a mounted secret); re-read on change. */
+  /** File that holds the upstream credential (a mounted secret); read at start and on every reload. */
   apiKeyFile?: string;
   /** Header the credential goes in, and its scheme ("Bearer" or "" for a bare key). Provider default when absent. */
   auth?: { header: string; scheme: string };

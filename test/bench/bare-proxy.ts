@@ -1,5 +1,6 @@
-// The thinnest useful Node pass-through, for comparison: node:http in, a pooled undici Agent out,
-// bodies streamed both ways, no parsing. Run as a child process by run.ts.
+// The thinnest useful Node pass-through, for comparison: node:http in, a pooled undici Agent out, no
+// parsing. The request body is read whole first, as Warden does, because for small JSON bodies that is
+// faster than streaming it (a baseline should be the fastest of the two). Run as a child process by run.ts.
 import { createServer } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Agent } from 'undici';
@@ -12,9 +13,11 @@ const server = createServer(async (req, res) => {
   try {
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
     const up = await agent.request({
       origin: target.origin, path: req.url!.replace(/^\/v1/, target.pathname), method: req.method as 'POST', headers,
-      body: req.method === 'GET' ? undefined : req,
+      body: req.method === 'GET' ? undefined : Buffer.concat(chunks),
     });
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v;

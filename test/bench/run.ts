@@ -4,7 +4,7 @@
 // 100,000 calls. Prints a Markdown table and writes test/bench/results.json.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
@@ -74,10 +74,14 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
+// Warden runs with the Node flags its image sets (NODE_OPTIONS in the Dockerfile), as in production.
+const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))?.[1] ?? '';
+
 const fake = await start(['test/bench/fake-server.ts'], 'url');
-const bare = await start(['test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url');
+// The bare pass-through gets the same Node flags, so the memory figures compare like with like.
+const bare = await start(['test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url', { NODE_OPTIONS: IMAGE_NODE_OPTIONS });
 const warden = await start(['bin/warden.js', 'proxy', '--policy', 'policies/examples/demo.yaml', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--no-watch'],
-  'trafficUrl', { WARDEN_DEMO_UPSTREAM: fake.info.url, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'info' });
+  'trafficUrl', { WARDEN_DEMO_UPSTREAM: fake.info.url, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'info', NODE_OPTIONS: IMAGE_NODE_OPTIONS });
 const targets = { direct: fake.info.url, bare: bare.info.url, warden: warden.info.trafficUrl };
 
 // Warm every path (JIT, connection pools) before measuring.
@@ -102,13 +106,16 @@ const summary = Object.fromEntries(Object.entries(samples).map(([name, s]) => [n
 const memBefore = await rssOf(warden.proc.pid!);
 await load(targets.warden, 50, 0, MEMORY_CALLS);
 const memAfter = await rssOf(warden.proc.pid!);
+// The same calls through the bare pass-through say how much of that is Node and undici themselves.
+await load(targets.bare, 50, 0, MEMORY_CALLS);
+const bareMem = await rssOf(bare.proc.pid!);
 
 const throughputRatio = summary.warden.rpsC50 / summary.bare.rpsC50;
 const addedP50 = summary.warden.p50C1Ms - summary.bare.p50C1Ms;
 const results = {
   date: new Date().toISOString(), node: process.version, seconds: SECONDS, rounds: ROUNDS, summary,
   throughputRatioVsBare: throughputRatio, addedP50MsVsBare: addedP50, rssAfterCallsMB: memAfter / 2 ** 20,
-  rssBeforeCallsMB: memBefore / 2 ** 20, memoryCalls: MEMORY_CALLS,
+  rssBeforeCallsMB: memBefore / 2 ** 20, bareRssAfterCallsMB: bareMem / 2 ** 20, memoryCalls: MEMORY_CALLS, wardenNodeOptions: IMAGE_NODE_OPTIONS,
   targets: { throughputRatioVsBare: 0.7, addedP50MsVsBare: 0.5, rssAfterCallsMB: 120 },
 };
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
@@ -124,6 +131,7 @@ process.stdout.write([
   `Warden throughput / bare pass-through at c=50: ${throughputRatio.toFixed(3)} (target >= 0.70) ${throughputRatio >= 0.7 ? 'PASS' : 'MISS'}`,
   `Warden p50 added over bare at c=1: ${addedP50.toFixed(3)} ms (target <= 0.5 ms) ${addedP50 <= 0.5 ? 'PASS' : 'MISS'}`,
   `Warden RSS after ${MEMORY_CALLS} calls: ${(memAfter / 2 ** 20).toFixed(1)} MB (before: ${(memBefore / 2 ** 20).toFixed(1)} MB; target <= 120 MB) ${memAfter / 2 ** 20 <= 120 ? 'PASS' : 'MISS'}`,
+  `Bare pass-through RSS after ${MEMORY_CALLS} calls: ${(bareMem / 2 ** 20).toFixed(1)} MB (both with NODE_OPTIONS="${IMAGE_NODE_OPTIONS}")`,
   '',
 ].join('\n'));
 process.exit(0);
