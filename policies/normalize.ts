@@ -1,6 +1,6 @@
 // A schema-valid policy document → the frozen Policy the runtime reads, with every default written
 // here once, with its unit. Also the checks a schema cannot express (cross-references).
-import type { ModelConfig, Policy, ProviderName, Timeouts, UpstreamConfig } from './types.ts';
+import type { AuditConfig, ModelConfig, Policy, ProviderName, Timeouts, UpstreamConfig } from './types.ts';
 import type { Path } from './yaml-source.ts';
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -11,6 +11,8 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
 });
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024; // 10 MiB
 export const DEFAULT_MAX_ATTEMPTS = 3;
+export const DEFAULT_AUDIT_MAX_BODY_BYTES = 1024 * 1024; // 1 MiB
+export const DEFAULT_CHECKPOINT = Object.freeze({ everyRecords: 1_000, everyMs: 10_000 });
 
 const UNITS: Record<string, number> = { B: 1, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 };
 
@@ -44,6 +46,21 @@ function upstream(name: string, raw: Raw, defaults: Timeouts): UpstreamConfig {
     passthroughAuth: raw.passthroughAuth ?? false,
     headers: Object.fromEntries(Object.entries(raw.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
     timeouts: timeouts(defaults, raw.timeouts),
+  };
+}
+
+function audit(raw: Raw | undefined, mode: Policy['mode']): AuditConfig {
+  const a = raw ?? {};
+  return {
+    enabled: a.enabled ?? true,
+    // Enforce mode promises that no call goes unrecorded; the other modes trade that for latency.
+    durability: a.durability ?? (mode === 'enforce' ? 'strict' : 'relaxed'),
+    bodies: a.bodies ?? 'full',
+    maxBodyBytes: parseBytes(a.maxBodyBytes ?? DEFAULT_AUDIT_MAX_BODY_BYTES),
+    checkpoint: { ...DEFAULT_CHECKPOINT, ...a.checkpoint },
+    encrypt: a.encrypt,
+    mask: a.mask,
+    quotaBytes: a.quotaBytes === undefined ? undefined : parseBytes(a.quotaBytes),
   };
 }
 
@@ -85,12 +102,13 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
   const models: Record<string, ModelConfig> = {};
   for (const [name, m] of Object.entries<Raw>(doc.models ?? {})) models[name] = { name, ...m };
   const limits = doc.limits ?? {};
+  const mode: Policy['mode'] = doc.mode ?? 'enforce';
   const { timeouts: _t, maxAttempts, ...retryRest } = doc.retries ?? {};
   return deepFreeze({
     apiVersion: 'warden/v1',
     kind: 'Policy',
     agent: { id: doc.agent.id, version: String(doc.agent.version), scopes: doc.agent.scopes ?? [] },
-    mode: doc.mode ?? 'enforce',
+    mode,
     upstreams: Object.fromEntries(Object.entries<Raw>(doc.upstreams).map(([n, u]) => [n, upstream(n, u, retryTimeouts)])),
     models,
     usage: { streamUsage: doc.usage?.streamUsage ?? 'request' },
@@ -101,7 +119,7 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
     sanitize: doc.sanitize,
     context: doc.context,
     escalation: doc.escalation,
-    audit: doc.audit,
+    audit: audit(doc.audit, mode),
     evals: doc.evals,
     source,
   });

@@ -9,6 +9,7 @@ export const NOT_ENFORCED_YET: readonly (readonly [Path, string])[] = [
   [['retries', 'maxAttempts'], 'transport retries'], [['retries', 'onStall'], 'stall handling'],
   [['retries', 'confidence'], 'confidence retries'], [['retries', 'parallel'], 'parallel instances'],
   [['tools'], 'tool checks'], [['rules'], 'violation rules'], [['sanitize'], 'sanitization'],
-  [['context'], 'context windowing'], [['escalation'], 'the escalation queue'], [['audit'], 'the audit log'],
-  [['evals'], 'behavioural pacts'],
+  [['context'], 'context windowing'], [['escalation'], 'the escalation queue'],
+  [['evals'], 'behavioural pacts'], [['audit', 'encrypt'], 'encrypted audit fields'],
+  [['audit', 'mask'], 'masked audit fields'], [['audit', 'quotaBytes'], 'audit disk quotas'],
 ];

@@ -76,6 +76,18 @@ export interface RetriesConfig {
   [key: string]: unknown;
 }
 
+export interface AuditConfig {
+  enabled: boolean;
+  /** strict: a response waits for its record's commit (synchronous=FULL); relaxed: it does not. */
+  durability: 'strict' | 'relaxed';
+  bodies: 'full' | 'none';
+  maxBodyBytes: number;
+  checkpoint: { everyRecords: number; everyMs: number };
+  encrypt?: readonly string[];
+  mask?: readonly string[];
+  quotaBytes?: number;
+}
+
 export interface Policy {
   apiVersion: 'warden/v1';
   kind: 'Policy';
@@ -92,7 +104,7 @@ export interface Policy {
   sanitize?: unknown;
   context?: unknown;
   escalation?: unknown;
-  audit?: unknown;
+  audit: AuditConfig;
   evals?: unknown;
   /** Where the policy came from: file path and SHA-256 of its bytes. */
   source: { file: string; sha256: string };

@@ -1,6 +1,7 @@
 // The sidecar's process-wide state that request handlers share: the current runtime, observability,
 // and the drain flag. One object, passed explicitly; no module-level singletons.
 import type { Logger } from 'pino';
+import type { AuditLog } from './audit/audit-log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Runtime } from './runtime.ts';
 import type { UsageLedger } from './usage-ledger.ts';
@@ -11,6 +12,8 @@ export interface SidecarContext {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly ledger: UsageLedger;
+  /** Absent when the policy turns the audit log off. */
+  readonly audit?: AuditLog;
   inFlight: number;
   /** Set on SIGTERM: no new calls, in-flight ones finish. */
   draining: boolean;

@@ -84,6 +84,14 @@ export class ShuttingDownError extends WardenError {
   }
 }
 
+/** 503: the audit log cannot commit, and a call is never released unrecorded (strict durability). */
+export class AuditUnavailableError extends WardenError {
+  constructor(detail: string, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_AUDIT_UNAVAILABLE', 503, 'warden_unavailable', `the audit log is unavailable, so the call was not released: ${detail}`,
+      { retryAfterSeconds: 5, ...options });
+  }
+}
+
 /** 500: a fault inside Warden; the message never carries a stack trace to the client. */
 export class InternalError extends WardenError {
   constructor(options?: WardenErrorOptions) {

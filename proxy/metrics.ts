@@ -1,5 +1,6 @@
 // Prometheus metrics on the admin listener. Labels are bounded: route, model (from the policy or the
 // upstream's answer, capped), status, direction. Never task ids, session ids or user text.
+import { statSync } from 'node:fs';
 import client from 'prom-client';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -19,6 +20,14 @@ export interface Metrics {
   cost: client.Counter<'model'>;
   policyReloads: client.Counter<'result'>;
   inFlight: client.Gauge;
+  auditRecords: client.Counter<'event'>;
+  auditCommitDuration: client.Histogram;
+  auditCommitFailures: client.Counter<'code'>;
+  auditDiskBytes: client.Gauge;
+  auditUnshipped: client.Gauge;
+  auditShipFailures: client.Counter<'reason'>;
+  /** The audit database whose files auditDiskBytes measures at scrape time. */
+  auditPath?: string;
   /** A model name safe to use as a label value. */
   modelLabel(model: string | undefined): string;
 }
@@ -28,8 +37,10 @@ export function createMetrics(): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'warden_' });
   const seenModels = new Set<string>();
+  // Commits take from ~50 µs (page cache) to tens of ms (fsync on a busy volume).
+  const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
   const opts = { registers: [registry] };
-  return {
+  const metrics: Metrics = {
     registry,
     requests: new client.Counter({ name: 'warden_requests_total', help: 'Calls handled, by route, model asked and HTTP status.', labelNames: ['route', 'model', 'status'], ...opts }),
     requestDuration: new client.Histogram({ name: 'warden_request_duration_seconds', help: 'Whole call, from request received to response finished.', labelNames: ['route'], buckets: LATENCY_BUCKETS, ...opts }),
@@ -40,6 +51,17 @@ export function createMetrics(): Metrics {
     cost: new client.Counter({ name: 'warden_cost_usd_total', help: 'Cost in USD from the policy price table, by model served.', labelNames: ['model'], ...opts }),
     policyReloads: new client.Counter({ name: 'warden_policy_reloads_total', help: 'Policy reloads, by result (ok|error).', labelNames: ['result'], ...opts }),
     inFlight: new client.Gauge({ name: 'warden_in_flight_requests', help: 'Calls currently being handled.', ...opts }),
+    auditRecords: new client.Counter({ name: 'warden_audit_records_total', help: 'Audit records committed, by event (model_call, passthrough, request, policy_reload, log_open, log_close).', labelNames: ['event'], ...opts }),
+    auditCommitDuration: new client.Histogram({ name: 'warden_audit_commit_duration_seconds', help: 'One group-commit transaction of the audit log, fsync included.', buckets: COMMIT_BUCKETS, ...opts }),
+    auditCommitFailures: new client.Counter({ name: 'warden_audit_commit_failures_total', help: 'Audit transactions that failed, by SQLite error code (their calls were not released under strict durability).', labelNames: ['code'], ...opts }),
+    auditUnshipped: new client.Gauge({ name: 'warden_audit_unshipped_records', help: 'Audit records the collector has not acknowledged yet.', ...opts }),
+    auditShipFailures: new client.Counter({ name: 'warden_audit_ship_failures_total', help: 'Failed shipments to the collector, by reason (network, throttled, server, unauthorized, rejected).', labelNames: ['reason'], ...opts }),
+    auditDiskBytes: new client.Gauge({
+      name: 'warden_audit_disk_bytes', help: 'Bytes the audit log uses on disk (database and write-ahead log).', ...opts,
+      collect() {
+        if (metrics.auditPath) this.set(fileBytes(metrics.auditPath) + fileBytes(`${metrics.auditPath}-wal`));
+      },
+    }),
     modelLabel(model) {
       if (!model) return 'none';
       if (seenModels.has(model)) return model;
@@ -48,4 +70,13 @@ export function createMetrics(): Metrics {
       return model;
     },
   };
+  return metrics;
+}
+
+function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }

@@ -25,6 +25,13 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
   let timer: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
 
+  // Which policy governed which calls is part of the record, and so is a rejected change.
+  function recordReload(sha256: string | undefined, result: string, problems?: readonly string[]): void {
+    const agent = ctx.runtime.policy.agent;
+    ctx.audit?.append({ event: 'policy_reload', ts: new Date().toISOString(), agent: { id: agent.id, version: agent.version }, policy: { file, sha256 }, result, problems })
+      .catch((err) => ctx.log.error({ err }, 'policy_reload record not committed'));
+  }
+
   async function doReload(): Promise<ReloadResult> {
     const at = new Date();
     try {
@@ -35,11 +42,13 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
       ctx.metrics.policyReloads.inc({ result: 'ok' });
       ctx.log.info({ file, sha256: policy.source.sha256, warnings: ctx.runtime.warnings, notes }, 'policy reloaded');
       void closeRuntime(previous);
+      recordReload(policy.source.sha256, 'applied');
       return (last = { ok: true, at });
     } catch (err) {
       const problems = err instanceof PolicyError ? err.problems : [String((err as Error).message ?? err)];
       ctx.metrics.policyReloads.inc({ result: 'error' });
       ctx.log.error({ file, problems }, 'policy reload failed; keeping the last good policy');
+      recordReload(undefined, 'rejected', problems);
       return (last = { ok: false, at, problems });
     }
   }

@@ -3,7 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
+import type { Policy } from '../policies/types.ts';
+import { openAuditLog, type AuditLog } from './audit/audit-log.ts';
+import { loadSigningKey } from './audit/signing.ts';
+import type { Metrics } from './metrics.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import { createAdminServer } from './admin/admin-server.ts';
 import type { SidecarContext } from './context.ts';
@@ -26,6 +32,8 @@ export interface SidecarOptions {
   shutdownGraceMs: number;
   /** Reload when the policy file changes (SIGHUP and the admin route always work). */
   watchPolicy: boolean;
+  /** Where the audit log and its signing key live (WARDEN_DATA_DIR, default ./.warden). */
+  dataDir?: string;
   logger?: Logger;
 }
 
@@ -55,12 +63,58 @@ async function listen(server: Server, at: HostPort): Promise<string> {
   return `http://${host}:${addr.port}`;
 }
 
+function agentOf(policy: Policy): { id: string; version: string } {
+  return { id: policy.agent.id, version: policy.agent.version };
+}
+
+/** The collector to ship to, from WARDEN_COLLECTOR_URL and WARDEN_COLLECTOR_TOKEN. */
+function collectorFromEnv(): { url: string; token: string } | undefined {
+  const url = process.env.WARDEN_COLLECTOR_URL;
+  if (!url) return undefined;
+  return { url, token: process.env.WARDEN_COLLECTOR_TOKEN ?? '' };
+}
+
+/** Opens the audit log in `dataDir`; its first record says which policy and Warden version started it. */
+async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log: Logger): Promise<AuditLog> {
+  mkdirSync(dataDir, { recursive: true });
+  const key = loadSigningKey(dataDir);
+  const path = join(dataDir, 'audit.db');
+  const audit = await openAuditLog({
+    path, key, strict: policy.audit.durability === 'strict',
+    checkpointEveryRecords: policy.audit.checkpoint.everyRecords, checkpointEveryMs: policy.audit.checkpoint.everyMs,
+    collector: collectorFromEnv(),
+    openEntry: { event: 'log_open', ts: new Date().toISOString(), agent: agentOf(policy), warden_version: version, policy: { file: policy.source.file, sha256: policy.source.sha256 } },
+    observer: {
+      committed(events, seconds) {
+        metrics.auditCommitDuration.observe(seconds);
+        for (const [event, n] of Object.entries(events)) metrics.auditRecords.inc({ event }, n);
+      },
+      failed(code, message) {
+        metrics.auditCommitFailures.inc({ code });
+        log.error({ code, message }, 'audit commit failed');
+      },
+      warning: (message) => log.warn(message),
+      shipped: (unshipped) => metrics.auditUnshipped.set(unshipped),
+      shipFailed(reason, detail) {
+        metrics.auditShipFailures.inc({ reason });
+        log.warn({ reason, detail }, 'audit shipping failed');
+      },
+    },
+  });
+  metrics.auditPath = path;
+  log.info({ path, logId: audit.logId, durability: policy.audit.durability, signingKey: key.source }, 'audit log open');
+  return audit;
+}
+
 /** Loads the policy (a bad one throws PolicyError and nothing starts), then opens both listeners. */
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const { policy, notes } = await loadPolicyFile(opts.policyFile);
   const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' } });
+  const metrics = createMetrics();
+  const dataDir = resolve(opts.dataDir ?? process.env.WARDEN_DATA_DIR ?? '.warden');
+  const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log) : undefined;
   const ctx: SidecarContext = {
-    runtime: buildRuntime(policy), metrics: createMetrics(), log, ledger: new UsageLedger(), inFlight: 0, draining: false,
+    runtime: buildRuntime(policy), metrics, log, ledger: new UsageLedger(), audit, inFlight: 0, draining: false,
   };
   const reloader = createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy);
   let up = false;
@@ -91,6 +145,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     admin.closeAllConnections();
     await new Promise((resolve) => admin.close(resolve));
     await closeRuntime(ctx.runtime);
+    if (audit) {
+      await audit.close({ event: 'log_close', ts: new Date().toISOString(), agent: agentOf(ctx.runtime.policy), reason: 'shutdown' });
+      log.info({ path: audit.path, ...audit.stats() }, 'audit log closed');
+    }
     log.info('stopped');
   }
   return {

@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { AgentConfig, Policy, UpstreamConfig } from '../policies/types.ts';
 import type { Request, Response, StreamEvent, Usage } from './canonical.ts';
 import type { WardenError } from './errors.ts';
+import type { BodyCapture } from './audit/call-record.ts';
 
 export type Continue = { readonly kind: 'continue' };
 export type Rewrite<T> = { readonly kind: 'rewrite'; readonly value: T; readonly action?: string };
@@ -54,6 +55,8 @@ export interface CallContext {
   /** Short labels for x-warden-actions, e.g. `model-pinned`. */
   readonly actions: string[];
   readonly decisions: StageDecision[];
+  /** The request and response bodies as the audit record keeps them. */
+  readonly bodies: { request?: BodyCapture; response?: BodyCapture };
   /** Per-call state a stage keeps between its hooks, keyed by stage name. */
   readonly state: Map<string, unknown>;
 }

@@ -24,6 +24,9 @@ export function status(deps: AdminDeps): Record<string, unknown> {
   const reasons: string[] = [...rt.warnings];
   const reload = deps.lastReload();
   if (reload && !reload.ok) reasons.push(`policy reload failed at ${reload.at.toISOString()}; still serving the last good policy: ${reload.problems.join('; ')}`);
+  const audit = ctx.audit?.stats();
+  if (audit?.deadLettered) reasons.push(`${audit.deadLettered} audit batch(es) rejected by the collector are in the dead_letters table`);
+  if (audit?.shipFailure) reasons.push(`audit shipping is failing (${audit.shipFailure}); ${audit.unshipped ?? 'some'} records wait locally`);
   let state: State = reasons.length ? 'yellow' : 'green';
   if (ctx.draining) {
     state = 'red';
@@ -43,6 +46,7 @@ export function status(deps: AdminDeps): Record<string, unknown> {
       mode: rt.policy.mode,
       loadedAt: rt.loadedAt.toISOString(),
     },
+    audit: ctx.audit && { path: ctx.audit.path, logId: ctx.audit.logId, ...audit },
     lastReload: reload && { ok: reload.ok, at: reload.at.toISOString(), problems: reload.ok ? undefined : reload.problems },
   };
 }

@@ -1,5 +1,8 @@
 // `warden demo`: a fake upstream, a sidecar on policies/examples/demo.yaml and a scripted agent, all in
 // this process and on loopback ports chosen by the OS. Prints, call by call, what Warden did.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { startFakeUpstream } from '../demo/fake-upstream.ts';
@@ -13,7 +16,10 @@ export async function demoCommand(args: string[]): Promise<number> {
   if (args.length > 0) process.stderr.write(`warden demo takes no arguments; ignoring ${args.join(' ')}\n`);
   const fake = await startFakeUpstream({ host: '127.0.0.1', port: 0 });
   process.env.WARDEN_DEMO_UPSTREAM = fake.url;
+  // The demo's audit log lives in a throwaway directory, so a demo never touches a real one.
+  const dataDir = mkdtempSync(join(tmpdir(), 'warden-demo-'));
   const sidecar = await startSidecar({
+    dataDir,
     policyFile: DEMO_POLICY,
     listen: { host: '127.0.0.1', port: 0 },
     adminListen: { host: '127.0.0.1', port: 0 },
@@ -26,12 +32,13 @@ export async function demoCommand(args: string[]): Promise<number> {
   out(`Warden demo: fake upstream at ${fake.url}, sidecar at ${sidecar.trafficUrl} (admin ${sidecar.adminUrl})`);
   out(`policy: policies/examples/demo.yaml (agent ${sidecar.ctx.runtime.policy.agent.id})`);
   try {
-    const failures = await runScenes({ trafficUrl: sidecar.trafficUrl, adminUrl: sidecar.adminUrl, out });
+    const failures = await runScenes({ trafficUrl: sidecar.trafficUrl, adminUrl: sidecar.adminUrl, auditPath: join(dataDir, 'audit.db'), out });
     out();
     out(failures === 0 ? 'All scenes behaved as expected.' : `${failures} scene(s) did not behave as expected.`);
     return failures === 0 ? 0 : 1;
   } finally {
     await sidecar.shutdown();
     await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }

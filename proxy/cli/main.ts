@@ -1,6 +1,8 @@
 // The CLI dispatcher: `warden <command> [subcommand] [flags]`. Exit codes: 0 ok, 1 check failed,
 // 2 usage or config error; every error names what was wrong and where.
 import { PolicyError, UsageError } from '../errors.ts';
+import { auditCommand } from './audit-command.ts';
+import { collectorCommand } from './collector-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { policyCheckCommand } from './policy-check.ts';
 import { proxyCommand } from './proxy-command.ts';
@@ -12,6 +14,14 @@ const USAGE = `usage: warden <command>
                        WARDEN_SHUTDOWN_GRACE_MS, WARDEN_LOG_LEVEL)
   demo                 fake upstream + sidecar + scripted agent; shows each protection; no keys needed
   policy check FILE... lint policies: exit 0 clean, 1 problems (file:line:col: message)
+  audit verify [--db PATH] [--checkpoint FILE]...
+                       verify the audit log's hash chain and signed checkpoints: exit 0 intact,
+                       1 with the first bad seq and why (default PATH: $WARDEN_DATA_DIR/audit.db)
+  audit checkpoint [--db PATH]
+                       print the latest signed checkpoint (hold it elsewhere to detect truncation)
+  collector --store sqlite:PATH [--listen HOST:PORT] [--tokens FILE]
+                       run the central collector (env: WARDEN_COLLECTOR_STORE, WARDEN_COLLECTOR_LISTEN,
+                       WARDEN_COLLECTOR_TOKENS=fleet=token,…)
   help                 this text
 `;
 
@@ -24,6 +34,8 @@ const COMMANDS: Record<string, Command> = {
     if (args[0] !== 'check') throw new UsageError(`unknown policy subcommand "${args[0] ?? ''}" (expected: check)`);
     return policyCheckCommand(args.slice(1), process.stdout, process.stderr);
   },
+  audit: (args) => auditCommand(args, process.stdout, process.stderr),
+  collector: collectorCommand,
   help: async () => {
     process.stdout.write(USAGE);
     return 0;

@@ -1,10 +1,14 @@
 // The demo's scripted agent: each scene makes real HTTP calls through the sidecar, checks what Warden
 // did, and prints it. Later capabilities add their scenes to SCENES.
 import { request } from 'undici';
+import { openAuditDb } from '../audit/store.ts';
+import { verifyAuditDb } from '../audit/verify.ts';
 
 export interface SceneEnv {
   trafficUrl: string;
   adminUrl: string;
+  /** The sidecar's audit database. */
+  auditPath: string;
   out(line?: string): void;
 }
 
@@ -118,6 +122,35 @@ const SCENES: Scene[] = [
       }, { 'x-fake-scenario': 'status=429;retry-after=7' });
       expect(r.status === 429 && r.headers['retry-after'] === '7', '429 with Retry-After: 7');
       return [`${r.status}, Retry-After: ${r.headers['retry-after']}, body ${r.text}`];
+    },
+  },
+  {
+    title: 'Audit: every call left a record, hash-chained and checkpointed',
+    async run(env) {
+      const r = await call(`${env.trafficUrl}/v1/chat/completions`, {
+        model: 'gpt-4o', messages: [{ role: 'user', content: 'Cancel order ORD-654321' }],
+      }, { 'x-warden-task': 'demo-audit', 'x-warden-session': 'conv-42' });
+      // Under strict durability the record was committed before this response was released.
+      const id = String(r.headers['x-warden-request-id']);
+      const db = openAuditDb(env.auditPath, { readonly: true });
+      let row: { seq: number; body: string } | undefined;
+      let counts: { event: string; n: number }[];
+      try {
+        row = db.prepare("SELECT seq, body FROM records WHERE json_extract(body, '$.request_id') = ?").get(id) as typeof row;
+        counts = db.prepare('SELECT event, count(*) AS n FROM records GROUP BY event ORDER BY event').all() as typeof counts;
+      } finally {
+        db.close();
+      }
+      expect(row !== undefined, `a record for request ${id}`);
+      const rec = JSON.parse(row!.body);
+      const verified = verifyAuditDb(env.auditPath);
+      expect(!verified.problem, `the log to verify, got ${verified.problem?.reason}`);
+      return [
+        `request ${id.slice(0, 8)}… is record ${rec.seq}: ${rec.event} by ${rec.agent.id}@${rec.agent.version}, task ${rec.task}, session ${rec.session}, model ${rec.model.asked} → ${rec.model.served}, $${rec.cost_usd}`,
+        `prev_hash ${rec.prev_hash.slice(0, 16)}… links it to record ${rec.seq - 1}`,
+        `records so far: ${counts.map((c) => `${c.event} ${c.n}`).join(', ')}`,
+        `warden audit verify: ok, ${verified.size} records, chain intact`,
+      ];
     },
   },
   {

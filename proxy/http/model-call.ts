@@ -4,6 +4,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { accumulate, emptyResponse, finishAccumulation } from '../canonical.ts';
+import { captureBytes, captureValue } from '../audit/call-record.ts';
 import { InvalidJsonError, InvalidRequestError, UpstreamUnreachableError, WardenError } from '../errors.ts';
 import { runRequest, runResponse, runStreamEnd, runStreamEvent, type Pipeline } from '../pipeline.ts';
 import type { EndpointAdapter, Json } from '../providers/types.ts';
@@ -33,6 +34,8 @@ export interface ModelCallInput {
   timing: CallTiming;
   maxBodyBytes: number;
   signal: AbortSignal;
+  /** Commits the call's audit record; awaited before the last bytes go out (rejects under strict durability when it fails). */
+  release(): Promise<void>;
 }
 
 function parseJson(body: Buffer): Json {
@@ -61,10 +64,10 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
   const { req, res, call, client, adapter, pipeline, timing } = input;
   const body = await readBody(req, input.maxBodyBytes);
   const wire = parseJson(body);
+  call.bodies.request = captureBytes(call.policy, body);
   const outcome = await runRequest(pipeline, call, adapter.parseRequest(wire));
   if ('reply' in outcome) {
-    timing.status = outcome.reply.status;
-    sendError(res, client.provider, outcome.reply, call.id, call.actions);
+    await replyWith(input, outcome.reply);
     return;
   }
   const request = outcome.value;
@@ -82,8 +85,16 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
     await wholeBack(input, up);
   } else {
     // Errors and anything unexpected pass through untouched: the agent's SDK knows the upstream's shapes.
-    await relay(res, up, wardenHeaders(call.id, call.actions), timing);
+    await relay(res, up, wardenHeaders(call.id, call.actions), timing, input.release);
   }
+}
+
+/** Answers with a stage's short-circuit, once the call's record is committed. */
+async function replyWith(input: ModelCallInput, err: WardenError): Promise<void> {
+  input.timing.status = err.status;
+  input.timing.error = err.code;
+  await input.release();
+  sendError(input.res, input.client.provider, err, input.call.id, input.call.actions);
 }
 
 async function readAll(up: UpstreamResponse, upstream: string): Promise<Buffer> {
@@ -114,12 +125,15 @@ async function wholeBack(input: ModelCallInput, up: UpstreamResponse): Promise<v
   if (wire) {
     const outcome = await runResponse(pipeline, call, adapter.parseResponse(wire));
     if ('reply' in outcome) {
-      timing.status = outcome.reply.status;
-      sendError(res, client.provider, outcome.reply, call.id, call.actions);
+      call.bodies.response = captureBytes(call.policy, raw);
+      await replyWith(input, outcome.reply);
       return;
     }
     if (outcome.changed) out = Buffer.from(JSON.stringify(adapter.writeResponse(wire, outcome.value)));
   }
+  // The record keeps what the agent receives.
+  call.bodies.response = captureBytes(call.policy, out);
+  await input.release();
   const headers = { ...clientResponseHeaders(up.headers, true), ...wardenHeaders(call.id, call.actions), 'content-length': out.length };
   res.writeHead(up.status, headers);
   timing.firstByte = performance.now();
@@ -132,6 +146,10 @@ async function streamBack(input: ModelCallInput, up: UpstreamResponse): Promise<
   res.flushHeaders();
   const splitter = new SseSplitter(MAX_EVENT_BYTES);
   const acc = emptyResponse();
+  // The terminal event (and anything after it) waits for the record's commit, so an SDK never
+  // sees a finished stream that has no record; every earlier event flows at once.
+  const held: Buffer[] = [];
+  let failure: WardenError | undefined;
 
   function transform(ev: SseEvent): Buffer | null {
     if (ev.data === undefined) return ev.raw;
@@ -161,27 +179,37 @@ async function streamBack(input: ModelCallInput, up: UpstreamResponse): Promise<
       const out: Buffer[] = [];
       for (const piece of splitter.push(chunk)) {
         const bytes = Buffer.isBuffer(piece) ? piece : transform(piece);
-        if (bytes) out.push(bytes);
+        if (!bytes) continue;
+        const terminal = !Buffer.isBuffer(piece) && piece.data !== undefined && adapter.isTerminal(piece.event, piece.data);
+        (held.length > 0 || terminal ? held : out).push(bytes);
       }
       if (out.length === 0) continue;
       timing.firstByte ??= performance.now();
       if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res);
     }
     const tail = splitter.end();
-    if (tail) res.write(tail);
+    if (tail) held.push(tail);
+    timing.upstreamEnd = performance.now();
   } catch (err) {
     timing.upstreamEnd = performance.now();
-    const failure = toWardenError(client.config, err, input.signal);
-    if (!(failure instanceof WardenError) || res.destroyed) throw err; // the client went away: nothing to tell it
-    // Headers are gone already, so the failure is told in-band, in the provider's own stream error shape.
-    res.end(client.provider.streamErrorEvent(failure));
+    const mapped = toWardenError(client.config, err, input.signal);
+    if (!(mapped instanceof WardenError) || res.destroyed) throw err; // the client went away: nothing to tell it
+    failure = mapped;
     call.decisions.push({ stage: 'proxy', decision: 'stream-failed', detail: { code: failure.code } });
     timing.streamError = failure.code;
   } finally {
     finishAccumulation(acc);
     runStreamEnd(pipeline, call, acc);
   }
-  if (timing.streamError) return;
-  timing.upstreamEnd = performance.now();
-  res.end();
+  call.bodies.response = captureValue(call.policy, acc.text.length + acc.toolCalls.reduce((n, c) => n + c.arguments.length, 0), () => acc);
+  try {
+    await input.release();
+  } catch (err) {
+    if (!(err instanceof WardenError)) throw err;
+    // Headers are gone already, so failures are told in-band, in the provider's own stream error shape.
+    failure = err;
+    timing.streamError = err.code;
+  }
+  if (failure) res.end(client.provider.streamErrorEvent(failure));
+  else res.end(held.length > 0 ? Buffer.concat(held) : undefined);
 }

@@ -1,17 +1,25 @@
 // Relays an upstream response to the agent untouched, streaming, with backpressure.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { pipeline } from 'node:stream/promises';
 import type { CallTiming } from './call-timing.ts';
 import { clientResponseHeaders } from './headers.ts';
+import { drained } from './respond.ts';
 import type { UpstreamResponse } from './upstream-client.ts';
 
-/** Sends status, end-to-end headers and body bytes exactly as the upstream gave them. */
-export async function relay(res: ServerResponse, up: UpstreamResponse, extra: OutgoingHttpHeaders, timing: CallTiming): Promise<void> {
+/**
+ * Sends status, end-to-end headers and body bytes exactly as the upstream gave them. The last chunk
+ * waits for `beforeEnd` (the audit record's commit under strict durability): with Content-Length
+ * framing a client holding every byte has the whole response, so holding only the end would not do.
+ */
+export async function relay(res: ServerResponse, up: UpstreamResponse, extra: OutgoingHttpHeaders, timing: CallTiming, beforeEnd: () => Promise<void>): Promise<void> {
   res.writeHead(up.status, { ...clientResponseHeaders(up.headers, false), ...extra });
-  up.body.once('data', () => {
+  let held: Buffer | undefined;
+  for await (const chunk of up.body as AsyncIterable<Buffer>) {
     timing.firstByte ??= performance.now();
-  });
-  await pipeline(up.body, res);
+    if (held && !res.write(held)) await drained(res);
+    held = chunk;
+  }
   timing.upstreamEnd = performance.now();
+  await beforeEnd();
+  res.end(held);
 }

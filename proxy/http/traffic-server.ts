@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { SidecarContext } from '../context.ts';
-import { InternalError, RouteNotFoundError, ShuttingDownError, UpstreamTimeoutError, WardenError } from '../errors.ts';
+import { callEntry, type CallInfo } from '../audit/call-record.ts';
+import { AuditUnavailableError, InternalError, RouteNotFoundError, ShuttingDownError, UpstreamTimeoutError, WardenError } from '../errors.ts';
 import { findEndpoint, providers } from '../providers/index.ts';
 import type { ProviderSpec } from '../providers/types.ts';
 import { upstreamOf } from '../runtime.ts';
@@ -27,7 +28,7 @@ export function createTrafficServer(ctx: SidecarContext): Server {
 
 async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const rt = ctx.runtime;
-  const timing: CallTiming = { start: performance.now(), status: 0 };
+  const timing: CallTiming = { start: performance.now(), startedAt: Date.now(), status: 0 };
   const id = randomUUID();
   const url = req.url ?? '/';
   // Until the route is known, errors take the shape of the SDK the path belongs to.
@@ -39,13 +40,21 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   ctx.inFlight++;
   ctx.metrics.inFlight.inc();
   let call: CallContext | undefined;
-  let route = 'none';
+  const info: CallInfo = { id, method: req.method ?? 'GET', path: url, route: 'none', timing, policy: rt.policy };
+  let recorded: Promise<void> | undefined;
+  // One record per call, built when its response is about to be released (or, for a call cut short,
+  // when it ends); under strict durability the release waits for the commit.
+  const record = (): Promise<void> => (recorded ??= appendRecord(ctx, call, info));
+  const release = async (): Promise<void> => {
+    const committed = record();
+    if (rt.policy.audit.durability === 'strict') await committed;
+  };
   let totalTimer: NodeJS.Timeout | undefined;
   try {
     if (ctx.draining) throw new ShuttingDownError();
     const match = matchRoute(url);
     if (!match) throw new RouteNotFoundError(req.method ?? 'GET', url.split('?')[0]);
-    route = match.upstream;
+    info.route = match.upstream;
     const client = upstreamOf(rt, match.upstream);
     provider = client.provider;
     const { totalMs } = client.config.timeouts;
@@ -53,39 +62,63 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     const endpoint = findEndpoint(client.provider, req.method ?? 'GET', match.rest.split('?')[0]);
     call = {
       id, startedAt: timing.start, policy: rt.policy, agent: rt.policy.agent, upstream: client.config,
-      route, endpoint: endpoint?.adapter.name ?? 'passthrough', headers: req.headers,
+      route: info.route, endpoint: endpoint?.adapter.name ?? 'passthrough', headers: req.headers,
       task: headerValue(req.headers, 'x-warden-task'), session: headerValue(req.headers, 'x-warden-session'),
-      actions: [], decisions: [], state: new Map(),
+      actions: [], decisions: [], bodies: {}, state: new Map(),
     };
     if (endpoint) {
       await handleModelCall({
         req, res, call, client, adapter: endpoint.adapter, pipeline: rt.pipeline, rest: match.rest, timing,
-        maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal,
+        maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
       });
     } else {
-      await passThrough(req, res, call, client, match.rest, timing, rt.policy.limits.maxBodyBytes, controller.signal);
+      await passThrough(req, res, call, client, match.rest, timing, rt.policy.limits.maxBodyBytes, controller.signal, release);
     }
   } catch (err) {
     if (controller.signal.aborted && !(controller.signal.reason instanceof WardenError)) {
       timing.status = 499; // the agent went away; nothing to answer
     } else {
-      const wardenError = err instanceof WardenError ? err : new InternalError({ cause: err });
+      let wardenError = err instanceof WardenError ? err : new InternalError({ cause: err });
       if (!(err instanceof WardenError)) ctx.log.error({ err, reqId: id }, 'internal error');
-      timing.status = wardenError.status;
-      if (!res.headersSent) sendError(res, provider, wardenError, id, call?.actions);
-      else res.destroy();
+      if (!res.headersSent) {
+        timing.status = wardenError.status;
+        timing.error = wardenError.code;
+        if (!(wardenError instanceof AuditUnavailableError)) {
+          try {
+            await release();
+          } catch (auditErr) {
+            wardenError = auditErr instanceof WardenError ? auditErr : new InternalError({ cause: auditErr });
+          }
+        }
+        timing.status = wardenError.status;
+        sendError(res, provider, wardenError, id, call?.actions);
+      } else {
+        timing.streamError ??= wardenError.code;
+        res.destroy();
+      }
     }
   } finally {
     ctx.inFlight--;
     ctx.metrics.inFlight.dec();
     clearTimeout(totalTimer);
-    report(ctx, req, id, call, route, timing);
+    // A call that ended without releasing a response (the agent left) is recorded all the same.
+    void record();
+    report(ctx, req, id, call, info.route, timing);
   }
+}
+
+/** Hands the call's record to the audit log; rejects only under strict durability (the caller answers 503). */
+function appendRecord(ctx: SidecarContext, call: CallContext | undefined, info: CallInfo): Promise<void> {
+  const audit = ctx.audit;
+  if (!audit || !info.policy.audit.enabled) return Promise.resolve();
+  const committed = audit.append(callEntry(call, info, performance.now()));
+  committed.catch((err) => ctx.log.error({ err, reqId: info.id }, 'audit record not committed'));
+  return info.policy.audit.durability === 'strict' ? committed : Promise.resolve();
 }
 
 async function passThrough(
   req: IncomingMessage, res: ServerResponse, call: CallContext, client: ReturnType<typeof upstreamOf>,
-  rest: string, timing: CallTiming, maxBodyBytes: number, signal: AbortSignal,
+  rest: string, timing: CallTiming, maxBodyBytes: number, signal: AbortSignal, release: () => Promise<void>,
 ): Promise<void> {
   const method = req.method ?? 'GET';
   const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req, maxBodyBytes);
@@ -94,7 +127,7 @@ async function passThrough(
   timing.upstreamStart = performance.now();
   const up = await client.send({ method, path: client.path(rest), headers, body, signal });
   timing.status = up.status;
-  await relay(res, up, wardenHeaders(call.id, call.actions), timing);
+  await relay(res, up, wardenHeaders(call.id, call.actions), timing, release);
 }
 
 /** One log line, the metrics, and the usage ledger, for every call. */

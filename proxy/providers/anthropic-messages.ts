@@ -144,6 +144,8 @@ export const anthropicMessages: EndpointAdapter = {
     return { data: ev, events };
   },
 
+  isTerminal: (event, data) => (event !== undefined ? event === 'message_stop' : /^\{\s*"type"\s*:\s*"message_stop"/.test(data)),
+
   writeStreamEvent(parsed, events) {
     const out: Json = { ...parsed.data };
     const delta = obj(out.delta);

@@ -149,6 +149,8 @@ export const openaiChat: EndpointAdapter = {
     return { data: chunk, events };
   },
 
+  isTerminal: (_event, data) => data === '[DONE]',
+
   writeStreamEvent(parsed, events) {
     const out: Json = { ...parsed.data };
     if (!events.some((e) => e.type === 'usage') && parsed.events.some((e) => e.type === 'usage')) delete out.usage;

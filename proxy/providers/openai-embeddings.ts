@@ -17,5 +17,6 @@ export const openaiEmbeddings: EndpointAdapter = {
   parseResponse: (body) => ({ model: str(body.model), text: '', toolCalls: [], usage: openaiUsage(body.usage) }),
   writeResponse: (body) => body,
   parseStreamEvent: noStream,
+  isTerminal: () => false,
   writeStreamEvent: noStream,
 };

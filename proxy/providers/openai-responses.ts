@@ -7,6 +7,8 @@ import { arr, joinText, num, obj, requireModel, str } from './wire.ts';
 // `instructions` is a field of its own, not an input item; this marker lets it travel as the first
 // canonical message and go back to its field untouched.
 const INSTRUCTIONS = Symbol('responses.instructions');
+const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+const TERMINAL_DATA = /^\{\s*"type"\s*:\s*"response\.(completed|incomplete|failed)"/;
 
 function parseItem(raw: unknown): Message {
   const item = obj(raw) ?? {};
@@ -149,6 +151,11 @@ export const openaiResponses: EndpointAdapter = {
         break;
     }
     return { data: ev, events };
+  },
+
+  isTerminal(event, data) {
+    // Named events are the norm; without the name, the type is the payload's first field.
+    return event !== undefined ? TERMINAL.has(event) : TERMINAL_DATA.test(data.slice(0, 64));
   },
 
   writeStreamEvent(parsed, events) {

@@ -22,6 +22,8 @@ export interface EndpointAdapter {
   writeResponse(body: Json, res: Response): Json;
   /** Parses one SSE event; undefined for events that carry no JSON (e.g. `[DONE]`). */
   parseStreamEvent(event: string | undefined, data: string): ParsedStreamEvent | undefined;
+  /** True for the event that ends a successful stream ([DONE], message_stop, response.completed). */
+  isTerminal(event: string | undefined, data: string): boolean;
   /** Writes changed canonical events back into the event's payload. */
   writeStreamEvent(parsed: ParsedStreamEvent, events: readonly StreamEvent[]): Json;
 }

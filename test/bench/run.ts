@@ -1,10 +1,13 @@
-// `npm run bench`: throughput and added latency of Warden (policies/examples/demo.yaml) against the
-// same fake upstream called directly and through the thinnest undici pass-through, measured in one
-// run with the targets interleaved round by round (this machine is noisy), then resident memory after
-// 100,000 calls. Prints a Markdown table and writes test/bench/results.json.
+// `npm run bench`: throughput and added latency of Warden (policies/examples/demo.yaml, audit log on
+// with strict durability) against the same fake upstream called directly, through the thinnest undici
+// pass-through, and through Warden with its audit log off, measured in one run with the targets
+// interleaved round by round (this machine is noisy); then resident memory after 100,000 calls.
+// Prints a Markdown table and writes test/bench/results.json.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
@@ -69,6 +72,11 @@ async function latency(url: string, seconds: number) {
   return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)], total: times.length };
 }
 
+async function auditRecords(adminUrl: string): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  return [...text.matchAll(/^warden_audit_records_total\{[^}]*\} (\S+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
@@ -80,14 +88,20 @@ const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(new 
 const fake = await start(['test/bench/fake-server.ts'], 'url');
 // The bare pass-through gets the same Node flags, so the memory figures compare like with like.
 const bare = await start(['test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url', { NODE_OPTIONS: IMAGE_NODE_OPTIONS });
-const warden = await start(['bin/warden.js', 'proxy', '--policy', 'policies/examples/demo.yaml', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--no-watch'],
-  'trafficUrl', { WARDEN_DEMO_UPSTREAM: fake.info.url, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'info', NODE_OPTIONS: IMAGE_NODE_OPTIONS });
-const targets = { direct: fake.info.url, bare: bare.info.url, warden: warden.info.trafficUrl };
+const scratch = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+const startWarden = (policy: string, dataDir: string) => start(['bin/warden.js', 'proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--no-watch'],
+  'trafficUrl', { WARDEN_DEMO_UPSTREAM: fake.info.url, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'info', NODE_OPTIONS: IMAGE_NODE_OPTIONS, WARDEN_DATA_DIR: dataDir });
+const warden = await startWarden('policies/examples/demo.yaml', join(scratch, 'audited'));
+// The same policy with the audit log off, to price strict durability.
+const noAuditPolicy = join(scratch, 'no-audit.yaml');
+writeFileSync(noAuditPolicy, `${readFileSync(join(ROOT, 'policies/examples/demo.yaml'), 'utf8')}\naudit: { enabled: false }\n`);
+const wardenNoAudit = await startWarden(noAuditPolicy, join(scratch, 'unaudited'));
+const targets = { direct: fake.info.url, bare: bare.info.url, warden: warden.info.trafficUrl, wardenNoAudit: wardenNoAudit.info.trafficUrl };
 
 // Warm every path (JIT, connection pools) before measuring.
 for (const url of Object.values(targets)) await load(url, 10, 1);
 
-const samples: Record<string, { c50: Awaited<ReturnType<typeof load>>[]; c1: Awaited<ReturnType<typeof latency>>[] }> = { direct: { c50: [], c1: [] }, bare: { c50: [], c1: [] }, warden: { c50: [], c1: [] } };
+const samples: Record<string, { c50: Awaited<ReturnType<typeof load>>[]; c1: Awaited<ReturnType<typeof latency>>[] }> = Object.fromEntries(Object.keys(targets).map((k) => [k, { c50: [], c1: [] }]));
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, url] of Object.entries(targets)) {
     samples[name].c50.push(await load(url, 50, SECONDS));
@@ -103,6 +117,12 @@ const summary = Object.fromEntries(Object.entries(samples).map(([name, s]) => [n
   p99C1Ms: median(s.c1.map((x) => x.p99)),
 }]));
 
+// Records committed per second: every call through the audited Warden is one record.
+const auditRecordsBefore = await auditRecords(warden.info.adminUrl);
+const recordsStarted = performance.now();
+await load(targets.warden, 50, SECONDS);
+const recordsPerSecond = (await auditRecords(warden.info.adminUrl) - auditRecordsBefore) / ((performance.now() - recordsStarted) / 1000);
+
 const memBefore = await rssOf(warden.proc.pid!);
 await load(targets.warden, 50, 0, MEMORY_CALLS);
 const memAfter = await rssOf(warden.proc.pid!);
@@ -111,12 +131,13 @@ await load(targets.bare, 50, 0, MEMORY_CALLS);
 const bareMem = await rssOf(bare.proc.pid!);
 
 const throughputRatio = summary.warden.rpsC50 / summary.bare.rpsC50;
+const auditRatio = summary.warden.rpsC50 / summary.wardenNoAudit.rpsC50;
 const addedP50 = summary.warden.p50C1Ms - summary.bare.p50C1Ms;
 const results = {
   date: new Date().toISOString(), node: process.version, seconds: SECONDS, rounds: ROUNDS, summary,
-  throughputRatioVsBare: throughputRatio, addedP50MsVsBare: addedP50, rssAfterCallsMB: memAfter / 2 ** 20,
+  throughputRatioVsBare: throughputRatio, addedP50MsVsBare: addedP50, auditThroughputRatio: auditRatio, auditRecordsPerSecond: recordsPerSecond, rssAfterCallsMB: memAfter / 2 ** 20,
   rssBeforeCallsMB: memBefore / 2 ** 20, bareRssAfterCallsMB: bareMem / 2 ** 20, memoryCalls: MEMORY_CALLS, wardenNodeOptions: IMAGE_NODE_OPTIONS,
-  targets: { throughputRatioVsBare: 0.7, addedP50MsVsBare: 0.5, rssAfterCallsMB: 120 },
+  targets: { throughputRatioVsBare: 0.7, addedP50MsVsBare: 0.5, rssAfterCallsMB: 120, auditThroughputRatio: 0.85 },
 };
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 
@@ -126,9 +147,11 @@ process.stdout.write([
   '',
   '| target | req/s at c=50 | p50 ms at c=1 | p99 ms at c=1 |',
   '| --- | --- | --- | --- |',
-  row('direct'), row('bare'), row('warden'),
+  row('direct'), row('bare'), row('warden'), row('wardenNoAudit'),
   '',
   `Warden throughput / bare pass-through at c=50: ${throughputRatio.toFixed(3)} (target >= 0.70) ${throughputRatio >= 0.7 ? 'PASS' : 'MISS'}`,
+  `Audit on (strict) / audit off throughput at c=50: ${auditRatio.toFixed(3)} (target >= 0.85) ${auditRatio >= 0.85 ? 'PASS' : 'MISS'}`,
+  `Audit records committed per second at c=50 (strict, one fsync per group commit): ${recordsPerSecond.toFixed(0)}`,
   `Warden p50 added over bare at c=1: ${addedP50.toFixed(3)} ms (target <= 0.5 ms) ${addedP50 <= 0.5 ? 'PASS' : 'MISS'}`,
   `Warden RSS after ${MEMORY_CALLS} calls: ${(memAfter / 2 ** 20).toFixed(1)} MB (before: ${(memBefore / 2 ** 20).toFixed(1)} MB; target <= 120 MB) ${memAfter / 2 ** 20 <= 120 ? 'PASS' : 'MISS'}`,
   `Bare pass-through RSS after ${MEMORY_CALLS} calls: ${(bareMem / 2 ** 20).toFixed(1)} MB (both with NODE_OPTIONS="${IMAGE_NODE_OPTIONS}")`,

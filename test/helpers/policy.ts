@@ -19,6 +19,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
     limits: { maxBodyBytes: 10 * 1024 * 1024 },
     retries: { timeouts: TIMEOUTS, maxAttempts: 3 },
     tools: {}, rules: {},
+    audit: { enabled: false, durability: 'strict', bodies: 'full', maxBodyBytes: 1024 * 1024, checkpoint: { everyRecords: 1_000, everyMs: 10_000 } },
     source: { file: 'test.yaml', sha256: '0'.repeat(64) },
     ...overrides,
   };
@@ -28,7 +29,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
 export function testCall(policy: Policy): CallContext {
   return {
     id: 'req-1', startedAt: 0, policy, agent: policy.agent, upstream: policy.upstreams.openai, route: 'openai',
-    endpoint: 'openai.chat', headers: {}, actions: [], decisions: [], state: new Map(),
+    endpoint: 'openai.chat', headers: {}, actions: [], decisions: [], bodies: {}, state: new Map(),
   };
 }
 

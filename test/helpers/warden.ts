@@ -29,9 +29,15 @@ upstreams:
 ${extra}`;
 }
 
+/** A fresh data directory (audit log, signing key) for one sidecar. */
+export function tempDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'warden-data-'));
+}
+
 /** Starts a sidecar in this process on ephemeral loopback ports, logging nothing. */
-export async function startWarden(policyFile: string, watchPolicy = false): Promise<Sidecar> {
+export async function startWarden(policyFile: string, watchPolicy = false, dataDir = tempDataDir()): Promise<Sidecar> {
   return startSidecar({
+    dataDir,
     policyFile,
     listen: { host: '127.0.0.1', port: 0 },
     adminListen: { host: '127.0.0.1', port: 0 },
@@ -53,7 +59,7 @@ export interface SpawnedWarden {
 /** Runs `warden proxy` as a child process and waits for its "listening" log line. */
 export async function spawnWarden(policyFile: string, env: NodeJS.ProcessEnv = {}): Promise<SpawnedWarden> {
   const proc = spawn(process.execPath, [WARDEN_BIN, 'proxy', '--policy', policyFile, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
-    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WARDEN_DATA_DIR: tempDataDir(), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import { startSidecar, type Sidecar } from '../../proxy/sidecar.ts';
-import { policyFor, tempFile, waitFor } from '../helpers/warden.ts';
+import { policyFor, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
 
 let fake: FakeUpstream;
 let warden: Sidecar;
@@ -31,7 +31,7 @@ before(async () => {
   });
   warden = await startSidecar({
     policyFile, listen: { host: '127.0.0.1', port: 0 }, adminListen: { host: '127.0.0.1', port: 0 },
-    shutdownGraceMs: 5_000, watchPolicy: false, logger: pino({ level: 'info' }, sink),
+    shutdownGraceMs: 5_000, watchPolicy: false, dataDir: tempDataDir(), logger: pino({ level: 'info' }, sink),
   });
 });
 after(async () => {
@@ -86,7 +86,7 @@ test('/healthz, /readyz and /status: green, with the policy\'s identity and hash
 test('an unset credential variable turns /status yellow and says which', async () => {
   const w = await startSidecar({
     policyFile: tempFile('y.yaml', policyFor(fake.url).replace(`baseUrl: "${fake.url}/v1" }`, `baseUrl: "${fake.url}/v1", apiKeyEnv: WARDEN_TEST_SURELY_UNSET }`)),
-    listen: { host: '127.0.0.1', port: 0 }, adminListen: { host: '127.0.0.1', port: 0 }, shutdownGraceMs: 1_000, watchPolicy: false,
+    listen: { host: '127.0.0.1', port: 0 }, adminListen: { host: '127.0.0.1', port: 0 }, shutdownGraceMs: 1_000, watchPolicy: false, dataDir: tempDataDir(),
     logger: pino({ level: 'silent' }),
   });
   try {

@@ -1,0 +1,177 @@
+// What the collector does with a batch from one sidecar's log, whatever the store: every record is
+// checked on arrival (canonical form, seq, log, chain link), every checkpoint's signature and Merkle
+// root are checked against the records it covers, and anything wrong becomes an integrity alert. The
+// collector keeps evidence rather than judging it: a record that fails a check is stored and flagged;
+// only a record that conflicts with one already held for the same seq is refused (and alerted).
+import { canonicalize } from '../proxy/audit/canonical-json.ts';
+import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
+import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
+
+/** A batch as the shipper sends it: records as their exact canonical text, in seq order. */
+export interface IngestBatch {
+  log_id: string;
+  first_seq: number;
+  last_seq: number;
+  records: string[];
+  checkpoints: Checkpoint[];
+}
+
+export interface LogHead {
+  logId: string;
+  /** Highest seq held. */
+  size: number;
+  /** Leaf hash of the record at `size`, hex. */
+  headLeaf?: string;
+  /** Incremental Merkle state; undefined once a gap makes roots uncomputable. */
+  frontier?: string;
+  /** The largest checkpoint held. */
+  checkpointSize: number;
+}
+
+export interface StoredRecord {
+  logId: string;
+  seq: number;
+  ts: string;
+  event: string;
+  leaf: Buffer;
+  body: string;
+  parsed: Record<string, any>;
+  verified: boolean;
+}
+
+export interface IntegrityAlert {
+  logId: string;
+  seq: number;
+  kind: 'not_canonical' | 'wrong_log' | 'chain_break' | 'gap' | 'conflict' | 'bad_signature' | 'root_mismatch' | 'truncated';
+  detail: string;
+}
+
+/** The store operations ingest needs, inside one transaction that holds the log's row. */
+export interface IngestTx {
+  head(logId: string): Promise<LogHead | undefined>;
+  leafAt(logId: string, seq: number): Promise<Buffer | undefined>;
+  /** Leaves 1..size in order (the rare path: a checkpoint for a size the batch did not end at). */
+  leaves(logId: string, size: number): Promise<Buffer[]>;
+  insertRecord(r: StoredRecord, fleet: string): Promise<void>;
+  insertCheckpoint(logId: string, cp: Checkpoint): Promise<boolean>;
+  alert(a: IntegrityAlert): Promise<void>;
+  saveHead(head: LogHead): Promise<void>;
+}
+
+export interface IngestResult {
+  /** Highest seq the collector holds for the log: the shipper may consider everything up to it delivered. */
+  committedThrough: number;
+  stored: number;
+  duplicates: number;
+  alerts: IntegrityAlert[];
+}
+
+/** A batch whose shape is wrong (not evidence: the sender is broken); answered with 400. */
+export class MalformedBatchError extends Error {}
+
+/** Validates the batch's shape. */
+export function parseBatch(value: unknown): IngestBatch {
+  const b = value as IngestBatch;
+  const ok = b && typeof b === 'object' && typeof b.log_id === 'string' && b.log_id !== '' && Array.isArray(b.records)
+    && b.records.every((r) => typeof r === 'string') && Array.isArray(b.checkpoints ?? []);
+  if (!ok) throw new MalformedBatchError('a batch needs log_id (string), records (array of canonical JSON strings) and checkpoints (array)');
+  return { ...b, checkpoints: b.checkpoints ?? [] };
+}
+
+/** Applies one batch; returns what was stored and every alert raised. */
+export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: string): Promise<IngestResult> {
+  const alerts: IntegrityAlert[] = [];
+  const raise = async (a: IntegrityAlert) => {
+    alerts.push(a);
+    await tx.alert(a);
+  };
+  const logId = batch.log_id;
+  const head: LogHead = (await tx.head(logId)) ?? { logId, size: 0, frontier: new MerkleFrontier().serialize(), checkpointSize: 0 };
+  let frontier = head.frontier === undefined ? undefined : MerkleFrontier.parse(head.frontier);
+  const pending = [...batch.checkpoints].sort((a, b) => a.size - b.size);
+  let stored = 0;
+  let duplicates = 0;
+
+  async function checkpointsUpTo(size: number, exact: boolean): Promise<void> {
+    while (pending.length > 0 && pending[0].size <= size) {
+      const cp = pending.shift()!;
+      if (!(exact && cp.size === size) && cp.size !== size) {
+        await checkpointAgainstStore(cp);
+        continue;
+      }
+      await checkpoint(cp, frontier?.root().toString('hex'));
+    }
+  }
+
+  async function checkpoint(cp: Checkpoint, root: string | undefined): Promise<void> {
+    if (cp.log_id !== logId) return raise({ logId, seq: cp.size, kind: 'wrong_log', detail: `a checkpoint for log ${cp.log_id} came in a batch for ${logId}` });
+    if (!verifyCheckpoint(cp)) return raise({ logId, seq: cp.size, kind: 'bad_signature', detail: `the checkpoint at size ${cp.size} has a bad signature` });
+    if (root !== undefined && root !== cp.root) {
+      await raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the signed root at size ${cp.size} does not match the records held (the log was rewritten)` });
+    }
+    if (await tx.insertCheckpoint(logId, cp)) head.checkpointSize = Math.max(head.checkpointSize, cp.size);
+  }
+
+  async function checkpointAgainstStore(cp: Checkpoint): Promise<void> {
+    const leaves = head.frontier === undefined ? undefined : await tx.leaves(logId, cp.size);
+    await checkpoint(cp, leaves && leaves.length === cp.size ? rootOf(leaves).toString('hex') : undefined);
+  }
+
+  // Checkpoints for sizes already held are checked against the stored leaves.
+  await checkpointsUpTo(head.size, false);
+  for (const body of batch.records) {
+    let parsed: Record<string, any>;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      throw new MalformedBatchError('a record is not JSON');
+    }
+    const seq = parsed.seq;
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new MalformedBatchError(`a record has no valid seq (${JSON.stringify(seq)})`);
+    const leaf = leafHash(body);
+    if (seq <= head.size) {
+      const held = await tx.leafAt(logId, seq);
+      if (held?.equals(leaf)) {
+        duplicates++;
+        continue;
+      }
+      await raise({ logId, seq, kind: 'conflict', detail: held
+        ? `record ${seq} differs from the one already held: the log was rewritten, or truncated and regrown`
+        : `record ${seq} arrived after records past it (it was missing when they came)` });
+      continue;
+    }
+    let verified = true;
+    if (seq > head.size + 1) {
+      verified = false;
+      frontier = undefined;
+      await raise({ logId, seq, kind: 'gap', detail: `records ${head.size + 1}..${seq - 1} never arrived (deleted before shipping?)` });
+    }
+    if (canonicalize(parsed) !== body) {
+      verified = false;
+      await raise({ logId, seq, kind: 'not_canonical', detail: `record ${seq} is not in canonical form (altered)` });
+    }
+    if (parsed.log_id !== logId) {
+      verified = false;
+      await raise({ logId, seq, kind: 'wrong_log', detail: `record ${seq} names log ${JSON.stringify(parsed.log_id)}` });
+    }
+    const expectedPrev = head.headLeaf ?? '0'.repeat(64);
+    if (seq === head.size + 1 && parsed.prev_hash !== expectedPrev) {
+      verified = false;
+      await raise({ logId, seq, kind: 'chain_break', detail: `record ${seq}'s prev_hash does not link to record ${seq - 1} (a record was altered, removed or reordered)` });
+    }
+    await tx.insertRecord({ logId, seq, ts: String(parsed.ts ?? ''), event: String(parsed.event ?? ''), leaf, body, parsed, verified }, fleet);
+    stored++;
+    frontier?.append(leaf);
+    head.size = seq;
+    head.headLeaf = leaf.toString('hex');
+    await checkpointsUpTo(head.size, true);
+  }
+  // Checkpoints past what is held: the records they attest to have not arrived (yet, or ever).
+  for (const cp of pending) {
+    if (!verifyCheckpoint(cp)) await raise({ logId, seq: cp.size, kind: 'bad_signature', detail: `the checkpoint at size ${cp.size} has a bad signature` });
+    else if (await tx.insertCheckpoint(logId, cp)) head.checkpointSize = Math.max(head.checkpointSize, cp.size);
+  }
+  head.frontier = frontier?.serialize();
+  await tx.saveHead(head);
+  return { committedThrough: head.size, stored, duplicates, alerts };
+}

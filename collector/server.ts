@@ -1,0 +1,136 @@
+// The collector's HTTP API. Ingest takes gzip'd batches from sidecars (bearer token per fleet) and
+// answers with how far it holds each log; queries read records, cost and integrity alerts. The
+// process keeps no state of its own beyond its store, so replicas can share one database.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import { MalformedBatchError, parseBatch } from './ingest.ts';
+import type { CollectorStore } from './store.ts';
+
+const gunzipAsync = promisify(gunzip);
+// 500 records of up to ~1 MiB together, with room; a bigger batch is a broken or hostile sender.
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+export interface CollectorOptions {
+  store: CollectorStore;
+  /** token → fleet name. */
+  tokens: ReadonlyMap<string, string>;
+  log: Logger;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function fleetOf(req: IncomingMessage, tokens: ReadonlyMap<string, string>): string {
+  const m = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''));
+  if (m) {
+    const given = Buffer.from(m[1]);
+    for (const [token, fleet] of tokens) {
+      const want = Buffer.from(token);
+      if (want.length === given.length && timingSafeEqual(want, given)) return fleet;
+    }
+  }
+  throw new HttpError(401, 'WARDEN_ERR_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BATCH_BYTES) throw new HttpError(413, 'WARDEN_ERR_BODY_TOO_LARGE', `batch over ${MAX_BATCH_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const raw = Buffer.concat(chunks);
+  if (req.headers['content-encoding'] !== 'gzip') return raw;
+  try {
+    const out = await gunzipAsync(raw, { maxOutputLength: MAX_BATCH_BYTES });
+    return out;
+  } catch (err) {
+    const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    throw new HttpError(tooBig ? 413 : 400, tooBig ? 'WARDEN_ERR_BODY_TOO_LARGE' : 'WARDEN_ERR_INVALID_GZIP', `batch body: ${(err as Error).message}`);
+  }
+}
+
+function param(url: URL, name: string): string | undefined {
+  return url.searchParams.get(name) ?? undefined;
+}
+
+async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://collector');
+  const key = `${req.method} ${url.pathname}`;
+  if (key === 'GET /healthz') return json(res, 200, { ok: true });
+  const fleet = fleetOf(req, opts.tokens);
+  const { store } = opts;
+  if (key === 'POST /v1/ingest') {
+    let value: unknown;
+    try {
+      value = JSON.parse((await readBody(req)).toString('utf8'));
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new HttpError(400, 'WARDEN_ERR_INVALID_JSON', 'batch is not valid JSON');
+    }
+    const batch = parseBatch(value);
+    const result = await store.ingest(batch, fleet);
+    if (result.alerts.length > 0) opts.log.warn({ logId: batch.log_id, alerts: result.alerts }, 'integrity alerts');
+    return json(res, 200, { committed_through: result.committedThrough, stored: result.stored, duplicates: result.duplicates, alerts: result.alerts.length });
+  }
+  if (key === 'GET /v1/records') {
+    const after = param(url, 'after');
+    const cut = after?.lastIndexOf(':') ?? -1;
+    const limit = Math.min(Number(param(url, 'limit') ?? 100) || 100, 1_000);
+    const rows = await store.records({
+      agent: param(url, 'agent'), session: param(url, 'session'), task: param(url, 'task'), event: param(url, 'event'),
+      logId: param(url, 'log'), from: param(url, 'from'), to: param(url, 'to'), limit,
+      after: after && cut > 0 ? { logId: after.slice(0, cut), seq: Number(after.slice(cut + 1)) } : undefined,
+    });
+    const last = rows.at(-1);
+    return json(res, 200, { records: rows.map((r) => JSON.parse(r.body)), next: rows.length === limit && last ? `${last.logId}:${last.seq}` : null });
+  }
+  if (key === 'GET /v1/cost') {
+    const by = param(url, 'by') === 'task' ? 'task' : 'agent';
+    return json(res, 200, { by, rows: await store.cost(by, param(url, 'from'), param(url, 'to')) });
+  }
+  if (key === 'GET /v1/alerts') return json(res, 200, { alerts: await store.alerts(Number(param(url, 'since') ?? 0) || 0) });
+  if (key === 'GET /v1/logs') return json(res, 200, { logs: await store.logs() });
+  const exportMatch = /^\/v1\/logs\/(.+)\/export$/.exec(url.pathname);
+  if (req.method === 'GET' && exportMatch) {
+    // JSONL: every record's exact text, then the checkpoints, for offline verification.
+    const logId = decodeURIComponent(exportMatch[1]);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    for await (const r of store.logRecords(logId)) res.write(`${JSON.stringify({ record: r.body })}\n`);
+    for (const cp of await store.logCheckpoints(logId)) res.write(`${JSON.stringify({ checkpoint: JSON.parse(cp) })}\n`);
+    res.end();
+    return;
+  }
+  throw new HttpError(404, 'WARDEN_ERR_ROUTE_NOT_FOUND', `no collector route ${key}`);
+}
+
+/** Creates (but does not start) the collector's server. */
+export function createCollectorServer(opts: CollectorOptions): Server {
+  return createServer((req, res) => {
+    route(opts, req, res).catch((err) => {
+      if (res.headersSent) return void res.destroy();
+      if (err instanceof HttpError) return json(res, err.status, { error: { message: err.message, code: err.code } });
+      if (err instanceof MalformedBatchError) return json(res, 400, { error: { message: err.message, code: 'WARDEN_ERR_MALFORMED_BATCH' } });
+      // The store failed (disk, database down): the sender keeps the batch and retries.
+      opts.log.error({ err }, 'collector request failed');
+      json(res, 503, { error: { message: 'the collector store is unavailable', code: 'WARDEN_ERR_STORE_UNAVAILABLE' } }, { 'retry-after': '5' });
+    });
+  });
+}

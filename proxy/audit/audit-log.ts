@@ -1,0 +1,218 @@
+// The sidecar's side of the audit log: hands records to the writer thread in batches (one message per
+// event-loop turn, not per record) and resolves each append once its record is committed. With strict
+// durability the caller waits on that before releasing a response; a failed commit rejects, so no
+// response goes out unrecorded.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { AuditUnavailableError } from '../errors.ts';
+import type { SigningKey } from './signing.ts';
+import type { FromWriter, ToWriter, WriterConfig } from './writer-protocol.ts';
+
+export interface AuditEntry {
+  event: string;
+  ts: string;
+  [field: string]: unknown;
+}
+
+export interface AuditStats {
+  /** Records committed (this run's, the log_open included). */
+  committed: number;
+  /** Size of the log: the last committed seq. */
+  size: number;
+  checkpointed: number;
+  pending: number;
+  /** Records not yet acknowledged by the collector (when shipping). */
+  unshipped?: number;
+  /** Batches the collector rejected, kept in the dead_letters table. */
+  deadLettered: number;
+  /** The last shipping failure, cleared by the next success. */
+  shipFailure?: string;
+}
+
+export interface AuditObserver {
+  committed?(events: Record<string, number>, seconds: number): void;
+  warning?(message: string): void;
+  failed?(code: string, message: string): void;
+  shipped?(unshipped: number): void;
+  shipFailed?(reason: string, detail: string): void;
+}
+
+export interface AuditLog {
+  readonly path: string;
+  readonly logId: string;
+  /** Resolves with nothing once the record is committed; rejects with AuditUnavailableError. */
+  append(entry: AuditEntry): Promise<void>;
+  stats(): AuditStats;
+  /** Writes a log_close record and a final checkpoint, then stops the writer. */
+  close(entry: AuditEntry): Promise<void>;
+}
+
+export interface AuditLogOptions {
+  path: string;
+  key: SigningKey;
+  strict: boolean;
+  openEntry: AuditEntry;
+  collector?: { url: string; token: string };
+  checkpointEveryRecords?: number;
+  checkpointEveryMs?: number;
+  observer?: AuditObserver;
+}
+
+/**
+ * A log id for a new log: the ECS task ARN when known, else this host and its boot id; either way
+ * with a random suffix, because two sidecars on one host (ECS on EC2) or one task's restarted
+ * container must not share an id at the collector. It is stored with the log, so it lasts the file.
+ */
+export function defaultLogId(taskArn?: string): string {
+  const suffix = randomUUID().slice(0, 8);
+  if (taskArn) return `${taskArn}/${suffix}`;
+  let boot: string;
+  try {
+    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    boot = 'no-boot-id';
+  }
+  return `${hostname()}/${boot}/${suffix}`;
+}
+
+/** Starts the writer thread on `path` and resolves once the log is open (its log_open committed). */
+export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
+  const config: WriterConfig = {
+    path: opts.path,
+    logId: defaultLogId(typeof (opts.openEntry.agent as { task_arn?: string })?.task_arn === 'string' ? (opts.openEntry.agent as { task_arn: string }).task_arn : undefined),
+    synchronous: opts.strict ? 'FULL' : 'NORMAL',
+    signingKeyPem: opts.key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    checkpointEveryRecords: opts.checkpointEveryRecords ?? 1_000,
+    checkpointEveryMs: opts.checkpointEveryMs ?? 10_000,
+    maxBatch: 2_000,
+    collector: opts.collector,
+    openEntry: opts.openEntry,
+  };
+  const worker = new Worker(new URL('./writer-worker.ts', import.meta.url), { workerData: config });
+  const waiting = new Map<number, { resolve(): void; reject(err: Error): void }>();
+  let nextId = 1;
+  let outbox: { id: number; entry: AuditEntry }[] = [];
+  let broken: Error | undefined;
+  let closed: (() => void) | undefined;
+  const stats: AuditStats = { committed: 0, size: 0, checkpointed: 0, pending: 0, deadLettered: 0 };
+  let logId = '';
+
+  let opened = false;
+  let closing = false;
+  function settle(): void {
+    // Before the log is open, and while it closes, the wait on the writer must keep the process alive.
+    if (opened && !closing && waiting.size === 0) worker.unref();
+  }
+
+  function fail(err: Error): void {
+    broken ??= err;
+    for (const w of waiting.values()) w.reject(new AuditUnavailableError(err.message, { cause: err }));
+    waiting.clear();
+  }
+
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.on('message', (msg: FromWriter) => {
+      switch (msg.type) {
+        case 'ready':
+          logId = msg.logId;
+          stats.checkpointed = msg.checkpointed;
+          resolve();
+          return;
+        case 'committed':
+          stats.committed += msg.ids.length;
+          stats.size = msg.through;
+          for (const id of msg.ids) {
+            waiting.get(id)?.resolve();
+            waiting.delete(id);
+          }
+          stats.pending = waiting.size;
+          settle();
+          opts.observer?.committed?.(msg.events, msg.seconds);
+          return;
+        case 'failed': {
+          const err = new AuditUnavailableError(`the audit log could not commit (${msg.code}: ${msg.message})`);
+          for (const id of msg.ids) {
+            waiting.get(id)?.reject(err);
+            waiting.delete(id);
+          }
+          settle();
+          opts.observer?.failed?.(msg.code, msg.message);
+          return;
+        }
+        case 'checkpoint':
+          stats.checkpointed = msg.size;
+          return;
+        case 'warning':
+          opts.observer?.warning?.(msg.message);
+          return;
+        case 'ship':
+          if (msg.event.type === 'shipped') {
+            stats.unshipped = msg.event.unshipped;
+            stats.shipFailure = undefined;
+            opts.observer?.shipped?.(msg.event.unshipped);
+          } else {
+            if (msg.event.reason === 'rejected') stats.deadLettered++;
+            stats.shipFailure = `${msg.event.reason}: ${msg.event.detail}`;
+            opts.observer?.shipFailed?.(msg.event.reason, msg.event.detail);
+          }
+          return;
+        case 'closed':
+          closed?.();
+      }
+    });
+    worker.once('error', (err) => {
+      reject(err);
+      fail(err);
+    });
+    worker.once('exit', (code) => {
+      const err = new Error(`the audit writer exited (code ${code})`);
+      reject(err);
+      fail(err);
+      closed?.();
+    });
+  });
+  await ready;
+  opened = true;
+  // The writer keeps the process alive only while records are in flight: an idle log must not hold
+  // up an exit (unref after the listeners, since attaching a 'message' listener refs it again).
+  worker.unref();
+
+  function post(msg: ToWriter): void {
+    worker.postMessage(msg);
+  }
+
+  function send(): void {
+    const items = outbox;
+    outbox = [];
+    if (items.length > 0 && !broken) post({ type: 'append', items });
+  }
+
+  return {
+    path: opts.path,
+    get logId() {
+      return logId;
+    },
+    append(entry) {
+      if (broken) return Promise.reject(new AuditUnavailableError(broken.message, { cause: broken }));
+      const id = nextId++;
+      if (waiting.size === 0) worker.ref();
+      // One postMessage per event-loop turn carries every record appended during it.
+      if (outbox.length === 0) setImmediate(send);
+      outbox.push({ id, entry });
+      return new Promise<void>((resolve, reject) => waiting.set(id, { resolve, reject }));
+    },
+    stats: () => ({ ...stats, pending: waiting.size }),
+    async close(entry) {
+      if (broken) return;
+      send();
+      closing = true;
+      worker.ref();
+      const done = new Promise<void>((resolve) => (closed = resolve));
+      post({ type: 'close', id: nextId++, entry });
+      await done;
+      await worker.terminate();
+    },
+  };
+}

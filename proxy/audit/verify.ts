@@ -1,0 +1,99 @@
+// Verifies an audit log without any key: every record in canonical form and hashing to its stored
+// leaf, seq gap-free from 1, each prev_hash linking to the record before, every signed checkpoint's
+// root matching the records it covers, and no checkpoint attesting more records than the log holds.
+// Reports the first bad seq and why.
+import { canonicalize } from './canonical-json.ts';
+import { leafHash, MerkleFrontier } from './merkle.ts';
+import { verifyCheckpoint, type Checkpoint } from './signing.ts';
+import { getMeta, openAuditDb } from './store.ts';
+
+export interface VerifyProblem {
+  seq: number;
+  reason: string;
+}
+
+export interface VerifyResult {
+  logId: string;
+  size: number;
+  checkpoints: number;
+  problem?: VerifyProblem;
+}
+
+export interface VerifyOptions {
+  /** Checkpoints held elsewhere (by the collector, an auditor), checked like the log's own. */
+  checkpoints?: readonly Checkpoint[];
+  /** Accept only checkpoints signed by this key (SPKI DER). */
+  trustedKey?: Buffer;
+}
+
+const ZERO = '0'.repeat(64);
+
+function checkRecord(row: { seq: number; leaf: Buffer; body: string }, expected: number, logId: string, prev: string): string | undefined {
+  if (row.seq !== expected) return `record ${expected} is missing (the next stored record is ${row.seq})`;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(row.body);
+  } catch {
+    return 'the record is not valid JSON (altered)';
+  }
+  if (canonicalize(parsed) !== row.body) return 'the record is not in canonical form (altered)';
+  if (!leafHash(row.body).equals(row.leaf)) return 'the record\'s bytes do not hash to its stored leaf (altered)';
+  if (parsed.seq !== row.seq) return `the record claims seq ${parsed.seq} (records reordered)`;
+  if (parsed.log_id !== logId) return `the record belongs to log ${JSON.stringify(parsed.log_id)}, not ${JSON.stringify(logId)}`;
+  if (parsed.prev_hash !== prev) return `prev_hash does not link to record ${expected - 1} (a record was altered, removed or reordered)`;
+  return undefined;
+}
+
+/** Verifies the audit database at `path`. */
+export function verifyAuditDb(path: string, opts: VerifyOptions = {}): VerifyResult {
+  const db = openAuditDb(path, { readonly: true });
+  try {
+    const logId = getMeta(db, 'log_id') ?? '';
+    const stored = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((r) => JSON.parse(r.body) as Checkpoint);
+    const checkpoints = [...stored, ...(opts.checkpoints ?? [])];
+    let problem: VerifyProblem | undefined;
+    const note = (p: VerifyProblem) => {
+      if (!problem || p.seq < problem.seq) problem = p;
+    };
+    const bySize = new Map<number, Checkpoint[]>();
+    for (const cp of checkpoints) {
+      if (!verifyCheckpoint(cp, opts.trustedKey)) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} has a bad signature${opts.trustedKey ? ' or another key' : ''}` });
+      else if (cp.log_id !== logId) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} is for log ${JSON.stringify(cp.log_id)}` });
+      else bySize.set(cp.size, [...(bySize.get(cp.size) ?? []), cp]);
+    }
+    const frontier = new MerkleFrontier();
+    let prev = ZERO;
+    let expected = 1;
+    for (const row of db.prepare('SELECT seq, leaf, body FROM records ORDER BY seq').iterate() as Iterable<{ seq: number; leaf: Buffer; body: string }>) {
+      const reason = checkRecord(row, expected, logId, prev);
+      if (reason) {
+        note({ seq: expected, reason });
+        break;
+      }
+      frontier.append(row.leaf);
+      prev = row.leaf.toString('hex');
+      for (const cp of bySize.get(frontier.size) ?? []) {
+        if (cp.root !== frontier.root().toString('hex')) note({ seq: cp.size, reason: `the Merkle root over records 1..${cp.size} does not match the checkpoint signed at ${cp.ts} (the log was rewritten)` });
+      }
+      expected++;
+    }
+    const size = expected - 1;
+    for (const cp of checkpoints) {
+      if (cp.size > size && !problem) note({ seq: size + 1, reason: `the log ends at record ${size}, but a checkpoint signed at ${cp.ts} attests ${cp.size} records (the tail was truncated)` });
+    }
+    return { logId, size, checkpoints: checkpoints.length, problem };
+  } finally {
+    db.close();
+  }
+}
+
+/** The latest signed checkpoint in the database, for holding outside it. */
+export function latestCheckpoint(path: string): Checkpoint | undefined {
+  const db = openAuditDb(path, { readonly: true });
+  try {
+    const row = db.prepare('SELECT body FROM checkpoints ORDER BY size DESC LIMIT 1').get() as { body: string } | undefined;
+    return row && (JSON.parse(row.body) as Checkpoint);
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,159 @@
+// The audit writer: a worker thread that owns the SQLite file, so fsyncs never stall the event loop
+// that relays agent traffic. It numbers records gap-free, links each to the previous one's leaf hash,
+// commits whatever has arrived as one transaction (group commit: under load one fsync covers many
+// records; when idle a record commits at once), and writes signed Merkle checkpoints.
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { hostname } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { canonicalize } from './canonical-json.ts';
+import { leafHash, MerkleFrontier, type Hash } from './merkle.ts';
+import { keyIdOf, signCheckpoint, type SigningKey } from './signing.ts';
+import { startShipper, type Shipper } from './shipper.ts';
+import { getMeta, openAuditDb } from './store.ts';
+import type { FromWriter, ToWriter, WriterConfig } from './writer-protocol.ts';
+
+const config = workerData as WriterConfig;
+const port = parentPort!;
+const ZERO = '0'.repeat(64);
+
+const privateKey = createPrivateKey(config.signingKeyPem);
+const publicKeyDer = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+const key: SigningKey = { privateKey, publicKeyDer, keyId: keyIdOf(publicKeyDer), source: 'worker' };
+
+const db = openAuditDb(config.path, { synchronous: config.synchronous });
+let logId = getMeta(db, 'log_id');
+if (!logId) {
+  logId = config.logId;
+  db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)').run('log_id', logId);
+  db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)').run('created_at', new Date().toISOString());
+}
+
+// Rebuild the chain head and the Merkle frontier from what is on disk (the log may have been cut
+// short by a SIGKILL: whatever committed is there, whole, and the chain continues from it).
+const frontier = new MerkleFrontier();
+let prevHash: Hash | undefined;
+let lastEvent: string | undefined;
+for (const row of db.prepare('SELECT leaf, event FROM records ORDER BY seq').iterate() as Iterable<{ leaf: Buffer; event: string }>) {
+  frontier.append(row.leaf);
+  prevHash = row.leaf;
+  lastEvent = row.event;
+}
+let checkpointed = (db.prepare('SELECT max(size) AS n FROM checkpoints').get() as { n: number | null }).n ?? 0;
+
+const insert = db.prepare('INSERT INTO records(seq, ts, event, leaf, body) VALUES (?, ?, ?, ?, ?)');
+const insertCheckpoint = db.prepare('INSERT OR IGNORE INTO checkpoints(size, root, body) VALUES (?, ?, ?)');
+
+interface Pending {
+  id: number;
+  entry: Record<string, unknown>;
+}
+let queue: Pending[] = [];
+let scheduled = false;
+
+function commit(batch: Pending[]): void {
+  const started = performance.now();
+  const leaves: Hash[] = [];
+  const events: Record<string, number> = {};
+  let head = prevHash;
+  let seq = frontier.size;
+  try {
+    db.transaction(() => {
+      for (const { entry } of batch) {
+        seq++;
+        const record = { ...entry, v: 1, log_id: logId, seq, prev_hash: head ? head.toString('hex') : ZERO };
+        const body = canonicalize(record);
+        const leaf = leafHash(body);
+        insert.run(seq, String(entry.ts), String(entry.event), leaf, body);
+        leaves.push(leaf);
+        head = leaf;
+        events[String(entry.event)] = (events[String(entry.event)] ?? 0) + 1;
+      }
+    })();
+  } catch (err) {
+    // The transaction rolled back: no seq was used, the chain head is unchanged, nothing is half-written.
+    const e = err as { code?: string; message?: string };
+    post({ type: 'failed', ids: batch.map((p) => p.id), code: e.code ?? 'UNKNOWN', message: e.message ?? String(err) });
+    return;
+  }
+  for (const leaf of leaves) frontier.append(leaf);
+  prevHash = head;
+  lastEvent = String(batch[batch.length - 1].entry.event);
+  // Checkpoint before acknowledging, so a caller that awaited its record also sees the checkpoint.
+  if (frontier.size - checkpointed >= config.checkpointEveryRecords) checkpoint();
+  post({ type: 'committed', ids: batch.map((p) => p.id), through: frontier.size, seconds: (performance.now() - started) / 1000, events });
+  shipper?.notify();
+}
+
+function checkpoint(): void {
+  if (frontier.size === checkpointed) return;
+  const root = frontier.root();
+  const cp = signCheckpoint(key, { log_id: logId!, size: frontier.size, root: root.toString('hex'), ts: new Date().toISOString() });
+  try {
+    insertCheckpoint.run(cp.size, root, canonicalize(cp));
+    checkpointed = cp.size;
+    post({ type: 'checkpoint', size: cp.size });
+  } catch (err) {
+    // A checkpoint that cannot be written now is written later; records are what must not be lost.
+    post({ type: 'warning', message: `checkpoint at ${cp.size} failed: ${(err as Error).message}` });
+  }
+}
+
+function flush(): void {
+  scheduled = false;
+  if (queue.length === 0) return;
+  const batch = queue.length > config.maxBatch ? queue.splice(0, config.maxBatch) : queue;
+  if (batch === queue) queue = [];
+  commit(batch);
+  if (queue.length > 0) schedule();
+}
+
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  // setImmediate lets every message already waiting on the port join this batch.
+  setImmediate(flush);
+}
+
+function post(msg: FromWriter): void {
+  port.postMessage(msg);
+}
+
+const timer = setInterval(checkpoint, config.checkpointEveryMs);
+let shipper: Shipper | undefined;
+
+// How long shutdown waits for the collector to take what is left; the rest ships on the next start.
+const SHUTDOWN_SHIP_GRACE_MS = 2_000;
+
+port.on('message', (msg: ToWriter) => {
+  if (msg.type === 'append') {
+    for (const item of msg.items) queue.push(item);
+    schedule();
+  } else if (msg.type === 'close') {
+    clearInterval(timer);
+    queue.push({ id: msg.id, entry: msg.entry });
+    flush();
+    while (queue.length > 0) flush();
+    checkpoint();
+    void (shipper?.stop(SHUTDOWN_SHIP_GRACE_MS) ?? Promise.resolve()).finally(() => {
+      db.close();
+      // The sidecar terminates this thread once it has read 'closed'; closing the port here could drop it.
+      post({ type: 'closed' });
+    });
+  }
+});
+
+// The first record of every run says where the log picks up, and whether the last run ended cleanly.
+queue.push({
+  id: 0,
+  entry: {
+    ...config.openEntry,
+    host: hostname(),
+    resumed_at: frontier.size,
+    ...(frontier.size > 0 ? { previous_run: lastEvent === 'log_close' ? 'closed' : 'unclean' } : {}),
+  },
+});
+flush();
+post({ type: 'ready', logId, size: frontier.size, checkpointed });
+if (config.collector) {
+  shipper = startShipper({ db, logId, url: config.collector.url, token: config.collector.token, report: (event) => post({ type: 'ship', event }) });
+}

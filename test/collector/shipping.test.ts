@@ -1,0 +1,112 @@
+// Records reach the collector exactly once and in order, through load and through a collector outage.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { Agent, request } from 'undici';
+import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
+import type { Sidecar } from '../../proxy/sidecar.ts';
+import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
+import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
+
+// The acceptance criterion's outage; WARDEN_TEST_OUTAGE_MS shortens it while developing.
+const OUTAGE_MS = Number(process.env.WARDEN_TEST_OUTAGE_MS ?? 60_000);
+
+let fake: FakeUpstream;
+let collector: TestCollector;
+let warden: Sidecar;
+let dataDir: string;
+const dispatcher = new Agent({ connections: 32 });
+
+before(async () => {
+  fake = await startFakeUpstream({ recordBodies: false });
+  collector = await startCollector();
+  process.env.WARDEN_COLLECTOR_URL = collector.url;
+  process.env.WARDEN_COLLECTOR_TOKEN = TOKEN;
+  dataDir = tempDataDir();
+  warden = await startWarden(tempFile('s.yaml', policyFor(fake.url, 'models:\n  gpt-4o: { price: { inputPerMTok: 2.5, outputPerMTok: 10 } }\n', 'shipped-agent')), false, dataDir);
+  delete process.env.WARDEN_COLLECTOR_URL;
+  delete process.env.WARDEN_COLLECTOR_TOKEN;
+});
+after(async () => {
+  await dispatcher.close();
+  await warden.shutdown();
+  await collector.close();
+  await fake.close();
+});
+
+async function load(calls: number, concurrency = 20, task = 'load'): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < calls) {
+      next++;
+      const res = await request(`${warden.trafficUrl}/v1/chat/completions`, {
+        method: 'POST', dispatcher, headers: { 'content-type': 'application/json', 'x-warden-task': task },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `call ${next}` }] }),
+      });
+      await res.body.text();
+      assert.equal(res.statusCode, 200);
+    }
+  }));
+}
+
+function localSize(): number {
+  const db = new Database(join(dataDir, 'audit.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT max(seq) AS n FROM records').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+async function collectorSize(): Promise<number> {
+  const { logs } = await collector.get<{ logs: { size: number }[] }>('/v1/logs');
+  return logs[0]?.size ?? 0;
+}
+
+/** Every record the collector holds for the log, in order, read back through the query API. */
+async function collectorSeqs(): Promise<number[]> {
+  const seqs: number[] = [];
+  let after = '';
+  for (;;) {
+    const page = await collector.get<{ records: { seq: number }[]; next: string | null }>(`/v1/records?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    seqs.push(...page.records.map((r) => r.seq));
+    if (!page.next) return seqs;
+    after = page.next;
+  }
+}
+
+test('10,000 calls: every record reaches the collector exactly once, in order, with no integrity alert', { timeout: 120_000 }, async () => {
+  await load(10_000);
+  const size = localSize();
+  await waitFor(async () => (await collectorSize()) === size, 60_000, 'the collector to catch up');
+  const seqs = await collectorSeqs();
+  assert.deepEqual(seqs, Array.from({ length: size }, (_, i) => i + 1));
+  assert.deepEqual((await collector.get('/v1/alerts')).alerts, []);
+  const cost = await collector.get<{ rows: { key: string; calls: number; costUsd: number }[] }>('/v1/cost?by=task');
+  assert.equal(cost.rows.find((r) => r.key === 'load')?.calls, 10_000);
+  const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();
+  assert.match(metrics, /^warden_audit_unshipped_records 0$/m);
+});
+
+test(`the collector down for ${OUTAGE_MS / 1000} s under load, then back: everything arrives exactly once, in order`, { timeout: OUTAGE_MS + 150_000 }, async () => {
+  await collector.down();
+  const downAt = Date.now();
+  let calls = 0;
+  while (Date.now() - downAt < OUTAGE_MS) {
+    await load(200, 10, 'outage');
+    calls += 200;
+  }
+  const status = await (await request(`${warden.adminUrl}/status`)).body.json() as { state: string; reasons: string[] };
+  assert.equal(status.state, 'yellow');
+  assert.match(status.reasons.join(), /audit shipping is failing \(network/);
+  await collector.up();
+  const size = localSize();
+  // The shipper's backoff is capped at 60 s (full jitter), so it is back within a minute.
+  await waitFor(async () => (await collectorSize()) === size, 90_000, 'the collector to catch up after the outage');
+  assert.deepEqual(await collectorSeqs(), Array.from({ length: size }, (_, i) => i + 1));
+  assert.deepEqual((await collector.get('/v1/alerts')).alerts, []);
+  const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();
+  assert.match(metrics, /^warden_audit_ship_failures_total\{reason="network"\} [1-9]/m);
+  assert.ok(calls >= 200);
+});
