@@ -58,8 +58,8 @@ function audit(raw: Raw | undefined, mode: Policy['mode']): AuditConfig {
     bodies: a.bodies ?? 'full',
     maxBodyBytes: parseBytes(a.maxBodyBytes ?? DEFAULT_AUDIT_MAX_BODY_BYTES),
     checkpoint: { ...DEFAULT_CHECKPOINT, ...a.checkpoint },
-    encrypt: a.encrypt,
-    mask: a.mask,
+    encrypt: a.encrypt ?? [],
+    mask: (a.mask ?? []).map((m: string | { path: string; as?: 'redact' | 'hmac' }) => (typeof m === 'string' ? { path: m, as: 'redact' } : { path: m.path, as: m.as ?? 'redact' })),
     quotaBytes: a.quotaBytes === undefined ? undefined : parseBytes(a.quotaBytes),
   };
 }

@@ -10,6 +10,6 @@ export const NOT_ENFORCED_YET: readonly (readonly [Path, string])[] = [
   [['retries', 'confidence'], 'confidence retries'], [['retries', 'parallel'], 'parallel instances'],
   [['tools'], 'tool checks'], [['rules'], 'violation rules'], [['sanitize'], 'sanitization'],
   [['context'], 'context windowing'], [['escalation'], 'the escalation queue'],
-  [['evals'], 'behavioural pacts'], [['audit', 'encrypt'], 'encrypted audit fields'],
-  [['audit', 'mask'], 'masked audit fields'], [['audit', 'quotaBytes'], 'audit disk quotas'],
+  [['evals'], 'behavioural pacts'],
+  [['audit', 'quotaBytes'], 'audit disk quotas'],
 ];

@@ -83,8 +83,9 @@ export interface AuditConfig {
   bodies: 'full' | 'none';
   maxBodyBytes: number;
   checkpoint: { everyRecords: number; everyMs: number };
-  encrypt?: readonly string[];
-  mask?: readonly string[];
+  /** Dotted record paths encrypted with AES-256-GCM before hashing. */
+  encrypt: readonly string[];
+  mask: readonly { path: string; as: 'redact' | 'hmac' }[];
   quotaBytes?: number;
 }
 

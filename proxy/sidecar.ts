@@ -8,7 +8,9 @@ import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Policy } from '../policies/types.ts';
 import { openAuditLog, type AuditLog } from './audit/audit-log.ts';
+import { loadKeyring, type ProtectionConfig } from './audit/field-protection.ts';
 import { loadSigningKey } from './audit/signing.ts';
+import { PolicyError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import { createAdminServer } from './admin/admin-server.ts';
@@ -67,6 +69,23 @@ function agentOf(policy: Policy): { id: string; version: string } {
   return { id: policy.agent.id, version: policy.agent.version };
 }
 
+/** The policy's field protection with its keys; a policy that asks for protection without keys never starts. */
+function protectionFor(policy: Policy): ProtectionConfig {
+  const { encrypt, mask } = policy.audit;
+  const keyring = encrypt.length > 0 ? loadKeyring() : undefined;
+  if (encrypt.length > 0 && !keyring) {
+    throw new PolicyError([`${policy.source.file}: audit.encrypt is set, but there is no key: set WARDEN_AUDIT_KEYS=kid:base64 (32 bytes) or WARDEN_AUDIT_KEYS_FILE`]);
+  }
+  const hmacKey = process.env.WARDEN_AUDIT_HMAC_KEY;
+  if (mask.some((m) => m.as === 'hmac') && (!hmacKey || Buffer.from(hmacKey, 'base64').length < 16)) {
+    throw new PolicyError([`${policy.source.file}: audit.mask uses hmac, but WARDEN_AUDIT_HMAC_KEY (base64, at least 16 bytes) is not set`]);
+  }
+  return {
+    encrypt, mask, hmacKey,
+    keyring: keyring && { activeKid: keyring.activeKid, keys: [...keyring.keys].map(([kid, key]) => [kid, key.toString('base64')]) },
+  };
+}
+
 /** The collector to ship to, from WARDEN_COLLECTOR_URL and WARDEN_COLLECTOR_TOKEN. */
 function collectorFromEnv(): { url: string; token: string } | undefined {
   const url = process.env.WARDEN_COLLECTOR_URL;
@@ -83,6 +102,7 @@ async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log
     path, key, strict: policy.audit.durability === 'strict',
     checkpointEveryRecords: policy.audit.checkpoint.everyRecords, checkpointEveryMs: policy.audit.checkpoint.everyMs,
     collector: collectorFromEnv(),
+    protection: protectionFor(policy),
     openEntry: { event: 'log_open', ts: new Date().toISOString(), agent: agentOf(policy), warden_version: version, policy: { file: policy.source.file, sha256: policy.source.sha256 } },
     observer: {
       committed(events, seconds) {

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { AuditUnavailableError } from '../errors.ts';
+import type { ProtectionConfig } from './field-protection.ts';
 import type { SigningKey } from './signing.ts';
 import type { FromWriter, ToWriter, WriterConfig } from './writer-protocol.ts';
 
@@ -55,6 +56,7 @@ export interface AuditLogOptions {
   strict: boolean;
   openEntry: AuditEntry;
   collector?: { url: string; token: string };
+  protection?: ProtectionConfig;
   checkpointEveryRecords?: number;
   checkpointEveryMs?: number;
   observer?: AuditObserver;
@@ -88,6 +90,7 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
     checkpointEveryMs: opts.checkpointEveryMs ?? 10_000,
     maxBatch: 2_000,
     collector: opts.collector,
+    protection: opts.protection ?? { encrypt: [], mask: [] },
     openEntry: opts.openEntry,
   };
   const worker = new Worker(new URL('./writer-worker.ts', import.meta.url), { workerData: config });

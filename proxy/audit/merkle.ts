@@ -78,6 +78,42 @@ export class MerkleFrontier {
   }
 }
 
+/**
+ * The whole tree, level by level, for many inclusion proofs at once. Carrying an unpaired last node
+ * up unchanged gives exactly the RFC 6962 tree (its split at the largest power of two), so each
+ * proof is read off the levels in O(log n) instead of recomputing subtrees.
+ */
+export class MerkleTree {
+  private readonly levels: Hash[][];
+
+  constructor(leaves: readonly Hash[]) {
+    this.levels = [leaves.slice()];
+    while (this.levels[this.levels.length - 1].length > 1) {
+      const below = this.levels[this.levels.length - 1];
+      const level: Hash[] = [];
+      for (let i = 0; i < below.length; i += 2) level.push(i + 1 < below.length ? nodeHash(below[i], below[i + 1]) : below[i]);
+      this.levels.push(level);
+    }
+  }
+
+  root(): Hash {
+    return this.levels[this.levels.length - 1][0] ?? EMPTY_ROOT;
+  }
+
+  /** The audit path for leaf `index` (same as inclusionProof). */
+  proof(index: number): Hash[] {
+    const path: Hash[] = [];
+    let i = index;
+    for (let level = 0; level < this.levels.length - 1; level++) {
+      const nodes = this.levels[level];
+      const sibling = i ^ 1;
+      if (sibling < nodes.length) path.push(nodes[sibling]);
+      i >>= 1;
+    }
+    return path;
+  }
+}
+
 /** The audit path proving leaf `index` is in the tree of `leaves.length` leaves (RFC 9162 §2.1.3). */
 export function inclusionProof(leaves: readonly Hash[], index: number, from = 0, to = leaves.length): Hash[] {
   const n = to - from;

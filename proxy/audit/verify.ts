@@ -44,44 +44,57 @@ function checkRecord(row: { seq: number; leaf: Buffer; body: string }, expected:
   return undefined;
 }
 
+/** One stored record: its text, and its stored leaf hash when the store keeps one. */
+export interface RecordRow {
+  seq: number;
+  body: string;
+  leaf?: Buffer;
+}
+
+/** Verifies a log's records (in seq order) and checkpoints, from any store. */
+export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints: readonly Checkpoint[], trustedKey?: Buffer): VerifyResult {
+  let problem: VerifyProblem | undefined;
+  const note = (p: VerifyProblem) => {
+    if (!problem || p.seq < problem.seq) problem = p;
+  };
+  const bySize = new Map<number, Checkpoint[]>();
+  for (const cp of checkpoints) {
+    if (!verifyCheckpoint(cp, trustedKey)) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} has a bad signature${trustedKey ? ' or another key' : ''}` });
+    else if (cp.log_id !== logId) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} is for log ${JSON.stringify(cp.log_id)}` });
+    else bySize.set(cp.size, [...(bySize.get(cp.size) ?? []), cp]);
+  }
+  const frontier = new MerkleFrontier();
+  let prev = ZERO;
+  let expected = 1;
+  for (const row of rows) {
+    const leaf = row.leaf ?? leafHash(row.body);
+    const reason = checkRecord({ seq: row.seq, body: row.body, leaf }, expected, logId, prev);
+    if (reason) {
+      note({ seq: expected, reason });
+      break;
+    }
+    frontier.append(leaf);
+    prev = leaf.toString('hex');
+    for (const cp of bySize.get(frontier.size) ?? []) {
+      if (cp.root !== frontier.root().toString('hex')) note({ seq: cp.size, reason: `the Merkle root over records 1..${cp.size} does not match the checkpoint signed at ${cp.ts} (the log was rewritten)` });
+    }
+    expected++;
+  }
+  const size = expected - 1;
+  for (const cp of checkpoints) {
+    if (cp.size > size && !problem) note({ seq: size + 1, reason: `the log ends at record ${size}, but a checkpoint signed at ${cp.ts} attests ${cp.size} records (the tail was truncated)` });
+  }
+  return { logId, size, checkpoints: checkpoints.length, problem };
+}
+
 /** Verifies the audit database at `path`. */
 export function verifyAuditDb(path: string, opts: VerifyOptions = {}): VerifyResult {
   const db = openAuditDb(path, { readonly: true });
   try {
     const logId = getMeta(db, 'log_id') ?? '';
     const stored = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((r) => JSON.parse(r.body) as Checkpoint);
-    const checkpoints = [...stored, ...(opts.checkpoints ?? [])];
-    let problem: VerifyProblem | undefined;
-    const note = (p: VerifyProblem) => {
-      if (!problem || p.seq < problem.seq) problem = p;
-    };
-    const bySize = new Map<number, Checkpoint[]>();
-    for (const cp of checkpoints) {
-      if (!verifyCheckpoint(cp, opts.trustedKey)) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} has a bad signature${opts.trustedKey ? ' or another key' : ''}` });
-      else if (cp.log_id !== logId) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} is for log ${JSON.stringify(cp.log_id)}` });
-      else bySize.set(cp.size, [...(bySize.get(cp.size) ?? []), cp]);
-    }
-    const frontier = new MerkleFrontier();
-    let prev = ZERO;
-    let expected = 1;
-    for (const row of db.prepare('SELECT seq, leaf, body FROM records ORDER BY seq').iterate() as Iterable<{ seq: number; leaf: Buffer; body: string }>) {
-      const reason = checkRecord(row, expected, logId, prev);
-      if (reason) {
-        note({ seq: expected, reason });
-        break;
-      }
-      frontier.append(row.leaf);
-      prev = row.leaf.toString('hex');
-      for (const cp of bySize.get(frontier.size) ?? []) {
-        if (cp.root !== frontier.root().toString('hex')) note({ seq: cp.size, reason: `the Merkle root over records 1..${cp.size} does not match the checkpoint signed at ${cp.ts} (the log was rewritten)` });
-      }
-      expected++;
-    }
-    const size = expected - 1;
-    for (const cp of checkpoints) {
-      if (cp.size > size && !problem) note({ seq: size + 1, reason: `the log ends at record ${size}, but a checkpoint signed at ${cp.ts} attests ${cp.size} records (the tail was truncated)` });
-    }
-    return { logId, size, checkpoints: checkpoints.length, problem };
+    const rows = db.prepare('SELECT seq, leaf, body FROM records ORDER BY seq').iterate() as Iterable<RecordRow>;
+    return verifyLog(logId, rows, [...stored, ...(opts.checkpoints ?? [])], opts.trustedKey);
   } finally {
     db.close();
   }

@@ -1,4 +1,5 @@
 // Messages between the sidecar and its audit writer thread.
+import type { ProtectionConfig } from './field-protection.ts';
 import type { ShipperEvent } from './shipper.ts';
 
 export interface WriterConfig {
@@ -13,6 +14,8 @@ export interface WriterConfig {
   maxBatch: number;
   /** Where to ship the log (WARDEN_COLLECTOR_URL / WARDEN_COLLECTOR_TOKEN); absent: keep it local. */
   collector?: { url: string; token: string };
+  /** Fields to mask and encrypt in every record before it is hashed. */
+  protection: ProtectionConfig;
   /** The log_open record's fields (event, ts, agent). */
   openEntry: Record<string, unknown>;
 }

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { canonicalize } from './canonical-json.ts';
 import { leafHash, MerkleFrontier, type Hash } from './merkle.ts';
 import { keyIdOf, signCheckpoint, type SigningKey } from './signing.ts';
+import { protectRecord, type Keyring } from './field-protection.ts';
 import { startShipper, type Shipper } from './shipper.ts';
 import { getMeta, openAuditDb } from './store.ts';
 import type { FromWriter, ToWriter, WriterConfig } from './writer-protocol.ts';
@@ -19,6 +20,14 @@ const ZERO = '0'.repeat(64);
 const privateKey = createPrivateKey(config.signingKeyPem);
 const publicKeyDer = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
 const key: SigningKey = { privateKey, publicKeyDer, keyId: keyIdOf(publicKeyDer), source: 'worker' };
+
+const protection = config.protection;
+const keyring: Keyring | undefined = protection.keyring && {
+  activeKid: protection.keyring.activeKid,
+  keys: new Map(protection.keyring.keys.map(([kid, b64]) => [kid, Buffer.from(b64, 'base64')])),
+};
+const hmacKey = protection.hmacKey ? Buffer.from(protection.hmacKey, 'base64') : undefined;
+const protecting = protection.encrypt.length > 0 || protection.mask.length > 0;
 
 const db = openAuditDb(config.path, { synchronous: config.synchronous });
 let logId = getMeta(db, 'log_id');
@@ -61,6 +70,7 @@ function commit(batch: Pending[]): void {
       for (const { entry } of batch) {
         seq++;
         const record = { ...entry, v: 1, log_id: logId, seq, prev_hash: head ? head.toString('hex') : ZERO };
+        if (protecting) protectRecord(record, protection, keyring, hmacKey);
         const body = canonicalize(record);
         const leaf = leafHash(body);
         insert.run(seq, String(entry.ts), String(entry.event), leaf, body);

@@ -1,9 +1,12 @@
 // `warden audit verify|checkpoint`: check a local audit log's integrity without any key, and print
 // its latest signed checkpoint for safekeeping elsewhere.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { latestCheckpoint, verifyAuditDb } from '../audit/verify.ts';
+import { exportBundle, verifyBundle } from '../audit/bundle.ts';
+import { decryptRecord, KeyError, loadKeyring } from '../audit/field-protection.ts';
+import { openAuditDb } from '../audit/store.ts';
+import { latestCheckpoint, verifyAuditDb, verifyLog } from '../audit/verify.ts';
 import type { Checkpoint } from '../audit/signing.ts';
 import { UsageError } from '../errors.ts';
 
@@ -11,7 +14,14 @@ type Out = Pick<NodeJS.WriteStream, 'write'>;
 
 function flags(args: string[]) {
   try {
-    return parseArgs({ args, options: { db: { type: 'string' }, checkpoint: { type: 'string', multiple: true } }, strict: true }).values;
+    return parseArgs({
+      args, strict: true,
+      options: {
+        db: { type: 'string' }, checkpoint: { type: 'string', multiple: true }, collector: { type: 'string' }, token: { type: 'string' },
+        bundle: { type: 'string' }, agent: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' },
+        seq: { type: 'string' },
+      },
+    }).values;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -39,6 +49,30 @@ function readCheckpoints(files: string[]): Checkpoint[] {
 export async function auditCommand(args: string[], stdout: Out, stderr: Out): Promise<number> {
   const [sub, ...rest] = args;
   const f = flags(rest);
+  if (sub === 'verify' && f.bundle) {
+    const result = verifyBundle(readFileSync(f.bundle, 'utf8'));
+    if (result.problem) {
+      stderr.write(`${f.bundle}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
+      return 1;
+    }
+    stdout.write(`${f.bundle}: ok: ${result.records} records of log ${result.logId}, each proven against its signed checkpoint\n`);
+    return 0;
+  }
+  if (sub === 'verify' && f.collector) return verifyCollector(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', stdout, stderr);
+  if (sub === 'export') {
+    if (!f.agent || !f.from || !f.to) throw new UsageError('audit export needs --agent ID --from TIME --to TIME (ISO 8601)');
+    const [from, to] = [f.from, f.to].map((t) => {
+      const ms = Date.parse(t);
+      if (!Number.isFinite(ms)) throw new UsageError(`not a time: "${t}" (use ISO 8601, e.g. 2026-11-24T00:00:00Z)`);
+      return new Date(ms).toISOString();
+    });
+    const lines = exportBundle(dbPath(f.db), { agent: f.agent, from, to });
+    const text = `${lines.join('\n')}\n`;
+    if (f.out) writeFileSync(f.out, text);
+    else stdout.write(text);
+    stderr.write(`exported ${lines.filter((l) => l.startsWith('{"type":"record"')).length} records\n`);
+    return 0;
+  }
   if (sub === 'verify') {
     const path = dbPath(f.db);
     const result = verifyAuditDb(path, { checkpoints: readCheckpoints(f.checkpoint ?? []) });
@@ -49,6 +83,23 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     stdout.write(`${path}: ok: log ${result.logId}, ${result.size} records, ${result.checkpoints} checkpoints verified\n`);
     return 0;
   }
+  if (sub === 'decrypt') {
+    const db = openAuditDb(dbPath(f.db), { readonly: true });
+    try {
+      const keyring = loadKeyring();
+      const rows = (f.seq
+        ? db.prepare('SELECT body FROM records WHERE seq = ?').all(Number(f.seq))
+        : db.prepare('SELECT body FROM records ORDER BY seq').iterate()) as Iterable<{ body: string }>;
+      for (const row of rows) stdout.write(`${JSON.stringify(decryptRecord(JSON.parse(row.body), keyring))}\n`);
+      return 0;
+    } catch (err) {
+      if (!(err instanceof KeyError)) throw err;
+      stderr.write(`${err.message}\n`);
+      return 1;
+    } finally {
+      db.close();
+    }
+  }
   if (sub === 'checkpoint') {
     const cp = latestCheckpoint(dbPath(f.db));
     if (!cp) {
@@ -58,5 +109,32 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     stdout.write(`${JSON.stringify(cp)}\n`);
     return 0;
   }
-  throw new UsageError(`unknown audit subcommand "${sub ?? ''}" (expected: verify, checkpoint)`);
+  throw new UsageError(`unknown audit subcommand "${sub ?? ''}" (expected: verify, checkpoint, export, decrypt)`);
+}
+
+/** Verifies every log the collector holds, from its exports; any stored integrity alert fails it too. */
+async function verifyCollector(url: string, token: string, stdout: Out, stderr: Out): Promise<number> {
+  const base = url.replace(/\/+$/, '');
+  const get = async (path: string) => {
+    const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new UsageError(`${base}${path}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+    return res;
+  };
+  const { logs } = (await (await get('/v1/logs')).json()) as { logs: { logId: string }[] };
+  const { alerts } = (await (await get('/v1/alerts')).json()) as { alerts: { logId: string; seq: number; kind: string; detail: string }[] };
+  let failed = 0;
+  for (const { logId } of logs) {
+    const lines = (await (await get(`/v1/logs/${encodeURIComponent(logId)}/export`)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const rows = lines.filter((l) => l.record).map((l) => ({ seq: JSON.parse(l.record).seq as number, body: l.record as string }));
+    const result = verifyLog(logId, rows, lines.filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint));
+    const logAlerts = alerts.filter((a) => a.logId === logId);
+    if (result.problem) {
+      failed++;
+      stderr.write(`${logId}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
+    }
+    for (const a of logAlerts) stderr.write(`${logId}: seq ${a.seq}: integrity alert ${a.kind}: ${a.detail}\n`);
+    if (!result.problem && logAlerts.length === 0) stdout.write(`${logId}: ok: ${result.size} records, ${result.checkpoints} checkpoints verified\n`);
+    else if (!result.problem) failed++;
+  }
+  return failed > 0 ? 1 : 0;
 }

@@ -1,4 +1,4 @@
-// `warden collector --store sqlite:PATH`: the central collector. Tokens come from --tokens FILE
+// `warden collector --store sqlite:PATH|postgres://…`: the central collector. Tokens come from --tokens FILE
 // (lines "fleet token") or WARDEN_COLLECTOR_TOKENS ("fleet=token,fleet=token").
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -27,10 +27,12 @@ function tokensFrom(file: string | undefined, env: string | undefined): Map<stri
   return new Map(pairs);
 }
 
-function openStore(spec: string): CollectorStore {
+async function openStore(spec: string): Promise<CollectorStore> {
   if (spec.startsWith('sqlite:')) return openSqliteStore(spec.slice('sqlite:'.length));
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
-    throw new UsageError('the PostgreSQL store is not in this version yet; use --store sqlite:PATH');
+    // Loaded only when asked for: every other warden command shares this module graph.
+    const { openPgStore } = await import('../../collector/pg-store.ts');
+    return openPgStore(spec);
   }
   throw new UsageError(`--store must be sqlite:PATH or postgres://…, got "${spec}"`);
 }
@@ -44,7 +46,7 @@ export async function collectorCommand(args: string[]): Promise<number> {
     throw new UsageError((err as Error).message);
   }
   const spec = flags.store ?? process.env.WARDEN_COLLECTOR_STORE;
-  if (!spec) throw new UsageError('collector needs --store sqlite:PATH (or WARDEN_COLLECTOR_STORE)');
+  if (!spec) throw new UsageError('collector needs --store sqlite:PATH or postgres://… (or WARDEN_COLLECTOR_STORE)');
   let at;
   try {
     at = parseHostPort(flags.listen ?? process.env.WARDEN_COLLECTOR_LISTEN ?? '127.0.0.1:15200', '--listen');
@@ -53,7 +55,7 @@ export async function collectorCommand(args: string[]): Promise<number> {
   }
   const tokens = tokensFrom(flags.tokens, process.env.WARDEN_COLLECTOR_TOKENS);
   const log = pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden-collector' } });
-  const store = openStore(spec);
+  const store = await openStore(spec);
   const server = createCollectorServer({ store, tokens, log });
   server.listen(at.port, at.host);
   await once(server, 'listening');

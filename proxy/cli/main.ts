@@ -17,6 +17,14 @@ const USAGE = `usage: warden <command>
   audit verify [--db PATH] [--checkpoint FILE]...
                        verify the audit log's hash chain and signed checkpoints: exit 0 intact,
                        1 with the first bad seq and why (default PATH: $WARDEN_DATA_DIR/audit.db)
+  audit verify --collector URL [--token T]
+                       verify every log the collector holds (exit 1 on a broken chain or an alert)
+  audit verify --bundle FILE
+                       verify an export bundle offline (inclusion proofs against its checkpoint)
+  audit export --agent ID --from TIME --to TIME [--db PATH] [--out FILE]
+                       one agent's records in a window, with inclusion proofs, as JSONL
+  audit decrypt [--db PATH] [--seq N]
+                       records with encrypted fields decrypted (keys: WARDEN_AUDIT_KEYS[_FILE])
   audit checkpoint [--db PATH]
                        print the latest signed checkpoint (hold it elsewhere to detect truncation)
   collector --store sqlite:PATH [--listen HOST:PORT] [--tokens FILE]

@@ -13,6 +13,8 @@ export const TOKEN = 'test-fleet-token';
 
 export interface TestCollector {
   url: string;
+  /** The store's database file. */
+  path: string;
   port: number;
   store: CollectorStore;
   /** Stops listening (connections cut) without closing the store: the collector is "down". */
@@ -48,6 +50,7 @@ export async function startCollector(path = join(tempDataDir(), 'collector.db'))
     get port() {
       return port;
     },
+    path,
     store,
     down,
     up,

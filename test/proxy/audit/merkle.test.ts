@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { canonicalize } from '../../../proxy/audit/canonical-json.ts';
 import {
-  consistencyProof, EMPTY_ROOT, inclusionProof, leafHash, MerkleFrontier, nodeHash, rootOf, verifyConsistency, verifyInclusion,
+  consistencyProof, EMPTY_ROOT, inclusionProof, leafHash, MerkleFrontier, MerkleTree, nodeHash, rootOf, verifyConsistency, verifyInclusion,
 } from '../../../proxy/audit/merkle.ts';
 
 const leaves = Array.from({ length: 70 }, (_, i) => leafHash(`record ${i}`));
@@ -56,5 +56,13 @@ test('consistency proofs verify for every m < n, and fail for a rewritten prefix
         assert.ok(!verifyConsistency(m, n, rootOf(leaves, 0, m), rootOf(forged), consistencyProof(forged, m)), `forged ${m} → ${n}`);
       }
     }
+  }
+});
+
+test('the level-by-level tree gives the RFC root and the same proofs as the recursive definition', () => {
+  for (let n = 1; n <= 70; n++) {
+    const tree = new MerkleTree(leaves.slice(0, n));
+    assert.ok(tree.root().equals(rootOf(leaves, 0, n)), `root of ${n}`);
+    for (let i = 0; i < n; i++) assert.deepEqual(tree.proof(i), inclusionProof(leaves.slice(0, n), i), `proof ${i} of ${n}`);
   }
 });
