@@ -2,6 +2,7 @@
 // and the drain flag. One object, passed explicitly; no module-level singletons.
 import type { Logger } from 'pino';
 import type { AuditLog } from './audit/audit-log.ts';
+import type { EcsIdentity } from './audit/ecs-identity.ts';
 import type { Metrics } from './metrics.ts';
 import type { Runtime } from './runtime.ts';
 import type { UsageLedger } from './usage-ledger.ts';
@@ -12,6 +13,8 @@ export interface SidecarContext {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly ledger: UsageLedger;
+  /** The ECS task the sidecar runs in, when it does: part of every record's agent identity. */
+  readonly identity?: EcsIdentity;
   /** Absent when the policy turns the audit log off. */
   readonly audit?: AuditLog;
   inFlight: number;

@@ -28,7 +28,7 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
   // Which policy governed which calls is part of the record, and so is a rejected change.
   function recordReload(sha256: string | undefined, result: string, problems?: readonly string[]): void {
     const agent = ctx.runtime.policy.agent;
-    ctx.audit?.append({ event: 'policy_reload', ts: new Date().toISOString(), agent: { id: agent.id, version: agent.version }, policy: { file, sha256 }, result, problems })
+    ctx.audit?.append({ event: 'policy_reload', ts: new Date().toISOString(), agent: { id: agent.id, version: agent.version, ...ctx.identity }, policy: { file, sha256 }, result, problems })
       .catch((err) => ctx.log.error({ err }, 'policy_reload record not committed'));
   }
 

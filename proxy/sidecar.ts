@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Policy } from '../policies/types.ts';
 import { openAuditLog, type AuditLog } from './audit/audit-log.ts';
+import { ecsIdentity, type EcsIdentity } from './audit/ecs-identity.ts';
 import { loadKeyring, type ProtectionConfig } from './audit/field-protection.ts';
 import { loadSigningKey } from './audit/signing.ts';
 import { PolicyError } from './errors.ts';
@@ -65,8 +66,8 @@ async function listen(server: Server, at: HostPort): Promise<string> {
   return `http://${host}:${addr.port}`;
 }
 
-function agentOf(policy: Policy): { id: string; version: string } {
-  return { id: policy.agent.id, version: policy.agent.version };
+function agentOf(policy: Policy, identity: EcsIdentity | undefined): Record<string, string | undefined> {
+  return { id: policy.agent.id, version: policy.agent.version, ...identity };
 }
 
 /** The policy's field protection with its keys; a policy that asks for protection without keys never starts. */
@@ -94,7 +95,7 @@ function collectorFromEnv(): { url: string; token: string } | undefined {
 }
 
 /** Opens the audit log in `dataDir`; its first record says which policy and Warden version started it. */
-async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log: Logger): Promise<AuditLog> {
+async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log: Logger, identity: EcsIdentity | undefined): Promise<AuditLog> {
   mkdirSync(dataDir, { recursive: true });
   const key = loadSigningKey(dataDir);
   const path = join(dataDir, 'audit.db');
@@ -103,7 +104,7 @@ async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log
     checkpointEveryRecords: policy.audit.checkpoint.everyRecords, checkpointEveryMs: policy.audit.checkpoint.everyMs,
     collector: collectorFromEnv(),
     protection: protectionFor(policy),
-    openEntry: { event: 'log_open', ts: new Date().toISOString(), agent: agentOf(policy), warden_version: version, policy: { file: policy.source.file, sha256: policy.source.sha256 } },
+    openEntry: { event: 'log_open', ts: new Date().toISOString(), agent: agentOf(policy, identity), warden_version: version, policy: { file: policy.source.file, sha256: policy.source.sha256 } },
     observer: {
       committed(events, seconds) {
         metrics.auditCommitDuration.observe(seconds);
@@ -132,9 +133,14 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' } });
   const metrics = createMetrics();
   const dataDir = resolve(opts.dataDir ?? process.env.WARDEN_DATA_DIR ?? '.warden');
-  const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log) : undefined;
+  // Outside ECS there is no metadata endpoint; inside, a failure to read it must not stop the sidecar.
+  const identity = await ecsIdentity().catch((err) => {
+    log.warn({ err: String(err) }, 'ECS task metadata unreadable; records will carry the policy\'s agent identity only');
+    return undefined;
+  });
+  const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log, identity) : undefined;
   const ctx: SidecarContext = {
-    runtime: buildRuntime(policy), metrics, log, ledger: new UsageLedger(), audit, inFlight: 0, draining: false,
+    runtime: buildRuntime(policy), metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
   };
   const reloader = createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy);
   let up = false;
@@ -166,7 +172,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     await new Promise((resolve) => admin.close(resolve));
     await closeRuntime(ctx.runtime);
     if (audit) {
-      await audit.close({ event: 'log_close', ts: new Date().toISOString(), agent: agentOf(ctx.runtime.policy), reason: 'shutdown' });
+      await audit.close({ event: 'log_close', ts: new Date().toISOString(), agent: agentOf(ctx.runtime.policy, identity), reason: 'shutdown' });
       log.info({ path: audit.path, ...audit.stats() }, 'audit log closed');
     }
     log.info('stopped');

@@ -6,6 +6,7 @@ import type { Policy } from '../../policies/types.ts';
 import type { CallTiming } from '../http/call-timing.ts';
 import type { CallContext } from '../stage.ts';
 import type { AuditEntry } from './audit-log.ts';
+import type { EcsIdentity } from './ecs-identity.ts';
 
 /**
  * A body as the record keeps it: the exact text exchanged (evidence, and a plain string costs the
@@ -42,6 +43,7 @@ export interface CallInfo {
   route: string;
   timing: CallTiming;
   policy: Policy;
+  identity?: EcsIdentity;
 }
 
 function ms(x: number): number {
@@ -57,7 +59,7 @@ export function callEntry(call: CallContext | undefined, info: CallInfo, now: nu
     event: call === undefined ? 'request' : call.endpoint === 'passthrough' ? 'passthrough' : 'model_call',
     ts: new Date(t.startedAt).toISOString(),
     request_id: info.id,
-    agent: { id: agent.id, version: agent.version },
+    agent: { id: agent.id, version: agent.version, ...info.identity },
     session: call?.session,
     task: call?.task,
     route: info.route,

@@ -40,7 +40,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   ctx.inFlight++;
   ctx.metrics.inFlight.inc();
   let call: CallContext | undefined;
-  const info: CallInfo = { id, method: req.method ?? 'GET', path: url, route: 'none', timing, policy: rt.policy };
+  const info: CallInfo = { id, method: req.method ?? 'GET', path: url, route: 'none', timing, policy: rt.policy, identity: ctx.identity };
   let recorded: Promise<void> | undefined;
   // One record per call, built when its response is about to be released (or, for a call cut short,
   // when it ends); under strict durability the release waits for the commit.
