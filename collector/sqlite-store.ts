@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { ingestBatch, type IngestTx, type LogHead } from './ingest.ts';
-import type { CollectorStore, RecordQuery } from './store.ts';
+import { recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS logs (
@@ -100,26 +100,8 @@ export function openSqliteStore(path: string): CollectorStore {
       }
     }),
     async records(rq: RecordQuery) {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      const add = (sql: string, v: unknown) => {
-        if (v !== undefined) {
-          where.push(sql);
-          args.push(v);
-        }
-      };
-      add('agent_id = ?', rq.agent);
-      add('session = ?', rq.session);
-      add('task = ?', rq.task);
-      add('event = ?', rq.event);
-      add('log_id = ?', rq.logId);
-      add('ts >= ?', rq.from);
-      add('ts < ?', rq.to);
-      if (rq.after) {
-        where.push('(log_id, seq) > (?, ?)');
-        args.push(rq.after.logId, rq.after.seq);
-      }
-      const sql = `SELECT log_id AS logId, seq, body FROM records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY log_id, seq LIMIT ?`;
+      const { where, args } = recordFilter(rq, () => '?');
+      const sql = `SELECT log_id AS logId, seq, body FROM records ${where} ORDER BY log_id, seq LIMIT ?`;
       return db.prepare(sql).all(...args, rq.limit) as { logId: string; seq: number; body: string }[];
     },
     async cost(groupBy, from, to) {

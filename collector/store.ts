@@ -49,3 +49,22 @@ export interface CollectorStore {
   logCheckpoints(logId: string): Promise<string[]>;
   close(): Promise<void>;
 }
+
+/**
+ * The WHERE clause and arguments for a record query, shared by every store so their semantics cannot
+ * drift; `placeholder(n)` renders the n-th (1-based) bind parameter in the store's dialect.
+ */
+export function recordFilter(q: RecordQuery, placeholder: (n: number) => string): { where: string; args: unknown[] } {
+  const conditions: string[] = [];
+  const args: unknown[] = [];
+  const bind = (v: unknown) => {
+    args.push(v);
+    return placeholder(args.length);
+  };
+  const equal: [string, string | undefined][] = [['agent_id', q.agent], ['session', q.session], ['task', q.task], ['event', q.event], ['log_id', q.logId]];
+  for (const [column, value] of equal) if (value !== undefined) conditions.push(`${column} = ${bind(value)}`);
+  if (q.from !== undefined) conditions.push(`ts >= ${bind(q.from)}`);
+  if (q.to !== undefined) conditions.push(`ts < ${bind(q.to)}`);
+  if (q.after) conditions.push(`(log_id, seq) > (${bind(q.after.logId)}, ${bind(q.after.seq)})`);
+  return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', args };
+}

