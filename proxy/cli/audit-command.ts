@@ -58,7 +58,7 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     stdout.write(`${f.bundle}: ok: ${result.records} records of log ${result.logId}, each proven against its signed checkpoint\n`);
     return 0;
   }
-  if (sub === 'verify' && f.collector) return verifyCollector(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', stdout, stderr);
+  if (sub === 'verify' && f.collector && !f.db) return verifyCollector(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', stdout, stderr);
   if (sub === 'export') {
     if (!f.agent || !f.from || !f.to) throw new UsageError('audit export needs --agent ID --from TIME --to TIME (ISO 8601)');
     const [from, to] = [f.from, f.to].map((t) => {
@@ -75,7 +75,10 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
   }
   if (sub === 'verify') {
     const path = dbPath(f.db);
-    const result = verifyAuditDb(path, { checkpoints: readCheckpoints(f.checkpoint ?? []) });
+    // With --collector too, the collector's checkpoints for this log count as held elsewhere: a tail
+    // cut from the local file (with its own checkpoints) still shows.
+    const held = f.collector ? await collectorCheckpoints(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', path) : [];
+    const result = verifyAuditDb(path, { checkpoints: [...readCheckpoints(f.checkpoint ?? []), ...held] });
     if (result.problem) {
       stderr.write(`${path}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
       return 1;
@@ -110,6 +113,16 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     return 0;
   }
   throw new UsageError(`unknown audit subcommand "${sub ?? ''}" (expected: verify, checkpoint, export, decrypt)`);
+}
+
+/** The collector's signed checkpoints for the log in the database at `path`. */
+async function collectorCheckpoints(url: string, token: string, path: string): Promise<Checkpoint[]> {
+  const db = openAuditDb(path, { readonly: true });
+  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string } | undefined)?.value ?? '';
+  db.close();
+  const res = await fetch(`${url.replace(/\/+$/, '')}/v1/logs/${encodeURIComponent(logId)}/export`, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new UsageError(`${url}: HTTP ${res.status} reading the collector's checkpoints for ${logId}`);
+  return (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint);
 }
 
 /** Verifies every log the collector holds, from its exports; any stored integrity alert fails it too. */

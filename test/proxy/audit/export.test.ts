@@ -76,7 +76,7 @@ test('a bundle with an altered or invented record fails, naming the seq', async 
   assert.match(r3.err, /appears twice/);
 });
 
-test('verify --collector: intact logs pass; a log with a record deleted before shipping fails with its seq', { timeout: 60_000 }, async () => {
+test('verify --collector: intact logs pass; a record deleted before shipping fails with its seq; a tail truncated after shipping fails against the collector\'s checkpoints', { timeout: 60_000 }, async () => {
   const collector = await startCollector();
   try {
     const ship = async (path: string) => {
@@ -106,6 +106,15 @@ test('verify --collector: intact logs pass; a log with a record deleted before s
     assert.match(bad.err, /seq 4: record 4 is missing/);
     assert.match(bad.err, /integrity alert gap/);
     assert.equal((await warden('audit', 'verify', '--collector', collector.url, '--token', 'wrong')).code, 2);
+    // A tail cut from the local file together with its checkpoints: the collector's checkpoints tell.
+    const cut = new Database(db);
+    cut.prepare('DELETE FROM records WHERE seq > 30').run();
+    cut.prepare('DELETE FROM checkpoints WHERE size > 30').run();
+    cut.close();
+    assert.equal((await warden('audit', 'verify', '--db', db)).code, 0, 'alone, the shortened file is self-consistent');
+    const truncated = await warden('audit', 'verify', '--db', db, '--collector', collector.url, '--token', TOKEN);
+    assert.equal(truncated.code, 1);
+    assert.match(truncated.err, /seq 31: the log ends at record 30, but a checkpoint .* attests 42 records \(the tail was truncated\)/);
   } finally {
     await collector.close();
   }
