@@ -110,6 +110,15 @@ export class PolicyError extends Error {
   }
 }
 
+/** The environment cannot support the configuration (an unwritable data directory, a bad key): exit code 2. */
+export class ConfigError extends Error {
+  readonly code = 'WARDEN_ERR_CONFIG';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
 /** Command-line usage errors (exit code 2). */
 export class UsageError extends Error {
   readonly code = 'WARDEN_ERR_USAGE';

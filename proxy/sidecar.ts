@@ -11,7 +11,7 @@ import { openAuditLog, type AuditLog } from './audit/audit-log.ts';
 import { ecsIdentity, type EcsIdentity } from './audit/ecs-identity.ts';
 import { loadKeyring, type ProtectionConfig } from './audit/field-protection.ts';
 import { loadSigningKey } from './audit/signing.ts';
-import { PolicyError } from './errors.ts';
+import { ConfigError, PolicyError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import { createAdminServer } from './admin/admin-server.ts';
@@ -96,9 +96,14 @@ function collectorFromEnv(): { url: string; token: string } | undefined {
 
 /** Opens the audit log in `dataDir`; its first record says which policy and Warden version started it. */
 async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log: Logger, identity: EcsIdentity | undefined): Promise<AuditLog> {
-  mkdirSync(dataDir, { recursive: true });
-  const key = loadSigningKey(dataDir);
   const path = join(dataDir, 'audit.db');
+  let key;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    key = loadSigningKey(dataDir);
+  } catch (err) {
+    throw new ConfigError(`cannot prepare the audit log in ${dataDir}: ${(err as Error).message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
+  }
   const audit = await openAuditLog({
     path, key, strict: policy.audit.durability === 'strict',
     checkpointEveryRecords: policy.audit.checkpoint.everyRecords, checkpointEveryMs: policy.audit.checkpoint.everyMs,
@@ -121,6 +126,8 @@ async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log
         log.warn({ reason, detail }, 'audit shipping failed');
       },
     },
+  }).catch((err: Error) => {
+    throw new ConfigError(`cannot open the audit log ${path}: ${err.message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
   });
   metrics.auditPath = path;
   log.info({ path, logId: audit.logId, durability: policy.audit.durability, signingKey: key.source }, 'audit log open');

@@ -42,3 +42,14 @@ test('warden demo runs every scene with no keys and no servers, and exits 0', ()
   assert.match(r.out, /All scenes behaved as expected/);
   assert.match(r.out, /gpt-4o-2024-11-20/);
 });
+
+test('proxy with an audit log it cannot write exits 2 with a clear message, no stack trace', () => {
+  const policy = tempFile('ok.yaml', 'apiVersion: warden/v1\nkind: Policy\nagent: { id: a, version: 1 }\nupstreams:\n  openai: { baseUrl: "http://127.0.0.1:9/v1" }\n');
+  // A data directory under a regular file can never be created, even by root.
+  const r = spawnSync(process.execPath, [WARDEN_BIN, 'proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
+    cwd: ROOT, encoding: 'utf8', timeout: 30_000, env: { ...process.env, WARDEN_DATA_DIR: `${policy}/data` },
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^warden: cannot prepare the audit log in .*ok\.yaml\/data: .*set WARDEN_DATA_DIR/m);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});

@@ -1,6 +1,6 @@
 // The CLI dispatcher: `warden <command> [subcommand] [flags]`. Exit codes: 0 ok, 1 check failed,
 // 2 usage or config error; every error names what was wrong and where.
-import { PolicyError, UsageError } from '../errors.ts';
+import { ConfigError, PolicyError, UsageError } from '../errors.ts';
 import { auditCommand } from './audit-command.ts';
 import { collectorCommand } from './collector-command.ts';
 import { demoCommand } from './demo-command.ts';
@@ -60,6 +60,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`warden: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`warden: ${err.message}\n`);
       return 2;
     }
     if (err instanceof PolicyError) {
