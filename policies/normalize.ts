@@ -79,11 +79,8 @@ export function semanticProblems(doc: Raw): SemanticProblem[] {
       out.push({ path: ['upstreams', name, 'timeouts'], message: `upstreams.${name}: totalMs (${t.totalMs}) is shorter than firstTokenMs (${t.firstTokenMs})` });
     }
   }
-  const scopes = new Set<string>(doc.agent?.scopes ?? []);
   for (const [name, tool] of Object.entries<Raw>(doc.tools ?? {})) {
     if (tool.http && tool.mcp) out.push({ path: ['tools', name, 'mcp'], message: `tools.${name}: a tool has an http target or an mcp target, not both` });
-    // A tool whose scope the agent lacks is legal (that is what scope_violation is for), but worth a word.
-    void scopes;
   }
   return out;
 }

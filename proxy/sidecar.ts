@@ -3,16 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import type { Policy } from '../policies/types.ts';
-import { openAuditLog, type AuditLog } from './audit/audit-log.ts';
-import { ecsIdentity, type EcsIdentity } from './audit/ecs-identity.ts';
-import { loadKeyring, type ProtectionConfig } from './audit/field-protection.ts';
-import { loadSigningKey } from './audit/signing.ts';
-import { ConfigError, PolicyError } from './errors.ts';
-import type { Metrics } from './metrics.ts';
+import { agentOf, startAudit } from './audit/audit-setup.ts';
+import { ecsIdentity } from './audit/ecs-identity.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import { createAdminServer } from './admin/admin-server.ts';
 import type { SidecarContext } from './context.ts';
@@ -66,74 +60,6 @@ async function listen(server: Server, at: HostPort): Promise<string> {
   return `http://${host}:${addr.port}`;
 }
 
-function agentOf(policy: Policy, identity: EcsIdentity | undefined): Record<string, string | undefined> {
-  return { id: policy.agent.id, version: policy.agent.version, ...identity };
-}
-
-/** The policy's field protection with its keys; a policy that asks for protection without keys never starts. */
-function protectionFor(policy: Policy): ProtectionConfig {
-  const { encrypt, mask } = policy.audit;
-  const keyring = encrypt.length > 0 ? loadKeyring() : undefined;
-  if (encrypt.length > 0 && !keyring) {
-    throw new PolicyError([`${policy.source.file}: audit.encrypt is set, but there is no key: set WARDEN_AUDIT_KEYS=kid:base64 (32 bytes) or WARDEN_AUDIT_KEYS_FILE`]);
-  }
-  const hmacKey = process.env.WARDEN_AUDIT_HMAC_KEY;
-  if (mask.some((m) => m.as === 'hmac') && (!hmacKey || Buffer.from(hmacKey, 'base64').length < 16)) {
-    throw new PolicyError([`${policy.source.file}: audit.mask uses hmac, but WARDEN_AUDIT_HMAC_KEY (base64, at least 16 bytes) is not set`]);
-  }
-  return {
-    encrypt, mask, hmacKey,
-    keyring: keyring && { activeKid: keyring.activeKid, keys: [...keyring.keys].map(([kid, key]) => [kid, key.toString('base64')]) },
-  };
-}
-
-/** The collector to ship to, from WARDEN_COLLECTOR_URL and WARDEN_COLLECTOR_TOKEN. */
-function collectorFromEnv(): { url: string; token: string } | undefined {
-  const url = process.env.WARDEN_COLLECTOR_URL;
-  if (!url) return undefined;
-  return { url, token: process.env.WARDEN_COLLECTOR_TOKEN ?? '' };
-}
-
-/** Opens the audit log in `dataDir`; its first record says which policy and Warden version started it. */
-async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log: Logger, identity: EcsIdentity | undefined): Promise<AuditLog> {
-  const path = join(dataDir, 'audit.db');
-  let key;
-  try {
-    mkdirSync(dataDir, { recursive: true });
-    key = loadSigningKey(dataDir);
-  } catch (err) {
-    throw new ConfigError(`cannot prepare the audit log in ${dataDir}: ${(err as Error).message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
-  }
-  const audit = await openAuditLog({
-    path, key, strict: policy.audit.durability === 'strict',
-    checkpointEveryRecords: policy.audit.checkpoint.everyRecords, checkpointEveryMs: policy.audit.checkpoint.everyMs,
-    collector: collectorFromEnv(),
-    protection: protectionFor(policy),
-    openEntry: { event: 'log_open', ts: new Date().toISOString(), agent: agentOf(policy, identity), warden_version: version, policy: { file: policy.source.file, sha256: policy.source.sha256 } },
-    observer: {
-      committed(events, seconds) {
-        metrics.auditCommitDuration.observe(seconds);
-        for (const [event, n] of Object.entries(events)) metrics.auditRecords.inc({ event }, n);
-      },
-      failed(code, message) {
-        metrics.auditCommitFailures.inc({ code });
-        log.error({ code, message }, 'audit commit failed');
-      },
-      warning: (message) => log.warn(message),
-      shipped: (unshipped) => metrics.auditUnshipped.set(unshipped),
-      shipFailed(reason, detail) {
-        metrics.auditShipFailures.inc({ reason });
-        log.warn({ reason, detail }, 'audit shipping failed');
-      },
-    },
-  }).catch((err: Error) => {
-    throw new ConfigError(`cannot open the audit log ${path}: ${err.message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
-  });
-  metrics.auditPath = path;
-  log.info({ path, logId: audit.logId, durability: policy.audit.durability, signingKey: key.source }, 'audit log open');
-  return audit;
-}
-
 /** Loads the policy (a bad one throws PolicyError and nothing starts), then opens both listeners. */
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const { policy, notes } = await loadPolicyFile(opts.policyFile);
@@ -145,7 +71,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     log.warn({ err: String(err) }, 'ECS task metadata unreadable; records will carry the policy\'s agent identity only');
     return undefined;
   });
-  const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log, identity) : undefined;
+  const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log, identity, version) : undefined;
   const ctx: SidecarContext = {
     runtime: buildRuntime(policy), metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
   };

@@ -130,7 +130,6 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
             waiting.get(id)?.resolve();
             waiting.delete(id);
           }
-          stats.pending = waiting.size;
           settle();
           opts.observer?.committed?.(msg.events, msg.seconds);
           return;

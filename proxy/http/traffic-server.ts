@@ -43,12 +43,8 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   const info: CallInfo = { id, method: req.method ?? 'GET', path: url, route: 'none', timing, policy: rt.policy, identity: ctx.identity };
   let recorded: Promise<void> | undefined;
   // One record per call, built when its response is about to be released (or, for a call cut short,
-  // when it ends); under strict durability the release waits for the commit.
-  const record = (): Promise<void> => (recorded ??= appendRecord(ctx, call, info));
-  const release = async (): Promise<void> => {
-    const committed = record();
-    if (rt.policy.audit.durability === 'strict') await committed;
-  };
+  // when it ends). Awaiting it is the release: under strict durability it waits for the commit.
+  const release = (): Promise<void> => (recorded ??= appendRecord(ctx, call, info));
   let totalTimer: NodeJS.Timeout | undefined;
   try {
     if (ctx.draining) throw new ShuttingDownError();
@@ -102,7 +98,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     ctx.metrics.inFlight.dec();
     clearTimeout(totalTimer);
     // A call that ended without releasing a response (the agent left) is recorded all the same.
-    void record();
+    void release();
     report(ctx, req, id, call, info.route, timing);
   }
 }
