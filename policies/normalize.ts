@@ -13,8 +13,18 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024; // 10 MiB
 export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_AUDIT_MAX_BODY_BYTES = 1024 * 1024; // 1 MiB
 export const DEFAULT_CHECKPOINT = Object.freeze({ everyRecords: 1_000, everyMs: 10_000 });
+export const DEFAULT_RETAIN_SHIPPED = '7d';
 
 const UNITS: Record<string, number> = { B: 1, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 };
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** 15m → 900000; a number is already milliseconds. */
+export function parseDuration(v: number | string): number {
+  if (typeof v === 'number') return v;
+  const m = /^([0-9]+)(ms|s|m|h|d)$/.exec(v)!;
+  return Number(m[1]) * DURATION_UNITS[m[2]];
+}
 
 /** 64KiB → 65536; a number is already bytes. */
 export function parseBytes(v: number | string): number {
@@ -61,6 +71,8 @@ function audit(raw: Raw | undefined, mode: Policy['mode']): AuditConfig {
     encrypt: a.encrypt ?? [],
     mask: (a.mask ?? []).map((m: string | { path: string; as?: 'redact' | 'hmac' }) => (typeof m === 'string' ? { path: m, as: 'redact' } : { path: m.path, as: m.as ?? 'redact' })),
     quotaBytes: a.quotaBytes === undefined ? undefined : parseBytes(a.quotaBytes),
+    onFull: a.onFull ?? 'block',
+    retainShippedMs: parseDuration(a.retainShipped ?? DEFAULT_RETAIN_SHIPPED),
   };
 }
 
@@ -78,6 +90,10 @@ export function semanticProblems(doc: Raw): SemanticProblem[] {
     if (t.totalMs !== undefined && t.firstTokenMs !== undefined && t.totalMs < t.firstTokenMs) {
       out.push({ path: ['upstreams', name, 'timeouts'], message: `upstreams.${name}: totalMs (${t.totalMs}) is shorter than firstTokenMs (${t.firstTokenMs})` });
     }
+  }
+  // Enforce mode's promise is that no call goes unrecorded; failing open would break it silently.
+  if (doc.audit?.onFull === 'failOpen' && (doc.mode ?? 'enforce') === 'enforce') {
+    out.push({ path: ['audit', 'onFull'], message: 'audit.onFull: failOpen is for monitor and research modes; enforce mode never lets a call through unrecorded' });
   }
   for (const [name, tool] of Object.entries<Raw>(doc.tools ?? {})) {
     if (tool.http && tool.mcp) out.push({ path: ['tools', name, 'mcp'], message: `tools.${name}: a tool has an http target or an mcp target, not both` });

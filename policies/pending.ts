@@ -11,5 +11,4 @@ export const NOT_ENFORCED_YET: readonly (readonly [Path, string])[] = [
   [['tools'], 'tool checks'], [['rules'], 'violation rules'], [['sanitize'], 'sanitization'],
   [['context'], 'context windowing'], [['escalation'], 'the escalation queue'],
   [['evals'], 'behavioural pacts'],
-  [['audit', 'quotaBytes'], 'audit disk quotas'],
 ];

@@ -17,7 +17,7 @@ function resolve(s: Schema): Schema {
 function typeOf(s: Schema): string {
   if (s.const !== undefined) return `\`${s.const}\``;
   if (s.enum) return s.enum.map((v: unknown) => `\`${v}\``).join(' \\| ');
-  if (s.pattern && Array.isArray(s.type) && s.type.includes('integer')) return 'size';
+  if (s.pattern && Array.isArray(s.type) && s.type.includes('integer')) return /ms\|/.test(s.pattern) ? 'duration' : 'size';
   const t = Array.isArray(s.type) ? s.type.join(' \\| ') : s.type ?? 'any';
   if (t === 'array') return `list of ${typeOf(resolve(s.items ?? {}))}`;
   if (t === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object' && !s.properties) {

@@ -86,7 +86,12 @@ export interface AuditConfig {
   /** Dotted record paths encrypted with AES-256-GCM before hashing. */
   encrypt: readonly string[];
   mask: readonly { path: string; as: 'redact' | 'hmac' }[];
+  /** Disk the log may use; absent: only the volume's free space limits it. */
   quotaBytes?: number;
+  /** What new calls get when the log has no room: a 503 (block), or through unrecorded (failOpen). */
+  onFull: 'block' | 'failOpen';
+  /** How long records the collector acknowledged stay before they are pruned. */
+  retainShippedMs: number;
 }
 
 export interface Policy {

@@ -92,6 +92,14 @@ export class AuditUnavailableError extends WardenError {
   }
 }
 
+/** 503: the audit log has no room (quota reached or volume full); the call was not made. */
+export class AuditFullError extends WardenError {
+  constructor(detail: string, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_AUDIT_FULL', 503, 'warden_unavailable', `the audit log is full, so the call was not made (nothing went upstream): ${detail}`,
+      { retryAfterSeconds: 30, ...options });
+  }
+}
+
 /** 500: a fault inside Warden; the message never carries a stack trace to the client. */
 export class InternalError extends WardenError {
   constructor(options?: WardenErrorOptions) {

@@ -26,6 +26,9 @@ export interface Metrics {
   auditDiskBytes: client.Gauge;
   auditUnshipped: client.Gauge;
   auditShipFailures: client.Counter<'reason'>;
+  auditQuotaUsed: client.Gauge;
+  auditPruned: client.Counter;
+  auditFullCalls: client.Counter<'outcome'>;
   /** The audit database whose files auditDiskBytes measures at scrape time. */
   auditPath?: string;
   /** A model name safe to use as a label value. */
@@ -56,6 +59,9 @@ export function createMetrics(): Metrics {
     auditCommitFailures: new client.Counter({ name: 'warden_audit_commit_failures_total', help: 'Audit transactions that failed, by SQLite error code (their calls were not released under strict durability).', labelNames: ['code'], ...opts }),
     auditUnshipped: new client.Gauge({ name: 'warden_audit_unshipped_records', help: 'Audit records the collector has not acknowledged yet.', ...opts }),
     auditShipFailures: new client.Counter({ name: 'warden_audit_ship_failures_total', help: 'Failed shipments to the collector, by reason (network, throttled, server, unauthorized, rejected).', labelNames: ['reason'], ...opts }),
+    auditQuotaUsed: new client.Gauge({ name: 'warden_audit_quota_used_ratio', help: 'Share of audit.quotaBytes the audit log uses (alert at 0.7; new calls refused at 1).', ...opts }),
+    auditPruned: new client.Counter({ name: 'warden_audit_pruned_records_total', help: 'Audit records pruned after the collector acknowledged them and their retention passed.', ...opts }),
+    auditFullCalls: new client.Counter({ name: 'warden_audit_full_calls_total', help: 'Calls that arrived while the audit log had no room, by outcome (refused: 503; unrecorded: let through by onFull: failOpen).', labelNames: ['outcome'], ...opts }),
     auditDiskBytes: new client.Gauge({
       name: 'warden_audit_disk_bytes', help: 'Bytes the audit log uses on disk (database and write-ahead log).', ...opts,
       collect() {

@@ -3,6 +3,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { loadPolicyFile } from '../policies/load.ts';
+import { spaceConfigOf } from './audit/audit-setup.ts';
 import type { SidecarContext } from './context.ts';
 import { PolicyError } from './errors.ts';
 import { buildRuntime, closeRuntime } from './runtime.ts';
@@ -39,6 +40,7 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
       if (policy.source.sha256 === ctx.runtime.policy.source.sha256) return (last = { ok: true, at });
       const previous = ctx.runtime;
       ctx.runtime = buildRuntime(policy);
+      ctx.audit?.configure(spaceConfigOf(policy));
       ctx.metrics.policyReloads.inc({ result: 'ok' });
       ctx.log.info({ file, sha256: policy.source.sha256, warnings: ctx.runtime.warnings, notes }, 'policy reloaded');
       void closeRuntime(previous);

@@ -27,7 +27,10 @@ export function status(deps: AdminDeps): Record<string, unknown> {
   const audit = ctx.audit?.stats();
   if (audit?.deadLettered) reasons.push(`${audit.deadLettered} audit batch(es) rejected by the collector are in the dead_letters table`);
   if (audit?.shipFailure) reasons.push(`audit shipping is failing (${audit.shipFailure}); ${audit.unshipped ?? 'some'} records wait locally`);
+  if (audit?.space && audit.space.level !== 'ok') reasons.push(audit.space.reason!);
   let state: State = reasons.length ? 'yellow' : 'green';
+  // No room in the audit log: the sidecar is up, but refusing (or not recording) new calls.
+  if (audit?.space?.level === 'full') state = 'red';
   if (ctx.draining) {
     state = 'red';
     reasons.push('draining for shutdown');

@@ -7,9 +7,10 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { AuditUnavailableError } from '../errors.ts';
+import type { SpaceReport } from './disk-space.ts';
 import type { ProtectionConfig } from './field-protection.ts';
 import type { SigningKey } from './signing.ts';
-import type { FromWriter, ToWriter, WriterConfig } from './writer-protocol.ts';
+import type { FromWriter, SpaceConfig, ToWriter, WriterConfig } from './writer-protocol.ts';
 
 export interface AuditEntry {
   event: string;
@@ -30,6 +31,10 @@ export interface AuditStats {
   deadLettered: number;
   /** The last shipping failure, cleared by the next success. */
   shipFailure?: string;
+  /** Records pruned this run (acknowledged by the collector, past retention). */
+  pruned: number;
+  /** Disk use against the quota and the volume's free space. */
+  space?: SpaceReport;
 }
 
 export interface AuditObserver {
@@ -38,6 +43,8 @@ export interface AuditObserver {
   failed?(code: string, message: string): void;
   shipped?(unshipped: number): void;
   shipFailed?(reason: string, detail: string): void;
+  space?(report: SpaceReport, previous: SpaceReport | undefined): void;
+  pruned?(records: number): void;
 }
 
 export interface AuditLog {
@@ -46,6 +53,10 @@ export interface AuditLog {
   /** Resolves with nothing once the record is committed; rejects with AuditUnavailableError. */
   append(entry: AuditEntry): Promise<void>;
   stats(): AuditStats;
+  /** False while the log has no room for more records: new calls must not start. */
+  hasRoom(): boolean;
+  /** New quota and retention (a policy reload). */
+  configure(space: SpaceConfig): void;
   /** Writes a log_close record and a final checkpoint, then stops the writer. */
   close(entry: AuditEntry): Promise<void>;
 }
@@ -57,6 +68,7 @@ export interface AuditLogOptions {
   openEntry: AuditEntry;
   collector?: { url: string; token: string };
   protection?: ProtectionConfig;
+  space?: SpaceConfig;
   checkpointEveryRecords?: number;
   checkpointEveryMs?: number;
   observer?: AuditObserver;
@@ -79,6 +91,8 @@ export function defaultLogId(taskArn?: string): string {
   return `${hostname()}/${boot}/${suffix}`;
 }
 
+const DEFAULT_RETAIN_SHIPPED_MS = 7 * 24 * 3600 * 1000;
+
 /** Starts the writer thread on `path` and resolves once the log is open (its log_open committed). */
 export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
   const config: WriterConfig = {
@@ -92,6 +106,7 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
     collector: opts.collector,
     protection: opts.protection ?? { encrypt: [], mask: [] },
     openEntry: opts.openEntry,
+    space: opts.space ?? { retainShippedMs: DEFAULT_RETAIN_SHIPPED_MS },
   };
   const worker = new Worker(new URL('./writer-worker.ts', import.meta.url), { workerData: config });
   const waiting = new Map<number, { resolve(): void; reject(err: Error): void }>();
@@ -99,7 +114,7 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
   let outbox: { id: number; entry: AuditEntry }[] = [];
   let broken: Error | undefined;
   let closed: (() => void) | undefined;
-  const stats: AuditStats = { committed: 0, size: 0, checkpointed: 0, pending: 0, deadLettered: 0 };
+  const stats: AuditStats = { committed: 0, size: 0, checkpointed: 0, pending: 0, deadLettered: 0, pruned: 0 };
   let logId = '';
 
   let opened = false;
@@ -145,6 +160,16 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
         }
         case 'checkpoint':
           stats.checkpointed = msg.size;
+          return;
+        case 'space': {
+          const previous = stats.space;
+          stats.space = msg.report;
+          opts.observer?.space?.(msg.report, previous);
+          return;
+        }
+        case 'pruned':
+          stats.pruned += msg.records;
+          opts.observer?.pruned?.(msg.records);
           return;
         case 'warning':
           opts.observer?.warning?.(msg.message);
@@ -206,6 +231,10 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
       return new Promise<void>((resolve, reject) => waiting.set(id, { resolve, reject }));
     },
     stats: () => ({ ...stats, pending: waiting.size }),
+    hasRoom: () => stats.space?.level !== 'full',
+    configure(space) {
+      if (!broken) post({ type: 'configure', space });
+    },
     async close(entry) {
       if (broken) return;
       send();

@@ -11,6 +11,7 @@ import { openAuditLog, type AuditLog } from './audit-log.ts';
 import type { EcsIdentity } from './ecs-identity.ts';
 import { loadKeyring, type ProtectionConfig } from './field-protection.ts';
 import { loadSigningKey } from './signing.ts';
+import type { SpaceConfig } from './writer-protocol.ts';
 
 /** The agent identity records carry: the policy's id and version, and the ECS task's when known. */
 export function agentOf(policy: Policy, identity: EcsIdentity | undefined): Record<string, string | undefined> {
@@ -41,6 +42,11 @@ function collectorFromEnv(): { url: string; token: string } | undefined {
   return { url, token: process.env.WARDEN_COLLECTOR_TOKEN ?? '' };
 }
 
+/** The policy's disk quota and retention, as the writer takes them (at start and on each reload). */
+export function spaceConfigOf(policy: Policy): SpaceConfig {
+  return { quotaBytes: policy.audit.quotaBytes, retainShippedMs: policy.audit.retainShippedMs };
+}
+
 /** Opens the audit log in `dataDir`; its first record says which policy and Warden version started it. */
 export async function startAudit(policy: Policy, dataDir: string, metrics: Metrics, log: Logger, identity: EcsIdentity | undefined, version: string): Promise<AuditLog> {
   const path = join(dataDir, 'audit.db');
@@ -56,6 +62,7 @@ export async function startAudit(policy: Policy, dataDir: string, metrics: Metri
     checkpointEveryRecords: policy.audit.checkpoint.everyRecords, checkpointEveryMs: policy.audit.checkpoint.everyMs,
     collector: collectorFromEnv(),
     protection: protectionFor(policy),
+    space: spaceConfigOf(policy),
     openEntry: { event: 'log_open', ts: new Date().toISOString(), agent: agentOf(policy, identity), warden_version: version, policy: { file: policy.source.file, sha256: policy.source.sha256 } },
     observer: {
       committed(events, seconds) {
@@ -68,6 +75,15 @@ export async function startAudit(policy: Policy, dataDir: string, metrics: Metri
       },
       warning: (message) => log.warn(message),
       shipped: (unshipped) => metrics.auditUnshipped.set(unshipped),
+      pruned: (records) => metrics.auditPruned.inc(records),
+      space(report, previous) {
+        if (report.quotaBytes) metrics.auditQuotaUsed.set(report.usedBytes / report.quotaBytes);
+        if (report.level === previous?.level) return;
+        const fields = { usedBytes: report.usedBytes, quotaBytes: report.quotaBytes, freeBytes: report.freeBytes };
+        if (report.level === 'full') log.error(fields, `audit log full: new calls are refused until there is room: ${report.reason}`);
+        else if (report.level === 'warn') log.warn(fields, `audit log space is running low: ${report.reason}`);
+        else if (previous) log.info(fields, 'audit log space is back to normal');
+      },
       shipFailed(reason, detail) {
         metrics.auditShipFailures.inc({ reason });
         log.warn({ reason, detail }, 'audit shipping failed');

@@ -3,7 +3,7 @@
 // `warden audit verify --bundle FILE`, without the log, the collector or any key.
 import { leafHash, MerkleTree, verifyInclusion } from './merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from './signing.ts';
-import { getMeta, openAuditDb } from './store.ts';
+import { getMeta, openAuditDb, prunedBase } from './store.ts';
 import type { VerifyProblem } from './verify.ts';
 
 export interface BundleQuery {
@@ -20,6 +20,8 @@ interface BundleHeader extends BundleQuery {
   created_at: string;
   /** Matching records after the checkpoint, which cannot be proven yet (export again after the next). */
   unproven_after_checkpoint: number;
+  /** Records 1..pruned_through were pruned locally after shipping: export them from the collector. */
+  pruned_through: number;
 }
 
 type BundleLine = BundleHeader | { type: 'checkpoint'; checkpoint: Checkpoint } | { type: 'record'; seq: number; body: string; proof: string[] };
@@ -35,12 +37,16 @@ export function exportBundle(path: string, q: BundleQuery): string[] {
     const match = db.prepare(`SELECT seq, body FROM records WHERE json_extract(body, '$.agent.id') = ? AND ts >= ? AND ts < ? ORDER BY seq`)
       .all(q.agent, q.from, q.to) as { seq: number; body: string }[];
     const provable = match.filter((r) => r.seq <= size);
-    const header: BundleHeader = { type: 'bundle', v: 1, log_id: logId, ...q, created_at: new Date().toISOString(), unproven_after_checkpoint: match.length - provable.length };
+    const base = prunedBase(db);
+    const header: BundleHeader = {
+      type: 'bundle', v: 1, log_id: logId, ...q, created_at: new Date().toISOString(),
+      unproven_after_checkpoint: match.length - provable.length, pruned_through: base?.size ?? 0,
+    };
     const lines: BundleLine[] = [header];
     if (checkpoint) {
       lines.push({ type: 'checkpoint', checkpoint });
       const leaves = (db.prepare('SELECT leaf FROM records WHERE seq <= ? ORDER BY seq').all(size) as { leaf: Buffer }[]).map((r) => r.leaf);
-      const tree = new MerkleTree(leaves);
+      const tree = new MerkleTree(leaves, base?.frontier);
       for (const r of provable) lines.push({ type: 'record', seq: r.seq, body: r.body, proof: tree.proof(r.seq - 1).map((h) => h.toString('hex')) });
     }
     return lines.map((l) => JSON.stringify(l));

@@ -69,6 +69,24 @@ export class MerkleFrontier {
     return f;
   }
 
+  /** A copy that can grow on its own. */
+  clone(): MerkleFrontier {
+    return MerkleFrontier.parse(this.serialize());
+  }
+
+  /**
+   * The frontier's nodes with their place in the tree: the perfect subtrees, largest first, that
+   * cover leaves 0..size-1. They are all of the pruned prefix a tree needs to prove later leaves.
+   */
+  nodes(): { height: number; index: number; hash: Hash }[] {
+    let start = 0;
+    return this.stack.map(({ height, hash }) => {
+      const node = { height, index: start / 2 ** height, hash };
+      start += 2 ** height;
+      return node;
+    });
+  }
+
   /** The RFC 6962 root over every leaf appended so far. */
   root(): Hash {
     if (this.stack.length === 0) return EMPTY_ROOT;
@@ -86,12 +104,26 @@ export class MerkleFrontier {
 export class MerkleTree {
   private readonly levels: Hash[][];
 
-  constructor(leaves: readonly Hash[]) {
-    this.levels = [leaves.slice()];
+  /**
+   * `leaves` follow `base` (the frontier of a pruned prefix, if any): the pruned leaves' slots stay
+   * empty and the frontier's nodes stand in for them, which is all a proof of a later leaf reads.
+   */
+  constructor(leaves: readonly Hash[], base?: MerkleFrontier) {
+    const seeded = new Map<number, { index: number; hash: Hash }[]>();
+    for (const n of base?.nodes() ?? []) seeded.set(n.height, [...(seeded.get(n.height) ?? []), n]);
+    const offset = base?.size ?? 0;
+    const first: Hash[] = new Array(offset + leaves.length);
+    for (let i = 0; i < leaves.length; i++) first[offset + i] = leaves[i];
+    this.levels = [first];
+    for (const n of seeded.get(0) ?? []) first[n.index] = n.hash;
     while (this.levels[this.levels.length - 1].length > 1) {
       const below = this.levels[this.levels.length - 1];
-      const level: Hash[] = [];
-      for (let i = 0; i < below.length; i += 2) level.push(i + 1 < below.length ? nodeHash(below[i], below[i + 1]) : below[i]);
+      const level: Hash[] = new Array(Math.ceil(below.length / 2));
+      for (let i = 0; i < below.length; i += 2) {
+        if (i + 1 >= below.length) level[i / 2] = below[i];
+        else if (below[i] && below[i + 1]) level[i / 2] = nodeHash(below[i], below[i + 1]);
+      }
+      for (const n of seeded.get(this.levels.length) ?? []) level[n.index] = n.hash;
       this.levels.push(level);
     }
   }
@@ -100,14 +132,17 @@ export class MerkleTree {
     return this.levels[this.levels.length - 1][0] ?? EMPTY_ROOT;
   }
 
-  /** The audit path for leaf `index` (same as inclusionProof). */
+  /** The audit path for leaf `index` (same as inclusionProof); a pruned leaf has none. */
   proof(index: number): Hash[] {
     const path: Hash[] = [];
     let i = index;
     for (let level = 0; level < this.levels.length - 1; level++) {
       const nodes = this.levels[level];
       const sibling = i ^ 1;
-      if (sibling < nodes.length) path.push(nodes[sibling]);
+      if (sibling < nodes.length) {
+        if (!nodes[sibling]) throw new RangeError(`leaf ${index} was pruned: its proof needs nodes only the collector holds`);
+        path.push(nodes[sibling]);
+      }
       i >>= 1;
     }
     return path;

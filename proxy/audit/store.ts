@@ -1,6 +1,9 @@
 // The audit log's SQLite layout. One row per record: the canonical JSON exactly as hashed, and its
-// leaf hash. Checkpoints are stored as signed JSON. Nothing here is ever updated in place.
+// leaf hash. Checkpoints are stored as signed JSON. Records are never updated in place; once the
+// collector holds them and their retention has passed they are pruned from the front, and the Merkle
+// frontier and chain head at that point are kept in meta so the log still verifies and grows.
 import Database from 'better-sqlite3';
+import { MerkleFrontier, type Hash } from './merkle.ts';
 
 export type Db = Database.Database;
 
@@ -31,6 +34,9 @@ export function openAuditDb(path: string, opts: OpenOptions = {}): Db {
   // The writer is the only writer, so waiting long for a lock only delays the error a reader caused.
   const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false, timeout: 2_000 });
   if (!opts.readonly) {
+    // Only a new file can take this (it must precede the first table): pruned pages are then
+    // returned to the file system by incremental_vacuum instead of lingering on the free list.
+    db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     db.exec(SCHEMA);
@@ -41,4 +47,20 @@ export function openAuditDb(path: string, opts: OpenOptions = {}): Db {
 /** A meta value, if set. */
 export function getMeta(db: Db, key: string): string | undefined {
   return (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+}
+
+/** Where a pruned log resumes: the frontier over records 1..size and the last pruned record's leaf. */
+export interface PrunedBase {
+  size: number;
+  frontier: MerkleFrontier;
+  head: Hash;
+}
+
+/** The pruned prefix of the log, if any was pruned. */
+export function prunedBase(db: Db): PrunedBase | undefined {
+  const frontier = getMeta(db, 'pruned_frontier');
+  const head = getMeta(db, 'pruned_head');
+  if (!frontier || !head) return undefined;
+  const f = MerkleFrontier.parse(frontier);
+  return { size: f.size, frontier: f, head: Buffer.from(head, 'hex') };
 }

@@ -1,11 +1,12 @@
 // Verifies an audit log without any key: every record in canonical form and hashing to its stored
 // leaf, seq gap-free from 1, each prev_hash linking to the record before, every signed checkpoint's
 // root matching the records it covers, and no checkpoint attesting more records than the log holds.
-// Reports the first bad seq and why.
+// Reports the first bad seq and why. A pruned log is verified from where it resumes: its frontier
+// and chain head stand in for the pruned prefix, which the collector holds and verifies.
 import { canonicalize } from './canonical-json.ts';
 import { leafHash, MerkleFrontier } from './merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from './signing.ts';
-import { getMeta, openAuditDb } from './store.ts';
+import { getMeta, openAuditDb, prunedBase, type PrunedBase } from './store.ts';
 
 export interface VerifyProblem {
   seq: number;
@@ -16,6 +17,8 @@ export interface VerifyResult {
   logId: string;
   size: number;
   checkpoints: number;
+  /** Records 1..pruned were pruned after shipping; verification starts after them. */
+  pruned: number;
   problem?: VerifyProblem;
 }
 
@@ -52,7 +55,7 @@ export interface RecordRow {
 }
 
 /** Verifies a log's records (in seq order) and checkpoints, from any store. */
-export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints: readonly Checkpoint[], trustedKey?: Buffer): VerifyResult {
+export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints: readonly Checkpoint[], trustedKey?: Buffer, base?: PrunedBase): VerifyResult {
   let problem: VerifyProblem | undefined;
   const note = (p: VerifyProblem) => {
     if (!problem || p.seq < problem.seq) problem = p;
@@ -63,9 +66,12 @@ export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints:
     else if (cp.log_id !== logId) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} is for log ${JSON.stringify(cp.log_id)}` });
     else bySize.set(cp.size, [...(bySize.get(cp.size) ?? []), cp]);
   }
-  const frontier = new MerkleFrontier();
-  let prev = ZERO;
-  let expected = 1;
+  const frontier = base?.frontier.clone() ?? new MerkleFrontier();
+  let prev = base?.head.toString('hex') ?? ZERO;
+  let expected = frontier.size + 1;
+  for (const cp of bySize.get(frontier.size) ?? []) {
+    if (base && cp.root !== frontier.root().toString('hex')) note({ seq: cp.size, reason: `the pruned prefix's Merkle root does not match the checkpoint signed at ${cp.ts} at size ${cp.size}` });
+  }
   for (const row of rows) {
     const leaf = row.leaf ?? leafHash(row.body);
     const reason = checkRecord({ seq: row.seq, body: row.body, leaf }, expected, logId, prev);
@@ -84,7 +90,7 @@ export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints:
   for (const cp of checkpoints) {
     if (cp.size > size && !problem) note({ seq: size + 1, reason: `the log ends at record ${size}, but a checkpoint signed at ${cp.ts} attests ${cp.size} records (the tail was truncated)` });
   }
-  return { logId, size, checkpoints: checkpoints.length, problem };
+  return { logId, size, checkpoints: checkpoints.length, pruned: base?.size ?? 0, problem };
 }
 
 /** Verifies the audit database at `path`. */
@@ -94,7 +100,7 @@ export function verifyAuditDb(path: string, opts: VerifyOptions = {}): VerifyRes
     const logId = getMeta(db, 'log_id') ?? '';
     const stored = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((r) => JSON.parse(r.body) as Checkpoint);
     const rows = db.prepare('SELECT seq, leaf, body FROM records ORDER BY seq').iterate() as Iterable<RecordRow>;
-    return verifyLog(logId, rows, [...stored, ...(opts.checkpoints ?? [])], opts.trustedKey);
+    return verifyLog(logId, rows, [...stored, ...(opts.checkpoints ?? [])], opts.trustedKey, prunedBase(db));
   } finally {
     db.close();
   }

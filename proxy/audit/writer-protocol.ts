@@ -1,4 +1,5 @@
 // Messages between the sidecar and its audit writer thread.
+import type { SpaceReport } from './disk-space.ts';
 import type { ProtectionConfig } from './field-protection.ts';
 import type { ShipperEvent } from './shipper.ts';
 
@@ -18,17 +19,28 @@ export interface WriterConfig {
   protection: ProtectionConfig;
   /** The log_open record's fields (event, ts, agent). */
   openEntry: Record<string, unknown>;
+  space: SpaceConfig;
+}
+
+export interface SpaceConfig {
+  /** Disk the log may use (audit.quotaBytes); absent: only the volume's free space limits it. */
+  quotaBytes?: number;
+  /** How long acknowledged records stay before they are pruned (audit.retainShipped). */
+  retainShippedMs: number;
 }
 
 export type ToWriter =
   | { type: 'append'; items: { id: number; entry: Record<string, unknown> }[] }
-  | { type: 'close'; id: number; entry: Record<string, unknown> };
+  | { type: 'close'; id: number; entry: Record<string, unknown> }
+  | { type: 'configure'; space: SpaceConfig };
 
 export type FromWriter =
   | { type: 'ready'; logId: string; size: number; checkpointed: number }
   | { type: 'committed'; ids: number[]; through: number; seconds: number; events: Record<string, number> }
   | { type: 'failed'; ids: number[]; code: string; message: string }
   | { type: 'checkpoint'; size: number }
+  | { type: 'space'; report: SpaceReport }
+  | { type: 'pruned'; records: number }
   | { type: 'warning'; message: string }
   | { type: 'ship'; event: ShipperEvent }
   | { type: 'closed' };

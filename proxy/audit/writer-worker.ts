@@ -1,7 +1,8 @@
 // The audit writer: a worker thread that owns the SQLite file, so fsyncs never stall the event loop
 // that relays agent traffic. It numbers records gap-free, links each to the previous one's leaf hash,
 // commits whatever has arrived as one transaction (group commit: under load one fsync covers many
-// records; when idle a record commits at once), and writes signed Merkle checkpoints.
+// records; when idle a record commits at once), writes signed Merkle checkpoints, and keeps watch on
+// the log's disk space, pruning what the collector holds once its retention has passed.
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -10,8 +11,10 @@ import { leafHash, MerkleFrontier, type Hash } from './merkle.ts';
 import { keyIdOf, signCheckpoint, type SigningKey } from './signing.ts';
 import { protectRecord, type Keyring } from './field-protection.ts';
 import { startShipper, type Shipper } from './shipper.ts';
-import { getMeta, openAuditDb } from './store.ts';
-import type { FromWriter, ToWriter, WriterConfig } from './writer-protocol.ts';
+import { DiskSpace, type SpaceLevel } from './disk-space.ts';
+import { pruneShipped } from './retention.ts';
+import { getMeta, openAuditDb, prunedBase } from './store.ts';
+import type { FromWriter, SpaceConfig, ToWriter, WriterConfig } from './writer-protocol.ts';
 
 const config = workerData as WriterConfig;
 const port = parentPort!;
@@ -38,9 +41,11 @@ if (!logId) {
 }
 
 // Rebuild the chain head and the Merkle frontier from what is on disk (the log may have been cut
-// short by a SIGKILL: whatever committed is there, whole, and the chain continues from it).
-const frontier = new MerkleFrontier();
-let prevHash: Hash | undefined;
+// short by a SIGKILL: whatever committed is there, whole, and the chain continues from it), starting
+// from the pruned prefix's frontier when the front of the log has been pruned.
+const base = prunedBase(db);
+const frontier = base?.frontier.clone() ?? new MerkleFrontier();
+let prevHash: Hash | undefined = base?.head;
 let lastEvent: string | undefined;
 for (const row of db.prepare('SELECT leaf, event FROM records ORDER BY seq').iterate() as Iterable<{ leaf: Buffer; event: string }>) {
   frontier.append(row.leaf);
@@ -58,6 +63,10 @@ interface Pending {
 }
 let queue: Pending[] = [];
 let scheduled = false;
+
+let spaceConfig: SpaceConfig = config.space;
+const space = new DiskSpace(db, config.path, spaceConfig.quotaBytes);
+let spaceLevel: SpaceLevel | undefined;
 
 function commit(batch: Pending[]): void {
   const started = performance.now();
@@ -82,6 +91,9 @@ function commit(batch: Pending[]): void {
   } catch (err) {
     // The transaction rolled back: no seq was used, the chain head is unchanged, nothing is half-written.
     const e = err as { code?: string; message?: string };
+    if (e.code === 'SQLITE_FULL') space.noteFull();
+    // The level first, so the sidecar refuses new calls before it answers these ones.
+    watchSpace(false);
     post({ type: 'failed', ids: batch.map((p) => p.id), code: e.code ?? 'UNKNOWN', message: e.message ?? String(err) });
     return;
   }
@@ -90,8 +102,42 @@ function commit(batch: Pending[]): void {
   lastEvent = String(batch[batch.length - 1].entry.event);
   // Checkpoint before acknowledging, so a caller that awaited its record also sees the checkpoint.
   if (frontier.size - checkpointed >= config.checkpointEveryRecords) checkpoint();
+  watchSpace(false);
   post({ type: 'committed', ids: batch.map((p) => p.id), through: frontier.size, seconds: (performance.now() - started) / 1000, events });
   shipper?.notify();
+}
+
+/** Tells the sidecar when the log's space level changes (a few pragmas: cheap enough after each commit). */
+function watchSpace(measureVolume: boolean): void {
+  const report = space.report(measureVolume);
+  if (report.level !== spaceLevel || measureVolume) {
+    spaceLevel = report.level;
+    post({ type: 'space', report });
+  }
+}
+
+// Pruning holds up commits while it runs, so each turn is bounded in records and in time.
+const PRUNE_BATCH = 5_000;
+const PRUNE_BUDGET_MS = 100;
+
+/** Once a second: prune what the collector holds and retention lets go, and measure the volume. */
+function housekeeping(): void {
+  if (config.collector) {
+    const started = performance.now();
+    let pruned = 0;
+    try {
+      const before = new Date(Date.now() - spaceConfig.retainShippedMs).toISOString();
+      let n: number;
+      do {
+        n = pruneShipped(db, { before, maxRecords: PRUNE_BATCH });
+        pruned += n;
+      } while (n === PRUNE_BATCH && performance.now() - started < PRUNE_BUDGET_MS);
+    } catch (err) {
+      post({ type: 'warning', message: `pruning the audit log failed: ${(err as Error).message}` });
+    }
+    if (pruned > 0) post({ type: 'pruned', records: pruned });
+  }
+  watchSpace(true);
 }
 
 function checkpoint(): void {
@@ -129,6 +175,7 @@ function post(msg: FromWriter): void {
 }
 
 const timer = setInterval(checkpoint, config.checkpointEveryMs);
+const housekeepingTimer = setInterval(housekeeping, 1_000);
 let shipper: Shipper | undefined;
 
 // How long shutdown waits for the collector to take what is left; the rest ships on the next start.
@@ -138,8 +185,13 @@ port.on('message', (msg: ToWriter) => {
   if (msg.type === 'append') {
     for (const item of msg.items) queue.push(item);
     schedule();
+  } else if (msg.type === 'configure') {
+    spaceConfig = msg.space;
+    space.setQuota(spaceConfig.quotaBytes);
+    housekeeping();
   } else if (msg.type === 'close') {
     clearInterval(timer);
+    clearInterval(housekeepingTimer);
     queue.push({ id: msg.id, entry: msg.entry });
     flush();
     while (queue.length > 0) flush();
@@ -164,6 +216,7 @@ queue.push({
 });
 flush();
 post({ type: 'ready', logId, size: frontier.size, checkpointed });
+watchSpace(true);
 if (config.collector) {
   shipper = startShipper({ db, logId, url: config.collector.url, token: config.collector.token, report: (event) => post({ type: 'ship', event }) });
 }

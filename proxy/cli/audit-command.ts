@@ -71,6 +71,8 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     if (f.out) writeFileSync(f.out, text);
     else stdout.write(text);
     stderr.write(`exported ${lines.filter((l) => l.startsWith('{"type":"record"')).length} records\n`);
+    const { pruned_through: pruned } = JSON.parse(lines[0]) as { pruned_through: number };
+    if (pruned > 0) stderr.write(`records 1..${pruned} were pruned here after shipping: export them from the collector (GET /v1/logs/{id}/export)\n`);
     return 0;
   }
   if (sub === 'verify') {
@@ -83,7 +85,8 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
       stderr.write(`${path}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
       return 1;
     }
-    stdout.write(`${path}: ok: log ${result.logId}, ${result.size} records, ${result.checkpoints} checkpoints verified\n`);
+    const pruned = result.pruned > 0 ? ` (records 1..${result.pruned} pruned after shipping; the collector holds them)` : '';
+    stdout.write(`${path}: ok: log ${result.logId}, ${result.size} records, ${result.checkpoints} checkpoints verified${pruned}\n`);
     return 0;
   }
   if (sub === 'decrypt') {

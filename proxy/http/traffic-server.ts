@@ -3,9 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Policy } from '../../policies/types.ts';
 import type { SidecarContext } from '../context.ts';
 import { callEntry, type CallInfo } from '../audit/call-record.ts';
-import { AuditUnavailableError, InternalError, RouteNotFoundError, ShuttingDownError, UpstreamTimeoutError, WardenError } from '../errors.ts';
+import { AuditFullError, AuditUnavailableError, InternalError, RouteNotFoundError, ShuttingDownError, UpstreamTimeoutError, WardenError } from '../errors.ts';
 import { findEndpoint, providers } from '../providers/index.ts';
 import type { ProviderSpec } from '../providers/types.ts';
 import { upstreamOf } from '../runtime.ts';
@@ -48,6 +49,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   let totalTimer: NodeJS.Timeout | undefined;
   try {
     if (ctx.draining) throw new ShuttingDownError();
+    admitToAudit(ctx, rt.policy);
     const match = matchRoute(url);
     if (!match) throw new RouteNotFoundError(req.method ?? 'GET', url.split('?')[0]);
     info.route = match.upstream;
@@ -79,7 +81,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
       if (!res.headersSent) {
         timing.status = wardenError.status;
         timing.error = wardenError.code;
-        if (!(wardenError instanceof AuditUnavailableError)) {
+        if (!(wardenError instanceof AuditUnavailableError || wardenError instanceof AuditFullError)) {
           try {
             await release();
           } catch (auditErr) {
@@ -103,10 +105,28 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   }
 }
 
+/**
+ * A call that cannot be recorded is not made: while the audit log has no room, new calls get a 503
+ * (nothing goes upstream), unless a monitor or research policy says to fail open.
+ */
+function admitToAudit(ctx: SidecarContext, policy: Policy): void {
+  const audit = ctx.audit;
+  if (!audit || !policy.audit.enabled || audit.hasRoom()) return;
+  if (policy.audit.onFull === 'failOpen') {
+    ctx.metrics.auditFullCalls.inc({ outcome: 'failed_open' });
+    return;
+  }
+  ctx.metrics.auditFullCalls.inc({ outcome: 'refused' });
+  throw new AuditFullError(audit.stats().space?.reason ?? 'no room');
+}
+
 /** Hands the call's record to the audit log; rejects only under strict durability (the caller answers 503). */
 function appendRecord(ctx: SidecarContext, call: CallContext | undefined, info: CallInfo): Promise<void> {
   const audit = ctx.audit;
   if (!audit || !info.policy.audit.enabled) return Promise.resolve();
+  // A call refused for want of room made no upstream call, and its record would eat the headroom
+  // kept for the calls already in flight.
+  if (info.timing.error === 'WARDEN_ERR_AUDIT_FULL') return Promise.resolve();
   const committed = audit.append(callEntry(call, info, performance.now()));
   committed.catch((err) => ctx.log.error({ err, reqId: info.id }, 'audit record not committed'));
   return info.policy.audit.durability === 'strict' ? committed : Promise.resolve();

@@ -19,7 +19,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
     limits: { maxBodyBytes: 10 * 1024 * 1024 },
     retries: { timeouts: TIMEOUTS, maxAttempts: 3 },
     tools: {}, rules: {},
-    audit: { enabled: false, durability: 'strict', bodies: 'full', maxBodyBytes: 1024 * 1024, checkpoint: { everyRecords: 1_000, everyMs: 10_000 }, encrypt: [], mask: [] },
+    audit: { enabled: false, durability: 'strict', bodies: 'full', maxBodyBytes: 1024 * 1024, checkpoint: { everyRecords: 1_000, everyMs: 10_000 }, encrypt: [], mask: [], onFull: 'block', retainShippedMs: 7 * 86_400_000 },
     source: { file: 'test.yaml', sha256: '0'.repeat(64) },
     ...overrides,
   };

@@ -117,3 +117,12 @@ test('sizes parse with decimal and binary units', () => {
   assert.deepEqual(['512', '1KB', '1KiB', '1.5MiB', '2GB', '2 GiB'].map((s) => parseBytes(/^\d+$/.test(s) ? Number(s) : s)),
     [512, 1000, 1024, 1_572_864, 2e9, 2 * 1024 ** 3]);
 });
+
+test('audit space: quota and retention with units; failing open is refused in enforce mode', () => {
+  const { policy } = check(`${BASE}mode: research\naudit: { quotaBytes: 2GiB, retainShipped: 36h, onFull: failOpen }\n`);
+  assert.deepEqual([policy!.audit.quotaBytes, policy!.audit.retainShippedMs, policy!.audit.onFull], [2 * 1024 ** 3, 36 * 3_600_000, 'failOpen']);
+  assert.deepEqual([check(BASE).policy!.audit.retainShippedMs, check(BASE).policy!.audit.onFull], [7 * 86_400_000, 'block']);
+  assert.deepEqual(check(`${BASE}audit: { retainShipped: 2 weeks }\n`).problems,
+    ['p.yaml:6:25: audit.retainShipped must be a duration: milliseconds, or a whole number with ms, s, m, h or d (got "2 weeks")']);
+  assert.match(check(`${BASE}audit: { onFull: failOpen }\n`).problems.join('\n'), /p\.yaml:6:\d+: audit\.onFull: failOpen is for monitor and research modes/);
+});

@@ -66,3 +66,26 @@ test('the level-by-level tree gives the RFC root and the same proofs as the recu
     for (let i = 0; i < n; i++) assert.deepEqual(tree.proof(i), inclusionProof(leaves.slice(0, n), i), `proof ${i} of ${n}`);
   }
 });
+
+test('a tree over a pruned prefix (its frontier) and the later leaves has the full root and the same proofs', () => {
+  for (let n = 1; n <= 40; n++) {
+    const full = new MerkleTree(leaves.slice(0, n));
+    for (let p = 0; p <= n; p++) {
+      const base = new MerkleFrontier();
+      for (const leaf of leaves.slice(0, p)) base.append(leaf);
+      const pruned = new MerkleTree(leaves.slice(p, n), base);
+      assert.ok(pruned.root().equals(full.root()), `root, size ${n}, pruned ${p}`);
+      for (let i = p; i < n; i++) assert.deepEqual(pruned.proof(i), full.proof(i), `proof of ${i}, size ${n}, pruned ${p}`);
+      // A pruned leaf's proof is refused when it needs nodes inside the frontier, and right otherwise.
+      for (let i = 0; i < p; i++) {
+        let proof: Buffer[] | undefined;
+        try {
+          proof = pruned.proof(i);
+        } catch (err) {
+          assert.match((err as Error).message, /was pruned/);
+        }
+        if (proof) assert.deepEqual(proof, full.proof(i), `pruned leaf ${i}, size ${n}, pruned ${p}`);
+      }
+    }
+  }
+});

@@ -1,0 +1,47 @@
+// Pruning the front of the audit log: only records the collector has acknowledged (its
+// committed_through) and whose retention period has passed. What a pruned log still needs is kept in
+// meta: the Merkle frontier over the pruned prefix, from which every later root and inclusion proof
+// can be computed, and the last pruned leaf, to which the first remaining record's prev_hash links.
+import { MerkleFrontier } from './merkle.ts';
+import { getMeta, prunedBase, type Db } from './store.ts';
+
+export interface PruneOptions {
+  /** Records older than this (ISO timestamp) may go, once shipped. */
+  before: string;
+  /** Most records in one transaction, so the writer is never held up long. */
+  maxRecords?: number;
+}
+
+/** Prunes what may be pruned, up to `maxRecords`; returns how many records went. */
+export function pruneShipped(db: Db, o: PruneOptions): number {
+  const shipped = Number(getMeta(db, 'shipped_through') ?? 0);
+  const checkpointsShipped = Number(getMeta(db, 'checkpoints_shipped_through') ?? 0);
+  const base = prunedBase(db);
+  const from = base?.size ?? 0;
+  if (shipped <= from) return 0;
+  const rows = db.prepare('SELECT seq, ts, leaf FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?')
+    .all(from, shipped, o.maxRecords ?? 5_000) as { seq: number; ts: string; leaf: Buffer }[];
+  const frontier = base?.frontier.clone() ?? new MerkleFrontier();
+  let head: Buffer | undefined;
+  for (const row of rows) {
+    // Records are in time order, so the first too young ends the run.
+    if (row.ts >= o.before) break;
+    // A gap would mean the prefix is not what the frontier says; leave the log for verify to report.
+    if (row.seq !== frontier.size + 1) break;
+    frontier.append(row.leaf);
+    head = row.leaf;
+  }
+  if (!head) return 0;
+  const through = frontier.size;
+  const setMeta = db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+  db.transaction(() => {
+    db.prepare('DELETE FROM records WHERE seq <= ?').run(through);
+    // A checkpoint over the pruned prefix can no longer be recomputed here; the collector has it.
+    db.prepare('DELETE FROM checkpoints WHERE size <= ? AND size <= ?').run(through, checkpointsShipped);
+    setMeta.run('pruned_frontier', frontier.serialize());
+    setMeta.run('pruned_head', head!.toString('hex'));
+  })();
+  // Hand the freed pages back to the file system, so the quota and the volume see the room.
+  db.pragma('incremental_vacuum');
+  return through - from;
+}
