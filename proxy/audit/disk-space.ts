@@ -58,6 +58,11 @@ export class DiskSpace {
     this.db.pragma(`max_page_count = ${quotaBytes === undefined ? NO_PAGE_LIMIT : Math.ceil((quotaBytes + headroom) / pageSize)}`);
   }
 
+  /** Whether a commit can change the level: only with a quota, or after a SQLITE_FULL. */
+  get watching(): boolean {
+    return this.quota !== undefined || this.fullSince !== undefined;
+  }
+
   /** A commit failed with SQLITE_FULL. */
   noteFull(): void {
     this.fullSince ??= Date.now();

@@ -109,6 +109,7 @@ function commit(batch: Pending[]): void {
 
 /** Tells the sidecar when the log's space level changes (a few pragmas: cheap enough after each commit). */
 function watchSpace(measureVolume: boolean): void {
+  if (!measureVolume && !space.watching) return;
   const report = space.report(measureVolume);
   if (report.level !== spaceLevel || measureVolume) {
     spaceLevel = report.level;
