@@ -1,6 +1,7 @@
 // A schema-valid policy document → the frozen Policy the runtime reads, with every default written
 // here once, with its unit. Also the checks a schema cannot express (cross-references).
-import type { AuditConfig, ModelConfig, Policy, ProviderName, Timeouts, UpstreamConfig } from './types.ts';
+import type { AuditConfig, ModelConfig, Policy, RulesConfig, Timeouts, ToolConfig, UpstreamConfig, UpstreamKind } from './types.ts';
+import { schemaProblem } from './tool-schema.ts';
 import type { Path } from './yaml-source.ts';
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -45,7 +46,7 @@ function timeouts(base: Timeouts, over: Partial<Timeouts> | undefined): Timeouts
 }
 
 function upstream(name: string, raw: Raw, defaults: Timeouts): UpstreamConfig {
-  const provider: ProviderName = raw.provider ?? (name === 'anthropic' ? 'anthropic' : 'openai');
+  const provider: UpstreamKind = raw.provider ?? (name === 'anthropic' ? 'anthropic' : 'openai');
   return {
     name,
     baseUrl: raw.baseUrl,
@@ -76,6 +77,43 @@ function audit(raw: Raw | undefined, mode: Policy['mode']): AuditConfig {
   };
 }
 
+export const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
+export const DEFAULT_TOOL_RETRIES = 2;
+export const DEFAULT_SUSPICION_THRESHOLD = 0.5;
+
+function tool(name: string, t: Raw): ToolConfig {
+  return {
+    name,
+    description: t.description,
+    scope: t.scope,
+    args: t.args,
+    result: t.result,
+    http: t.http && {
+      url: t.http.url, method: t.http.method ?? 'POST', timeoutMs: t.http.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS,
+      headers: Object.fromEntries(Object.entries(t.http.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+    },
+    mcp: t.mcp && { server: t.mcp.server, tool: t.mcp.tool ?? name },
+    external: t.external ?? false,
+    idempotent: t.idempotent ?? false,
+    retries: t.retries ?? DEFAULT_TOOL_RETRIES,
+    onFailure: { action: t.onFailure?.action ?? 'degrade', fallback: t.onFailure?.fallback, instruction: t.onFailure?.instruction, noteToModel: t.onFailure?.noteToModel ?? true },
+    approval: t.approval ?? 'none',
+    suspicionThreshold: t.suspicionThreshold ?? DEFAULT_SUSPICION_THRESHOLD,
+  };
+}
+
+// Blocking is the default for what a tool catalogue exists to stop; pattern signals only log,
+// because they are hints, never proof.
+export const DEFAULT_RULES: RulesConfig = Object.freeze({
+  scope_violation: 'block', unknown_tool: 'block', invalid_arguments: 'block', invalid_result: 'block',
+  fabricated_tool_result: 'block', suspicious_tool_result: 'log', sensitive_output: 'block',
+  limit_exceeded: 'block', model_drift: 'log', blockWith: 'message',
+});
+
+function rules(raw: Raw | undefined): RulesConfig {
+  return { ...DEFAULT_RULES, ...raw };
+}
+
 /** Problems the schema cannot see: values that are each valid but do not fit together. */
 export function semanticProblems(doc: Raw): SemanticProblem[] {
   const out: SemanticProblem[] = [];
@@ -97,6 +135,16 @@ export function semanticProblems(doc: Raw): SemanticProblem[] {
   }
   for (const [name, tool] of Object.entries<Raw>(doc.tools ?? {})) {
     if (tool.http && tool.mcp) out.push({ path: ['tools', name, 'mcp'], message: `tools.${name}: a tool has an http target or an mcp target, not both` });
+    if (tool.mcp && doc.upstreams?.[tool.mcp.server]?.provider !== 'mcp') {
+      out.push({ path: ['tools', name, 'mcp', 'server'], message: `tools.${name}.mcp.server: "${tool.mcp.server}" is not an upstream with provider: mcp` });
+    }
+    if (tool.onFailure?.action === 'fallback' && !doc.tools?.[tool.onFailure.fallback]) {
+      out.push({ path: ['tools', name, 'onFailure'], message: `tools.${name}.onFailure: action fallback needs fallback: the name of another declared tool` });
+    }
+    for (const key of ['args', 'result'] as const) {
+      const problem = tool[key] === undefined ? undefined : schemaProblem(tool[key]);
+      if (problem) out.push({ path: ['tools', name, key], message: `tools.${name}.${key} is not a valid JSON Schema: ${problem}` });
+    }
   }
   return out;
 }
@@ -127,8 +175,8 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
     usage: { streamUsage: doc.usage?.streamUsage ?? 'request' },
     limits: { ...limits, maxBodyBytes: parseBytes(limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES) },
     retries: { ...retryRest, timeouts: retryTimeouts, maxAttempts: maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
-    tools: doc.tools ?? {},
-    rules: doc.rules ?? {},
+    tools: Object.fromEntries(Object.entries<Raw>(doc.tools ?? {}).map(([n, t]) => [n, tool(n, t)])),
+    rules: rules(doc.rules),
     sanitize: doc.sanitize,
     context: doc.context,
     escalation: doc.escalation,

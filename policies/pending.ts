@@ -8,7 +8,7 @@ export const NOT_ENFORCED_YET: readonly (readonly [Path, string])[] = [
   [['limits', 'concurrent'], 'concurrency limits'], [['limits', 'usdPerDay'], 'budgets'],
   [['retries', 'maxAttempts'], 'transport retries'], [['retries', 'onStall'], 'stall handling'],
   [['retries', 'confidence'], 'confidence retries'], [['retries', 'parallel'], 'parallel instances'],
-  [['tools'], 'tool checks'], [['rules'], 'violation rules'], [['sanitize'], 'sanitization'],
+  [['sanitize'], 'sanitization'],
   [['context'], 'context windowing'], [['escalation'], 'the escalation queue'],
   [['evals'], 'behavioural pacts'],
 ];

@@ -3,6 +3,8 @@
 
 export type Mode = 'enforce' | 'monitor' | 'research';
 export type ProviderName = 'openai' | 'anthropic';
+/** What an upstream speaks: a model provider's wire format, or MCP (Streamable HTTP). */
+export type UpstreamKind = ProviderName | 'mcp';
 
 export interface Timeouts {
   /** TCP + TLS connect. */
@@ -18,8 +20,8 @@ export interface Timeouts {
 export interface UpstreamConfig {
   name: string;
   baseUrl: string;
-  /** Which wire format the upstream speaks; selects the provider adapter. */
-  provider: ProviderName;
+  /** Which wire format the upstream speaks; selects the provider adapter (mcp: served at /mcp/{name}). */
+  provider: UpstreamKind;
   /** Env var that holds the upstream credential. */
   apiKeyEnv?: string;
   /** File that holds the upstream credential (a mounted secret); read at start and on every reload. */
@@ -76,6 +78,39 @@ export interface RetriesConfig {
   [key: string]: unknown;
 }
 
+export type RuleAction = 'log' | 'block' | 'escalate';
+
+/** Kinds of violation a rule can govern. */
+export type RuleKind =
+  | 'scope_violation' | 'unknown_tool' | 'invalid_arguments' | 'invalid_result' | 'fabricated_tool_result'
+  | 'suspicious_tool_result' | 'sensitive_output' | 'limit_exceeded' | 'model_drift';
+
+/** Every kind of violation: the rules' kinds, and approval_required, which always escalates. */
+export type ViolationKind = RuleKind | 'approval_required';
+
+export type RulesConfig = Readonly<Record<RuleKind, RuleAction>> & {
+  /** How a blocked tool call in a model response reaches the agent. */
+  readonly blockWith: 'message' | 'error';
+};
+
+export interface ToolConfig {
+  name: string;
+  description?: string;
+  scope?: string;
+  /** JSON Schemas (compiled by the runtime's tool catalogue). */
+  args?: Readonly<Record<string, unknown>>;
+  result?: Readonly<Record<string, unknown>>;
+  http?: { url: string; method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; timeoutMs: number; headers: Readonly<Record<string, string>> };
+  /** The MCP upstream that serves the tool, and the server's name for it. */
+  mcp?: { server: string; tool: string };
+  external: boolean;
+  idempotent: boolean;
+  retries: number;
+  onFailure: { action: 'degrade' | 'error' | 'fallback'; fallback?: string; instruction?: string; noteToModel: boolean };
+  approval: 'none' | 'human';
+  suspicionThreshold: number;
+}
+
 export interface AuditConfig {
   enabled: boolean;
   /** strict: a response waits for its record's commit (synchronous=FULL); relaxed: it does not. */
@@ -105,8 +140,8 @@ export interface Policy {
   limits: LimitsConfig;
   retries: RetriesConfig;
   /** Sections later capabilities fill in; validated by the schema, read by their stages. */
-  tools: Readonly<Record<string, unknown>>;
-  rules: Readonly<Record<string, string>>;
+  tools: Readonly<Record<string, ToolConfig>>;
+  rules: RulesConfig;
   sanitize?: unknown;
   context?: unknown;
   escalation?: unknown;

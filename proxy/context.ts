@@ -4,12 +4,14 @@ import type { Logger } from 'pino';
 import type { AuditLog } from './audit/audit-log.ts';
 import type { EcsIdentity } from './audit/ecs-identity.ts';
 import type { Metrics } from './metrics.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime, RuntimeServices } from './runtime.ts';
 import type { UsageLedger } from './usage-ledger.ts';
 
 export interface SidecarContext {
   /** The runtime built from the last good policy. */
   runtime: Runtime;
+  /** What every runtime's stages share across reloads (the tool ledger). */
+  readonly services: RuntimeServices;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly ledger: UsageLedger;

@@ -55,9 +55,15 @@ export class RouteNotFoundError extends WardenError {
 
 /** 404: the route names an upstream the policy does not declare. */
 export class UnknownUpstreamError extends WardenError {
-  constructor(name: string) {
-    super('WARDEN_ERR_UNKNOWN_UPSTREAM', 404, 'warden_not_found',
-      `upstream "${name}" is not declared in the policy's upstreams section`);
+  constructor(name: string, why = 'it is not declared in the policy\'s upstreams section') {
+    super('WARDEN_ERR_UNKNOWN_UPSTREAM', 404, 'warden_not_found', `upstream "${name}": ${why}`);
+  }
+}
+
+/** 404: /tools/{tool} names a tool the policy does not declare as an HTTP tool. */
+export class UnknownToolError extends WardenError {
+  constructor(name: string, why = 'the policy does not declare it') {
+    super('WARDEN_ERR_UNKNOWN_TOOL', 404, 'warden_not_found', `no HTTP tool "${name}": ${why}`);
   }
 }
 
@@ -89,6 +95,13 @@ export class AuditUnavailableError extends WardenError {
   constructor(detail: string, options?: WardenErrorOptions) {
     super('WARDEN_ERR_AUDIT_UNAVAILABLE', 503, 'warden_unavailable', `the audit log is unavailable, so the call was not released: ${detail}`,
       { retryAfterSeconds: 5, ...options });
+  }
+}
+
+/** 403: a tool call the policy forbids (scope, undeclared tool, invalid arguments, fabricated result). */
+export class ToolBlockedError extends WardenError {
+  constructor(message: string, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_TOOL_BLOCKED', 403, 'warden_tool_blocked', message, options);
   }
 }
 

@@ -27,6 +27,9 @@ export interface Metrics {
   auditUnshipped: client.Gauge;
   auditShipFailures: client.Counter<'reason'>;
   auditQuotaUsed: client.Gauge;
+  toolCalls: client.Counter<'tool' | 'outcome'>;
+  violations: client.Counter<'kind' | 'action'>;
+  hallucinationFlags: client.Counter<'tool' | 'signal'>;
   auditPruned: client.Counter;
   auditFullCalls: client.Counter<'outcome'>;
   /** The audit database whose files auditDiskBytes measures at scrape time. */
@@ -59,6 +62,9 @@ export function createMetrics(): Metrics {
     auditCommitFailures: new client.Counter({ name: 'warden_audit_commit_failures_total', help: 'Audit transactions that failed, by SQLite error code (their calls were not released under strict durability).', labelNames: ['code'], ...opts }),
     auditUnshipped: new client.Gauge({ name: 'warden_audit_unshipped_records', help: 'Audit records the collector has not acknowledged yet.', ...opts }),
     auditShipFailures: new client.Counter({ name: 'warden_audit_ship_failures_total', help: 'Failed shipments to the collector, by reason (network, throttled, server, unauthorized, rejected).', labelNames: ['reason'], ...opts }),
+    toolCalls: new client.Counter({ name: 'warden_tool_calls_total', help: 'Tool calls through /tools and /mcp, by tool (declared names, else "undeclared") and outcome (ok, blocked, invalid_result, failed, timeout, degraded, fallback).', labelNames: ['tool', 'outcome'], ...opts }),
+    violations: new client.Counter({ name: 'warden_violations_total', help: 'Policy violations, by kind (scope_violation, unknown_tool, invalid_arguments, …) and action taken (log, block).', labelNames: ['kind', 'action'], ...opts }),
+    hallucinationFlags: new client.Counter({ name: 'warden_hallucination_flags_total', help: 'Tool results flagged as possibly invented, by tool and signal (round_numbers, placeholder_values, …).', labelNames: ['tool', 'signal'], ...opts }),
     auditQuotaUsed: new client.Gauge({ name: 'warden_audit_quota_used_ratio', help: 'Share of audit.quotaBytes the audit log uses (alert at 0.7; new calls refused at 1).', ...opts }),
     auditPruned: new client.Counter({ name: 'warden_audit_pruned_records_total', help: 'Audit records pruned after the collector acknowledged them and their retention passed.', ...opts }),
     auditFullCalls: new client.Counter({ name: 'warden_audit_full_calls_total', help: 'Calls that arrived while the audit log had no room, by outcome (refused: 503; unrecorded: let through by onFull: failOpen).', labelNames: ['outcome'], ...opts }),

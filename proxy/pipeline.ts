@@ -1,22 +1,31 @@
 // The pipeline: the order of stages, and the loops that run their hooks. Request stages run once per
 // call (never again on a retry); response and stream hooks run in the same order.
 import type { Policy } from '../policies/types.ts';
-import type { Request, Response, StreamEvent } from './canonical.ts';
+import type { Request, Response, StreamEvent, ToolCall } from './canonical.ts';
 import type { WardenError } from './errors.ts';
 import type { CallContext, Outcome, Stage } from './stage.ts';
 import { createModelPinning } from './stages/model-pinning.ts';
+import { createToolGuard } from './stages/tool-guard.ts';
+import { createToolLedger } from './stages/tool-ledger.ts';
 import { createUsageMetering } from './stages/usage-metering.ts';
+import type { ToolCatalog } from './tools/catalog.ts';
+import type { ToolLedger } from './tools/ledger.ts';
 
 export interface Pipeline {
   readonly stages: readonly Stage[];
 }
 
 /** Builds the stage array for a policy; each factory compiles what it needs once, here. */
-export function buildPipeline(policy: Policy): Pipeline {
+export function buildPipeline(policy: Policy, tools: ToolCatalog, ledger?: ToolLedger): Pipeline {
   const stages: Stage[] = [
     // Pinning runs before anything that depends on the model (context sizes, prices, pacts), so they
     // all see the snapshot that actually goes upstream.
     createModelPinning(policy),
+    // The tool guard filters the tool list before anything measures or trims the request, and on the
+    // way back judges tool calls before any later stage (or the agent) acts on them.
+    ...(tools.active ? [createToolGuard(policy, tools)] : []),
+    // The ledger comes after the guard, so it remembers only the tool calls the agent was handed.
+    ...(tools.active && ledger ? [createToolLedger(policy, tools, ledger)] : []),
     // Metering runs last on the request: it only adds a stream-usage request on top of whatever the
     // other stages decided, and it must see every usage event before another stage could drop it.
     createUsageMetering(policy),
@@ -70,6 +79,27 @@ export function runStreamEvent(p: Pipeline, call: CallContext, ev: StreamEvent):
     }
   }
   return current;
+}
+
+/** Whether a streamed response must be held back from its first tool call until a stage has judged them. */
+export function holdsToolCalls(p: Pipeline): boolean {
+  return p.stages.some((s) => s.onStreamToolCalls !== undefined);
+}
+
+/** Runs the tool-call gates over a finished stream's calls: the refusals to write in, or an error to end with. */
+export function runStreamToolCalls(p: Pipeline, call: CallContext, calls: ReadonlyMap<number, ToolCall>, complete: boolean): { reply: WardenError } | { blocked: ReadonlyMap<number, string> } {
+  const blocked = new Map<number, string>();
+  for (const stage of p.stages) {
+    const outcome = stage.onStreamToolCalls?.(call, calls, complete);
+    if (!outcome || outcome.kind === 'continue') continue;
+    if (outcome.kind === 'reply') {
+      call.decisions.push({ stage: stage.name, decision: 'reply', detail: { hook: 'onStreamToolCalls', code: outcome.error.code } });
+      return { reply: outcome.error };
+    }
+    if (outcome.action) call.actions.push(outcome.action);
+    for (const [index, text] of outcome.value) blocked.set(index, text);
+  }
+  return { blocked };
 }
 
 /** Tells every stage the stream ended, with the response accumulated from the upstream's events. */

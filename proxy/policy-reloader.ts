@@ -39,7 +39,7 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
       const { policy, notes } = await loadPolicyFile(file);
       if (policy.source.sha256 === ctx.runtime.policy.source.sha256) return (last = { ok: true, at });
       const previous = ctx.runtime;
-      ctx.runtime = buildRuntime(policy);
+      ctx.runtime = buildRuntime(policy, ctx.services);
       ctx.audit?.configure(spaceConfigOf(policy));
       ctx.metrics.policyReloads.inc({ result: 'ok' });
       ctx.log.info({ file, sha256: policy.source.sha256, warnings: ctx.runtime.warnings, notes }, 'policy reloaded');

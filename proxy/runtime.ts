@@ -5,25 +5,39 @@ import { UnknownUpstreamError } from './errors.ts';
 import { createUpstreamClient, type UpstreamClient } from './http/upstream-client.ts';
 import { buildPipeline, type Pipeline } from './pipeline.ts';
 import { providers } from './providers/index.ts';
+import { ToolCatalog } from './tools/catalog.ts';
+import type { ToolLedger } from './tools/ledger.ts';
+import type { Agent } from 'undici';
 
 export interface Runtime {
   readonly policy: Policy;
   readonly pipeline: Pipeline;
+  /** The policy's tools, their schemas compiled once for this policy. */
+  readonly tools: ToolCatalog;
   readonly upstreams: ReadonlyMap<string, UpstreamClient>;
   /** Problems that do not stop the sidecar but make it yellow (e.g. an unset key variable). */
   readonly warnings: readonly string[];
   readonly loadedAt: Date;
 }
 
+/** Process-wide state a runtime's stages use; it outlives any one policy. */
+export interface RuntimeServices {
+  toolLedger: ToolLedger;
+  /** The connection pool HTTP tools are called through. */
+  toolDispatcher: Agent;
+}
+
 /** Builds the runtime for a validated policy. */
-export function buildRuntime(policy: Policy): Runtime {
+export function buildRuntime(policy: Policy, services?: RuntimeServices): Runtime {
   const upstreams = new Map<string, UpstreamClient>();
   for (const config of Object.values(policy.upstreams)) {
     upstreams.set(config.name, createUpstreamClient(config, providers[config.provider]));
   }
+  const tools = new ToolCatalog(policy);
   return Object.freeze({
     policy,
-    pipeline: buildPipeline(policy),
+    pipeline: buildPipeline(policy, tools, services?.toolLedger),
+    tools,
     upstreams,
     warnings: [...upstreams.values()].flatMap((u) => u.warnings),
     loadedAt: new Date(),

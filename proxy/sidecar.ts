@@ -2,18 +2,22 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { Agent } from 'undici';
 import { agentOf, startAudit } from './audit/audit-setup.ts';
 import { ecsIdentity } from './audit/ecs-identity.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import { createAdminServer } from './admin/admin-server.ts';
 import type { SidecarContext } from './context.ts';
+import { ConfigError } from './errors.ts';
 import { createTrafficServer } from './http/traffic-server.ts';
 import { createMetrics } from './metrics.ts';
 import { createPolicyReloader } from './policy-reloader.ts';
 import { buildRuntime, closeRuntime } from './runtime.ts';
+import { ToolLedger } from './tools/ledger.ts';
 import { UsageLedger } from './usage-ledger.ts';
 
 export interface HostPort {
@@ -60,6 +64,16 @@ async function listen(server: Server, at: HostPort): Promise<string> {
   return `http://${host}:${addr.port}`;
 }
 
+/** The tool ledger in the data directory (created if need be); an unwritable directory never starts. */
+function openToolLedger(dataDir: string): ToolLedger {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    return new ToolLedger(join(dataDir, 'tools.db'));
+  } catch (err) {
+    throw new ConfigError(`cannot open the tool ledger in ${dataDir}: ${(err as Error).message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
+  }
+}
+
 /** Loads the policy (a bad one throws PolicyError and nothing starts), then opens both listeners. */
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const { policy, notes } = await loadPolicyFile(opts.policyFile);
@@ -72,8 +86,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     return undefined;
   });
   const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log, identity, version) : undefined;
+  // Tools answer in seconds, and a slow one must not hold sockets for long once it has.
+  const services = { toolLedger: openToolLedger(dataDir), toolDispatcher: new Agent({ keepAliveTimeout: 10_000, connections: 64 }) };
   const ctx: SidecarContext = {
-    runtime: buildRuntime(policy), metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
+    runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
   };
   const reloader = createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy);
   let up = false;
@@ -104,6 +120,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     admin.closeAllConnections();
     await new Promise((resolve) => admin.close(resolve));
     await closeRuntime(ctx.runtime);
+    services.toolLedger.close();
+    await services.toolDispatcher.close();
     if (audit) {
       await audit.close({ event: 'log_close', ts: new Date().toISOString(), agent: agentOf(ctx.runtime.policy, identity), reason: 'shutdown' });
       log.info({ path: audit.path, ...audit.stats() }, 'audit log closed');

@@ -3,9 +3,12 @@
 // only on real faults, which the pipeline turns into a 500 without a stack trace to the client.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AgentConfig, Policy, UpstreamConfig } from '../policies/types.ts';
-import type { Request, Response, StreamEvent, Usage } from './canonical.ts';
+import type { Request, Response, StreamEvent, ToolCall, Usage } from './canonical.ts';
 import type { WardenError } from './errors.ts';
 import type { BodyCapture } from './audit/call-record.ts';
+import type { EndpointAdapter } from './providers/types.ts';
+import type { ToolCallRecord } from './tools/http-tool.ts';
+import type { Decided } from './tools/violations.ts';
 
 export type Continue = { readonly kind: 'continue' };
 export type Rewrite<T> = { readonly kind: 'rewrite'; readonly value: T; readonly action?: string };
@@ -38,11 +41,14 @@ export interface CallContext {
   readonly startedAt: number;
   readonly policy: Policy;
   readonly agent: AgentConfig;
-  readonly upstream: UpstreamConfig;
+  /** The model upstream, for model calls and pass-throughs. */
+  readonly upstream?: UpstreamConfig;
   /** Metric label: openai | anthropic | upstream name. */
   readonly route: string;
   /** The endpoint adapter's name, e.g. openai.chat. */
   readonly endpoint: string;
+  /** The endpoint's adapter, for the provider facts a stage needs as data (e.g. its stop reason). */
+  readonly adapter?: EndpointAdapter;
   readonly headers: IncomingHttpHeaders;
   readonly task?: string;
   readonly session?: string;
@@ -55,6 +61,10 @@ export interface CallContext {
   /** Short labels for x-warden-actions, e.g. `model-pinned`. */
   readonly actions: string[];
   readonly decisions: StageDecision[];
+  /** Policy violations found in this call, with what was done about each (metrics and the record read them). */
+  readonly violations: Decided[];
+  /** For a call to a tool through /tools or /mcp: what happened, for the audit record. */
+  toolCall?: ToolCallRecord;
   /** The request and response bodies as the audit record keeps them. */
   readonly bodies: { request?: BodyCapture; response?: BodyCapture };
   /** Per-call state a stage keeps between its hooks, keyed by stage name. */
@@ -67,6 +77,14 @@ export interface Stage {
   onResponse?(call: CallContext, res: Response): Outcome<Response> | Promise<Outcome<Response>>;
   /** Synchronous so events flow without queuing; rewrite to `null` drops the event. */
   onStreamEvent?(call: CallContext, ev: StreamEvent): Continue | Rewrite<StreamEvent | null>;
+  /**
+   * A streamed response's tool calls, whole, before any of them reaches the agent: the relay holds
+   * the stream back from the first tool-call event while a stage has this hook. `calls` is keyed by
+   * the canonical index; `complete` is false when the stream ended without its terminal event. A
+   * rewrite names the calls to replace with refusal text (index → text); a reply ends the stream
+   * with that error, in band.
+   */
+  onStreamToolCalls?(call: CallContext, calls: ReadonlyMap<number, ToolCall>, complete: boolean): Continue | Rewrite<ReadonlyMap<number, string>> | Reply;
   /** After the last event: the whole streamed response as accumulated from the upstream, for the record. */
   onStreamEnd?(call: CallContext, res: Response): void;
 }

@@ -56,7 +56,7 @@ export function callEntry(call: CallContext | undefined, info: CallInfo, now: nu
   const agent = call?.agent ?? info.policy.agent;
   const u = call?.usage;
   return {
-    event: call === undefined ? 'request' : call.endpoint === 'passthrough' ? 'passthrough' : 'model_call',
+    event: call === undefined ? 'request' : call.toolCall ? 'tool_call' : call.endpoint === 'passthrough' ? 'passthrough' : 'model_call',
     ts: new Date(t.startedAt).toISOString(),
     request_id: info.id,
     agent: { id: agent.id, version: agent.version, ...info.identity },
@@ -78,6 +78,8 @@ export function callEntry(call: CallContext | undefined, info: CallInfo, now: nu
     cost_usd: call?.costUsd,
     actions: call?.actions.length ? call.actions : undefined,
     decisions: call?.decisions.length ? call.decisions : undefined,
+    violations: call?.violations.length ? call.violations : undefined,
+    tool: call?.toolCall,
     request: call?.bodies.request,
     response: call?.bodies.response,
   };

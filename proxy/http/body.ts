@@ -1,6 +1,8 @@
-// Reads a request body into memory under a byte cap, refusing early when Content-Length already says too much.
+// Reads a request body into memory under a byte cap, refusing early when Content-Length already says
+// too much, and parses JSON bodies with errors an agent can act on.
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
-import { BodyTooLargeError } from '../errors.ts';
+import { BodyTooLargeError, InvalidJsonError, InvalidRequestError } from '../errors.ts';
 
 /** The whole body, or a BodyTooLargeError as soon as the cap is passed (the rest is not read). */
 export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
@@ -37,4 +39,21 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
     req.on('end', onEnd);
     req.on('error', onError);
   });
+}
+
+/** A JSON body's value: 400 (InvalidJsonError) for invalid UTF-8 or JSON. */
+export function parseJson(body: Buffer): unknown {
+  if (!isUtf8(body)) throw new InvalidJsonError('request body is not valid UTF-8');
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new InvalidJsonError(`request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A JSON body that must be an object (every model API's request is). */
+export function parseJsonObject(body: Buffer): Record<string, unknown> {
+  const value = parseJson(body);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidRequestError('request body must be a JSON object');
+  return value as Record<string, unknown>;
 }

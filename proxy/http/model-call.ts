@@ -1,16 +1,15 @@
 // A model call end to end: parse to canonical, run the request stages, forward (the agent's own bytes
 // when nothing changed), then run the response or stream stages on the way back.
-import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { accumulate, emptyResponse, finishAccumulation } from '../canonical.ts';
+import { accumulate, emptyResponse, finishAccumulation, type ToolCall } from '../canonical.ts';
 import { captureBytes, captureValue } from '../audit/call-record.ts';
-import { InvalidJsonError, InvalidRequestError, UpstreamUnreachableError, WardenError } from '../errors.ts';
-import { runRequest, runResponse, runStreamEnd, runStreamEvent, type Pipeline } from '../pipeline.ts';
-import type { EndpointAdapter, Json } from '../providers/types.ts';
+import { ToolBlockedError, UpstreamUnreachableError, WardenError } from '../errors.ts';
+import { holdsToolCalls, runRequest, runResponse, runStreamEnd, runStreamEvent, runStreamToolCalls, type Pipeline } from '../pipeline.ts';
+import type { EndpointAdapter, HeldEvent, Json } from '../providers/types.ts';
 import { obj } from '../providers/wire.ts';
 import type { CallContext } from '../stage.ts';
-import { readBody } from './body.ts';
+import { parseJsonObject, readBody } from './body.ts';
 import type { CallTiming } from './call-timing.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { drained, sendError, wardenHeaders } from './respond.ts';
@@ -22,6 +21,9 @@ import { toWardenError, type UpstreamClient, type UpstreamResponse } from './ups
 const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 // A whole (non-streamed) model response is read into memory to run stages on it; past this it is an error.
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+// A stream held back for its tool calls to be judged keeps at most this much; past it, the calls
+// cannot be checked, so they are refused rather than let through unseen.
+const MAX_HELD_TOOL_BYTES = 8 * 1024 * 1024;
 
 export interface ModelCallInput {
   req: IncomingMessage;
@@ -38,19 +40,6 @@ export interface ModelCallInput {
   release(): Promise<void>;
 }
 
-function parseJson(body: Buffer): Json {
-  if (!isUtf8(body)) throw new InvalidJsonError('request body is not valid UTF-8');
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new InvalidJsonError(`request body is not valid JSON: ${(err as Error).message}`);
-  }
-  const json = obj(value);
-  if (!json) throw new InvalidRequestError('request body must be a JSON object');
-  return json;
-}
-
 function isEventStream(headers: UpstreamResponse['headers']): boolean {
   return String(headers['content-type'] ?? '').startsWith('text/event-stream');
 }
@@ -63,7 +52,7 @@ function isJson(headers: UpstreamResponse['headers']): boolean {
 export async function handleModelCall(input: ModelCallInput): Promise<void> {
   const { req, res, call, client, adapter, pipeline, timing } = input;
   const body = await readBody(req, input.maxBodyBytes);
-  const wire = parseJson(body);
+  const wire = parseJsonObject(body);
   call.bodies.request = captureBytes(call.policy, body);
   const outcome = await runRequest(pipeline, call, adapter.parseRequest(wire));
   if ('reply' in outcome) {
@@ -150,56 +139,101 @@ async function streamBack(input: ModelCallInput, up: UpstreamResponse): Promise<
   // sees a finished stream that has no record; every earlier event flows at once.
   const held: Buffer[] = [];
   let failure: WardenError | undefined;
+  // With a tool gate in the pipeline, everything from the first tool-call event on is held back
+  // until the calls are whole and judged (text before them still flows as it arrives).
+  const gate = holdsToolCalls(pipeline) && adapter.rewriteToolCalls !== undefined;
+  const toolTail: HeldEvent[] = [];
+  let toolTailBytes = 0;
+  let holding = false;
+  let sawTerminal = false;
 
-  function transform(ev: SseEvent): Buffer | null {
-    if (ev.data === undefined) return ev.raw;
+  /** One event after the stream stages (null when they dropped it), and whether it carries a tool call. */
+  function transform(ev: SseEvent): { event: HeldEvent; toolCall: boolean } | null {
+    if (ev.data === undefined) return { event: ev, toolCall: false };
     let parsed;
     try {
       parsed = adapter.parseStreamEvent(ev.event, ev.data);
     } catch {
-      return ev.raw; // not JSON: not ours to judge
+      return { event: ev, toolCall: false }; // not JSON: not ours to judge
     }
-    if (!parsed) return ev.raw;
+    if (!parsed) return { event: ev, toolCall: false };
     let changed = false;
+    let toolCall = false;
     const kept = [];
     for (const e of parsed.events) {
+      if (e.type === 'tool-call') toolCall = true;
       accumulate(acc, e);
       const next = runStreamEvent(pipeline, call, e);
       if (next !== e) changed = true;
       if (next !== null) kept.push(next);
     }
-    if (!changed) return ev.raw;
+    if (!changed) return { event: ev, toolCall };
     if (kept.length === 0) return null;
     const data = JSON.stringify(adapter.writeStreamEvent(parsed, kept));
-    return Buffer.from(ev.event !== undefined ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`);
+    return { event: { raw: Buffer.from(ev.event !== undefined ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`), event: ev.event, data }, toolCall };
   }
 
   try {
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
       const out: Buffer[] = [];
       for (const piece of splitter.push(chunk)) {
-        const bytes = Buffer.isBuffer(piece) ? piece : transform(piece);
-        if (!bytes) continue;
+        const t = Buffer.isBuffer(piece) ? { event: { raw: piece }, toolCall: false } : transform(piece);
+        if (!t) continue;
         const terminal = !Buffer.isBuffer(piece) && piece.data !== undefined && adapter.isTerminal(piece.event, piece.data);
-        (held.length > 0 || terminal ? held : out).push(bytes);
+        sawTerminal ||= terminal;
+        if (gate && (holding || t.toolCall)) {
+          holding = true;
+          toolTailBytes += t.event.raw.length;
+          if (toolTailBytes <= MAX_HELD_TOOL_BYTES) toolTail.push(t.event);
+          continue;
+        }
+        (held.length > 0 || terminal ? held : out).push(t.event.raw);
       }
       if (out.length === 0) continue;
       timing.firstByte ??= performance.now();
       if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res);
     }
     const tail = splitter.end();
-    if (tail) held.push(tail);
+    if (tail && holding) toolTail.push({ raw: tail });
+    else if (tail) held.push(tail);
     timing.upstreamEnd = performance.now();
   } catch (err) {
     timing.upstreamEnd = performance.now();
     const mapped = toWardenError(client.config, err, input.signal);
-    if (!(mapped instanceof WardenError) || res.destroyed) throw err; // the client went away: nothing to tell it
+    if (!(mapped instanceof WardenError) || res.destroyed) {
+      endStream(); // the client went away: nothing to tell it, but the stages still close the call
+      throw err;
+    }
     failure = mapped;
     call.decisions.push({ stage: 'proxy', decision: 'stream-failed', detail: { code: failure.code } });
     timing.streamError = failure.code;
-  } finally {
+  }
+  endStream();
+
+  /** Ends accumulation, judges held tool calls, then tells the stages: in that order, so they see what the agent gets. */
+  function endStream(): void {
+    // The calls by their canonical index, which the gate's verdict and the adapter's rewrite speak of.
+    const calls = holding ? new Map(acc.toolCalls.flatMap((tc, i): [number, ToolCall][] => (tc ? [[i, tc]] : []))) : undefined;
     finishAccumulation(acc);
+    if (calls && !failure) judgeToolCalls(calls);
     runStreamEnd(pipeline, call, acc);
+  }
+
+  function judgeToolCalls(calls: Map<number, ToolCall>): void {
+    const verdict = toolTailBytes > MAX_HELD_TOOL_BYTES
+      ? { reply: new ToolBlockedError(`the streamed tool calls exceed the ${MAX_HELD_TOOL_BYTES} bytes Warden holds to check them`) }
+      : runStreamToolCalls(pipeline, call, calls, sawTerminal);
+    if ('reply' in verdict) {
+      failure = verdict.reply;
+      timing.streamError = failure.code;
+    } else if (verdict.blocked.size > 0) {
+      held.push(...adapter.rewriteToolCalls!(toolTail, verdict.blocked));
+      // The record keeps what the agent receives: the refusals, not the calls they replaced.
+      acc.toolCalls = [...calls].filter(([i]) => !verdict.blocked.has(i)).map(([, tc]) => tc);
+      acc.text = [acc.text, ...verdict.blocked.values()].filter(Boolean).join('\n\n');
+    } else {
+      held.push(...toolTail.map((e) => e.raw));
+    }
   }
   call.bodies.response = captureValue(call.policy, acc.text.length + acc.toolCalls.reduce((n, c) => n + c.arguments.length, 0), () => acc);
   try {

@@ -1,9 +1,12 @@
 // Maps a request path to an upstream and the path relative to the route's mount point.
-// DESIGN.md: /v1/* → openai, /anthropic/* → anthropic, /upstreams/{name}/* → any declared upstream.
+// DESIGN.md: /v1/* → openai, /anthropic/* → anthropic, /upstreams/{name}/* → any declared upstream,
+// /tools/{tool}/* → an HTTP tool, /mcp/{server} → an MCP server (an upstream with provider: mcp).
 import { InvalidRequestError } from '../errors.ts';
 
 export interface RouteMatch {
-  /** Upstream name in the policy. */
+  /** model: a model upstream's API; tool: an HTTP tool; mcp: an MCP server. */
+  kind: 'model' | 'tool' | 'mcp';
+  /** Upstream name in the policy (the tool's name for /tools). */
   upstream: string;
   /** Path after the mount prefix, query included: `/chat/completions?x=1`. */
   rest: string;
@@ -22,15 +25,19 @@ export function matchRoute(url: string): RouteMatch | undefined {
   const query = q === -1 ? '' : url.slice(q);
   checkPath(path);
   for (const m of MOUNTS) {
-    if (path.startsWith(m.prefix)) return { upstream: m.upstream, rest: path.slice(m.prefix.length - 1) + query };
+    if (path.startsWith(m.prefix)) return { kind: 'model', upstream: m.upstream, rest: path.slice(m.prefix.length - 1) + query };
   }
-  if (path.startsWith('/upstreams/')) {
-    const slash = path.indexOf('/', '/upstreams/'.length);
-    const name = path.slice('/upstreams/'.length, slash === -1 ? undefined : slash);
-    if (name) return { upstream: decodeURIComponent(name), rest: (slash === -1 ? '/' : path.slice(slash)) + query };
+  for (const [prefix, kind] of NAMED_MOUNTS) {
+    if (!path.startsWith(prefix)) continue;
+    const slash = path.indexOf('/', prefix.length);
+    const name = path.slice(prefix.length, slash === -1 ? undefined : slash);
+    if (name) return { kind, upstream: decodeURIComponent(name), rest: (slash === -1 ? '/' : path.slice(slash)) + query };
   }
   return undefined;
 }
+
+// Mounts whose first segment names the upstream or tool.
+const NAMED_MOUNTS: readonly [string, RouteMatch['kind']][] = [['/upstreams/', 'model'], ['/tools/', 'tool'], ['/mcp/', 'mcp']];
 
 /** Refuses dot segments (also percent-encoded) so a path cannot climb out of the upstream's base path. */
 function checkPath(path: string): void {

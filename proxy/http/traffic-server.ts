@@ -6,7 +6,9 @@ import { performance } from 'node:perf_hooks';
 import type { Policy } from '../../policies/types.ts';
 import type { SidecarContext } from '../context.ts';
 import { callEntry, type CallInfo } from '../audit/call-record.ts';
-import { AuditFullError, AuditUnavailableError, InternalError, RouteNotFoundError, ShuttingDownError, UpstreamTimeoutError, WardenError } from '../errors.ts';
+import { AuditFullError, AuditUnavailableError, InternalError, RouteNotFoundError, ShuttingDownError, UnknownUpstreamError, UpstreamTimeoutError, WardenError } from '../errors.ts';
+import { handleHttpTool } from '../tools/http-tool.ts';
+import { handleMcp } from '../tools/mcp-proxy.ts';
 import { findEndpoint, providers } from '../providers/index.ts';
 import type { ProviderSpec } from '../providers/types.ts';
 import { upstreamOf } from '../runtime.ts';
@@ -33,7 +35,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   const id = randomUUID();
   const url = req.url ?? '/';
   // Until the route is known, errors take the shape of the SDK the path belongs to.
-  let provider: ProviderSpec = url.startsWith('/anthropic/') ? providers.anthropic : providers.openai;
+  let provider: ProviderSpec = url.startsWith('/anthropic/') ? providers.anthropic : url.startsWith('/mcp/') ? providers.mcp : providers.openai;
   const controller = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) controller.abort();
@@ -52,18 +54,36 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     admitToAudit(ctx, rt.policy);
     const match = matchRoute(url);
     if (!match) throw new RouteNotFoundError(req.method ?? 'GET', url.split('?')[0]);
+    const newCall = (fields: Pick<CallContext, 'route' | 'endpoint' | 'upstream' | 'adapter'>): CallContext => ({
+      id, startedAt: timing.start, policy: rt.policy, agent: rt.policy.agent, headers: req.headers, ...fields,
+      task: headerValue(req.headers, 'x-warden-task'), session: headerValue(req.headers, 'x-warden-session'),
+      actions: [], decisions: [], violations: [], bodies: {}, state: new Map(),
+    });
+    if (match.kind === 'tool') {
+      info.route = 'tools';
+      call = newCall({ route: 'tools', endpoint: 'tool' });
+      await handleHttpTool({
+        req, res, call, policy: rt.policy, catalog: rt.tools, ledger: ctx.services.toolLedger, dispatcher: ctx.services.toolDispatcher,
+        metrics: ctx.metrics, tool: match.upstream, rest: match.rest, timing, maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
+      });
+      return;
+    }
     info.route = match.upstream;
     const client = upstreamOf(rt, match.upstream);
     provider = client.provider;
+    if (client.config.provider === 'mcp') {
+      call = newCall({ route: info.route, endpoint: 'mcp', upstream: client.config });
+      await handleMcp({
+        req, res, call, client, policy: rt.policy, catalog: rt.tools, ledger: ctx.services.toolLedger, metrics: ctx.metrics,
+        rest: match.rest, timing, maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
+      });
+      return;
+    }
+    if (match.kind === 'mcp') throw new UnknownUpstreamError(match.upstream, 'it is not an MCP server (provider: mcp)');
     const { totalMs } = client.config.timeouts;
     totalTimer = setTimeout(() => controller.abort(new UpstreamTimeoutError(client.config.name, 'total', totalMs)), totalMs);
     const endpoint = findEndpoint(client.provider, req.method ?? 'GET', match.rest.split('?')[0]);
-    call = {
-      id, startedAt: timing.start, policy: rt.policy, agent: rt.policy.agent, upstream: client.config,
-      route: info.route, endpoint: endpoint?.adapter.name ?? 'passthrough', headers: req.headers,
-      task: headerValue(req.headers, 'x-warden-task'), session: headerValue(req.headers, 'x-warden-session'),
-      actions: [], decisions: [], bodies: {}, state: new Map(),
-    };
+    call = newCall({ route: info.route, endpoint: endpoint?.adapter.name ?? 'passthrough', adapter: endpoint?.adapter, upstream: client.config });
     if (endpoint) {
       await handleModelCall({
         req, res, call, client, adapter: endpoint.adapter, pipeline: rt.pipeline, rest: match.rest, timing,
@@ -165,6 +185,7 @@ function report(ctx: SidecarContext, req: IncomingMessage, id: string, call: Cal
     if (call.costUsd !== undefined) m.cost.inc({ model: served }, call.costUsd);
   }
   if (call) ctx.ledger.record(call.agent.id, call.task, call.usage, call.costUsd);
+  for (const v of call?.violations ?? []) m.violations.inc({ kind: v.kind, action: v.action });
   ctx.log.info({
     reqId: id, agent: call?.agent.id, agentVersion: call?.agent.version, task: call?.task, session: call?.session,
     route, method: req.method, endpoint: call?.endpoint, modelAsked: call?.modelAsked, modelServed: call?.modelServed,

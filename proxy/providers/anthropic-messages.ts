@@ -1,8 +1,8 @@
 // Anthropic messages: `system` beside the messages, content blocks, tool_use inputs as objects,
 // usage split between message_start (input) and message_delta (output).
 import type { Message, Request, Response, StreamEvent, ToolCall, Usage } from '../canonical.ts';
-import type { EndpointAdapter, Json, ParsedStreamEvent } from './types.ts';
-import { argumentsText, argumentsValue, arr, joinText, num, obj, requireModel, str } from './wire.ts';
+import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
+import { argumentsText, argumentsValue, arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
 
 // `system` travels as the first canonical message and goes back to its own field.
 const SYSTEM = Symbol('anthropic.system');
@@ -54,8 +54,52 @@ function anthropicUsage(u: unknown): Partial<Usage> | undefined {
   return out;
 }
 
+
+
+/**
+ * Turns each blocked tool_use block into a text block at the same index holding the refusal, so the
+ * SDK's per-index accumulation stays intact; with no tool_use left, the turn ends as a plain answer.
+ */
+function rewriteAnthropicToolCalls(held: readonly HeldEvent[], blocked: ReadonlyMap<number, string>): Buffer[] {
+  const events = held.map(payloadOf);
+  const rewritten = new Set<number>();
+  let remaining = 0;
+  for (const ev of events) {
+    if (ev?.type !== 'content_block_start' || obj(ev.content_block)?.type !== 'tool_use') continue;
+    const index = num(ev.index) ?? 0;
+    if (blocked.has(index)) rewritten.add(index);
+    else remaining++;
+  }
+
+  const out: Buffer[] = [];
+  for (const [j, h] of held.entries()) {
+    const ev = events[j];
+    const index = num(ev?.index) ?? 0;
+    if (ev && rewritten.has(index)) {
+      if (ev.type === 'content_block_start') {
+        out.push(sseBytes({ ...ev, content_block: { type: 'text', text: '' } }, h.event));
+        continue;
+      }
+      // The refused call's input_json_delta fragments go with it.
+      if (ev.type === 'content_block_delta') continue;
+      if (ev.type === 'content_block_stop') {
+        const text = { type: 'content_block_delta', index, delta: { type: 'text_delta', text: blocked.get(index) } };
+        out.push(sseBytes(text, h.event === undefined ? undefined : 'content_block_delta'), h.raw);
+        continue;
+      }
+    }
+    if (ev?.type === 'message_delta' && remaining === 0 && obj(ev.delta)?.stop_reason === 'tool_use') {
+      out.push(sseBytes({ ...ev, delta: { ...obj(ev.delta), stop_reason: 'end_turn' } }, h.event));
+      continue;
+    }
+    out.push(h.raw);
+  }
+  return out;
+}
+
 export const anthropicMessages: EndpointAdapter = {
   name: 'anthropic.messages',
+  stopReason: 'end_turn',
 
   parseRequest(body): Request {
     const messages: Message[] = [];
@@ -154,4 +198,6 @@ export const anthropicMessages: EndpointAdapter = {
     else if (delta && changed?.type === 'tool-call') out.delta = { ...delta, partial_json: changed.argumentsDelta };
     return out;
   },
+
+  rewriteToolCalls: rewriteAnthropicToolCalls,
 };

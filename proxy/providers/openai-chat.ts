@@ -1,7 +1,7 @@
 // OpenAI chat completions (also spoken by vLLM, Azure OpenAI, Gemini's OpenAI endpoint and most gateways).
 import type { Message, Request, Response, StreamEvent, ToolCall, Usage } from '../canonical.ts';
-import type { EndpointAdapter, Json, ParsedStreamEvent } from './types.ts';
-import { arr, joinText, num, obj, requireModel, str } from './wire.ts';
+import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
+import { arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
 
 function parseToolCalls(v: unknown): ToolCall[] | undefined {
   const calls = arr(v).map((c) => {
@@ -68,8 +68,78 @@ function parseTools(body: Json) {
   return tools;
 }
 
+
+/** The chunk's canonical choice (index 0), as parseStreamEvent reads it. */
+function firstChoice(chunk: Json | undefined): Json | undefined {
+  const choice = obj(arr(chunk?.choices)[0]);
+  return choice && (num(choice.index) ?? 0) === 0 ? choice : undefined;
+}
+
+/**
+ * Drops the blocked calls from the tool_calls deltas and renumbers the rest 0, 1, … (the SDKs
+ * accumulate by index, so a hole would leave an empty call); the refusals become the message's text.
+ */
+function rewriteChatToolCalls(held: readonly HeldEvent[], blocked: ReadonlyMap<number, string>): Buffer[] {
+  const chunks = held.map(payloadOf);
+  const seen = new Set<number>();
+  for (const chunk of chunks) {
+    for (const call of arr(obj(firstChoice(chunk)?.delta)?.tool_calls)) seen.add(num(obj(call)?.index) ?? 0);
+  }
+  const kept = [...seen].filter((i) => !blocked.has(i)).sort((a, b) => a - b);
+  const renumbered = new Map(kept.map((from, to) => [from, to]));
+  const refusal = [...blocked].filter(([i]) => seen.has(i)).sort(([a], [b]) => a - b).map(([, text]) => text).join(' ');
+  // The text rides on the finishing chunk, or on the last one there is when the stream was cut short.
+  let target = chunks.findLastIndex((c) => typeof firstChoice(c)?.finish_reason === 'string');
+  if (target === -1) target = chunks.findLastIndex((c) => firstChoice(c) !== undefined);
+
+  const out: Buffer[] = [];
+  held.forEach((h, j) => {
+    const chunk = chunks[j];
+    const choice = firstChoice(chunk);
+    if (!chunk || !choice) {
+      out.push(h.raw);
+      return;
+    }
+    const delta: Json = { ...obj(choice.delta) };
+    let changed = false;
+    if (Array.isArray(delta.tool_calls)) {
+      const original: unknown[] = delta.tool_calls;
+      const calls = original.flatMap((c) => {
+        const call = obj(c) ?? {};
+        const to = renumbered.get(num(call.index) ?? 0);
+        if (to === undefined) return [];
+        return [to === call.index ? c : { ...call, index: to }];
+      });
+      if (calls.length !== original.length || calls.some((c, k) => c !== original[k])) {
+        changed = true;
+        if (calls.length > 0) delta.tool_calls = calls;
+        else delete delta.tool_calls;
+      }
+    }
+    if (j === target && refusal !== '') {
+      delta.content = (typeof delta.content === 'string' ? delta.content : '') + refusal;
+      changed = true;
+    }
+    let finish = choice.finish_reason;
+    if (kept.length === 0 && finish === 'tool_calls') {
+      finish = 'stop';
+      changed = true;
+    }
+    if (!changed) {
+      out.push(h.raw);
+      return;
+    }
+    const choices = arr(chunk.choices);
+    // A chunk that only carried blocked calls says nothing any more.
+    if (Object.keys(delta).length === 0 && finish == null && chunk.usage == null && choices.length === 1) return;
+    out.push(sseBytes({ ...chunk, choices: [{ ...choice, delta, finish_reason: finish }, ...choices.slice(1)] }, h.event));
+  });
+  return out;
+}
+
 export const openaiChat: EndpointAdapter = {
   name: 'openai.chat',
+  stopReason: 'stop',
 
   parseRequest(body) {
     const stream = body.stream === true;
@@ -171,4 +241,6 @@ export const openaiChat: EndpointAdapter = {
     }
     return out;
   },
+
+  rewriteToolCalls: rewriteChatToolCalls,
 };

@@ -1,8 +1,8 @@
 // OpenAI Responses API (`POST /responses`): input items instead of messages, typed stream events.
 import type { Message, Request, Response, StreamEvent, ToolCall } from '../canonical.ts';
-import type { EndpointAdapter, Json, ParsedStreamEvent } from './types.ts';
+import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
 import { openaiUsage } from './openai-chat.ts';
-import { arr, joinText, num, obj, requireModel, str } from './wire.ts';
+import { arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
 
 // `instructions` is a field of its own, not an input item; this marker lets it travel as the first
 // canonical message and go back to its field untouched.
@@ -63,6 +63,81 @@ function parseResponseObject(body: Json): Response {
     finishReason: status === 'incomplete' ? str(obj(body.incomplete_details)?.reason) ?? status : status,
     usage: openaiUsage(body.usage),
   };
+}
+
+
+
+/** The assistant message a refused call at output index k becomes, once its text is complete. */
+function refusalMessage(k: number, text: string): Json {
+  return { type: 'message', id: `msg_warden_${k}`, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] };
+}
+
+/**
+ * Turns each blocked function_call output item into an assistant message holding the refusal, with
+ * the events the API sends for a text message, so the SDK's accumulator (which checks item ids,
+ * content indices and the final output against what it streamed) takes it as a real one.
+ */
+function rewriteResponsesToolCalls(held: readonly HeldEvent[], blocked: ReadonlyMap<number, string>): Buffer[] {
+  const events = held.map(payloadOf);
+  const named = held.some((h) => h.event !== undefined);
+  // Events dropped and added shift every later sequence_number; the tail counts on from the first.
+  let next = num(events.find((ev) => num(ev?.sequence_number) !== undefined)?.sequence_number);
+  const rewritten = new Set<number>();
+  const out: Buffer[] = [];
+
+  const emit = (ev: Json, event: string | undefined, raw?: Buffer) => {
+    let payload = ev;
+    if (next !== undefined && num(ev.sequence_number) !== undefined) {
+      if (ev.sequence_number !== next) payload = { ...ev, sequence_number: next };
+      next++;
+    }
+    out.push(payload === ev && raw ? raw : sseBytes(payload, event));
+  };
+  const add = (type: string, fields: Json) => {
+    emit({ type, ...(next === undefined ? {} : { sequence_number: next }), ...fields }, named ? type : undefined);
+  };
+
+  for (const [j, h] of held.entries()) {
+    const ev = events[j];
+    if (!ev) {
+      out.push(h.raw);
+      continue;
+    }
+    const k = num(ev.output_index);
+    const refusal = k === undefined ? undefined : blocked.get(k);
+    if (k !== undefined && refusal !== undefined) {
+      if (ev.type === 'response.output_item.added' && obj(ev.item)?.type === 'function_call') {
+        rewritten.add(k);
+        emit({ ...ev, item: { type: 'message', id: `msg_warden_${k}`, role: 'assistant', status: 'in_progress', content: [] } }, h.event);
+        continue;
+      }
+      if (rewritten.has(k)) {
+        // The refused call's arguments go with it.
+        if (ev.type === 'response.function_call_arguments.delta' || ev.type === 'response.function_call_arguments.done') continue;
+        if (ev.type === 'response.output_item.done') {
+          const at = { item_id: `msg_warden_${k}`, output_index: k, content_index: 0 };
+          const part = { type: 'output_text', text: refusal, annotations: [] };
+          add('response.content_part.added', { ...at, part: { ...part, text: '' } });
+          add('response.output_text.delta', { ...at, delta: refusal, logprobs: [] });
+          add('response.output_text.done', { ...at, text: refusal, logprobs: [] });
+          add('response.content_part.done', { ...at, part });
+          emit({ ...ev, item: refusalMessage(k, refusal) }, h.event);
+          continue;
+        }
+      }
+    }
+    // The final response lists the output again; the SDK checks it against the items it streamed.
+    const response = obj(ev.response);
+    const output = arr(response?.output);
+    const refused = (item: unknown, i: number) => rewritten.has(i) && obj(item)?.type === 'function_call';
+    if (TERMINAL.has(String(ev.type)) && output.some(refused)) {
+      const replaced = output.map((item, i) => (refused(item, i) ? refusalMessage(i, blocked.get(i) ?? '') : item));
+      emit({ ...ev, response: { ...response, output: replaced } }, h.event);
+      continue;
+    }
+    emit(ev, h.event, h.raw);
+  }
+  return out;
 }
 
 export const openaiResponses: EndpointAdapter = {
@@ -165,4 +240,6 @@ export const openaiResponses: EndpointAdapter = {
     else if (delta?.type === 'tool-call' && out.type === 'response.function_call_arguments.delta') out.delta = delta.argumentsDelta;
     return out;
   },
+
+  rewriteToolCalls: rewriteResponsesToolCalls,
 };

@@ -11,6 +11,15 @@ export interface ParsedStreamEvent {
   events: StreamEvent[];
 }
 
+/** A wire SSE event held back while a stage decides on the tool calls it carries. */
+export interface HeldEvent {
+  /** The event's exact bytes, blank-line terminator included. */
+  raw: Buffer;
+  event?: string;
+  /** The data field (joined lines); undefined for comments and data-less events. */
+  data?: string;
+}
+
 /** Translates one endpoint's wire format (e.g. OpenAI chat completions) to the canonical call and back. */
 export interface EndpointAdapter {
   readonly name: string;
@@ -26,6 +35,16 @@ export interface EndpointAdapter {
   isTerminal(event: string | undefined, data: string): boolean;
   /** Writes changed canonical events back into the event's payload. */
   writeStreamEvent(parsed: ParsedStreamEvent, events: readonly StreamEvent[]): Json;
+  /** The finish reason of a response that ends without tool calls (stop, end_turn), when it has one. */
+  readonly stopReason?: string;
+  /**
+   * Rewrites a held stream tail (from the first tool-call event to the end) so that each tool call
+   * at a `blocked` index (the canonical index: OpenAI's tool_calls index, Anthropic's content block
+   * index, the Responses API's output_index) becomes assistant text saying it was refused, and the
+   * rest keep flowing as the SDK expects: indices stay consistent, and a response left with no tool
+   * call finishes as a plain answer. Absent for endpoints without tool calls.
+   */
+  rewriteToolCalls?(held: readonly HeldEvent[], blocked: ReadonlyMap<number, string>): Buffer[];
 }
 
 export interface EndpointRoute {

@@ -1,6 +1,6 @@
 // Small readers shared by the adapters: wire bodies are untrusted JSON, so every access is checked.
 import { InvalidRequestError } from '../errors.ts';
-import type { Json } from './types.ts';
+import type { HeldEvent, Json } from './types.ts';
 
 /** The value as a plain object, or undefined. */
 export function obj(v: unknown): Json | undefined {
@@ -57,4 +57,19 @@ export function argumentsValue(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** A held SSE event's JSON payload; undefined for comments and anything that is not a JSON object. */
+export function payloadOf(h: HeldEvent): Json | undefined {
+  if (h.data === undefined) return undefined;
+  try {
+    return obj(JSON.parse(h.data));
+  } catch {
+    return undefined;
+  }
+}
+
+/** One SSE event, with an `event:` line when it has a name. */
+export function sseBytes(data: Json, event: string | undefined): Buffer {
+  return Buffer.from(`${event === undefined ? '' : `event: ${event}\n`}data: ${JSON.stringify(data)}\n\n`);
 }

@@ -1,4 +1,5 @@
 // A Policy value for unit tests of stages, without going through YAML.
+import { DEFAULT_RULES } from '../../policies/normalize.ts';
 import type { Policy } from '../../policies/types.ts';
 import type { Request } from '../../proxy/canonical.ts';
 import type { CallContext } from '../../proxy/stage.ts';
@@ -18,7 +19,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
     usage: { streamUsage: 'request' },
     limits: { maxBodyBytes: 10 * 1024 * 1024 },
     retries: { timeouts: TIMEOUTS, maxAttempts: 3 },
-    tools: {}, rules: {},
+    tools: {}, rules: DEFAULT_RULES,
     audit: { enabled: false, durability: 'strict', bodies: 'full', maxBodyBytes: 1024 * 1024, checkpoint: { everyRecords: 1_000, everyMs: 10_000 }, encrypt: [], mask: [], onFull: 'block', retainShippedMs: 7 * 86_400_000 },
     source: { file: 'test.yaml', sha256: '0'.repeat(64) },
     ...overrides,
@@ -29,7 +30,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
 export function testCall(policy: Policy): CallContext {
   return {
     id: 'req-1', startedAt: 0, policy, agent: policy.agent, upstream: policy.upstreams.openai, route: 'openai',
-    endpoint: 'openai.chat', headers: {}, actions: [], decisions: [], bodies: {}, state: new Map(),
+    endpoint: 'openai.chat', headers: {}, actions: [], decisions: [], violations: [], bodies: {}, state: new Map(),
   };
 }
 
