@@ -1,10 +1,11 @@
-// `warden demo`: a fake upstream, a sidecar on policies/examples/demo.yaml and a scripted agent, all in
-// this process and on loopback ports chosen by the OS. Prints, call by call, what Warden did.
+// `warden demo`: a fake upstream, a fake order service, a sidecar on policies/examples/demo.yaml and a
+// scripted agent, all in this process and on loopback ports chosen by the OS. Prints, call by call, what Warden did.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import { startOrderService } from '../demo/fake-orders.ts';
 import { startFakeUpstream } from '../demo/fake-upstream.ts';
 import { runScenes } from '../demo/scenes.ts';
 import { startSidecar } from '../sidecar.ts';
@@ -15,7 +16,9 @@ const DEMO_POLICY = fileURLToPath(new URL('../../policies/examples/demo.yaml', i
 export async function demoCommand(args: string[]): Promise<number> {
   if (args.length > 0) process.stderr.write(`warden demo takes no arguments; ignoring ${args.join(' ')}\n`);
   const fake = await startFakeUpstream({ host: '127.0.0.1', port: 0 });
+  const orders = await startOrderService();
   process.env.WARDEN_DEMO_UPSTREAM = fake.url;
+  process.env.WARDEN_DEMO_TOOLS = orders.url;
   // The demo's audit log lives in a throwaway directory, so a demo never touches a real one.
   const dataDir = mkdtempSync(join(tmpdir(), 'warden-demo-'));
   const sidecar = await startSidecar({
@@ -39,6 +42,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   } finally {
     await sidecar.shutdown();
     await fake.close();
+    await orders.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -1,72 +1,15 @@
-// Real tool peers on loopback: an order service over HTTP, and a CRM over MCP built on the official
-// SDK's low-level Server (so a test can make it break its own outputSchema, which McpServer forbids).
+// Real tool peers on loopback: the demo's order service over HTTP, and a CRM over MCP built on the
+// official SDK's low-level Server (so a test can make it break its own outputSchema, which McpServer forbids).
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { closeServer } from '../../proxy/demo/fake-orders.ts';
 
-export interface OrderService {
-  url: string;
-  /** Requests per order id. */
-  hits: Map<string, number>;
-  close(): Promise<void>;
-}
-
-// Order ids that make the service misbehave, the way real services do.
-export const ORDERS = {
-  html500: 'ORD-500500', // a proxy's HTML error page
-  slow: 'ORD-999999', // never answers within the tool's timeout
-  missingStatus: 'ORD-000404', // a result without its required status field
-  flaky: 'ORD-503503', // 503 twice, then fine
-} as const;
-
-async function readJson(req: IncomingMessage): Promise<any> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString() || '{}');
-}
-
-/** What the order service says about an order: irregular, like real data. */
-export function orderFor(id: string): Record<string, unknown> {
-  const n = Number(id.slice(4)) || 7;
-  return {
-    order_id: id,
-    status: ['shipped', 'delivered', 'pending'][n % 3],
-    delivery_date: `2026-12-${String((n % 27) + 1).padStart(2, '0')}`,
-    carrier: 'UPS',
-    tracking: `1Z9${(n * 7919).toString(36).toUpperCase()}0441`,
-    items: [{ sku: `SKU-${(n * 31) % 9973}`, qty: 1 + (n % 3), price: Math.round(((n * 37) % 9000) + 133) / 100 }],
-  };
-}
-
-export async function startOrderService(): Promise<OrderService> {
-  const hits = new Map<string, number>();
-  const server = createServer(async (req, res) => {
-    const args = await readJson(req);
-    const id = String(args.order_id);
-    const n = (hits.get(id) ?? 0) + 1;
-    hits.set(id, n);
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (id === ORDERS.html500) {
-      res.writeHead(500, { 'content-type': 'text/html' });
-      return res.end('<html><body><h1>500 Internal Server Error</h1><hr>nginx</body></html>');
-    }
-    if (id === ORDERS.slow) return void setTimeout(() => json(200, orderFor(id)), 5_000).unref();
-    if (id === ORDERS.missingStatus) return json(200, { order_id: id, delivery_date: '2026-12-01' });
-    if (id === ORDERS.flaky && n <= 2) return json(503, { error: 'overloaded' });
-    if (req.url === '/refunds') return json(200, { refund_id: `re_${randomUUID().slice(0, 12)}`, status: 'pending' });
-    json(200, orderFor(id));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits, close: () => closeServer(server) };
-}
+export { ORDERS, orderFor, startOrderService, type OrderService } from '../../proxy/demo/fake-orders.ts';
 
 export interface CrmServer {
   /** The MCP endpoint. */
@@ -138,10 +81,4 @@ export async function startCrmServer(opts: { json?: boolean } = {}): Promise<Crm
       await closeServer(http);
     },
   };
-}
-
-function closeServer(server: HttpServer): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
-  return closed;
 }

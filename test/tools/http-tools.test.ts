@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
-import { ORDERS, startOrderService, type OrderService } from '../helpers/tools.ts';
+import { ORDERS, orderFor, startOrderService, type OrderService } from '../helpers/tools.ts';
 import { ROOT, startWarden, tempFile } from '../helpers/warden.ts';
 
 type Msg = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -178,4 +178,33 @@ test('invalid arguments and a tool outside the agent\'s scopes are refused befor
   const unknown = await request(`${warden.trafficUrl}/tools/format_disk`, { method: 'POST', body: '{}' });
   assert.equal(unknown.statusCode, 404);
   assert.equal((await unknown.body.json() as { error: { code: string } }).error.code, 'WARDEN_ERR_UNKNOWN_TOOL');
+});
+
+test('a result that looks invented is flagged and verified by a second call: kept when the tool repeats it, suspicious when it does not', async () => {
+  const stubbed = await callTool('lookup_order', JSON.stringify({ order_id: ORDERS.stubbed }));
+  assert.equal(stubbed.outcome, 'ok', 'a real service that happens to hold placeholder data says the same twice');
+  const inventing = await callTool('lookup_order', JSON.stringify({ order_id: ORDERS.inventing }));
+  assert.equal(inventing.outcome, 'ok', 'suspicious_tool_result is logged, not blocked, by default');
+  assert.equal(orders.hits.get(ORDERS.stubbed), 2);
+  assert.equal(orders.hits.get(ORDERS.inventing), 2);
+  assert.equal(await metric('warden_violations_total{kind="suspicious_tool_result",action="log"}'), 1);
+  assert.ok(await metric('warden_hallucination_flags_total{tool="lookup_order",signal="placeholder_values"}') >= 2);
+});
+
+test('onFailure: fallback calls the declared backup tool with the same arguments', async () => {
+  process.env.OPENAI_UPSTREAM = `${fake.url}/v1`;
+  process.env.ORDERS_URL = 'http://127.0.0.1:1'; // the primary order service is down (connection refused)
+  const text = readFileSync(join(ROOT, 'policies/examples/support-agent.yaml'), 'utf8')
+    .replace('      action: degrade\n', '      action: fallback\n      fallback: lookup_order_replica\n')
+    .replace('  issue_refund:', `  lookup_order_replica:\n    scope: customer_service\n    http: { url: "${orders.url}/lookup" }\n  issue_refund:`);
+  const w = await startWarden(tempFile('fallback.yaml', text));
+  try {
+    const res = await request(`${w.trafficUrl}/tools/lookup_order`, { method: 'POST', body: JSON.stringify({ order_id: 'ORD-161803' }) });
+    assert.equal(res.headers['x-warden-tool-outcome'], 'fallback');
+    assert.deepEqual(await res.body.json(), orderFor('ORD-161803'));
+  } finally {
+    await w.shutdown();
+    delete process.env.OPENAI_UPSTREAM;
+    delete process.env.ORDERS_URL;
+  }
 });
