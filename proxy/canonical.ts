@@ -58,6 +58,10 @@ export interface Request {
   streamUsage: boolean;
   /** The provider needs to be asked for stream usage; false when it always sends it. */
   streamUsageOptional: boolean;
+  /** The tool the request forces the model to call (a tool_choice naming one). */
+  forcedTool?: string;
+  /** Ways this request calls tools that Warden cannot judge (n > 1, legacy functions, provider-run MCP). */
+  unjudgedToolPaths?: readonly string[];
 }
 
 export interface Response {

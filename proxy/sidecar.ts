@@ -64,6 +64,10 @@ async function listen(server: Server, at: HostPort): Promise<string> {
   return `http://${host}:${addr.port}`;
 }
 
+// How long the tool ledger remembers a call: a conversation resumed after that is flagged when it
+// quotes the call's result, which is the price of a ledger that does not grow without bound.
+const TOOL_LEDGER_RETENTION_MS = 30 * 86_400_000;
+
 /** The tool ledger in the data directory (created if need be); an unwritable directory never starts. */
 function openToolLedger(dataDir: string): ToolLedger {
   try {
@@ -92,6 +96,13 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
   };
   const reloader = createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy);
+  const pruneLedger = setInterval(() => {
+    try {
+      services.toolLedger.prune(TOOL_LEDGER_RETENTION_MS);
+    } catch (err) {
+      log.warn({ err: String(err) }, 'pruning the tool ledger failed');
+    }
+  }, 3_600_000).unref();
   let up = false;
   const startedAt = Date.now();
   const traffic = createTrafficServer(ctx);
@@ -120,6 +131,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     admin.closeAllConnections();
     await new Promise((resolve) => admin.close(resolve));
     await closeRuntime(ctx.runtime);
+    clearInterval(pruneLedger);
     services.toolLedger.close();
     await services.toolDispatcher.close();
     if (audit) {

@@ -222,7 +222,8 @@ async function streamBack(input: ModelCallInput, up: UpstreamResponse): Promise<
   function judgeToolCalls(calls: Map<number, ToolCall>): void {
     const verdict = toolTailBytes > MAX_HELD_TOOL_BYTES
       ? { reply: new ToolBlockedError(`the streamed tool calls exceed the ${MAX_HELD_TOOL_BYTES} bytes Warden holds to check them`) }
-      : runStreamToolCalls(pipeline, call, calls, sawTerminal);
+      // Complete: the terminal event came, or at least the finish reason (some upstreams omit [DONE]).
+      : runStreamToolCalls(pipeline, call, calls, sawTerminal || acc.finishReason !== undefined);
     if ('reply' in verdict) {
       failure = verdict.reply;
       timing.streamError = failure.code;

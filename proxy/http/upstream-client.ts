@@ -64,7 +64,7 @@ export function createUpstreamClient(config: UpstreamConfig, provider: ProviderS
   const agent = new Agent({
     connect: { timeout: config.timeouts.connectMs },
     headersTimeout: config.timeouts.firstTokenMs,
-    bodyTimeout: config.timeouts.idleMs,
+    bodyTimeout: provider.quietStreams ? 0 : config.timeouts.idleMs,
     keepAliveTimeout: 30_000,
     connections: 256,
   });

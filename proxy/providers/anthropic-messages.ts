@@ -118,6 +118,9 @@ export const anthropicMessages: EndpointAdapter = {
       // message_start and message_delta always carry usage.
       streamUsage: true,
       streamUsageOptional: false,
+      forcedTool: obj(body.tool_choice)?.type === 'tool' ? str(obj(body.tool_choice)?.name) : undefined,
+      // The MCP connector runs remote tools at Anthropic, before the answer comes back through Warden.
+      unjudgedToolPaths: arr(body.mcp_servers).length > 0 ? ['mcp_servers (tools run at the provider; route MCP through /mcp/{server})'] : [],
     };
   },
 
@@ -128,7 +131,10 @@ export const anthropicMessages: EndpointAdapter = {
     else if (system.some((m) => m.raw !== SYSTEM)) out.system = system.map((m) => m.text).join('\n\n');
     out.messages = req.messages.filter((m) => m.role !== 'system').map(messageToWire);
     if (req.tools.length > 0) out.tools = req.tools.map((t) => t.raw ?? { name: t.name, description: t.description, input_schema: t.parameters });
-    else delete out.tools;
+    else {
+      delete out.tools;
+      delete out.tool_choice;
+    }
     return out;
   },
 

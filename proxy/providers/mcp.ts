@@ -18,4 +18,5 @@ export const mcpProvider: ProviderSpec = {
   endpoints: [],
   errorBody: (err) => errorJson(err),
   streamErrorEvent: (err) => `event: message\ndata: ${errorJson(err)}\n\n`,
+  quietStreams: true,
 };

@@ -152,6 +152,11 @@ export const openaiChat: EndpointAdapter = {
       maxOutputTokens: num(body.max_completion_tokens) ?? num(body.max_tokens),
       streamUsage: stream && obj(body.stream_options)?.include_usage === true,
       streamUsageOptional: true,
+      forcedTool: str(obj(obj(body.tool_choice)?.function)?.name) ?? str(obj(obj(body.tool_choice)?.custom)?.name),
+      unjudgedToolPaths: [
+        ...((num(body.n) ?? 1) > 1 && (arr(body.tools).length > 0 || arr(body.functions).length > 0) ? ['n > 1 (only the first choice is read)'] : []),
+        ...(body.functions !== undefined || body.function_call !== undefined ? ['the legacy functions API (use tools)'] : []),
+      ],
     };
   },
 
@@ -164,7 +169,12 @@ export const openaiChat: EndpointAdapter = {
     });
     // An empty `tools` array is rejected upstream, so no tools means no field.
     if (tools.length > 0) out.tools = tools;
-    else delete out.tools;
+    else {
+      // With every tool gone, a tool_choice (or parallel_tool_calls) would make the upstream answer 400.
+      delete out.tools;
+      delete out.tool_choice;
+      delete out.parallel_tool_calls;
+    }
     if (body.functions !== undefined) out.functions = req.tools.filter((t) => legacy.has(t.raw)).map((t) => t.raw);
     if (req.stream && req.streamUsage) out.stream_options = { ...obj(body.stream_options), include_usage: true };
     return out;

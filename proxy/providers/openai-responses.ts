@@ -161,6 +161,7 @@ export const openaiResponses: EndpointAdapter = {
       // response.completed always carries usage.
       streamUsage: true,
       streamUsageOptional: false,
+      forcedTool: obj(body.tool_choice)?.type === 'function' ? str(obj(body.tool_choice)?.name) : undefined,
     };
   },
 
@@ -173,7 +174,11 @@ export const openaiResponses: EndpointAdapter = {
       ? body.input
       : rest.flatMap(itemsToWire);
     if (req.tools.length > 0) out.tools = req.tools.map((t) => t.raw ?? { type: 'function', name: t.name, description: t.description, parameters: t.parameters });
-    else delete out.tools;
+    else {
+      delete out.tools;
+      delete out.tool_choice;
+      delete out.parallel_tool_calls;
+    }
     return out;
   },
 

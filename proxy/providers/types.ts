@@ -65,4 +65,6 @@ export interface ProviderSpec {
   errorBody(err: WardenError): string;
   /** An SSE event that ends a stream with an error, in the provider's own shape. */
   streamErrorEvent(err: WardenError): string;
+  /** Its streams may stay silent for long (MCP's server-to-client stream): no idle timeout. */
+  readonly quietStreams?: boolean;
 }

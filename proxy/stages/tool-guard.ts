@@ -34,9 +34,18 @@ export function createToolGuard(policy: Policy, catalog: ToolCatalog): Stage {
     name: NAME,
 
     onRequest(call, req) {
+      if (req.unjudgedToolPaths?.length) {
+        call.decisions.push({ stage: NAME, decision: policy.mode === 'enforce' ? 'refused' : 'logged', detail: { unjudged: req.unjudgedToolPaths } });
+        if (policy.mode === 'enforce') return reply(new ToolBlockedError(`[warden] this request calls tools in a way Warden cannot check: ${req.unjudgedToolPaths.join('; ')}`));
+      }
       if (req.tools.length === 0) return CONTINUE;
       const hidden = req.tools.filter((t) => !catalog.visible(t.name)).map((t) => t.name);
       if (hidden.length === 0) return CONTINUE;
+      if (req.forcedTool && hidden.includes(req.forcedTool)) {
+        const why = catalog.accessViolation(req.forcedTool)?.message ?? 'it is not allowed';
+        call.decisions.push({ stage: NAME, decision: 'refused', detail: { forcedTool: req.forcedTool } });
+        return reply(new ToolBlockedError(`[warden] tool_choice forces ${req.forcedTool}, which this agent may not call: ${why}`));
+      }
       call.decisions.push({ stage: NAME, decision: 'tools-filtered', detail: { removed: hidden } });
       return rewrite({ ...req, tools: req.tools.filter((t) => !hidden.includes(t.name)) }, `tools-filtered:${hidden.length}`);
     },

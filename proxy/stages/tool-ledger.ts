@@ -42,7 +42,7 @@ export function createToolLedger(policy: Policy, catalog: ToolCatalog, ledger: T
   }
 
   function remember(call: CallContext, res: Response): void {
-    const calls = res.toolCalls.filter(Boolean).map((tc) => ({ callId: tc.id, tool: tc.name, arguments: tc.arguments }));
+    const calls = res.toolCalls.filter(Boolean).map((tc) => ({ callId: tc.id, tool: catalog.canonicalName(tc.name), arguments: tc.arguments }));
     ledger.recordIssued(agent, call.session, calls);
   }
 

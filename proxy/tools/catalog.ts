@@ -32,7 +32,9 @@ export class ToolCatalog {
   readonly active: boolean;
   private readonly policy: Policy;
   private readonly tools = new Map<string, CatalogTool>();
+  private readonly aliases = new Map<string, CatalogTool>();
   private readonly compile = toolSchemaCompiler();
+  private compileServerSchema = toolSchemaCompiler();
   // Per MCP upstream, the tools its last tools/list described. Learned at run time, so a server's
   // new version is picked up by the next tools/list without a policy change.
   private readonly serverTools = new Map<string, Map<string, ServerTool>>();
@@ -47,11 +49,21 @@ export class ToolCatalog {
         result: config.result && this.compile(config.result),
       });
     }
+    for (const t of this.tools.values()) {
+      const alias = t.config.mcp?.tool;
+      if (alias && alias !== t.config.name && !this.tools.has(alias)) this.aliases.set(alias, t);
+    }
     this.active = this.tools.size > 0;
   }
 
+  /** A tool by its policy name, or by the name its MCP server gives it (which agents often show the model). */
   get(name: string): CatalogTool | undefined {
-    return this.tools.get(name);
+    return this.tools.get(name) ?? this.aliases.get(name);
+  }
+
+  /** The policy's name for a tool the model or an agent names either way. */
+  canonicalName(name: string): string {
+    return this.get(name)?.config.name ?? name;
   }
 
   /**
@@ -85,20 +97,25 @@ export class ToolCatalog {
     // would keep every copy).
     const key = JSON.stringify(schema);
     if (this.external.has(key)) return this.external.get(key);
+    if (this.external.size >= MAX_EXTERNAL_SCHEMAS) {
+      // A fresh compiler drops every compiled schema with it (ajv's cache holds them otherwise).
+      this.external.clear();
+      this.compileServerSchema = toolSchemaCompiler();
+    }
     let validate: ValidateFunction | undefined;
     try {
-      validate = this.compile(schema);
+      validate = this.compileServerSchema(schema);
     } catch {
       validate = undefined; // a server's broken schema is the server's problem; the policy's own still applies
     }
-    if (this.external.size < MAX_EXTERNAL_SCHEMAS) this.external.set(key, validate);
+    this.external.set(key, validate);
     return validate;
   }
 
   /** Why the agent may not call `name` at all (undeclared, out of scope), or undefined. */
   accessViolation(name: string, callId?: string): Violation | undefined {
     if (!this.active) return undefined;
-    const tool = this.tools.get(name);
+    const tool = this.get(name);
     if (!tool) return { kind: 'unknown_tool', tool: name, callId, message: `"${name}" is not a tool this agent's policy declares` };
     const scope = tool.config.scope;
     if (scope && !this.policy.agent.scopes.includes(scope)) {
@@ -121,7 +138,7 @@ export class ToolCatalog {
     const violations: Violation[] = [];
     const access = this.accessViolation(name, callId);
     if (access) violations.push(access);
-    else if (this.tools.get(name)?.config.approval === 'human') {
+    else if (this.get(name)?.config.approval === 'human') {
       violations.push({ kind: 'approval_required', tool: name, callId, message: `"${name}" needs a person's approval (approval: human)` });
     }
     let value: unknown = args;
@@ -133,7 +150,7 @@ export class ToolCatalog {
         return { violations };
       }
     }
-    for (const validate of [this.tools.get(name)?.args, extra]) {
+    for (const validate of [this.get(name)?.args, extra]) {
       if (validate && !validate(value)) {
         violations.push({ kind: 'invalid_arguments', tool: name, callId, message: `the arguments do not match the tool's schema: ${describeErrors(validate.errors).join('; ')}` });
       }
@@ -143,7 +160,7 @@ export class ToolCatalog {
 
   /** Checks a tool's result against its declared schema. */
   checkResult(name: string, value: unknown, callId?: string): Violation[] {
-    const validate = this.tools.get(name)?.result;
+    const validate = this.get(name)?.result;
     if (!validate || validate(value)) return [];
     return [{ kind: 'invalid_result', tool: name, callId, message: `the result does not match the tool's schema: ${describeErrors(validate.errors).join('; ')}` }];
   }

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { Policy, ToolConfig } from '../../policies/types.ts';
 import { captureBytes } from '../audit/call-record.ts';
-import { UnknownToolError } from '../errors.ts';
+import { InvalidRequestError, UnknownToolError } from '../errors.ts';
 import { parseJson, readBody } from '../http/body.ts';
 import type { CallTiming } from '../http/call-timing.ts';
 import { headerValue } from '../http/headers.ts';
@@ -37,7 +37,7 @@ export interface HttpToolInput {
   dispatcher: Agent;
   metrics: Metrics;
   tool: string;
-  /** Path after /tools/{tool}, query included. */
+  /** Path after /tools/{tool}, query included (only "/" is accepted). */
   rest: string;
   timing: CallTiming;
   maxBodyBytes: number;
@@ -68,6 +68,8 @@ export async function handleHttpTool(input: HttpToolInput): Promise<void> {
   const { req, call, policy, catalog } = input;
   const entry = catalog.get(input.tool);
   if (!entry?.config.http) throw new UnknownToolError(input.tool, entry ? 'it has no http target' : undefined);
+  // Everything the tool receives is checked: a sub-path or query string would reach it unchecked.
+  if (input.rest !== '/') throw new InvalidRequestError(`/tools/${input.tool} takes no sub-path or query string: the tool's arguments are the JSON body`);
   const method = req.method ?? 'POST';
   const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, input.maxBodyBytes);
   const args = body.length === 0 ? {} : parseJson(body);
@@ -79,7 +81,7 @@ export async function handleHttpTool(input: HttpToolInput): Promise<void> {
   const result = await runTool(input, entry.config, args, record, 0);
   if ('degraded' in result) return deliverDegradation(input, entry.config, args, record, result.degraded, result.failure);
   // The tool's own answer, byte for byte.
-  input.ledger.recordResult(policy.agent.id, call.session, input.tool, args, result.value, callId);
+  input.ledger.recordResult(policy.agent.id, call.session, input.tool, args, result.value, true, callId);
   input.metrics.toolCalls.inc({ tool: input.tool, outcome: record.outcome });
   call.bodies.response = captureBytes(policy, result.body);
   input.timing.status = result.status;
@@ -169,10 +171,12 @@ async function callWithRetries(input: HttpToolInput, tool: ToolConfig, args: unk
 async function callOnce(input: HttpToolInput, tool: ToolConfig, args: unknown): Promise<Attempt> {
   const http = tool.http!;
   const url = new URL(http.url);
-  const q = input.rest.indexOf('?');
-  const extraPath = (q === -1 ? input.rest : input.rest.slice(0, q)).replace(/^\/$/, '');
-  const path = url.pathname.replace(/\/+$/, '') + extraPath + (url.search || '') + (q === -1 ? '' : (url.search ? '&' : '?') + input.rest.slice(q + 1));
   const hasBody = http.method !== 'GET' && http.method !== 'DELETE';
+  // Without a body, the checked arguments travel as the query string (objects as JSON).
+  if (!hasBody && args && typeof args === 'object') {
+    for (const [k, v] of Object.entries(args)) url.searchParams.append(k, typeof v === 'string' ? v : JSON.stringify(v));
+  }
+  const path = url.pathname + url.search;
   const timeout = AbortSignal.timeout(http.timeoutMs);
   const signal = AbortSignal.any([timeout, input.signal]);
   input.timing.upstreamStart ??= performance.now();
@@ -243,7 +247,7 @@ async function deliverDegradation(input: HttpToolInput, tool: ToolConfig, args: 
     body = Buffer.from(JSON.stringify(d));
   }
   // The degradation is what the agent hands its model: the ledger holds it as the tool's answer.
-  input.ledger.recordResult(policy.agent.id, call.session, tool.name, args, JSON.parse(body.toString('utf8') || 'null'), record.call_id);
+  input.ledger.recordResult(policy.agent.id, call.session, tool.name, args, JSON.parse(body.toString('utf8') || 'null'), false, record.call_id);
   call.bodies.response = captureBytes(policy, body);
   input.timing.status = status;
   await input.release();

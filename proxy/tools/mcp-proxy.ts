@@ -66,10 +66,13 @@ export async function handleMcp(input: McpInput): Promise<void> {
   const server = client.config.name;
   const methods = new Map<Id, string>();
   const pending = new Map<Id, PendingCall>();
+  const headers = upstreamRequestHeaders(req.headers, { strip: client.stripHeaders, set: client.setHeaders, identity: true });
   if (body) {
     call.bodies.request = captureBytes(policy, body);
     const parsed = parseJson(body);
     const messages: Json[] = (Array.isArray(parsed) ? parsed : [parsed]).filter((m) => m && typeof m === 'object');
+    // A client that calls tools without listing them first must not slip past the server's schemas.
+    if (messages.some((m) => m.method === 'tools/call') && !input.catalog.knowsServer(server)) await learnServerTools(input, server, headers);
     const refusals: Json[] = [];
     for (const m of messages) {
       if (m.id === undefined || typeof m.method !== 'string') continue;
@@ -80,6 +83,9 @@ export async function handleMcp(input: McpInput): Promise<void> {
       const args = m.params?.arguments ?? {};
       call.toolCall = { name: tool, target: 'mcp', outcome: 'ok' };
       const check = input.catalog.checkCall(tool, args, undefined, input.catalog.serverTool(server, name)?.input);
+      if (!input.catalog.knowsServer(server)) {
+        check.violations.push({ kind: 'invalid_arguments', tool, message: `the server's tool schemas could not be read (tools/list failed), so the arguments cannot be checked` });
+      }
       const blocked = judgeAll(call, STAGE, check.violations);
       if (blocked.length > 0) {
         call.toolCall!.outcome = 'blocked';
@@ -98,9 +104,6 @@ export async function handleMcp(input: McpInput): Promise<void> {
     }
   }
 
-  const headers = upstreamRequestHeaders(req.headers, { strip: client.stripHeaders, set: client.setHeaders, identity: true });
-  // A client that calls tools without listing them first must not slip past the server's schemas.
-  if (pending.size > 0 && !input.catalog.knowsServer(server)) await learnServerTools(input, server, headers);
   if (body) headers['content-length'] = String(body.length);
   input.timing.upstreamStart = performance.now();
   const up = await client.send({ method, path: client.path(input.rest), headers, body, signal: input.signal });
@@ -159,45 +162,58 @@ async function learnServerTools(input: McpInput, server: string, agentHeaders: R
   }
 }
 
-/** An SSE response (or the standalone GET stream): each JSON-RPC message is read and, if need be, rewritten. */
+/**
+ * An SSE response (or the standalone GET stream): each JSON-RPC message is read and, if need be,
+ * rewritten, and flows at once (a server's own requests, such as elicitation, and progress must not
+ * wait). Only responses wait for the record's commit, and go out when the server ends the stream.
+ */
 async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<void> {
   const { input } = x;
   const splitter = new SseSplitter(MAX_EVENT_BYTES);
-  // The last event waits for the record's commit (the stream's end is the exchange's end).
-  let last: Buffer | undefined;
+  const responses: Buffer[] = [];
   const seen: Buffer[] = [];
   for await (const chunk of body) {
     for (const piece of splitter.push(chunk)) {
-      const bytes = Buffer.isBuffer(piece) || piece.data === undefined ? (Buffer.isBuffer(piece) ? piece : piece.raw) : rewriteEvent(x, piece.raw, piece.data);
-      if (last) {
-        input.timing.firstByte ??= performance.now();
-        if (!input.res.write(last)) await drained(input.res);
-      }
-      last = bytes;
+      let bytes: Buffer;
+      let response = false;
+      if (Buffer.isBuffer(piece) || piece.data === undefined) bytes = Buffer.isBuffer(piece) ? piece : piece.raw;
+      else ({ bytes, response } = rewriteEvent(x, piece.raw, piece.data));
       if (seen.length < 64) seen.push(bytes);
+      if (response) {
+        responses.push(bytes);
+        continue;
+      }
+      input.timing.firstByte ??= performance.now();
+      if (!input.res.write(bytes)) await drained(input.res);
     }
   }
   const tail = splitter.end();
+  if (tail) responses.push(tail);
   input.timing.upstreamEnd = performance.now();
-  const end = last && tail ? Buffer.concat([last, tail]) : (last ?? tail);
   input.call.bodies.response = captureBytes(input.policy, Buffer.concat(seen));
   await input.release();
-  input.res.end(end);
+  input.res.end(responses.length > 0 ? Buffer.concat(responses) : undefined);
 }
 
-/** One SSE event with its data line replaced when the message in it changed; every other line kept. */
-function rewriteEvent(x: Exchange, raw: Buffer, data: string): Buffer {
+/** One SSE event with its data line replaced when the message in it changed (every other line kept), and whether it is a response. */
+function rewriteEvent(x: Exchange, raw: Buffer, data: string): { bytes: Buffer; response: boolean } {
   const message = tryParse(Buffer.from(data));
-  if (message === undefined || Array.isArray(message)) return raw;
+  if (message === undefined || Array.isArray(message)) return { bytes: raw, response: false };
+  const response = isResponse(message);
   const next = transform(x, message);
-  if (next === message) return raw;
+  if (next === message) return { bytes: raw, response };
   const lines = raw.toString('utf8').split(/\r\n|\r|\n/).filter((l) => l !== '' && !l.startsWith('data:') && l !== 'data');
-  return Buffer.from(`${[...lines, `data: ${JSON.stringify(next)}`].join('\n')}\n\n`);
+  return { bytes: Buffer.from(`${[...lines, `data: ${JSON.stringify(next)}`].join('\n')}\n\n`), response };
+}
+
+/** A JSON-RPC response (result or error, no method): a server's own request reusing an id is not one. */
+function isResponse(m: Json): boolean {
+  return m !== null && typeof m === 'object' && m.id !== undefined && m.method === undefined && (m.result !== undefined || m.error !== undefined);
 }
 
 /** A server message after the policy: the same object when nothing changed. */
 function transform(x: Exchange, m: Json): Json {
-  if (!m || typeof m !== 'object' || m.id === undefined) return m;
+  if (!isResponse(m)) return m;
   const method = x.methods.get(m.id);
   if (method === 'tools/list' && Array.isArray(m.result?.tools)) return filterList(x, m);
   const p = x.pending.get(m.id);
@@ -262,7 +278,7 @@ function judgeResult(x: Exchange, p: PendingCall, m: Json): Json {
       out = { ...m, result: { content: [{ type: 'text', text: JSON.stringify(failure) }], isError: true } };
       if (config?.onFailure.noteToModel && call.session) input.ledger.addNote(policy.agent.id, call.session, noteFor(failure));
     }
-    if (out.result) input.ledger.recordResult(policy.agent.id, call.session, p.tool, p.args, out.result);
+    if (out.result) input.ledger.recordResult(policy.agent.id, call.session, p.tool, p.args, out.result, !failure);
   }
   input.metrics.toolCalls.inc({ tool: metricName(catalog, p.tool), outcome: toolCall.outcome });
   return out;

@@ -208,3 +208,53 @@ test('onFailure: fallback calls the declared backup tool with the same arguments
     delete process.env.ORDERS_URL;
   }
 });
+
+test('a /tools call takes no sub-path or query (they would reach the tool unchecked)', async () => {
+  for (const path of ['/tools/lookup_order/admin', '/tools/lookup_order?order_id=ORD-000001']) {
+    const res = await request(`${warden.trafficUrl}${path}`, { method: 'POST', body: JSON.stringify({ order_id: 'ORD-123456' }) });
+    assert.equal(res.statusCode, 400, path);
+    assert.match(((await res.body.json()) as { error: { message: string } }).error.message, /takes no sub-path or query string/);
+  }
+});
+
+test('a result attached to another call\'s id answers nothing: quoting it for that call is fabricated', async () => {
+  const messages: Msg[] = [{ role: 'user', content: 'Where is [[call lookup_order {"order_id":"ORD-000001"}]]?' }];
+  const asked = (await chat(messages, 'swap')).choices[0].message;
+  const call = fn(asked.tool_calls![0]);
+  // The agent fetches a different order and labels it as the answer to the model's call.
+  const other = await callTool('lookup_order', JSON.stringify({ order_id: 'ORD-000002' }), { 'x-warden-tool-call-id': call.id, 'x-warden-session': 'swap' });
+  messages.push(asked, { role: 'tool', tool_call_id: call.id, content: other.text });
+  assert.match((await chat(messages, 'swap')).choices[0].message.content!, /was never returned by the tool/);
+});
+
+test('a tool result given as OpenAI text parts is compared by its text', async () => {
+  const messages: Msg[] = [{ role: 'user', content: 'Where is [[call lookup_order {"order_id":"ORD-577215"}]]?' }];
+  const asked = (await chat(messages, 'parts')).choices[0].message;
+  const call = fn(asked.tool_calls![0]);
+  const result = await callTool('lookup_order', call.function.arguments, { 'x-warden-tool-call-id': call.id });
+  messages.push(asked, { role: 'tool', tool_call_id: call.id, content: [{ type: 'text', text: result.text }] });
+  assert.match((await chat(messages, 'parts')).choices[0].message.content!, /^Tool said:/);
+});
+
+test('ways around the judge are refused: n > 1, the legacy functions API, a tool_choice forcing a hidden tool', async () => {
+  const base = { model: 'gpt-4o', messages: [{ role: 'user' as const, content: 'hi' }], tools: TOOLS };
+  for (const body of [{ ...base, n: 2 }, { model: 'gpt-4o', messages: base.messages, functions: [{ name: 'issue_refund', parameters: {} }] }]) {
+    const err = await client.chat.completions.create(body as never).catch((e) => e);
+    assert.equal(err.status, 403, JSON.stringify(body).slice(0, 80));
+    assert.match(err.message, /calls tools in a way Warden cannot check/);
+  }
+  const forced = await client.chat.completions.create({
+    ...base, tools: [...TOOLS, { type: 'function', function: { name: 'issue_refund', parameters: {} } }],
+    tool_choice: { type: 'function', function: { name: 'issue_refund' } },
+  }).catch((e) => e);
+  assert.equal(forced.status, 403);
+  assert.match(forced.message, /tool_choice forces issue_refund/);
+  // Every tool hidden: tool_choice and parallel_tool_calls go with them, or the upstream would refuse.
+  const none = await client.chat.completions.create({
+    model: 'gpt-4o', messages: base.messages, tool_choice: 'required', parallel_tool_calls: false,
+    tools: [{ type: 'function', function: { name: 'issue_refund', parameters: {} } }],
+  });
+  assert.equal(none.choices[0].message.content, 'You said: hi');
+  const sent = JSON.parse(fake.requests.at(-1)!.body.toString());
+  assert.deepEqual([sent.tools, sent.tool_choice, sent.parallel_tool_calls], [undefined, undefined, undefined]);
+});

@@ -72,3 +72,22 @@ for (const json of [false, true]) {
     });
   });
 }
+
+test('a client that calls a tool without listing first is still held to the server\'s inputSchema', async () => {
+  const crm = await startCrmServer();
+  process.env.CRM_MCP_URL = crm.url;
+  const warden = await startWarden(tempFile('support.yaml', readFileSync(join(ROOT, 'policies/examples/support-agent.yaml'), 'utf8')));
+  delete process.env.CRM_MCP_URL;
+  const client = new Client({ name: 'support-agent', version: '2.3.0' });
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${warden.trafficUrl}/mcp/crm`)));
+    // get_account has no args schema in the policy; the server's requires account_id.
+    const err = await client.callTool({ name: 'get_account', arguments: {} }).catch((e) => e);
+    assert.match(String(err.message), /invalid_arguments: .*missing required property "account_id"/);
+    assert.deepEqual(crm.calls, []);
+  } finally {
+    await client.close();
+    await warden.shutdown();
+    await crm.close();
+  }
+});

@@ -156,6 +156,13 @@ test('streamed forged calls are refused for Anthropic messages and the Responses
     assert.equal((msg.content[0] as { name: string }).name, 'lookup_order');
     assert.match((msg.content[1] as { text: string }).text, /issue_refund was refused by policy \(scope_violation\)/);
     assert.equal(msg.stop_reason, 'tool_use', 'one allowed call remains');
+    // Anthropic's MCP connector would run tools at the provider, where Warden cannot judge them.
+    const connector = await anthropic.messages.create({
+      model: 'claude-opus-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }],
+      mcp_servers: [{ type: 'url', url: 'https://mcp.example.net/sse', name: 'outside' }],
+    } as never).catch((e) => e);
+    assert.equal(connector.status, 403);
+    assert.match(connector.message, /mcp_servers \(tools run at the provider/);
 
     const stream = client.responses.stream({
       model: 'gpt-4o', input: 'Refund [[call issue_refund {"order_id":"ORD-123456","amount":50}]]',
