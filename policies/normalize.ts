@@ -1,6 +1,6 @@
 // A schema-valid policy document → the frozen Policy the runtime reads, with every default written
 // here once, with its unit. Also the checks a schema cannot express (cross-references).
-import type { AuditConfig, ModelConfig, Policy, RulesConfig, Timeouts, ToolConfig, UpstreamConfig, UpstreamKind } from './types.ts';
+import type { AuditConfig, ContextConfig, ModelConfig, Policy, RulesConfig, Timeouts, ToolConfig, UpstreamConfig, UpstreamKind } from './types.ts';
 import { schemaProblem } from './tool-schema.ts';
 import type { Path } from './yaml-source.ts';
 
@@ -77,6 +77,21 @@ function audit(raw: Raw | undefined, mode: Policy['mode']): AuditConfig {
   };
 }
 
+function context(c: Raw): ContextConfig {
+  return {
+    enabled: c.enabled ?? true,
+    trigger: c.trigger ?? 0.8,
+    target: c.target ?? 0.5,
+    reserveOutputTokens: c.reserveOutputTokens ?? 4096,
+    marginTokens: c.marginTokens ?? 256,
+    preserve: c.preserve ?? [],
+    pinnedMaxTokens: c.pinnedMaxTokens ?? 2000,
+    toolResults: { keepLast: c.toolResults?.keepLast ?? 3 },
+    window: { minRecentMessages: c.window?.minRecentMessages ?? 4 },
+    memory: { enabled: c.memory?.enabled ?? true, topK: c.memory?.topK ?? 5, maxTokens: c.memory?.maxTokens ?? 1000 },
+  };
+}
+
 export const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
 export const DEFAULT_TOOL_RETRIES = 2;
 export const DEFAULT_SUSPICION_THRESHOLD = 0.5;
@@ -129,6 +144,17 @@ export function semanticProblems(doc: Raw): SemanticProblem[] {
       out.push({ path: ['upstreams', name, 'timeouts'], message: `upstreams.${name}: totalMs (${t.totalMs}) is shorter than firstTokenMs (${t.firstTokenMs})` });
     }
   }
+  if (doc.context && (doc.context.target ?? 0.5) >= (doc.context.trigger ?? 0.8)) {
+    out.push({ path: ['context', 'target'], message: `context.target (${doc.context.target ?? 0.5}) must be below context.trigger (${doc.context.trigger ?? 0.8}), or trimming would happen every turn` });
+  }
+  for (const [i, rule] of (doc.context?.preserve ?? []).entries()) {
+    if (rule.pattern === undefined) continue;
+    try {
+      new RegExp(rule.pattern, 'iu');
+    } catch (err) {
+      out.push({ path: ['context', 'preserve', i, 'pattern'], message: `context.preserve[${i}].pattern is not a valid regular expression: ${(err as Error).message}` });
+    }
+  }
   // Enforce mode's promise is that no call goes unrecorded; failing open would break it silently.
   if (doc.audit?.onFull === 'failOpen' && (doc.mode ?? 'enforce') === 'enforce') {
     out.push({ path: ['audit', 'onFull'], message: 'audit.onFull: failOpen is for monitor and research modes; enforce mode never lets a call through unrecorded' });
@@ -178,7 +204,7 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
     tools: Object.fromEntries(Object.entries<Raw>(doc.tools ?? {}).map(([n, t]) => [n, tool(n, t)])),
     rules: rules(doc.rules),
     sanitize: doc.sanitize,
-    context: doc.context,
+    context: doc.context && context(doc.context),
     escalation: doc.escalation,
     audit: audit(doc.audit, mode),
     evals: doc.evals,

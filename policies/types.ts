@@ -78,6 +78,19 @@ export interface RetriesConfig {
   [key: string]: unknown;
 }
 
+export interface ContextConfig {
+  enabled: boolean;
+  trigger: number;
+  target: number;
+  reserveOutputTokens: number;
+  marginTokens: number;
+  preserve: readonly { role?: string; pattern?: string; marker?: string }[];
+  pinnedMaxTokens: number;
+  toolResults: { keepLast: number };
+  window: { minRecentMessages: number };
+  memory: { enabled: boolean; topK: number; maxTokens: number };
+}
+
 export type RuleAction = 'log' | 'block' | 'escalate';
 
 /** Kinds of violation a rule can govern. */
@@ -143,7 +156,8 @@ export interface Policy {
   tools: Readonly<Record<string, ToolConfig>>;
   rules: RulesConfig;
   sanitize?: unknown;
-  context?: unknown;
+  /** Absent: no windowing. */
+  context?: ContextConfig;
   escalation?: unknown;
   audit: AuditConfig;
   evals?: unknown;

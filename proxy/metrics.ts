@@ -28,6 +28,8 @@ export interface Metrics {
   auditShipFailures: client.Counter<'reason'>;
   auditQuotaUsed: client.Gauge;
   toolCalls: client.Counter<'tool' | 'outcome'>;
+  contextTokens: client.Histogram;
+  contextActions: client.Counter<'action'>;
   violations: client.Counter<'kind' | 'action'>;
   hallucinationFlags: client.Counter<'tool' | 'signal'>;
   auditPruned: client.Counter;
@@ -62,6 +64,8 @@ export function createMetrics(): Metrics {
     auditCommitFailures: new client.Counter({ name: 'warden_audit_commit_failures_total', help: 'Audit transactions that failed, by SQLite error code (their calls were not released under strict durability).', labelNames: ['code'], ...opts }),
     auditUnshipped: new client.Gauge({ name: 'warden_audit_unshipped_records', help: 'Audit records the collector has not acknowledged yet.', ...opts }),
     auditShipFailures: new client.Counter({ name: 'warden_audit_ship_failures_total', help: 'Failed shipments to the collector, by reason (network, throttled, server, unauthorized, rejected).', labelNames: ['reason'], ...opts }),
+    contextTokens: new client.Histogram({ name: 'warden_context_tokens', help: 'Input tokens of model requests as sent upstream, where context windowing counted them.', buckets: [1_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 200_000, 400_000, 1_000_000], ...opts }),
+    contextActions: new client.Counter({ name: 'warden_context_actions_total', help: 'What context windowing did, by action (context-trimmed, tool-results-cleared, memory-recalled).', labelNames: ['action'], ...opts }),
     toolCalls: new client.Counter({ name: 'warden_tool_calls_total', help: 'Tool calls through /tools and /mcp, by tool (declared names, else "undeclared") and outcome (ok, blocked, invalid_result, failed, timeout, degraded, fallback).', labelNames: ['tool', 'outcome'], ...opts }),
     violations: new client.Counter({ name: 'warden_violations_total', help: 'Policy violations, by kind (scope_violation, unknown_tool, invalid_arguments, …) and action taken (log, block).', labelNames: ['kind', 'action'], ...opts }),
     hallucinationFlags: new client.Counter({ name: 'warden_hallucination_flags_total', help: 'Tool results flagged as possibly invented, by tool and signal (round_numbers, placeholder_values, …).', labelNames: ['tool', 'signal'], ...opts }),

@@ -5,18 +5,19 @@ import type { Request, Response, StreamEvent, ToolCall } from './canonical.ts';
 import type { WardenError } from './errors.ts';
 import type { CallContext, Outcome, Stage } from './stage.ts';
 import { createModelPinning } from './stages/model-pinning.ts';
+import { createContextWindow } from './stages/context-window.ts';
 import { createToolGuard } from './stages/tool-guard.ts';
 import { createToolLedger } from './stages/tool-ledger.ts';
 import { createUsageMetering } from './stages/usage-metering.ts';
 import type { ToolCatalog } from './tools/catalog.ts';
-import type { ToolLedger } from './tools/ledger.ts';
+import type { RuntimeServices } from './runtime.ts';
 
 export interface Pipeline {
   readonly stages: readonly Stage[];
 }
 
 /** Builds the stage array for a policy; each factory compiles what it needs once, here. */
-export function buildPipeline(policy: Policy, tools: ToolCatalog, ledger?: ToolLedger): Pipeline {
+export function buildPipeline(policy: Policy, tools: ToolCatalog, services?: RuntimeServices): Pipeline {
   const stages: Stage[] = [
     // Pinning runs before anything that depends on the model (context sizes, prices, pacts), so they
     // all see the snapshot that actually goes upstream.
@@ -25,7 +26,9 @@ export function buildPipeline(policy: Policy, tools: ToolCatalog, ledger?: ToolL
     // way back judges tool calls before any later stage (or the agent) acts on them.
     ...(tools.active ? [createToolGuard(policy, tools)] : []),
     // The ledger comes after the guard, so it remembers only the tool calls the agent was handed.
-    ...(tools.active && ledger ? [createToolLedger(policy, tools, ledger)] : []),
+    ...(tools.active && services ? [createToolLedger(policy, tools, services.toolLedger)] : []),
+    // Windowing sees the request as it will go (tools filtered, ledger notes added) and trims last.
+    ...(policy.context?.enabled && services ? [createContextWindow(policy, { tokens: services.tokens, memory: services.memory })] : []),
     // Metering runs last on the request: it only adds a stream-usage request on top of whatever the
     // other stages decided, and it must see every usage event before another stage could drop it.
     createUsageMetering(policy),

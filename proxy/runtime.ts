@@ -7,6 +7,8 @@ import { buildPipeline, type Pipeline } from './pipeline.ts';
 import { providers } from './providers/index.ts';
 import { ToolCatalog } from './tools/catalog.ts';
 import type { ToolLedger } from './tools/ledger.ts';
+import type { MemoryStore } from './context/memory.ts';
+import type { TokenCounter } from './context/tokens.ts';
 import type { Agent } from 'undici';
 
 export interface Runtime {
@@ -25,6 +27,10 @@ export interface RuntimeServices {
   toolLedger: ToolLedger;
   /** The connection pool HTTP tools are called through. */
   toolDispatcher: Agent;
+  /** Token counts, cached per message across calls and reloads. */
+  tokens: TokenCounter;
+  /** What context windows dropped, per session (SQLite FTS5). */
+  memory: MemoryStore;
 }
 
 /** Builds the runtime for a validated policy. */
@@ -36,7 +42,7 @@ export function buildRuntime(policy: Policy, services?: RuntimeServices): Runtim
   const tools = new ToolCatalog(policy);
   return Object.freeze({
     policy,
-    pipeline: buildPipeline(policy, tools, services?.toolLedger),
+    pipeline: buildPipeline(policy, tools, services),
     tools,
     upstreams,
     warnings: [...upstreams.values()].flatMap((u) => u.warnings),

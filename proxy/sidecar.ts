@@ -16,7 +16,9 @@ import { ConfigError } from './errors.ts';
 import { createTrafficServer } from './http/traffic-server.ts';
 import { createMetrics } from './metrics.ts';
 import { createPolicyReloader } from './policy-reloader.ts';
-import { buildRuntime, closeRuntime } from './runtime.ts';
+import { MemoryStore } from './context/memory.ts';
+import { createTokenCounter } from './context/tokens.ts';
+import { buildRuntime, closeRuntime, type RuntimeServices } from './runtime.ts';
 import { ToolLedger } from './tools/ledger.ts';
 import { UsageLedger } from './usage-ledger.ts';
 
@@ -68,13 +70,13 @@ async function listen(server: Server, at: HostPort): Promise<string> {
 // quotes the call's result, which is the price of a ledger that does not grow without bound.
 const TOOL_LEDGER_RETENTION_MS = 30 * 86_400_000;
 
-/** The tool ledger in the data directory (created if need be); an unwritable directory never starts. */
-function openToolLedger(dataDir: string): ToolLedger {
+/** A store in the data directory (created if need be); an unwritable directory never starts. */
+function openStore<T>(dataDir: string, file: string, what: string, open: (path: string) => T): T {
   try {
     mkdirSync(dataDir, { recursive: true });
-    return new ToolLedger(join(dataDir, 'tools.db'));
+    return open(join(dataDir, file));
   } catch (err) {
-    throw new ConfigError(`cannot open the tool ledger in ${dataDir}: ${(err as Error).message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
+    throw new ConfigError(`cannot open ${what} in ${dataDir}: ${(err as Error).message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
   }
 }
 
@@ -91,7 +93,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   });
   const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log, identity, version) : undefined;
   // Tools answer in seconds, and a slow one must not hold sockets for long once it has.
-  const services = { toolLedger: openToolLedger(dataDir), toolDispatcher: new Agent({ keepAliveTimeout: 10_000, connections: 64 }) };
+  const services: RuntimeServices = {
+    toolLedger: openStore(dataDir, 'tools.db', 'the tool ledger', (p) => new ToolLedger(p)),
+    memory: openStore(dataDir, 'memory.db', 'the context memory', (p) => new MemoryStore(p)),
+    toolDispatcher: new Agent({ keepAliveTimeout: 10_000, connections: 64 }),
+    tokens: createTokenCounter(),
+  };
   const ctx: SidecarContext = {
     runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
   };
@@ -133,6 +140,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     await closeRuntime(ctx.runtime);
     clearInterval(pruneLedger);
     services.toolLedger.close();
+    services.memory.close();
     await services.toolDispatcher.close();
     if (audit) {
       await audit.close({ event: 'log_close', ts: new Date().toISOString(), agent: agentOf(ctx.runtime.policy, identity), reason: 'shutdown' });

@@ -58,6 +58,8 @@ export interface CallContext {
   systemFingerprint?: string;
   usage?: Usage;
   costUsd?: number;
+  /** Input tokens of the request as sent upstream, when context windowing counted them. */
+  contextTokens?: number;
   /** Short labels for x-warden-actions, e.g. `model-pinned`. */
   readonly actions: string[];
   readonly decisions: StageDecision[];

@@ -85,8 +85,25 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
       return json(res, result.ok ? 200 : 422, { ok: result.ok, problems: result.ok ? undefined : result.problems });
     }
     default:
+      if (url.pathname.startsWith('/memory/')) return memoryRoute(deps, req.method ?? 'GET', url, res);
       return json(res, 404, { error: { message: `no admin route ${key}`, type: 'warden_not_found', code: 'WARDEN_ERR_ROUTE_NOT_FOUND' } });
   }
+}
+
+/**
+ * A session's context memory: GET lists it (or searches it with ?q=), DELETE erases it (a person's
+ * right to erasure: gone from the store and from recall at once).
+ */
+function memoryRoute(deps: AdminDeps, method: string, url: URL, res: ServerResponse): void {
+  const session = decodeURIComponent(url.pathname.slice('/memory/'.length));
+  const agent = deps.ctx.runtime.policy.agent.id;
+  const memory = deps.ctx.services.memory;
+  if (!session) return json(res, 400, { error: { message: 'name a session: /memory/{session}', type: 'warden_invalid_request', code: 'WARDEN_ERR_INVALID_REQUEST' } });
+  if (method === 'DELETE') return json(res, 200, { session, erased: memory.erase(agent, session) });
+  if (method !== 'GET') return json(res, 405, { error: { message: `${method} /memory/{session}: use GET or DELETE`, type: 'warden_invalid_request', code: 'WARDEN_ERR_METHOD' } });
+  const q = url.searchParams.get('q');
+  const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
+  return json(res, 200, { session, memories: q ? memory.recall(agent, session, q, limit) : memory.list(agent, session, limit, Number(url.searchParams.get('offset') ?? 0) || 0) });
 }
 
 /** Creates (but does not start) the admin server. */

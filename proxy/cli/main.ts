@@ -4,6 +4,7 @@ import { ConfigError, PolicyError, UsageError } from '../errors.ts';
 import { auditCommand } from './audit-command.ts';
 import { collectorCommand } from './collector-command.ts';
 import { demoCommand } from './demo-command.ts';
+import { memoryCommand } from './memory-command.ts';
 import { policyCheckCommand } from './policy-check.ts';
 import { proxyCommand } from './proxy-command.ts';
 
@@ -30,6 +31,8 @@ const USAGE = `usage: warden <command>
   collector --store sqlite:PATH [--listen HOST:PORT] [--tokens FILE]
                        run the central collector (env: WARDEN_COLLECTOR_STORE, WARDEN_COLLECTOR_LISTEN,
                        WARDEN_COLLECTOR_TOKENS=fleet=token,…)
+  memory list|search|delete --agent ID --session ID [--query TEXT] [--data-dir DIR]
+                       a session's context memory (JSON lines); delete erases it (right to erasure)
   help                 this text
 `;
 
@@ -44,6 +47,7 @@ const COMMANDS: Record<string, Command> = {
   },
   audit: (args) => auditCommand(args, process.stdout, process.stderr),
   collector: collectorCommand,
+  memory: (args) => memoryCommand(args, process.stdout),
   help: async () => {
     process.stdout.write(USAGE);
     return 0;

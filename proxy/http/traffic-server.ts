@@ -166,6 +166,8 @@ async function passThrough(
   await relay(res, up, wardenHeaders(call.id, call.actions), timing, release);
 }
 
+const CONTEXT_ACTIONS = new Set(['context-trimmed', 'tool-results-cleared', 'memory-recalled']);
+
 /** One log line, the metrics, and the usage ledger, for every call. */
 function report(ctx: SidecarContext, req: IncomingMessage, id: string, call: CallContext | undefined, route: string, timing: CallTiming): void {
   const end = performance.now();
@@ -186,6 +188,11 @@ function report(ctx: SidecarContext, req: IncomingMessage, id: string, call: Cal
   }
   if (call) ctx.ledger.record(call.agent.id, call.task, call.usage, call.costUsd);
   for (const v of call?.violations ?? []) m.violations.inc({ kind: v.kind, action: v.action });
+  if (call?.contextTokens !== undefined) m.contextTokens.observe(call.contextTokens);
+  for (const a of call?.actions ?? []) {
+    const action = a.split(':')[0];
+    if (CONTEXT_ACTIONS.has(action)) m.contextActions.inc({ action });
+  }
   ctx.log.info({
     reqId: id, agent: call?.agent.id, agentVersion: call?.agent.version, task: call?.task, session: call?.session,
     route, method: req.method, endpoint: call?.endpoint, modelAsked: call?.modelAsked, modelServed: call?.modelServed,

@@ -1,0 +1,250 @@
+// Context windowing. When a conversation nears the model's window, it is trimmed to a lower target
+// (hysteresis: the cut then stays put for many turns, which also keeps the provider's prompt cache
+// warm). What is always kept: the system prompt, the first user task, pinned instructions (the
+// policy's preserve rules, under their own cap), and the newest messages. What goes first: old tool
+// results (a placeholder stays), then whole turns from the front, a tool call never without its
+// results. Everything dropped goes to the session's memory, and the memories most relevant to the
+// latest user turn come back as a marked note. A history that cannot be made valid goes unchanged.
+import { createHash } from 'node:crypto';
+import type { ContextConfig, Policy } from '../../policies/types.ts';
+import type { Message, Request, Response } from '../canonical.ts';
+import type { MemoryStore } from '../context/memory.ts';
+import { defaultContextTokens, type TokenCounter, type TokenizerFamily } from '../context/tokens.ts';
+import { orphansOf, unitsOf, type Unit } from '../context/units.ts';
+import { CONTINUE, rewrite, type CallContext, type Stage } from '../stage.ts';
+
+const NAME = 'context-window';
+// Per-session cut points; a restart loses them, and the first trimmed request recomputes them.
+const MAX_SESSIONS = 10_000;
+
+interface SessionCut {
+  /** Droppable units dropped from the front. */
+  dropped: number;
+  /** Tool results in messages before this index are cleared. */
+  clearedBefore: number;
+}
+
+interface Plan {
+  messages: Message[];
+  tokens: number;
+  dropped: Message[];
+  cleared: number;
+}
+
+export interface ContextServices {
+  tokens: TokenCounter;
+  memory?: MemoryStore;
+}
+
+export function createContextWindow(policy: Policy, services: ContextServices): Stage {
+  const cfg = policy.context as ContextConfig;
+  const rules = cfg.preserve.map((r) => ({ role: r.role, pattern: r.pattern === undefined ? undefined : new RegExp(r.pattern, 'iu'), marker: r.marker }));
+  const cuts = new Map<string, SessionCut>();
+  const agent = policy.agent.id;
+
+  function windowOf(call: CallContext, model: string): number | undefined {
+    return policy.models[call.modelAsked ?? '']?.contextTokens ?? policy.models[model]?.contextTokens ?? defaultContextTokens(model);
+  }
+
+  function pinnedByRule(m: Message): boolean {
+    return rules.some((r) => (!r.role || r.role === m.role) && (!r.pattern || r.pattern.test(m.text)) && (!r.marker || m.text.includes(r.marker)));
+  }
+
+  return {
+    name: NAME,
+
+    onRequest(call, req) {
+      if (req.kind !== 'chat' || req.messages.length === 0) return CONTINUE;
+      const family: TokenizerFamily = call.upstream?.provider === 'anthropic' ? 'anthropic' : 'openai';
+      const window = windowOf(call, req.model);
+      if (window === undefined) {
+        call.decisions.push({ stage: NAME, decision: 'unknown-window', detail: { model: req.model } });
+        return CONTINUE;
+      }
+      const count = (messages: readonly Message[]) => services.tokens.countRequest(req.model, family, { messages, tools: req.tools });
+      const budget = window - (req.maxOutputTokens ?? cfg.reserveOutputTokens) - cfg.marginTokens;
+      const before = count(req.messages);
+      call.state.set(NAME, { estimate: before, family });
+      const session = call.session ?? derivedSession(agent, req.messages);
+      const key = `${session}`;
+      let cut = cuts.get(key);
+
+      const units = unitsOf(req.messages);
+      const keep = pinnedUnits(units, req.messages, cfg, (m) => pinnedByRule(m), (ms) => count(ms) - count([]));
+      const droppable = units.filter((u) => !keep.has(u));
+      // A conversation shorter than the cut (the session restarted) starts over.
+      if (cut && cut.dropped > droppable.length) cut = undefined;
+      let plan = apply(req.messages, units, droppable, cut ?? { dropped: 0, clearedBefore: 0 }, count);
+      if (plan.tokens > cfg.trigger * budget || (cut === undefined && before > cfg.trigger * budget)) {
+        cut = reduce(req.messages, units, droppable, cut ?? { dropped: 0, clearedBefore: 0 }, cfg, cfg.target * budget, count);
+        plan = apply(req.messages, units, droppable, cut, count);
+      }
+      if (cut && (cut.dropped > 0 || cut.clearedBefore > 0)) {
+        if (cuts.size >= MAX_SESSIONS && !cuts.has(key)) cuts.delete(cuts.keys().next().value!);
+        cuts.set(key, cut);
+      }
+      if (plan.dropped.length === 0 && plan.cleared === 0) {
+        call.contextTokens = before;
+        return CONTINUE;
+      }
+
+      let messages = plan.messages;
+      let recalled = 0;
+      if (cfg.memory.enabled && services.memory) {
+        services.memory.store(agent, session, plan.dropped.map((m) => ({ role: m.role, text: textOf(m) })));
+        const note = recall(services, agent, session, messages, cfg, (t) => services.tokens.countText(req.model, family, t));
+        if (note && count(withNote(messages, note.text)) <= budget) {
+          messages = withNote(messages, note.text);
+          recalled = note.count;
+        }
+      }
+      const orphans = orphansOf(messages);
+      if (orphans.calls.length > 0 || orphans.results.length > 0) {
+        call.decisions.push({ stage: NAME, decision: 'invalid-history', detail: { ...orphans, note: 'forwarded unchanged' } });
+        call.contextTokens = before;
+        return CONTINUE;
+      }
+      const after = count(messages);
+      call.contextTokens = after;
+      call.decisions.push({ stage: NAME, decision: 'trimmed', detail: { session, window, budget, before, after, dropped: plan.dropped.length, cleared: plan.cleared, recalled } });
+      if (recalled > 0) call.actions.push(`memory-recalled:${recalled}`);
+      if (plan.cleared > 0) call.actions.push(`tool-results-cleared:${plan.cleared}`);
+      return rewrite<Request>({ ...req, messages }, plan.dropped.length > 0 ? 'context-trimmed' : undefined);
+    },
+
+    onResponse(call, res) {
+      calibrate(call, res);
+      return CONTINUE;
+    },
+
+    onStreamEnd(call, res) {
+      calibrate(call, res);
+    },
+  };
+
+  /** Anthropic's tokenizer is not public: every answer's reported usage tunes the estimate. */
+  function calibrate(call: CallContext, res: Response): void {
+    const state = call.state.get(NAME) as { estimate: number; family: TokenizerFamily } | undefined;
+    if (state?.family === 'anthropic' && res.usage && call.modelSent) services.tokens.calibrate(call.modelSent, state.estimate, res.usage.inputTokens);
+  }
+}
+
+/** Units always kept: leading system messages, the first user task, rule matches (under their cap), the newest messages. */
+function pinnedUnits(units: readonly Unit[], messages: readonly Message[], cfg: ContextConfig, byRule: (m: Message) => boolean, tokensOf: (ms: Message[]) => number): Set<Unit> {
+  const keep = new Set<Unit>();
+  const firstUser = messages.findIndex((m) => m.role === 'user' && !m.toolResults?.length);
+  let ruleTokens = 0;
+  // Newest pinned messages win the cap: an instruction restated later is the one that stands.
+  const byRuleUnits = units.filter((u) => u.messages.some(byRule)).reverse();
+  for (const u of byRuleUnits) {
+    const t = tokensOf(u.messages);
+    if (ruleTokens + t > cfg.pinnedMaxTokens) continue;
+    ruleTokens += t;
+    keep.add(u);
+  }
+  const opening = messages.findIndex((m) => m.role !== 'system' && m.role !== 'developer');
+  for (const u of units) {
+    const end = u.start + u.messages.length;
+    // The system prompt: every system or developer message before the conversation proper.
+    if (opening === -1 || u.start < opening) keep.add(u);
+    if (firstUser >= u.start && firstUser < end) keep.add(u);
+    if (end > messages.length - cfg.window.minRecentMessages) keep.add(u);
+  }
+  return keep;
+}
+
+/** The conversation with the cut applied: the first `dropped` droppable units gone, old tool results cleared. */
+function apply(messages: readonly Message[], units: readonly Unit[], droppable: readonly Unit[], cut: SessionCut, count: (ms: readonly Message[]) => number): Plan {
+  const gone = new Set(droppable.slice(0, cut.dropped));
+  const out: Message[] = [];
+  const dropped: Message[] = [];
+  let cleared = 0;
+  for (const u of units) {
+    if (gone.has(u)) {
+      dropped.push(...u.messages);
+      continue;
+    }
+    for (const [j, m] of u.messages.entries()) {
+      if (u.start + j < cut.clearedBefore && m.toolResults?.length && !isCleared(m)) {
+        out.push(clearedCopy(m));
+        dropped.push(m);
+        cleared++;
+      } else out.push(m);
+    }
+  }
+  return { messages: out, tokens: count(out), dropped, cleared };
+}
+
+/** Moves the cut until the conversation fits `goal`: old tool results first, then whole units from the front. */
+function reduce(messages: readonly Message[], units: readonly Unit[], droppable: readonly Unit[], from: SessionCut, cfg: ContextConfig, goal: number, count: (ms: readonly Message[]) => number): SessionCut {
+  const resultIndexes = messages.flatMap((m, i) => (m.toolResults?.length ? [i] : []));
+  const keepLast = cfg.toolResults.keepLast;
+  const keepFrom = keepLast === 0 ? messages.length : resultIndexes.length > keepLast ? resultIndexes[resultIndexes.length - keepLast] : 0;
+  const cut: SessionCut = { dropped: from.dropped, clearedBefore: Math.max(from.clearedBefore, keepFrom) };
+  if (apply(messages, units, droppable, cut, count).tokens <= goal) return cut;
+  // Drop a unit at a time: binary search would skip the hysteresis point by a turn at most, but a
+  // linear walk over units is a few hundred cached counts at worst.
+  while (cut.dropped < droppable.length) {
+    cut.dropped++;
+    if (apply(messages, units, droppable, cut, count).tokens <= goal) break;
+  }
+  return cut;
+}
+
+const CLEARED = '[warden: an earlier tool result was cleared to fit the context window; it is kept in the session memory]';
+
+function isCleared(m: Message): boolean {
+  return m.toolResults?.every((r) => r.content === CLEARED) ?? false;
+}
+
+function clearedCopy(m: Message): Message {
+  const toolResults = m.toolResults!.map((r) => ({ ...r, content: CLEARED }));
+  return { role: m.role, text: m.role === 'tool' ? CLEARED : m.text, toolResults, toolCalls: m.toolCalls };
+}
+
+function textOf(m: Message): string {
+  const parts = [m.text, ...(m.toolCalls ?? []).map((c) => `${c.name}(${c.arguments})`), ...(m.role === 'tool' ? [] : (m.toolResults ?? []).map((r) => r.content))];
+  return parts.filter(Boolean).join('\n');
+}
+
+/** The recalled memories as one marked system note, within its token cap. */
+function recall(services: ContextServices, agent: string, session: string, kept: readonly Message[], cfg: ContextConfig, tokensOf: (t: string) => number): { text: string; count: number } | undefined {
+  const lastUser = [...kept].reverse().find((m) => m.role === 'user' && !m.toolResults?.length);
+  if (!lastUser || cfg.memory.topK === 0) return undefined;
+  const present = new Set(kept.map(textOf));
+  const found = services.memory!.recall(agent, session, lastUser.text, cfg.memory.topK * 2).filter((m) => !present.has(m.text)).slice(0, cfg.memory.topK);
+  const header = '[warden memory] Earlier in this conversation (recalled from messages trimmed to fit the context window; verbatim, possibly out of date):';
+  const lines: string[] = [];
+  let tokens = tokensOf(header);
+  for (const m of found) {
+    const line = `- ${m.role}: ${m.text}`;
+    const t = tokensOf(line);
+    if (tokens + t > cfg.memory.maxTokens) continue;
+    tokens += t;
+    lines.push(line);
+  }
+  return lines.length > 0 ? { text: [header, ...lines].join('\n'), count: lines.length } : undefined;
+}
+
+/** The note goes just before the latest user turn, where the model reads it with the question. */
+function withNote(messages: readonly Message[], note: string): Message[] {
+  let at = messages.length;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i].role === 'user' && !messages[i].toolResults?.length) {
+      at = i;
+      break;
+    }
+  }
+  return [...messages.slice(0, at), { role: 'system', text: note }, ...messages.slice(at)];
+}
+
+/** Without x-warden-session: the conversation's identity is its opening (system prompt and first task). */
+function derivedSession(agent: string, messages: readonly Message[]): string {
+  const h = createHash('sha256').update(agent);
+  let users = 0;
+  for (const m of messages) {
+    h.update('\u0000').update(m.role).update('\u0000').update(m.text);
+    if (m.role === 'user' && ++users === 1) break;
+  }
+  return `derived:${h.digest('hex').slice(0, 24)}`;
+}
