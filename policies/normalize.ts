@@ -89,6 +89,10 @@ function context(c: Raw): ContextConfig {
     toolResults: { keepLast: c.toolResults?.keepLast ?? 3 },
     window: { minRecentMessages: c.window?.minRecentMessages ?? 4 },
     memory: { enabled: c.memory?.enabled ?? true, topK: c.memory?.topK ?? 5, maxTokens: c.memory?.maxTokens ?? 1000 },
+    summarize: {
+      enabled: c.summarize?.enabled ?? true, model: c.summarize?.model, ratio: c.summarize?.ratio ?? 0.2,
+      maxTokens: c.summarize?.maxTokens ?? 800, timeoutMs: c.summarize?.timeoutMs ?? 20_000,
+    },
   };
 }
 

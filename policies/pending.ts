@@ -9,6 +9,6 @@ export const NOT_ENFORCED_YET: readonly (readonly [Path, string])[] = [
   [['retries', 'maxAttempts'], 'transport retries'], [['retries', 'onStall'], 'stall handling'],
   [['retries', 'confidence'], 'confidence retries'], [['retries', 'parallel'], 'parallel instances'],
   [['sanitize'], 'sanitization'],
-  [['context', 'summarize'], 'context summaries'], [['escalation'], 'the escalation queue'],
+  [['escalation'], 'the escalation queue'],
   [['evals'], 'behavioural pacts'],
 ];

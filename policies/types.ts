@@ -89,6 +89,7 @@ export interface ContextConfig {
   toolResults: { keepLast: number };
   window: { minRecentMessages: number };
   memory: { enabled: boolean; topK: number; maxTokens: number };
+  summarize: { enabled: boolean; model?: string; ratio: number; maxTokens: number; timeoutMs: number };
 }
 
 export type RuleAction = 'log' | 'block' | 'escalate';

@@ -11,13 +11,14 @@ import { createToolLedger } from './stages/tool-ledger.ts';
 import { createUsageMetering } from './stages/usage-metering.ts';
 import type { ToolCatalog } from './tools/catalog.ts';
 import type { RuntimeServices } from './runtime.ts';
+import type { UpstreamClient } from './http/upstream-client.ts';
 
 export interface Pipeline {
   readonly stages: readonly Stage[];
 }
 
 /** Builds the stage array for a policy; each factory compiles what it needs once, here. */
-export function buildPipeline(policy: Policy, tools: ToolCatalog, services?: RuntimeServices): Pipeline {
+export function buildPipeline(policy: Policy, tools: ToolCatalog, services?: RuntimeServices, upstreams?: ReadonlyMap<string, UpstreamClient>): Pipeline {
   const stages: Stage[] = [
     // Pinning runs before anything that depends on the model (context sizes, prices, pacts), so they
     // all see the snapshot that actually goes upstream.
@@ -28,7 +29,7 @@ export function buildPipeline(policy: Policy, tools: ToolCatalog, services?: Run
     // The ledger comes after the guard, so it remembers only the tool calls the agent was handed.
     ...(tools.active && services ? [createToolLedger(policy, tools, services.toolLedger)] : []),
     // Windowing sees the request as it will go (tools filtered, ledger notes added) and trims last.
-    ...(policy.context?.enabled && services ? [createContextWindow(policy, { tokens: services.tokens, memory: services.memory })] : []),
+    ...(policy.context?.enabled && services ? [createContextWindow(policy, { tokens: services.tokens, memory: services.memory, upstream: (name) => upstreams?.get(name) })] : []),
     // Metering runs last on the request: it only adds a stream-usage request on top of whatever the
     // other stages decided, and it must see every usage event before another stage could drop it.
     createUsageMetering(policy),

@@ -42,7 +42,7 @@ export function buildRuntime(policy: Policy, services?: RuntimeServices): Runtim
   const tools = new ToolCatalog(policy);
   return Object.freeze({
     policy,
-    pipeline: buildPipeline(policy, tools, services),
+    pipeline: buildPipeline(policy, tools, services, upstreams),
     tools,
     upstreams,
     warnings: [...upstreams.values()].flatMap((u) => u.warnings),

@@ -42,6 +42,8 @@ export class MemoryStore {
       -- erased message must not come back the next time a window drops it.
       CREATE TABLE IF NOT EXISTS erased (agent TEXT NOT NULL, session TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (agent, session, hash)) STRICT;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+      -- The session's latest summary of the units a window dropped (made once per slide, kept across restarts).
+      CREATE TABLE IF NOT EXISTS summaries (agent TEXT NOT NULL, session TEXT NOT NULL, dropped INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (agent, session)) STRICT;
     `);
     // The hash key stays in the file: without it, a tombstone of a short secret could be brute-forced.
     this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('hash_key', randomBytes(32).toString('hex'));
@@ -78,12 +80,27 @@ export class MemoryStore {
     return this.listStmt.all(agent, session, limit, offset) as Memory[];
   }
 
-  /** Erases a session's memory, for good: the same messages are not kept again; returns how many went. */
+  /** Erases a session's memory and summary, for good: the same messages are not kept or summarized again; returns how many went. */
   erase(agent: string, session: string): number {
     return this.db.transaction(() => {
       this.db.prepare('INSERT OR IGNORE INTO erased (agent, session, hash) SELECT agent, session, hash FROM memories WHERE agent = ? AND session = ?').run(agent, session);
+      this.db.prepare('DELETE FROM summaries WHERE agent = ? AND session = ?').run(agent, session);
       return this.db.prepare('DELETE FROM memories WHERE agent = ? AND session = ?').run(agent, session).changes;
     })();
+  }
+
+  /** The messages not erased from this session (what a summary may be made of). */
+  notErased<M extends { role: string; text: string }>(agent: string, session: string, messages: readonly M[]): M[] {
+    const erased = this.db.prepare('SELECT 1 FROM erased WHERE agent = ? AND session = ? AND hash = ?');
+    return messages.filter((m) => !erased.get(agent, session, this.hashOf(m.role, m.text)));
+  }
+
+  summary(agent: string, session: string): { dropped: number; text: string } | undefined {
+    return this.db.prepare('SELECT dropped, text FROM summaries WHERE agent = ? AND session = ?').get(agent, session) as { dropped: number; text: string } | undefined;
+  }
+
+  saveSummary(agent: string, session: string, dropped: number, text: string): void {
+    this.db.prepare('INSERT INTO summaries (agent, session, dropped, text) VALUES (?, ?, ?, ?) ON CONFLICT (agent, session) DO UPDATE SET dropped = excluded.dropped, text = excluded.text').run(agent, session, dropped, text);
   }
 
   private hashOf(role: string, text: string): string {

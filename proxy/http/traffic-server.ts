@@ -166,7 +166,7 @@ async function passThrough(
   await relay(res, up, wardenHeaders(call.id, call.actions), timing, release);
 }
 
-const CONTEXT_ACTIONS = new Set(['context-trimmed', 'tool-results-cleared', 'memory-recalled']);
+const CONTEXT_ACTIONS = new Set(['context-trimmed', 'tool-results-cleared', 'memory-recalled', 'summarized', 'summary-written']);
 
 /** One log line, the metrics, and the usage ledger, for every call. */
 function report(ctx: SidecarContext, req: IncomingMessage, id: string, call: CallContext | undefined, route: string, timing: CallTiming): void {

@@ -11,7 +11,9 @@ import type { Message, Request, Response } from '../canonical.ts';
 import type { MemoryStore } from '../context/memory.ts';
 import { defaultContextTokens, type TokenCounter, type TokenizerFamily } from '../context/tokens.ts';
 import { orphansOf, unitsOf, type Unit } from '../context/units.ts';
-import { CONTINUE, rewrite, type CallContext, type Stage } from '../stage.ts';
+import { CONTINUE, rewrite, type CallContext, type Outcome, type Stage } from '../stage.ts';
+import { extractiveSummary, summarize } from '../context/summarizer.ts';
+import type { UpstreamClient } from '../http/upstream-client.ts';
 
 const NAME = 'context-window';
 // Per-session cut points; a restart loses them, and the first trimmed request recomputes them.
@@ -34,12 +36,21 @@ interface Plan {
 export interface ContextServices {
   tokens: TokenCounter;
   memory?: MemoryStore;
+  /** The client of a model upstream, by name, for the summarizer. */
+  upstream?: (name: string) => UpstreamClient | undefined;
+}
+
+/** The latest summary of a session: of the units before `dropped`. */
+interface SessionSummary {
+  dropped: number;
+  text: string;
 }
 
 export function createContextWindow(policy: Policy, services: ContextServices): Stage {
   const cfg = policy.context as ContextConfig;
   const rules = cfg.preserve.map((r) => ({ role: r.role, pattern: r.pattern === undefined ? undefined : new RegExp(r.pattern, 'iu'), marker: r.marker }));
   const cuts = new Map<string, SessionCut>();
+  const summaries = new Map<string, SessionSummary>();
   const agent = policy.agent.id;
 
   function windowOf(call: CallContext, model: string): number | undefined {
@@ -87,29 +98,24 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
         call.contextTokens = before;
         return CONTINUE;
       }
-
-      let messages = plan.messages;
-      let recalled = 0;
-      if (cfg.memory.enabled && services.memory) {
-        services.memory.store(agent, session, plan.dropped.map((m) => ({ role: m.role, text: textOf(m) })));
-        const note = recall(services, agent, session, messages, cfg, (t) => services.tokens.countText(req.model, family, t));
-        if (note && count(withNote(messages, note.text)) <= budget) {
-          messages = withNote(messages, note.text);
-          recalled = note.count;
+      const slide = droppable.slice(0, cut!.dropped);
+      const known = services.memory ? services.memory.summary(agent, session) : summaries.get(key);
+      if (!cfg.summarize.enabled || slide.length === 0 || known?.dropped === slide.length) {
+        return finish(call, req, session, plan, before, budget, known?.text, count, family);
+      }
+      // The window slid: summarize what it dropped since the last summary, once (the next requests reuse it).
+      const span = (known && known.dropped < slide.length ? slide.slice(known.dropped) : slide).flatMap((u) => u.messages);
+      // What a person had erased is not summarized again when the agent resends it.
+      const fresh = services.memory ? services.memory.notErased(agent, session, span) : span;
+      return summarizeSpan(call, req, fresh, known && known.dropped < slide.length ? known.text : undefined).then((text) => {
+        if (services.memory) services.memory.saveSummary(agent, session, slide.length, text);
+        else {
+          if (summaries.size >= MAX_SESSIONS && !summaries.has(key)) summaries.delete(summaries.keys().next().value!);
+          summaries.set(key, { dropped: slide.length, text });
         }
-      }
-      const orphans = orphansOf(messages);
-      if (orphans.calls.length > 0 || orphans.results.length > 0) {
-        call.decisions.push({ stage: NAME, decision: 'invalid-history', detail: { ...orphans, note: 'forwarded unchanged' } });
-        call.contextTokens = before;
-        return CONTINUE;
-      }
-      const after = count(messages);
-      call.contextTokens = after;
-      call.decisions.push({ stage: NAME, decision: 'trimmed', detail: { session, window, budget, before, after, dropped: plan.dropped.length, cleared: plan.cleared, recalled } });
-      if (recalled > 0) call.actions.push(`memory-recalled:${recalled}`);
-      if (plan.cleared > 0) call.actions.push(`tool-results-cleared:${plan.cleared}`);
-      return rewrite<Request>({ ...req, messages }, plan.dropped.length > 0 ? 'context-trimmed' : undefined);
+        call.actions.push('summary-written');
+        return finish(call, req, session, plan, before, budget, text, count, family);
+      });
     },
 
     onResponse(call, res) {
@@ -121,6 +127,52 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
       calibrate(call, res);
     },
   };
+
+  /** The dropped span's summary by the summarizer model, or the extractive fallback when it fails. */
+  async function summarizeSpan(call: CallContext, req: Request, dropped: Message[], previous: string | undefined): Promise<string> {
+    const client = call.upstream && services.upstream?.(call.upstream.name);
+    const model = cfg.summarize.model ?? req.model;
+    const maxTokens = Math.min(cfg.summarize.maxTokens, Math.max(50, Math.round(services.tokens.countRequest(model, 'openai', { messages: dropped, tools: [] }) * cfg.summarize.ratio)));
+    try {
+      if (!client) throw new Error('no upstream client');
+      const text = await summarize({ client, model, previous, dropped, maxTokens, timeoutMs: cfg.summarize.timeoutMs });
+      call.decisions.push({ stage: NAME, decision: 'summarized', detail: { model, messages: dropped.length } });
+      return `${SUMMARY_LABEL(model)}\n${text}`;
+    } catch (err) {
+      call.decisions.push({ stage: NAME, decision: 'summary-fallback', detail: { error: String((err as Error).message ?? err) } });
+      return `${SUMMARY_LABEL('an extractive fallback')}\n${extractiveSummary(dropped, previous?.replace(/^\[warden summary[^\n]*\n/, ''), maxTokens * 4)}`;
+    }
+  }
+
+  /** The trimmed request with its summary and recalled memories, if they fit, validated. */
+  function finish(call: CallContext, req: Request, session: string, plan: Plan, before: number, budget: number, summary: string | undefined, count: (ms: readonly Message[]) => number, family: TokenizerFamily): Outcome<Request> {
+    let messages = plan.messages;
+    if (summary && count(withSummary(messages, summary)) <= budget) {
+      messages = withSummary(messages, summary);
+      call.actions.push('summarized');
+    }
+    let recalled = 0;
+    if (cfg.memory.enabled && services.memory) {
+      services.memory.store(agent, session, plan.dropped.map((m) => ({ role: m.role, text: textOf(m) })));
+      const note = recall(services, agent, session, messages, cfg, (t) => services.tokens.countText(req.model, family, t));
+      if (note && count(withNote(messages, note.text)) <= budget) {
+        messages = withNote(messages, note.text);
+        recalled = note.count;
+      }
+    }
+    const orphans = orphansOf(messages);
+    if (orphans.calls.length > 0 || orphans.results.length > 0) {
+      call.decisions.push({ stage: NAME, decision: 'invalid-history', detail: { ...orphans, note: 'forwarded unchanged' } });
+      call.contextTokens = before;
+      return CONTINUE;
+    }
+    const after = count(messages);
+    call.contextTokens = after;
+    call.decisions.push({ stage: NAME, decision: 'trimmed', detail: { session, budget, before, after, dropped: plan.dropped.length, cleared: plan.cleared, recalled } });
+    if (recalled > 0) call.actions.push(`memory-recalled:${recalled}`);
+    if (plan.cleared > 0) call.actions.push(`tool-results-cleared:${plan.cleared}`);
+    return rewrite<Request>({ ...req, messages }, plan.dropped.length > 0 ? 'context-trimmed' : undefined);
+  }
 
   /** Anthropic's tokenizer is not public: every answer's reported usage tunes the estimate. */
   function calibrate(call: CallContext, res: Response): void {
@@ -224,6 +276,15 @@ function recall(services: ContextServices, agent: string, session: string, kept:
     lines.push(line);
   }
   return lines.length > 0 ? { text: [header, ...lines].join('\n'), count: lines.length } : undefined;
+}
+
+const SUMMARY_LABEL = (by: string) => `[warden summary] A lossy summary, by ${by}, of earlier messages trimmed to fit the context window (the messages themselves are in the session memory):`;
+
+/** The summary stands where the dropped span stood: after the system prompt and the first task. */
+function withSummary(messages: readonly Message[], summary: string): Message[] {
+  const first = messages.findIndex((m) => m.role === 'user' && !m.toolResults?.length);
+  const at = first === -1 ? 0 : first + 1;
+  return [...messages.slice(0, at), { role: 'system', text: summary }, ...messages.slice(at)];
 }
 
 /** The note goes just before the latest user turn, where the model reads it with the question. */

@@ -58,3 +58,14 @@ test('an assistant message with tool calls and all their results form one unit; 
   assert.deepEqual(orphansOf([user('a'), callMsg('c1'), user('b')]), { calls: ['c1'], results: [] });
   assert.deepEqual(orphansOf([user('a'), callMsg('c1')]), { calls: [], results: [] }, 'a trailing call is the agent\'s next step');
 });
+
+test('the extractive fallback keeps instructions and exact values verbatim, within its cap', async () => {
+  const { extractiveSummary } = await import('../../proxy/context/summarizer.ts');
+  const text = extractiveSummary([
+    user('Hi there. Please always answer in French. The weather is nice.'),
+    { role: 'assistant', text: 'Sure. Your order ORD-314159 ships on 12 December.' },
+    user('Thanks, that is all.'),
+  ], undefined, 500);
+  assert.equal(text, '- user: Please always answer in French.\n- assistant: Your order ORD-314159 ships on 12 December.');
+  assert.ok(extractiveSummary([user('I must keep 1 2 3 4 5 6 7 8 9 forever.')], undefined, 10).length <= 10);
+});

@@ -78,6 +78,8 @@ test('300 turns on a 16k model: every request fits, keeps turn 1 verbatim, has n
   const messages: Msg[] = [{ role: 'system', content: 'You are a support agent for an online shop.' }];
   const instruction = 'Please always answer in French, whatever language I write in.';
   let checked = 0;
+  let summarizerCalls = 0;
+  let withSummary = 0;
   for (let turn = 1; turn <= 300; turn++) {
     let content = `${FILLER[turn % FILLER.length]} ${FILLER[(turn + 1) % FILLER.length]} (turn ${turn})`;
     if (turn === 1) content = instruction;
@@ -96,6 +98,11 @@ test('300 turns on a 16k model: every request fits, keeps turn 1 verbatim, has n
     }
     for (const r of fake.requests.slice(seen)) {
       const body = JSON.parse(r.body.toString());
+      if (String(body.messages[0]?.content).startsWith('[warden summarizer]')) {
+        summarizerCalls++;
+        continue;
+      }
+      if (body.messages.some((m: any) => m.role === 'system' && String(m.content).startsWith('[warden summary]'))) withSummary++;
       const size = tokensOf(body);
       assert.ok(size <= LIMIT, `turn ${turn}: ${size} tokens sent, over the ${LIMIT} limit`);
       assert.ok(body.messages.some((m: any) => m.content === instruction), `turn ${turn}: the turn-1 instruction is there verbatim`);
@@ -111,7 +118,13 @@ test('300 turns on a 16k model: every request fits, keeps turn 1 verbatim, has n
   const whole = tokensOf({ messages: messages as any[], tools: TOOLS });
   assert.ok(whole > 3 * LIMIT, `the whole conversation (${whole} tokens) is far beyond the limit`);
   assert.ok(checked >= 330);
+  // Tier 2: one summarizer call per window slide (counted here, at the upstream, against the slides
+  // Warden reports), each summary then reused by every request until the next slide.
   const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();
+  const slides = Number(/^warden_context_actions_total\{action="summary-written"\} (\d+)$/m.exec(metrics)?.[1]);
+  assert.ok(summarizerCalls > 0, 'the window slid and was summarized');
+  assert.equal(summarizerCalls, slides, 'one summarizer call per slide');
+  assert.ok(withSummary > summarizerCalls * 10, `${summarizerCalls} summarizer calls served ${withSummary} requests carrying a summary`);
   assert.match(metrics, /^warden_context_actions_total\{action="context-trimmed"\} \d+$/m);
   assert.match(metrics, /^warden_context_actions_total\{action="memory-recalled"\} \d+$/m);
 });
