@@ -193,6 +193,38 @@ const SCENES: Scene[] = [
     },
   },
   {
+    title: 'Context windowing: a long conversation on a 3,000-token model keeps what matters',
+    async run(env) {
+      const messages: { role: string; content: string }[] = [
+        { role: 'system', content: 'You are a support agent.' },
+        { role: 'user', content: 'Please always answer in French.' },
+      ];
+      const ask = async (content: string) => {
+        messages.push({ role: 'user', content });
+        const r = await call(`${env.trafficUrl}/v1/chat/completions`, { model: 'gpt-4o-mini', messages }, { 'x-warden-session': 'demo-context' });
+        messages.push(r.json?.choices?.[0]?.message ?? { role: 'assistant', content: '' });
+        return r;
+      };
+      await ask('My parcel number is PKG-8841-X and it is late.');
+      const seen = new Set<string>();
+      for (let i = 0; i < 30; i++) {
+        const r = await ask(`Turn ${i}: the courier site still says "in transit" and the hotline queue is forty minutes long, which is not what I was promised at checkout.`);
+        for (const a of String(r.headers['x-warden-actions'] ?? '').split(',')) if (a) seen.add(a.split(':')[0]);
+      }
+      const last = await ask('Remind me: what is my parcel number?');
+      const actions = String(last.headers['x-warden-actions']);
+      const memory = (await call(`${env.adminUrl}/memory/demo-context`, undefined)).json?.memories ?? [];
+      expect(seen.has('context-trimmed') && seen.has('summarized'), `trimming and a summary, got ${[...seen].join(',')}`);
+      expect(actions.includes('memory-recalled'), `the parcel number recalled, got actions ${actions}`);
+      return [
+        `the agent sent ${messages.length - 2} messages; every request over its budget was cut to fit 3,000 tokens`,
+        `actions seen along the way: ${[...seen].join(', ')}`,
+        `last turn: x-warden-actions ${actions}`,
+        `${memory.length} dropped messages kept in the session memory (GET /memory/demo-context; DELETE erases it)`,
+      ];
+    },
+  },
+  {
     title: 'Operators see it all: /metrics and /status on the admin port',
     async run(env) {
       const metrics = (await call(`${env.adminUrl}/metrics`, undefined)).text;

@@ -168,6 +168,8 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
     }
     const after = count(messages);
     call.contextTokens = after;
+    // Calibration compares the upstream's count with Warden's for what was actually sent.
+    call.state.set(NAME, { estimate: after, family });
     call.decisions.push({ stage: NAME, decision: 'trimmed', detail: { session, budget, before, after, dropped: plan.dropped.length, cleared: plan.cleared, recalled } });
     if (recalled > 0) call.actions.push(`memory-recalled:${recalled}`);
     if (plan.cleared > 0) call.actions.push(`tool-results-cleared:${plan.cleared}`);

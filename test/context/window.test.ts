@@ -179,3 +179,27 @@ test('the Anthropic estimate converges to the upstream\'s reported usage within 
     await w.shutdown();
   }
 });
+
+test('Anthropic messages are windowed too: by the upstream\'s own count stays within the window, the instruction stays', async () => {
+  const LIMITED = 2500;
+  const w = await startWarden(tempFile('anth-ctx.yaml', policyFor(fake.url, `models:\n  claude-sonnet-4-5: { contextTokens: ${LIMITED} }\ncontext: { reserveOutputTokens: 300 }\n`, 'anth-ctx')));
+  try {
+    const anthropic = new (await import('@anthropic-ai/sdk')).default({ baseURL: `${w.trafficUrl}/anthropic`, apiKey: 'k', maxRetries: 0 });
+    const messages: { role: 'user' | 'assistant'; content: string }[] = [];
+    const instruction = 'You must always answer in French.';
+    let trimmed = 0;
+    for (let turn = 1; turn <= 60; turn++) {
+      messages.push({ role: 'user', content: turn === 1 ? instruction : `${FILLER[turn % FILLER.length]} (${turn})` });
+      const { data: msg, response } = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 300, system: 'Support agent.', messages }, { headers: { 'x-warden-session': 'anth' } }).withResponse();
+      messages.push({ role: 'assistant', content: (msg.content[0] as { text: string }).text });
+      assert.ok(msg.usage.input_tokens <= LIMITED - 300, `turn ${turn}: ${msg.usage.input_tokens} input tokens by the upstream's count`);
+      const sent = JSON.parse(fake.requests.at(-1)!.body.toString());
+      if (String(sent.system).includes('[warden summarizer]')) continue;
+      assert.ok(sent.messages.some((m: { content: unknown }) => m.content === instruction), `turn ${turn}: the instruction is kept`);
+      if (String(response.headers.get('x-warden-actions')).includes('context-trimmed')) trimmed++;
+    }
+    assert.ok(trimmed > 10, `${trimmed} requests trimmed`);
+  } finally {
+    await w.shutdown();
+  }
+});
