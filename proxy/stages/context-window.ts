@@ -77,8 +77,7 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
       const before = count(req.messages);
       call.state.set(NAME, { estimate: before, family });
       const session = call.session ?? derivedSession(agent, req.messages);
-      const key = `${session}`;
-      let cut = cuts.get(key);
+      let cut = cuts.get(session);
 
       const units = unitsOf(req.messages);
       const keep = pinnedUnits(units, req.messages, cfg, (m) => pinnedByRule(m), (ms) => count(ms) - count([]));
@@ -91,15 +90,15 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
         plan = apply(req.messages, units, droppable, cut, count);
       }
       if (cut && (cut.dropped > 0 || cut.clearedBefore > 0)) {
-        if (cuts.size >= MAX_SESSIONS && !cuts.has(key)) cuts.delete(cuts.keys().next().value!);
-        cuts.set(key, cut);
+        if (cuts.size >= MAX_SESSIONS && !cuts.has(session)) cuts.delete(cuts.keys().next().value!);
+        cuts.set(session, cut);
       }
       if (plan.dropped.length === 0 && plan.cleared === 0) {
         call.contextTokens = before;
         return CONTINUE;
       }
       const slide = droppable.slice(0, cut!.dropped);
-      const known = services.memory ? services.memory.summary(agent, session) : summaries.get(key);
+      const known = services.memory ? services.memory.summary(agent, session) : summaries.get(session);
       if (!cfg.summarize.enabled || slide.length === 0 || known?.dropped === slide.length) {
         return finish(call, req, session, plan, before, budget, known?.text, count, family);
       }
@@ -110,8 +109,8 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
       return summarizeSpan(call, req, fresh, known && known.dropped < slide.length ? known.text : undefined).then((text) => {
         if (services.memory) services.memory.saveSummary(agent, session, slide.length, text);
         else {
-          if (summaries.size >= MAX_SESSIONS && !summaries.has(key)) summaries.delete(summaries.keys().next().value!);
-          summaries.set(key, { dropped: slide.length, text });
+          if (summaries.size >= MAX_SESSIONS && !summaries.has(session)) summaries.delete(summaries.keys().next().value!);
+          summaries.set(session, { dropped: slide.length, text });
         }
         call.actions.push('summary-written');
         return finish(call, req, session, plan, before, budget, text, count, family);
