@@ -203,3 +203,23 @@ test('Anthropic messages are windowed too: by the upstream\'s own count stays wi
     await w.shutdown();
   }
 });
+
+test('the Responses API is windowed too', async () => {
+  const w = await startWarden(tempFile('resp-ctx.yaml', policyFor(fake.url, `models:\n  gpt-4o-mini: { contextTokens: 2500 }\ncontext: { reserveOutputTokens: 300 }\n`, 'resp-ctx')));
+  try {
+    const c = new OpenAI({ baseURL: `${w.trafficUrl}/v1`, apiKey: 'k', maxRetries: 0 });
+    const input: { role: 'user' | 'assistant'; content: string }[] = [];
+    const instruction = 'You must always answer in French.';
+    for (let turn = 1; turn <= 50; turn++) {
+      input.push({ role: 'user', content: turn === 1 ? instruction : `${FILLER[turn % FILLER.length]} (${turn})` });
+      const r = await c.responses.create({ model: 'gpt-4o-mini', instructions: 'Support agent.', input }, { headers: { 'x-warden-session': 'resp' } });
+      input.push({ role: 'assistant', content: r.output_text });
+      const sent = JSON.parse(fake.requests.filter((q) => q.path.endsWith('/responses')).at(-1)!.body.toString());
+      const tokens = 3 + (sent.input as { content: string }[]).reduce((n, m) => n + 3 + enc.encode(typeof m.content === 'string' ? m.content : JSON.stringify(m.content)).length, 0) + enc.encode(String(sent.instructions)).length;
+      assert.ok(tokens <= 2500 - 300, `turn ${turn}: ${tokens} tokens sent`);
+      assert.ok(sent.input.some((m: { content: unknown }) => m.content === instruction), `turn ${turn}: the instruction is kept`);
+    }
+  } finally {
+    await w.shutdown();
+  }
+});
