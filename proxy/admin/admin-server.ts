@@ -99,10 +99,10 @@ function memoryRoute(deps: AdminDeps, method: string, url: URL, res: ServerRespo
   const agent = deps.ctx.runtime.policy.agent.id;
   const memory = deps.ctx.services.memory;
   if (!session) return json(res, 400, { error: { message: 'name a session: /memory/{session}', type: 'warden_invalid_request', code: 'WARDEN_ERR_INVALID_REQUEST' } });
-  if (method === 'DELETE') return json(res, 200, { session, erased: memory.erase(agent, session) });
+  if (method === 'DELETE') return json(res, 200, { session, erased: memory.eraseDurably(agent, session) });
   if (method !== 'GET') return json(res, 405, { error: { message: `${method} /memory/{session}: use GET or DELETE`, type: 'warden_invalid_request', code: 'WARDEN_ERR_METHOD' } });
   const q = url.searchParams.get('q');
-  const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
+  const limit = Math.max(1, Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000));
   return json(res, 200, { session, memories: q ? memory.recall(agent, session, q, limit) : memory.list(agent, session, limit, Number(url.searchParams.get('offset') ?? 0) || 0) });
 }
 

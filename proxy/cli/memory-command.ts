@@ -21,7 +21,7 @@ export async function memoryCommand(args: string[], stdout: NodeJS.WritableStrea
   try {
     const limit = Number(f.limit ?? 100) || 100;
     if (sub === 'delete') {
-      stdout.write(`${JSON.stringify({ agent: f.agent, session: f.session, erased: store.erase(f.agent, f.session) })}\n`);
+      stdout.write(`${JSON.stringify({ agent: f.agent, session: f.session, erased: store.eraseDurably(f.agent, f.session) })}\n`);
       return 0;
     }
     const found = sub === 'search' ? store.recall(f.agent, f.session, f.query!, limit) : store.list(f.agent, f.session, limit);

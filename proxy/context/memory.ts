@@ -20,12 +20,15 @@ export class MemoryStore {
   private readonly match: Database.Statement;
   private readonly listStmt: Database.Statement;
   private readonly key: Buffer;
+  private readonly erasedStmt: Database.Statement;
 
   /** Opens (creating) the store at `path`; ':memory:' keeps it in memory. */
   constructor(path: string) {
     this.db = new Database(path, { timeout: 2_000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    // Erased text is overwritten in the file, not left in free pages.
+    this.db.pragma('secure_delete = ON');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS memories (
         id INTEGER PRIMARY KEY, agent TEXT NOT NULL, session TEXT NOT NULL, role TEXT NOT NULL,
@@ -53,6 +56,7 @@ export class MemoryStore {
       WHERE NOT EXISTS (SELECT 1 FROM erased WHERE agent = @agent AND session = @session AND hash = @hash)`);
     this.match = this.db.prepare(`SELECT m.id, m.session, m.role, m.text, m.at FROM memories_fts f JOIN memories m ON m.id = f.rowid
       WHERE memories_fts MATCH ? AND m.agent = ? AND m.session = ? ORDER BY bm25(memories_fts) LIMIT ?`);
+    this.erasedStmt = this.db.prepare('SELECT 1 FROM erased WHERE agent = ? AND session = ? AND hash = ?');
     this.listStmt = this.db.prepare('SELECT id, session, role, text, at FROM memories WHERE agent = ? AND session = ? ORDER BY id LIMIT ? OFFSET ?');
   }
 
@@ -89,10 +93,20 @@ export class MemoryStore {
     })();
   }
 
-  /** The messages not erased from this session (what a summary may be made of). */
-  notErased<M extends { role: string; text: string }>(agent: string, session: string, messages: readonly M[]): M[] {
-    const erased = this.db.prepare('SELECT 1 FROM erased WHERE agent = ? AND session = ? AND hash = ?');
-    return messages.filter((m) => !erased.get(agent, session, this.hashOf(m.role, m.text)));
+  /**
+   * Erases a session and makes sure the text is gone from the files too: the index rebuilt without
+   * it, and the write-ahead log (which still holds the old pages) checkpointed and truncated.
+   */
+  eraseDurably(agent: string, session: string): number {
+    const n = this.erase(agent, session);
+    this.db.exec("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')");
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return n;
+  }
+
+  /** Whether a person had this message erased from the session (it is then neither kept nor summarized). */
+  isErased(agent: string, session: string, role: string, text: string): boolean {
+    return this.erasedStmt.get(agent, session, this.hashOf(role, text)) !== undefined;
   }
 
   summary(agent: string, session: string): { dropped: number; text: string } | undefined {

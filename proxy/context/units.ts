@@ -12,10 +12,17 @@ export interface Unit {
 /** Splits messages into units: each tool-calling assistant message with the results that answer it. */
 export function unitsOf(messages: readonly Message[]): Unit[] {
   const units: Unit[] = [];
-  let open: { unit: Unit; waiting: Set<string> } | undefined;
+  let open: { unit: Unit; waiting: Set<string>; answered?: boolean } | undefined;
   messages.forEach((m, i) => {
     const results = m.toolResults ?? [];
+    // The Responses API gives each parallel call its own item: calls in a row are one turn.
+    if (open && !open.answered && m.role === 'assistant' && m.toolCalls?.length && !m.text) {
+      open.unit.messages.push(m);
+      for (const c of m.toolCalls) if (c.id) open.waiting.add(c.id);
+      return;
+    }
     if (open && results.length > 0 && results.some((r) => open!.waiting.has(r.toolCallId))) {
+      open.answered = true;
       open.unit.messages.push(m);
       for (const r of results) open.waiting.delete(r.toolCallId);
       if (open.waiting.size === 0) open = undefined;
@@ -46,17 +53,29 @@ export function orphansOf(messages: readonly Message[]): Orphans {
   const orphans: Orphans = { calls: [], results: [] };
   let pending = new Set<string>();
   let answerable = new Set<string>();
+  let answeredSince = 0;
   messages.forEach((m, i) => {
+    const ids = (m.toolCalls ?? []).map((c) => c.id).filter(Boolean);
+    // Parallel calls as separate items (the Responses API): one turn, answered after the last of them.
+    if (m.role === 'assistant' && ids.length > 0 && !m.text && pending.size > 0 && answeredSince === 0) {
+      for (const id of ids) {
+        pending.add(id);
+        answerable.add(id);
+      }
+      if (i === messages.length - 1) pending = new Set();
+      return;
+    }
     if (m.role === 'assistant') {
       orphans.calls.push(...pending);
-      const ids = (m.toolCalls ?? []).map((c) => c.id).filter(Boolean);
       pending = new Set(ids);
       answerable = new Set(ids);
+      answeredSince = 0;
       // The last message may be the call the agent is about to answer.
       if (i === messages.length - 1) pending = new Set();
       return;
     }
     for (const r of m.toolResults ?? []) {
+      answeredSince++;
       if (answerable.has(r.toolCallId)) pending.delete(r.toolCallId);
       else orphans.results.push(r.toolCallId);
     }

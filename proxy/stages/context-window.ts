@@ -51,6 +51,8 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
   const rules = cfg.preserve.map((r) => ({ role: r.role, pattern: r.pattern === undefined ? undefined : new RegExp(r.pattern, 'iu'), marker: r.marker }));
   const cuts = new Map<string, SessionCut>();
   const summaries = new Map<string, SessionSummary>();
+  // The cut whose dropped messages are already in memory, per session.
+  const stored = new Map<string, SessionCut>();
   const agent = policy.agent.id;
 
   function windowOf(call: CallContext, model: string): number | undefined {
@@ -77,6 +79,9 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
       const before = count(req.messages);
       call.state.set(NAME, { estimate: before, family });
       const session = call.session ?? derivedSession(agent, req.messages);
+      // Memory and summaries outlive the request, so they need a session the agent named: two
+      // conversations that merely open alike must never share them.
+      const keeps = call.session !== undefined;
       let cut = cuts.get(session);
 
       const units = unitsOf(req.messages);
@@ -98,14 +103,14 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
         return CONTINUE;
       }
       const slide = droppable.slice(0, cut!.dropped);
-      const known = services.memory ? services.memory.summary(agent, session) : summaries.get(session);
-      if (!cfg.summarize.enabled || slide.length === 0 || known?.dropped === slide.length) {
-        return finish(call, req, session, plan, before, budget, known?.text, count, family);
+      const known = !keeps ? undefined : services.memory ? services.memory.summary(agent, session) : summaries.get(session);
+      if (!keeps || !cfg.summarize.enabled || slide.length === 0 || known?.dropped === slide.length) {
+        return finish(call, req, session, keeps, plan, cut!, before, budget, known?.text, count, family);
       }
       // The window slid: summarize what it dropped since the last summary, once (the next requests reuse it).
       const span = (known && known.dropped < slide.length ? slide.slice(known.dropped) : slide).flatMap((u) => u.messages);
       // What a person had erased is not summarized again when the agent resends it.
-      const fresh = services.memory ? services.memory.notErased(agent, session, span) : span;
+      const fresh = services.memory ? span.filter((m) => !services.memory!.isErased(agent, session, m.role, textOf(m))) : span;
       return summarizeSpan(call, req, fresh, known && known.dropped < slide.length ? known.text : undefined).then((text) => {
         if (services.memory) services.memory.saveSummary(agent, session, slide.length, text);
         else {
@@ -113,7 +118,7 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
           summaries.set(session, { dropped: slide.length, text });
         }
         call.actions.push('summary-written');
-        return finish(call, req, session, plan, before, budget, text, count, family);
+        return finish(call, req, session, keeps, plan, cut!, before, budget, text, count, family);
       });
     },
 
@@ -144,15 +149,21 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
   }
 
   /** The trimmed request with its summary and recalled memories, if they fit, validated. */
-  function finish(call: CallContext, req: Request, session: string, plan: Plan, before: number, budget: number, summary: string | undefined, count: (ms: readonly Message[]) => number, family: TokenizerFamily): Outcome<Request> {
+  function finish(call: CallContext, req: Request, session: string, keeps: boolean, plan: Plan, cut: SessionCut, before: number, budget: number, summary: string | undefined, count: (ms: readonly Message[]) => number, family: TokenizerFamily): Outcome<Request> {
     let messages = plan.messages;
     if (summary && count(withSummary(messages, summary)) <= budget) {
       messages = withSummary(messages, summary);
       call.actions.push('summarized');
     }
     let recalled = 0;
-    if (cfg.memory.enabled && services.memory) {
-      services.memory.store(agent, session, plan.dropped.map((m) => ({ role: m.role, text: textOf(m) })));
+    if (keeps && cfg.memory.enabled && services.memory) {
+      // Each request resends what was dropped; it is stored when the cut moves, not every turn.
+      const last = stored.get(session);
+      if (!last || last.dropped !== cut.dropped || last.clearedBefore !== cut.clearedBefore) {
+        services.memory.store(agent, session, plan.dropped.map((m) => ({ role: m.role, text: textOf(m) })));
+        if (stored.size >= MAX_SESSIONS && !stored.has(session)) stored.delete(stored.keys().next().value!);
+        stored.set(session, { ...cut });
+      }
       const note = recall(services, agent, session, messages, cfg, (t) => services.tokens.countText(req.model, family, t));
       if (note && count(withNote(messages, note.text)) <= budget) {
         messages = withNote(messages, note.text);
@@ -167,6 +178,12 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
     }
     const after = count(messages);
     call.contextTokens = after;
+    if (after > budget) {
+      // Everything droppable is gone and it still does not fit (pinned messages, the newest turns, or
+      // parts Warden cannot count): the upstream will judge; the record says why.
+      call.decisions.push({ stage: NAME, decision: 'over-budget', detail: { budget, after } });
+      call.actions.push('context-over-budget');
+    }
     // Calibration compares the upstream's count with Warden's for what was actually sent.
     call.state.set(NAME, { estimate: after, family });
     call.decisions.push({ stage: NAME, decision: 'trimmed', detail: { session, budget, before, after, dropped: plan.dropped.length, cleared: plan.cleared, recalled } });
@@ -239,8 +256,10 @@ function reduce(messages: readonly Message[], units: readonly Unit[], droppable:
   // linear walk over units is a few hundred cached counts at worst.
   while (cut.dropped < droppable.length) {
     cut.dropped++;
-    if (apply(messages, units, droppable, cut, count).tokens <= goal) break;
+    if (apply(messages, units, droppable, cut, count).tokens <= goal) return cut;
   }
+  // Still over: the kept tool results go too (their content stays in memory).
+  cut.clearedBefore = messages.length;
   return cut;
 }
 

@@ -69,3 +69,10 @@ test('the extractive fallback keeps instructions and exact values verbatim, with
   assert.equal(text, '- user: Please always answer in French.\n- assistant: Your order ORD-314159 ships on 12 December.');
   assert.ok(extractiveSummary([user('I must keep 1 2 3 4 5 6 7 8 9 forever.')], undefined, 10).length <= 10);
 });
+
+test('parallel calls given as separate items (the Responses API) are one unit with their results', () => {
+  const items = [user('a'), callMsg('c1'), callMsg('c2'), result('c1'), result('c2'), user('b')];
+  assert.deepEqual(unitsOf(items).map((u) => u.messages.length), [1, 4, 1]);
+  assert.deepEqual(orphansOf(items), { calls: [], results: [] });
+  assert.deepEqual(orphansOf([user('a'), callMsg('c1'), callMsg('c2'), result('c1'), user('b')]), { calls: ['c2'], results: [] });
+});

@@ -223,3 +223,25 @@ test('the Responses API is windowed too', async () => {
     await w.shutdown();
   }
 });
+
+test('without x-warden-session, conversations that open alike share no memory or summary', async () => {
+  const w = await startWarden(tempFile('anon.yaml', policyFor(fake.url, `models:\n  gpt-4o-mini: { contextTokens: 1500 }\ncontext: { reserveOutputTokens: 200 }\n`, 'anon')));
+  try {
+    const c = new OpenAI({ baseURL: `${w.trafficUrl}/v1`, apiKey: 'k', maxRetries: 0 });
+    const talk = async (secret: string, question: string) => {
+      const messages: Msg[] = [{ role: 'system', content: 'Support.' }, { role: 'user', content: 'hi' }, { role: 'user', content: secret }];
+      for (let i = 0; i < 25; i++) {
+        messages.push((await c.chat.completions.create({ model: 'gpt-4o-mini', messages })).choices[0].message);
+        messages.push({ role: 'user', content: `${FILLER[i % FILLER.length]} (${i})` });
+      }
+      messages.push({ role: 'user', content: question });
+      await c.chat.completions.create({ model: 'gpt-4o-mini', messages });
+      return fake.requests.at(-1)!.body.toString();
+    };
+    await talk('My PIN is 7731, keep it safe.', 'ok');
+    const other = await talk('I like tea.', 'What is my PIN?');
+    assert.doesNotMatch(other, /7731/, 'another conversation never sees it');
+  } finally {
+    await w.shutdown();
+  }
+});
