@@ -29,7 +29,7 @@ export function buildPipeline(policy: Policy, tools: ToolCatalog, services?: Run
     // The ledger comes after the guard, so it remembers only the tool calls the agent was handed.
     ...(tools.active && services ? [createToolLedger(policy, tools, services.toolLedger)] : []),
     // Windowing sees the request as it will go (tools filtered, ledger notes added) and trims last.
-    ...(policy.context?.enabled && services ? [createContextWindow(policy, { tokens: services.tokens, memory: services.memory, upstream: (name) => upstreams?.get(name) })] : []),
+    ...(policy.context?.enabled && services ? [createContextWindow(policy, { tokens: services.tokens, memory: services.memory, upstream: (name) => upstreams?.get(name), record: services.record })] : []),
     // Metering runs last on the request: it only adds a stream-usage request on top of whatever the
     // other stages decided, and it must see every usage event before another stage could drop it.
     createUsageMetering(policy),

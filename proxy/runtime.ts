@@ -7,6 +7,7 @@ import { buildPipeline, type Pipeline } from './pipeline.ts';
 import { providers } from './providers/index.ts';
 import { ToolCatalog } from './tools/catalog.ts';
 import type { ToolLedger } from './tools/ledger.ts';
+import type { AuditEntry } from './audit/audit-log.ts';
 import type { MemoryStore } from './context/memory.ts';
 import type { TokenCounter } from './context/tokens.ts';
 import type { Agent } from 'undici';
@@ -31,6 +32,8 @@ export interface RuntimeServices {
   tokens: TokenCounter;
   /** What context windows dropped, per session (SQLite FTS5). */
   memory: MemoryStore;
+  /** Records a call Warden itself makes (the context summarizer) in the audit log, when there is one. */
+  record?: (entry: AuditEntry) => void;
 }
 
 /** Builds the runtime for a validated policy. */

@@ -98,6 +98,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     memory: openStore(dataDir, 'memory.db', 'the context memory', (p) => new MemoryStore(p)),
     toolDispatcher: new Agent({ keepAliveTimeout: 10_000, connections: 64 }),
     tokens: createTokenCounter(),
+    record: audit && ((entry) => void audit.append(entry).catch((err) => log.error({ err: String(err) }, 'audit record of a summarizer call not committed'))),
   };
   const ctx: SidecarContext = {
     runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,

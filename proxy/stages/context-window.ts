@@ -14,6 +14,7 @@ import { orphansOf, unitsOf, type Unit } from '../context/units.ts';
 import { CONTINUE, rewrite, type CallContext, type Outcome, type Stage } from '../stage.ts';
 import { extractiveSummary, summarize } from '../context/summarizer.ts';
 import type { UpstreamClient } from '../http/upstream-client.ts';
+import type { AuditEntry } from '../audit/audit-log.ts';
 
 const NAME = 'context-window';
 // Per-session cut points; a restart loses them, and the first trimmed request recomputes them.
@@ -38,6 +39,8 @@ export interface ContextServices {
   memory?: MemoryStore;
   /** The client of a model upstream, by name, for the summarizer. */
   upstream?: (name: string) => UpstreamClient | undefined;
+  /** Puts the summarizer's own calls in the audit log. */
+  record?: (entry: AuditEntry) => void;
 }
 
 /** The latest summary of a session: of the units before `dropped`. */
@@ -137,12 +140,19 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
     const client = call.upstream && services.upstream?.(call.upstream.name);
     const model = cfg.summarize.model ?? req.model;
     const maxTokens = Math.min(cfg.summarize.maxTokens, Math.max(50, Math.round(services.tokens.countRequest(model, 'openai', { messages: dropped, tools: [] }) * cfg.summarize.ratio)));
+    // Warden's own model call is attributed and recorded like the agent's (its text is the summary).
+    const recordCall = (status: string, detail: Record<string, unknown>) => services.record?.({
+      event: 'model_call', ts: new Date().toISOString(), purpose: 'context-summary', request_id: call.id, agent: { id: policy.agent.id, version: policy.agent.version },
+      session: call.session, task: call.task, route: call.route, model: { asked: model }, status, ...detail,
+    });
     try {
       if (!client) throw new Error('no upstream client');
       const text = await summarize({ client, model, previous, dropped, maxTokens, timeoutMs: cfg.summarize.timeoutMs });
       call.decisions.push({ stage: NAME, decision: 'summarized', detail: { model, messages: dropped.length } });
+      recordCall('ok', { summarized_messages: dropped.length, summary: text });
       return `${SUMMARY_LABEL(model)}\n${text}`;
     } catch (err) {
+      recordCall('failed', { error: String((err as Error).message ?? err) });
       call.decisions.push({ stage: NAME, decision: 'summary-fallback', detail: { error: String((err as Error).message ?? err) } });
       return `${SUMMARY_LABEL('an extractive fallback')}\n${extractiveSummary(dropped, previous?.replace(/^\[warden summary[^\n]*\n/, ''), maxTokens * 4)}`;
     }

@@ -3,13 +3,15 @@
 // independently: its size by tiktoken, the turn-1 instruction verbatim, no orphaned tool call or
 // result by the providers' rules, and a fact from turn 3 recalled when turn 290 asks for it.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { get_encoding } from 'tiktoken';
 import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
-import { policyFor, startWarden, tempDataDir, tempFile } from '../helpers/warden.ts';
+import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
 
 type Msg = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 const LIMIT = 16_000;
@@ -125,6 +127,11 @@ test('300 turns on a 16k model: every request fits, keeps turn 1 verbatim, has n
   assert.ok(summarizerCalls > 0, 'the window slid and was summarized');
   assert.equal(summarizerCalls, slides, 'one summarizer call per slide');
   assert.ok(withSummary > summarizerCalls * 10, `${summarizerCalls} summarizer calls served ${withSummary} requests carrying a summary`);
+  // Warden's own calls leave audit records like the agent's.
+  const db = new Database(join(dataDir, 'audit.db'), { readonly: true });
+  const summaryRecords = () => (db.prepare("SELECT count(*) AS n FROM records WHERE json_extract(body, '$.purpose') = 'context-summary'").get() as { n: number }).n;
+  await waitFor(() => summaryRecords() === summarizerCalls, 5_000, 'a record per summarizer call');
+  db.close();
   assert.match(metrics, /^warden_context_actions_total\{action="context-trimmed"\} \d+$/m);
   assert.match(metrics, /^warden_context_actions_total\{action="memory-recalled"\} \d+$/m);
 });
