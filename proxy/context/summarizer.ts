@@ -33,18 +33,14 @@ function transcript(dropped: readonly Message[]): string {
 /** The model's summary; throws when the upstream does not give one in time. */
 export async function summarize(r: SummaryRequest): Promise<string> {
   const provider = r.client.provider;
-  const anthropic = provider.name === 'anthropic';
+  const own = provider.ownCall;
+  const endpoint = own && findEndpoint(provider, 'POST', own.path);
+  if (!own || !endpoint) throw new Error(`upstream ${r.client.config.name} has no endpoint to summarize with`);
   const input = `${r.previous ? `Previous summary:\n${r.previous}\n\n` : ''}Conversation to summarize:\n${transcript(r.dropped)}`;
-  const body: Json = anthropic
-    ? { model: r.model, max_tokens: r.maxTokens, system: INSTRUCTIONS, messages: [{ role: 'user', content: input }] }
-    : { model: r.model, max_tokens: r.maxTokens, messages: [{ role: 'system', content: INSTRUCTIONS }, { role: 'user', content: input }] };
-  const path = anthropic ? '/v1/messages' : '/chat/completions';
-  const endpoint = findEndpoint(provider, 'POST', path);
-  if (!endpoint) throw new Error(`upstream ${r.client.config.name} has no endpoint to summarize with`);
-  const raw = Buffer.from(JSON.stringify(body));
+  const raw = Buffer.from(JSON.stringify(own.body(r.model, INSTRUCTIONS, input, r.maxTokens)));
   const res = await r.client.send({
-    method: 'POST', path: r.client.path(path), body: raw, signal: AbortSignal.timeout(r.timeoutMs),
-    headers: { ...r.client.setHeaders, 'content-type': 'application/json', 'content-length': String(raw.length), ...(anthropic ? { 'anthropic-version': '2023-06-01' } : {}) },
+    method: 'POST', path: r.client.path(own.path), body: raw, signal: AbortSignal.timeout(r.timeoutMs),
+    headers: { ...r.client.setHeaders, ...own.headers, 'content-type': 'application/json', 'content-length': String(raw.length) },
   });
   const text = await res.body.setEncoding('utf8').toArray().then((parts) => parts.join(''));
   if (res.status !== 200) throw new Error(`the summarizer answered HTTP ${res.status}`);

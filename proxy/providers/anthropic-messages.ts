@@ -100,6 +100,7 @@ function rewriteAnthropicToolCalls(held: readonly HeldEvent[], blocked: Readonly
 export const anthropicMessages: EndpointAdapter = {
   name: 'anthropic.messages',
   stopReason: 'end_turn',
+  tokenizer: 'anthropic',
 
   parseRequest(body): Request {
     const messages: Message[] = [];

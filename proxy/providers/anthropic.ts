@@ -15,4 +15,9 @@ export const anthropicProvider: ProviderSpec = {
   endpoints: [{ method: 'POST', suffix: '/messages', adapter: anthropicMessages }],
   errorBody: errorJson,
   streamErrorEvent: (err) => `event: error\ndata: ${errorJson(err)}\n\n`,
+  ownCall: {
+    path: '/v1/messages',
+    headers: { 'anthropic-version': '2023-06-01' },
+    body: (model, system, user, maxTokens) => ({ model, max_tokens: maxTokens, system, messages: [{ role: 'user', content: user }] }),
+  },
 };

@@ -140,6 +140,7 @@ function rewriteChatToolCalls(held: readonly HeldEvent[], blocked: ReadonlyMap<n
 export const openaiChat: EndpointAdapter = {
   name: 'openai.chat',
   stopReason: 'stop',
+  tokenizer: 'openai',
 
   parseRequest(body) {
     const stream = body.stream === true;

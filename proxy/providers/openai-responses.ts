@@ -142,6 +142,7 @@ function rewriteResponsesToolCalls(held: readonly HeldEvent[], blocked: Readonly
 
 export const openaiResponses: EndpointAdapter = {
   name: 'openai.responses',
+  tokenizer: 'openai',
 
   parseRequest(body): Request {
     const messages: Message[] = [];

@@ -21,4 +21,9 @@ export const openaiProvider: ProviderSpec = {
   ],
   errorBody: errorJson,
   streamErrorEvent: (err) => `data: ${errorJson(err)}\n\n`,
+  ownCall: {
+    path: '/chat/completions',
+    headers: {},
+    body: (model, system, user, maxTokens) => ({ model, max_tokens: maxTokens, messages: [{ role: 'system', content: system }, { role: 'user', content: user }] }),
+  },
 };

@@ -37,6 +37,8 @@ export interface EndpointAdapter {
   writeStreamEvent(parsed: ParsedStreamEvent, events: readonly StreamEvent[]): Json;
   /** The finish reason of a response that ends without tool calls (stop, end_turn), when it has one. */
   readonly stopReason?: string;
+  /** How its requests are counted for context windowing (tiktoken, or the calibrated estimate). */
+  readonly tokenizer?: 'openai' | 'anthropic';
   /**
    * Rewrites a held stream tail (from the first tool-call event to the end) so that each tool call
    * at a `blocked` index (the canonical index: OpenAI's tool_calls index, Anthropic's content block
@@ -67,4 +69,13 @@ export interface ProviderSpec {
   streamErrorEvent(err: WardenError): string;
   /** Its streams may stay silent for long (MCP's server-to-client stream): no idle timeout. */
   readonly quietStreams?: boolean;
+  /** How Warden itself asks this provider a one-shot question (the context summarizer). */
+  readonly ownCall?: OwnCall;
+}
+
+export interface OwnCall {
+  /** Path relative to the upstream's base URL; a model-call endpoint, so its adapter reads the answer. */
+  path: string;
+  headers: Readonly<Record<string, string>>;
+  body(model: string, system: string, user: string, maxTokens: number): Json;
 }

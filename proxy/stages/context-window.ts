@@ -10,7 +10,8 @@ import type { ContextConfig, Policy } from '../../policies/types.ts';
 import type { Message, Request, Response } from '../canonical.ts';
 import type { MemoryStore } from '../context/memory.ts';
 import { defaultContextTokens, type TokenCounter, type TokenizerFamily } from '../context/tokens.ts';
-import { orphansOf, unitsOf, type Unit } from '../context/units.ts';
+import { apply, pinnedUnits, reduce, type Plan, type SessionCut } from '../context/cut.ts';
+import { orphansOf, unitsOf } from '../context/units.ts';
 import { CONTINUE, rewrite, type CallContext, type Outcome, type Stage } from '../stage.ts';
 import { extractiveSummary, summarize } from '../context/summarizer.ts';
 import type { UpstreamClient } from '../http/upstream-client.ts';
@@ -19,20 +20,6 @@ import type { AuditEntry } from '../audit/audit-log.ts';
 const NAME = 'context-window';
 // Per-session cut points; a restart loses them, and the first trimmed request recomputes them.
 const MAX_SESSIONS = 10_000;
-
-interface SessionCut {
-  /** Droppable units dropped from the front. */
-  dropped: number;
-  /** Tool results in messages before this index are cleared. */
-  clearedBefore: number;
-}
-
-interface Plan {
-  messages: Message[];
-  tokens: number;
-  dropped: Message[];
-  cleared: number;
-}
 
 export interface ContextServices {
   tokens: TokenCounter;
@@ -71,7 +58,7 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
 
     onRequest(call, req) {
       if (req.kind !== 'chat' || req.messages.length === 0) return CONTINUE;
-      const family: TokenizerFamily = call.upstream?.provider === 'anthropic' ? 'anthropic' : 'openai';
+      const family: TokenizerFamily = call.adapter?.tokenizer ?? 'openai';
       const window = windowOf(call, req.model);
       if (window === undefined) {
         call.decisions.push({ stage: NAME, decision: 'unknown-window', detail: { model: req.model } });
@@ -207,81 +194,6 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
     const state = call.state.get(NAME) as { estimate: number; family: TokenizerFamily } | undefined;
     if (state?.family === 'anthropic' && res.usage && call.modelSent) services.tokens.calibrate(call.modelSent, state.estimate, res.usage.inputTokens);
   }
-}
-
-/** Units always kept: leading system messages, the first user task, rule matches (under their cap), the newest messages. */
-function pinnedUnits(units: readonly Unit[], messages: readonly Message[], cfg: ContextConfig, byRule: (m: Message) => boolean, tokensOf: (ms: Message[]) => number): Set<Unit> {
-  const keep = new Set<Unit>();
-  const firstUser = messages.findIndex((m) => m.role === 'user' && !m.toolResults?.length);
-  let ruleTokens = 0;
-  // Newest pinned messages win the cap: an instruction restated later is the one that stands.
-  const byRuleUnits = units.filter((u) => u.messages.some(byRule)).reverse();
-  for (const u of byRuleUnits) {
-    const t = tokensOf(u.messages);
-    if (ruleTokens + t > cfg.pinnedMaxTokens) continue;
-    ruleTokens += t;
-    keep.add(u);
-  }
-  const opening = messages.findIndex((m) => m.role !== 'system' && m.role !== 'developer');
-  for (const u of units) {
-    const end = u.start + u.messages.length;
-    // The system prompt: every system or developer message before the conversation proper.
-    if (opening === -1 || u.start < opening) keep.add(u);
-    if (firstUser >= u.start && firstUser < end) keep.add(u);
-    if (end > messages.length - cfg.window.minRecentMessages) keep.add(u);
-  }
-  return keep;
-}
-
-/** The conversation with the cut applied: the first `dropped` droppable units gone, old tool results cleared. */
-function apply(messages: readonly Message[], units: readonly Unit[], droppable: readonly Unit[], cut: SessionCut, count: (ms: readonly Message[]) => number): Plan {
-  const gone = new Set(droppable.slice(0, cut.dropped));
-  const out: Message[] = [];
-  const dropped: Message[] = [];
-  let cleared = 0;
-  for (const u of units) {
-    if (gone.has(u)) {
-      dropped.push(...u.messages);
-      continue;
-    }
-    for (const [j, m] of u.messages.entries()) {
-      if (u.start + j < cut.clearedBefore && m.toolResults?.length && !isCleared(m)) {
-        out.push(clearedCopy(m));
-        dropped.push(m);
-        cleared++;
-      } else out.push(m);
-    }
-  }
-  return { messages: out, tokens: count(out), dropped, cleared };
-}
-
-/** Moves the cut until the conversation fits `goal`: old tool results first, then whole units from the front. */
-function reduce(messages: readonly Message[], units: readonly Unit[], droppable: readonly Unit[], from: SessionCut, cfg: ContextConfig, goal: number, count: (ms: readonly Message[]) => number): SessionCut {
-  const resultIndexes = messages.flatMap((m, i) => (m.toolResults?.length ? [i] : []));
-  const keepLast = cfg.toolResults.keepLast;
-  const keepFrom = keepLast === 0 ? messages.length : resultIndexes.length > keepLast ? resultIndexes[resultIndexes.length - keepLast] : 0;
-  const cut: SessionCut = { dropped: from.dropped, clearedBefore: Math.max(from.clearedBefore, keepFrom) };
-  if (apply(messages, units, droppable, cut, count).tokens <= goal) return cut;
-  // Drop a unit at a time: binary search would skip the hysteresis point by a turn at most, but a
-  // linear walk over units is a few hundred cached counts at worst.
-  while (cut.dropped < droppable.length) {
-    cut.dropped++;
-    if (apply(messages, units, droppable, cut, count).tokens <= goal) return cut;
-  }
-  // Still over: the kept tool results go too (their content stays in memory).
-  cut.clearedBefore = messages.length;
-  return cut;
-}
-
-const CLEARED = '[warden: an earlier tool result was cleared to fit the context window; it is kept in the session memory]';
-
-function isCleared(m: Message): boolean {
-  return m.toolResults?.every((r) => r.content === CLEARED) ?? false;
-}
-
-function clearedCopy(m: Message): Message {
-  const toolResults = m.toolResults!.map((r) => ({ ...r, content: CLEARED }));
-  return { role: m.role, text: m.role === 'tool' ? CLEARED : m.text, toolResults, toolCalls: m.toolCalls };
 }
 
 function textOf(m: Message): string {

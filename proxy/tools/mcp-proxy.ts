@@ -10,7 +10,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Policy } from '../../policies/types.ts';
 import { captureBytes } from '../audit/call-record.ts';
-import { UpstreamUnreachableError } from '../errors.ts';
 import { parseJson, readBody } from '../http/body.ts';
 import type { CallTiming } from '../http/call-timing.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/headers.ts';
@@ -18,17 +17,15 @@ import { drained, wardenHeaders } from '../http/respond.ts';
 import { parseFields, SseSplitter } from '../http/sse.ts';
 import type { UpstreamClient } from '../http/upstream-client.ts';
 import type { Metrics } from '../metrics.ts';
-import { MCP_WARDEN_ERROR } from '../providers/mcp.ts';
 import type { CallContext } from '../stage.ts';
 import type { ToolCatalog } from './catalog.ts';
 import { degradation, noteFor, type Degradation } from './degrade.ts';
 import type { ToolLedger } from './ledger.ts';
 import { scoreToolResult } from './signals.ts';
+import { isResponse, MAX_EVENT_BYTES, readAll, rpcError, textOf, textValue, tryParse, type Id, type Json } from './mcp-wire.ts';
 import { judgeAll, type Violation } from './violations.ts';
 
 const STAGE = 'mcp';
-// One SSE event bigger than this passes through unread.
-const MAX_EVENT_BYTES = 16 * 1024 * 1024;
 
 export interface McpInput {
   req: IncomingMessage;
@@ -46,8 +43,6 @@ export interface McpInput {
   release(): Promise<void>;
 }
 
-type Json = Record<string, any>;
-type Id = string | number;
 
 /** A tools/call in flight in this exchange, by JSON-RPC id. */
 interface PendingCall {
@@ -206,11 +201,6 @@ function rewriteEvent(x: Exchange, raw: Buffer, data: string): { bytes: Buffer; 
   return { bytes: Buffer.from(`${[...lines, `data: ${JSON.stringify(next)}`].join('\n')}\n\n`), response };
 }
 
-/** A JSON-RPC response (result or error, no method): a server's own request reusing an id is not one. */
-function isResponse(m: Json): boolean {
-  return m !== null && typeof m === 'object' && m.id !== undefined && m.method === undefined && (m.result !== undefined || m.error !== undefined);
-}
-
 /** A server message after the policy: the same object when nothing changed. */
 function transform(x: Exchange, m: Json): Json {
   if (!isResponse(m)) return m;
@@ -289,10 +279,6 @@ function metricName(catalog: ToolCatalog, tool: string): string {
   return catalog.get(tool) ? tool : 'undeclared';
 }
 
-function rpcError(id: Id, message: string, data: Json): Json {
-  return { jsonrpc: '2.0', id, error: { code: MCP_WARDEN_ERROR, message, data } };
-}
-
 async function answer(input: McpInput, status: number, message: unknown): Promise<void> {
   const body = Buffer.from(JSON.stringify(message));
   input.call.bodies.response = captureBytes(input.policy, body);
@@ -302,32 +288,3 @@ async function answer(input: McpInput, status: number, message: unknown): Promis
   input.res.end(body);
 }
 
-function textOf(result: Json): string {
-  return Array.isArray(result.content) ? result.content.filter((b: Json) => b?.type === 'text').map((b: Json) => String(b.text)).join('\n') : '';
-}
-
-/** A result's text content, as JSON when it is JSON (what an unstructured tool's answer means). */
-function textValue(result: Json): unknown {
-  const text = textOf(result);
-  const parsed = tryParse(Buffer.from(text));
-  return parsed === undefined ? text : parsed;
-}
-
-function tryParse(buf: Buffer): any {
-  try {
-    return JSON.parse(buf.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-async function readAll(body: AsyncIterable<Buffer>, server: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of body) {
-    size += c.length;
-    if (size > MAX_EVENT_BYTES) throw new UpstreamUnreachableError(server, { cause: new Error(`response over ${MAX_EVENT_BYTES} bytes`) });
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
-}

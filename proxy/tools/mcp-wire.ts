@@ -1,0 +1,49 @@
+// The JSON-RPC side of MCP that the proxy reads: message kinds, Warden's own error responses, a
+// tool result's text, and bounded reads of a server's answers.
+import { UpstreamUnreachableError } from '../errors.ts';
+import { MCP_WARDEN_ERROR } from '../providers/mcp.ts';
+
+export type Json = Record<string, any>;
+export type Id = string | number;
+
+// One message (or SSE event) bigger than this passes through unread, or fails the read.
+export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
+
+/** A JSON-RPC response (result or error, no method): a server's own request reusing an id is not one. */
+export function isResponse(m: Json): boolean {
+  return m !== null && typeof m === 'object' && m.id !== undefined && m.method === undefined && (m.result !== undefined || m.error !== undefined);
+}
+
+export function rpcError(id: Id, message: string, data: Json): Json {
+  return { jsonrpc: '2.0', id, error: { code: MCP_WARDEN_ERROR, message, data } };
+}
+
+export function textOf(result: Json): string {
+  return Array.isArray(result.content) ? result.content.filter((b: Json) => b?.type === 'text').map((b: Json) => String(b.text)).join('\n') : '';
+}
+
+/** A result's text content, as JSON when it is JSON (what an unstructured tool's answer means). */
+export function textValue(result: Json): unknown {
+  const text = textOf(result);
+  const parsed = tryParse(Buffer.from(text));
+  return parsed === undefined ? text : parsed;
+}
+
+export function tryParse(buf: Buffer): any {
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readAll(body: AsyncIterable<Buffer>, server: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += c.length;
+    if (size > MAX_EVENT_BYTES) throw new UpstreamUnreachableError(server, { cause: new Error(`response over ${MAX_EVENT_BYTES} bytes`) });
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
