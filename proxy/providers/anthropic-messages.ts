@@ -3,6 +3,7 @@
 import type { Message, Request, Response, StreamEvent, ToolCall, Usage } from '../canonical.ts';
 import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
 import { argumentsText, argumentsValue, arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
+import { anthropicMessagesTracker } from './stream-trackers/anthropic-messages-tracker.ts';
 
 // `system` travels as the first canonical message and goes back to its own field.
 const SYSTEM = Symbol('anthropic.system');
@@ -207,4 +208,5 @@ export const anthropicMessages: EndpointAdapter = {
   },
 
   rewriteToolCalls: rewriteAnthropicToolCalls,
+  streamTracker: anthropicMessagesTracker,
 };

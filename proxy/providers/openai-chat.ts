@@ -1,7 +1,9 @@
 // OpenAI chat completions (also spoken by vLLM, Azure OpenAI, Gemini's OpenAI endpoint and most gateways).
+import { openaiChatLogprobs } from './openai-logprobs.ts';
 import type { Message, Request, Response, StreamEvent, ToolCall, Usage } from '../canonical.ts';
 import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
 import { arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
+import { openaiChatTracker } from './stream-trackers/openai-chat-tracker.ts';
 
 function parseToolCalls(v: unknown): ToolCall[] | undefined {
   const calls = arr(v).map((c) => {
@@ -139,6 +141,7 @@ function rewriteChatToolCalls(held: readonly HeldEvent[], blocked: ReadonlyMap<n
 
 export const openaiChat: EndpointAdapter = {
   name: 'openai.chat',
+  logprobs: openaiChatLogprobs,
   stopReason: 'stop',
   tokenizer: 'openai',
 
@@ -254,4 +257,5 @@ export const openaiChat: EndpointAdapter = {
   },
 
   rewriteToolCalls: rewriteChatToolCalls,
+  streamTracker: openaiChatTracker,
 };

@@ -3,6 +3,7 @@ import type { Message, Request, Response, StreamEvent, ToolCall } from '../canon
 import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
 import { openaiUsage } from './openai-chat.ts';
 import { arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
+import { openaiResponsesTracker } from './stream-trackers/openai-responses-tracker.ts';
 
 // `instructions` is a field of its own, not an input item; this marker lets it travel as the first
 // canonical message and go back to its field untouched.
@@ -248,4 +249,5 @@ export const openaiResponses: EndpointAdapter = {
   },
 
   rewriteToolCalls: rewriteResponsesToolCalls,
+  streamTracker: openaiResponsesTracker,
 };

@@ -47,6 +47,10 @@ export interface EndpointAdapter {
    * call finishes as a plain answer. Absent for endpoints without tool calls.
    */
   rewriteToolCalls?(held: readonly HeldEvent[], blocked: ReadonlyMap<number, string>): Buffer[];
+  /** Token logprobs, when the endpoint offers them (confidence scores). */
+  readonly logprobs?: LogprobSupport;
+  /** A fresh tracker for one stream, so a stalled stream can be ended or continued cleanly. */
+  streamTracker?(): StreamTracker;
 }
 
 export interface EndpointRoute {
@@ -78,4 +82,47 @@ export interface OwnCall {
   path: string;
   headers: Readonly<Record<string, string>>;
   body(model: string, system: string, user: string, maxTokens: number): Json;
+}
+
+/** How an endpoint offers token logprobs (for confidence scores), as data. */
+export interface LogprobSupport {
+  /** Whether the agent asked for logprobs itself (then they stay in its response). */
+  asked(body: Json): boolean;
+  /** The request body, asking for logprobs. */
+  ask(body: Json): Json;
+  /** The answer's token logprobs, from a whole response or one stream event's payload. */
+  ofResponse(body: Json): number[];
+  ofEvent(data: Json): number[];
+  /** Removes the logprobs the agent did not ask for, in place. */
+  strip(body: Json): void;
+  stripEvent(data: Json): void;
+}
+
+/** Follows one stream as it passes to the client, so it can be ended or continued cleanly if the upstream stalls. */
+export interface StreamTracker {
+  /** Sees each event that went to the client, in order (data parsed as JSON; undefined for non-JSON data such as [DONE]). */
+  observe(event: string | undefined, data: Json | undefined): void;
+  /** True once the stream's terminal event has been observed. */
+  readonly finished: boolean;
+  /**
+   * The SSE bytes that end the stream as a finished but truncated response: whatever is open is closed
+   * (content blocks, output items, tool-call arguments left as they are), the finish reason is the
+   * provider's "cut short" one (chat: finish_reason "length"; Anthropic: stop_reason "max_tokens";
+   * Responses: a `response.incomplete` event with incomplete_details.reason "max_output_tokens"), and the
+   * closing event carries `warden: note` as an extra top-level JSON field that SDKs ignore.
+   */
+  close(note: Json): Buffer;
+  /**
+   * Continue-by-prefill, for APIs that accept a trailing assistant message as a prefill (Anthropic
+   * messages). Given the original request body, returns the body for the continuation call and a
+   * splicer for its SSE events; undefined when the stream cannot be continued (it stalled inside a
+   * tool_use or thinking block, no text yet, or the API has no prefill).
+   */
+  continuation?(requestBody: Json): Continuation | undefined;
+}
+
+export interface Continuation {
+  body: Json;
+  /** Maps one event of the continuation's stream into the client's stream: the bytes to send (possibly several events), or null to drop it. */
+  splice(event: string | undefined, data: string): Buffer | null;
 }
