@@ -1,6 +1,7 @@
 // A schema-valid policy document → the frozen Policy the runtime reads, with every default written
 // here once, with its unit. Also the checks a schema cannot express (cross-references).
-import type { AuditConfig, ContextConfig, ModelConfig, Policy, RulesConfig, Timeouts, ToolConfig, UpstreamConfig, UpstreamKind } from './types.ts';
+import { retriesConfig, retryProblems } from './retries.ts';
+import type { AuditConfig, ContextConfig, EscalationConfig, ModelConfig, Policy, RulesConfig, Timeouts, ToolConfig, UpstreamConfig, UpstreamKind } from './types.ts';
 import { schemaProblem } from './tool-schema.ts';
 import type { Path } from './yaml-source.ts';
 
@@ -11,7 +12,6 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   totalMs: 300_000,
 });
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024; // 10 MiB
-export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_AUDIT_MAX_BODY_BYTES = 1024 * 1024; // 1 MiB
 export const DEFAULT_CHECKPOINT = Object.freeze({ everyRecords: 1_000, everyMs: 10_000 });
 export const DEFAULT_RETAIN_SHIPPED = '7d';
@@ -121,6 +121,20 @@ function tool(name: string, t: Raw): ToolConfig {
   };
 }
 
+export const DEFAULT_ESCALATION_TIMEOUT_MS = 600_000; // 10 min
+
+function escalation(e: Raw | undefined): EscalationConfig {
+  const r = e?.webhookRetry ?? {};
+  return {
+    timeoutMs: e?.timeoutMs ?? DEFAULT_ESCALATION_TIMEOUT_MS,
+    onTimeout: e?.onTimeout ?? 'fail',
+    // "${ESCALATION_WEBHOOK:-}" interpolates to "" when unset: that means no webhook.
+    webhook: e?.webhook ? e.webhook : undefined,
+    webhookHeaders: Object.fromEntries(Object.entries(e?.webhookHeaders ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+    webhookRetry: { attempts: r.attempts ?? 8, baseMs: r.baseMs ?? 1_000, capMs: r.capMs ?? 300_000 },
+  };
+}
+
 // Blocking is the default for what a tool catalogue exists to stop; pattern signals only log,
 // because they are hints, never proof.
 export const DEFAULT_RULES: RulesConfig = Object.freeze({
@@ -135,7 +149,7 @@ function rules(raw: Raw | undefined): RulesConfig {
 
 /** Problems the schema cannot see: values that are each valid but do not fit together. */
 export function semanticProblems(doc: Raw): SemanticProblem[] {
-  const out: SemanticProblem[] = [];
+  const out: SemanticProblem[] = [...retryProblems(doc)];
   for (const [name, u] of Object.entries<Raw>(doc.upstreams ?? {})) {
     if (u.apiKeyEnv && u.apiKeyFile) out.push({ path: ['upstreams', name, 'apiKeyFile'], message: `upstreams.${name}: set apiKeyEnv or apiKeyFile, not both` });
     try {
@@ -162,6 +176,10 @@ export function semanticProblems(doc: Raw): SemanticProblem[] {
   // Enforce mode's promise is that no call goes unrecorded; failing open would break it silently.
   if (doc.audit?.onFull === 'failOpen' && (doc.mode ?? 'enforce') === 'enforce') {
     out.push({ path: ['audit', 'onFull'], message: 'audit.onFull: failOpen is for monitor and research modes; enforce mode never lets a call through unrecorded' });
+  }
+  const webhook = doc.escalation?.webhook;
+  if (webhook && !/^https?:\/\/[^/]/.test(webhook)) {
+    out.push({ path: ['escalation', 'webhook'], message: `escalation.webhook must be an http(s) URL or empty (got "${webhook}")` });
   }
   for (const [name, tool] of Object.entries<Raw>(doc.tools ?? {})) {
     if (tool.http && tool.mcp) out.push({ path: ['tools', name, 'mcp'], message: `tools.${name}: a tool has an http target or an mcp target, not both` });
@@ -194,7 +212,6 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
   for (const [name, m] of Object.entries<Raw>(doc.models ?? {})) models[name] = { name, ...m };
   const limits = doc.limits ?? {};
   const mode: Policy['mode'] = doc.mode ?? 'enforce';
-  const { timeouts: _t, maxAttempts, ...retryRest } = doc.retries ?? {};
   return deepFreeze({
     apiVersion: 'warden/v1',
     kind: 'Policy',
@@ -204,12 +221,12 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
     models,
     usage: { streamUsage: doc.usage?.streamUsage ?? 'request' },
     limits: { ...limits, maxBodyBytes: parseBytes(limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES) },
-    retries: { ...retryRest, timeouts: retryTimeouts, maxAttempts: maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
+    retries: retriesConfig(doc.retries, retryTimeouts),
     tools: Object.fromEntries(Object.entries<Raw>(doc.tools ?? {}).map(([n, t]) => [n, tool(n, t)])),
     rules: rules(doc.rules),
     sanitize: doc.sanitize,
     context: doc.context && context(doc.context),
-    escalation: doc.escalation,
+    escalation: escalation(doc.escalation),
     audit: audit(doc.audit, mode),
     evals: doc.evals,
     source,

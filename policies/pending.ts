@@ -6,9 +6,6 @@ import type { Path } from './yaml-source.ts';
 export const NOT_ENFORCED_YET: readonly (readonly [Path, string])[] = [
   [['limits', 'requestsPerMinute'], 'rate limits'], [['limits', 'tokensPerMinute'], 'rate limits'],
   [['limits', 'concurrent'], 'concurrency limits'], [['limits', 'usdPerDay'], 'budgets'],
-  [['retries', 'maxAttempts'], 'transport retries'], [['retries', 'onStall'], 'stall handling'],
-  [['retries', 'confidence'], 'confidence retries'], [['retries', 'parallel'], 'parallel instances'],
   [['sanitize'], 'sanitization'],
-  [['escalation'], 'the escalation queue'],
   [['evals'], 'behavioural pacts'],
 ];

@@ -72,10 +72,25 @@ export interface LimitsConfig {
   usdPerDay?: number;
 }
 
+/** Which model calls a retry feature applies to; absent: every call. Any condition given may match. */
+export interface CallSelector {
+  header?: string;
+  models?: readonly string[];
+  routes?: readonly string[];
+  tools?: readonly string[];
+}
+
 export interface RetriesConfig {
   timeouts: Timeouts;
+  /** Transport attempts per upstream and model, the first included. */
   maxAttempts: number;
-  [key: string]: unknown;
+  backoff: { baseMs: number; capMs: number; maxRetryAfterMs: number };
+  budget: { ratio: number; minRetries: number; windowMs: number };
+  /** Tried in order after the call's own upstream; each entry has an upstream, a model, or both. */
+  fallbacks: readonly { upstream?: string; model?: string }[];
+  onStall: 'return_partial' | 'retry' | 'continue';
+  confidence?: { method: 'logprobs' | 'self'; threshold: number; maxRetries: number; when?: CallSelector };
+  parallel?: { n: number; select: 'majority' | 'confidence'; escalateBelowAgreement?: number; when?: CallSelector };
 }
 
 export interface ContextConfig {
@@ -125,6 +140,17 @@ export interface ToolConfig {
   suspicionThreshold: number;
 }
 
+export interface EscalationConfig {
+  /** How long a held call waits for a person, from when it was first held. */
+  timeoutMs: number;
+  /** fail: the call fails; unreviewed: a model answer goes out marked unreviewed (tool calls fail either way). */
+  onTimeout: 'fail' | 'unreviewed';
+  /** Where new escalations are POSTed; absent: no notification. */
+  webhook?: string;
+  webhookHeaders: Readonly<Record<string, string>>;
+  webhookRetry: { attempts: number; baseMs: number; capMs: number };
+}
+
 export interface AuditConfig {
   enabled: boolean;
   /** strict: a response waits for its record's commit (synchronous=FULL); relaxed: it does not. */
@@ -159,7 +185,7 @@ export interface Policy {
   sanitize?: unknown;
   /** Absent: no windowing. */
   context?: ContextConfig;
-  escalation?: unknown;
+  escalation: EscalationConfig;
   audit: AuditConfig;
   evals?: unknown;
   /** Where the policy came from: file path and SHA-256 of its bytes. */

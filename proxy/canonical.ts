@@ -124,6 +124,14 @@ export function zeroUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0 };
 }
 
+/** The sum of two usage reports. */
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens,
+    cachedInputTokens: a.cachedInputTokens + b.cachedInputTokens, cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
+  };
+}
+
 /** Ends accumulation: drops the holes left by providers that index tool calls by content position. */
 export function finishAccumulation(res: Response): Response {
   const dense = res.toolCalls.filter(Boolean); // filter skips holes, which some() would too

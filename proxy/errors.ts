@@ -105,6 +105,47 @@ export class ToolBlockedError extends WardenError {
   }
 }
 
+// A call a person did not approve is answered 403, timeouts included: SDKs retry 408, 429 and 5xx by
+// themselves, and each retry would hold the agent for another full timeout and page a person again.
+
+/** 403: a person rejected the held call. */
+export class EscalationRejectedError extends WardenError {
+  constructor(id: string, note?: string, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_ESCALATION_REJECTED', 403, 'warden_escalation_rejected',
+      `a person rejected the call (escalation ${id})${note ? `: ${note}` : ''}`, options);
+  }
+}
+
+/** 403: no person decided within escalation.timeoutMs, and the policy's onTimeout is fail. */
+export class EscalationTimeoutError extends WardenError {
+  constructor(reason: string, id?: string, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_ESCALATION_TIMEOUT', 403, 'warden_escalation_timeout', id
+      ? `no person decided on the call within escalation.timeoutMs (escalation ${id}; it needed review because ${reason})`
+      : `the call needs a person's review (${reason}), but the escalation queue is not available`, options);
+  }
+}
+
+/** 404: the admin API or CLI names an escalation the queue does not hold. */
+export class EscalationNotFoundError extends WardenError {
+  constructor(id: string) {
+    super('WARDEN_ERR_ESCALATION_NOT_FOUND', 404, 'warden_not_found', `no escalation "${id}"`);
+  }
+}
+
+/** 409: the escalation was already approved, rejected or timed out. */
+export class EscalationDecidedError extends WardenError {
+  constructor(id: string, state: string) {
+    super('WARDEN_ERR_ESCALATION_DECIDED', 409, 'warden_conflict', `escalation ${id} is already ${state.replace('_', ' ')}; a decision is final`);
+  }
+}
+
+/** 400: an approval that cannot be applied (edited arguments that fail the tool's schema, a choice out of range). */
+export class InvalidApprovalError extends WardenError {
+  constructor(message: string) {
+    super('WARDEN_ERR_INVALID_APPROVAL', 400, 'warden_invalid_request', message);
+  }
+}
+
 /** 503: the audit log has no room (quota reached or volume full); the call was not made. */
 export class AuditFullError extends WardenError {
   constructor(detail: string, options?: WardenErrorOptions) {

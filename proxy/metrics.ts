@@ -34,6 +34,14 @@ export interface Metrics {
   hallucinationFlags: client.Counter<'tool' | 'signal'>;
   auditPruned: client.Counter;
   auditFullCalls: client.Counter<'outcome'>;
+  retries: client.Counter<'reason'>;
+  retryBudgetExhausted: client.Counter;
+  confidence: client.Histogram;
+  juryDisagreements: client.Counter;
+  escalations: client.Gauge<'state'>;
+  escalationWait: client.Histogram<'kind' | 'state'>;
+  /** The escalation queue's counts per state, read at scrape time. */
+  escalationStates?: () => Record<string, number>;
   /** The audit database whose files auditDiskBytes measures at scrape time. */
   auditPath?: string;
   /** A model name safe to use as a label value. */
@@ -66,12 +74,24 @@ export function createMetrics(): Metrics {
     auditShipFailures: new client.Counter({ name: 'warden_audit_ship_failures_total', help: 'Failed shipments to the collector, by reason (network, throttled, server, unauthorized, rejected).', labelNames: ['reason'], ...opts }),
     contextTokens: new client.Histogram({ name: 'warden_context_tokens', help: 'Input tokens of model requests as sent upstream, where context windowing counted them.', buckets: [1_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 200_000, 400_000, 1_000_000], ...opts }),
     contextActions: new client.Counter({ name: 'warden_context_actions_total', help: 'What context windowing did, by action (context-trimmed, tool-results-cleared, summarized, summary-written, memory-recalled).', labelNames: ['action'], ...opts }),
-    toolCalls: new client.Counter({ name: 'warden_tool_calls_total', help: 'Tool calls through /tools and /mcp, by tool (declared names, else "undeclared") and outcome (ok, blocked, invalid_result, failed, timeout, degraded, fallback).', labelNames: ['tool', 'outcome'], ...opts }),
-    violations: new client.Counter({ name: 'warden_violations_total', help: 'Policy violations, by kind (scope_violation, unknown_tool, invalid_arguments, …) and action taken (log, block).', labelNames: ['kind', 'action'], ...opts }),
+    toolCalls: new client.Counter({ name: 'warden_tool_calls_total', help: 'Tool calls through /tools and /mcp, by tool (declared names, else "undeclared") and outcome (ok, blocked, rejected, escalation_timeout, invalid_result, failed, timeout, degraded, fallback).', labelNames: ['tool', 'outcome'], ...opts }),
+    violations: new client.Counter({ name: 'warden_violations_total', help: 'Policy violations, by kind (scope_violation, unknown_tool, invalid_arguments, approval_required, …) and action taken (log, block, escalate).', labelNames: ['kind', 'action'], ...opts }),
     hallucinationFlags: new client.Counter({ name: 'warden_hallucination_flags_total', help: 'Tool results flagged as possibly invented, by tool and signal (round_numbers, placeholder_values, …).', labelNames: ['tool', 'signal'], ...opts }),
     auditQuotaUsed: new client.Gauge({ name: 'warden_audit_quota_used_ratio', help: 'Share of audit.quotaBytes the audit log uses (alert at 0.7; new calls refused at 1).', ...opts }),
     auditPruned: new client.Counter({ name: 'warden_audit_pruned_records_total', help: 'Audit records pruned after the collector acknowledged them and their retention passed.', ...opts }),
     auditFullCalls: new client.Counter({ name: 'warden_audit_full_calls_total', help: 'Calls that arrived while the audit log had no room, by outcome (refused: 503; unrecorded: let through by onFull: failOpen).', labelNames: ['outcome'], ...opts }),
+    retries: new client.Counter({ name: 'warden_retries_total', help: 'Model calls sent again, by reason (rate_limited, server_error, network, timeout, fallback, stall, low_confidence).', labelNames: ['reason'], ...opts }),
+    retryBudgetExhausted: new client.Counter({ name: 'warden_retry_budget_exhausted_total', help: 'Retries not made because the upstream\'s retry budget was spent.', ...opts }),
+    confidence: new client.Histogram({ name: 'warden_confidence', help: 'Confidence of scored model answers (0 to 1).', buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99], ...opts }),
+    juryDisagreements: new client.Counter({ name: 'warden_jury_disagreements_total', help: 'Parallel juries whose agreement fell below escalateBelowAgreement.', ...opts }),
+    escalations: new client.Gauge({
+      name: 'warden_escalations', help: 'Escalations in the queue (escalations.db), by state (pending, approved, rejected, timed_out); decided ones are kept 30 days.', labelNames: ['state'], ...opts,
+      collect() {
+        for (const [state, n] of Object.entries(metrics.escalationStates?.() ?? {})) this.set({ state }, n);
+      },
+    }),
+    // People answer in seconds to hours.
+    escalationWait: new client.Histogram({ name: 'warden_escalation_wait_seconds', help: 'Time from an escalation\'s opening to its decision or timeout, by kind (tool_call, model_answer) and outcome (approved, rejected, timed_out).', labelNames: ['kind', 'state'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1_800, 3_600, 14_400, 86_400], ...opts }),
     auditDiskBytes: new client.Gauge({
       name: 'warden_audit_disk_bytes', help: 'Bytes the audit log uses on disk (database and write-ahead log).', ...opts,
       collect() {

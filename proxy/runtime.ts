@@ -9,8 +9,10 @@ import { ToolCatalog } from './tools/catalog.ts';
 import type { ToolLedger } from './tools/ledger.ts';
 import type { AuditEntry } from './audit/audit-log.ts';
 import type { MemoryStore } from './context/memory.ts';
+import type { EscalationQueue } from './escalation/queue.ts';
 import type { TokenCounter } from './context/tokens.ts';
 import type { Agent } from 'undici';
+import type { RetryBudgets } from './retry/budgets.ts';
 
 export interface Runtime {
   readonly policy: Policy;
@@ -28,10 +30,14 @@ export interface RuntimeServices {
   toolLedger: ToolLedger;
   /** The connection pool HTTP tools are called through. */
   toolDispatcher: Agent;
+  /** Retry budgets per upstream; they outlive reloads, so a reload cannot reset a storm's brake. */
+  retryBudgets: RetryBudgets;
   /** Token counts, cached per message across calls and reloads. */
   tokens: TokenCounter;
   /** What context windows dropped, per session (SQLite FTS5). */
   memory: MemoryStore;
+  /** The human-review queue (escalations.db): calls held until a person decides. */
+  escalations: EscalationQueue;
   /** Records a call Warden itself makes (the context summarizer) in the audit log, when there is one. */
   record?: (entry: AuditEntry) => void;
 }

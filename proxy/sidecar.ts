@@ -1,4 +1,5 @@
 // Starts and stops one sidecar: traffic and admin listeners over the runtime built from the policy.
+import { RetryBudgets } from './retry/budgets.ts';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
@@ -18,6 +19,8 @@ import { createMetrics } from './metrics.ts';
 import { createPolicyReloader } from './policy-reloader.ts';
 import { MemoryStore } from './context/memory.ts';
 import { createTokenCounter } from './context/tokens.ts';
+import { EscalationQueue } from './escalation/queue.ts';
+import { EscalationStore } from './escalation/store.ts';
 import { buildRuntime, closeRuntime, type RuntimeServices } from './runtime.ts';
 import { ToolLedger } from './tools/ledger.ts';
 import { UsageLedger } from './usage-ledger.ts';
@@ -92,17 +95,35 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     return undefined;
   });
   const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log, identity, version) : undefined;
+  // The queue outlives reloads, so it reads the running policy (the first one until ctx exists: a
+  // restart settles leftover escalations while it starts).
+  let running: SidecarContext | undefined;
+  const current = () => running?.runtime.policy ?? policy;
+  const escalations = new EscalationQueue({
+    store: openStore(dataDir, 'escalations.db', 'the escalation queue', (p) => new EscalationStore(p)),
+    settings: () => current().escalation, metrics, log,
+    schemaOf: (tool) => running?.runtime.tools.get(tool)?.args,
+    record: audit && ((entry) => {
+      const p = current();
+      // The held call's arguments are content, kept only where the policy keeps bodies.
+      const content = p.audit.bodies === 'none' ? { subject: undefined, decision: entry.decision && { ...(entry.decision as object), args: undefined } } : {};
+      void audit.append({ ...entry, ...content, agent: agentOf(p, identity) }).catch((err) => log.error({ err: String(err) }, 'audit record of an escalation not committed'));
+    }),
+  });
   // Tools answer in seconds, and a slow one must not hold sockets for long once it has.
   const services: RuntimeServices = {
     toolLedger: openStore(dataDir, 'tools.db', 'the tool ledger', (p) => new ToolLedger(p)),
     memory: openStore(dataDir, 'memory.db', 'the context memory', (p) => new MemoryStore(p)),
     toolDispatcher: new Agent({ keepAliveTimeout: 10_000, connections: 64 }),
+    retryBudgets: new RetryBudgets(),
     tokens: createTokenCounter(),
+    escalations,
     record: audit && ((entry) => void audit.append(entry).catch((err) => log.error({ err: String(err) }, 'audit record of a summarizer call not committed'))),
   };
   const ctx: SidecarContext = {
     runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
   };
+  running = ctx;
   const reloader = createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy);
   const pruneLedger = setInterval(() => {
     try {
@@ -127,6 +148,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   let stopping: Promise<void> | undefined;
   async function drain(): Promise<void> {
     ctx.draining = true;
+    // Held calls are answered 503 now (their escalations stay pending for the next sidecar) rather than holding the drain.
+    escalations.interrupt();
     log.info({ inFlight: ctx.inFlight, graceMs: opts.shutdownGraceMs }, 'draining');
     const closed = new Promise((resolve) => traffic.close(resolve));
     traffic.closeIdleConnections();
@@ -142,6 +165,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     clearInterval(pruneLedger);
     services.toolLedger.close();
     services.memory.close();
+    escalations.close();
     await services.toolDispatcher.close();
     if (audit) {
       await audit.close({ event: 'log_close', ts: new Date().toISOString(), agent: agentOf(ctx.runtime.policy, identity), reason: 'shutdown' });

@@ -57,6 +57,8 @@ export interface CallContext {
   modelServed?: string;
   systemFingerprint?: string;
   usage?: Usage;
+  /** Usage of attempts made for this call but not delivered (jury members, low-confidence answers). */
+  extraUsage?: Usage;
   costUsd?: number;
   /** Input tokens of the request as sent upstream, when context windowing counted them. */
   contextTokens?: number;

@@ -1,8 +1,10 @@
-// The admin listener: liveness, readiness, Prometheus metrics, semantic status, usage, policy reload.
+// The admin listener: liveness, readiness, Prometheus metrics, semantic status, usage, policy reload,
+// context memory, the escalation queue.
 // It never carries agent traffic, so an operator can scrape and probe it while the traffic port is busy.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { SidecarContext } from '../context.ts';
 import type { ReloadResult } from '../policy-reloader.ts';
+import { escalationRoute } from './escalation-routes.ts';
 
 export interface AdminDeps {
   ctx: SidecarContext;
@@ -86,6 +88,7 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
     }
     default:
       if (url.pathname.startsWith('/memory/')) return memoryRoute(deps, req.method ?? 'GET', url, res);
+      if (url.pathname === '/escalations' || url.pathname.startsWith('/escalations/')) return escalationRoute(deps.ctx.services.escalations, req, url, res, json);
       return json(res, 404, { error: { message: `no admin route ${key}`, type: 'warden_not_found', code: 'WARDEN_ERR_ROUTE_NOT_FOUND' } });
   }
 }

@@ -4,6 +4,7 @@ import { ConfigError, PolicyError, UsageError } from '../errors.ts';
 import { auditCommand } from './audit-command.ts';
 import { collectorCommand } from './collector-command.ts';
 import { demoCommand } from './demo-command.ts';
+import { escalationsCommand } from './escalations-command.ts';
 import { memoryCommand } from './memory-command.ts';
 import { policyCheckCommand } from './policy-check.ts';
 import { proxyCommand } from './proxy-command.ts';
@@ -33,6 +34,13 @@ const USAGE = `usage: warden <command>
                        WARDEN_COLLECTOR_TOKENS=fleet=token,…)
   memory list|search|delete --agent ID --session ID [--query TEXT] [--data-dir DIR]
                        a session's context memory (JSON lines); delete erases it (right to erasure)
+  escalations list [--state S] [--json] | show ID
+  escalations approve ID [--args JSON] [--choice N] [--by NAME] [--note TEXT]
+  escalations reject ID [--by NAME] [--note TEXT]
+                       the human-review queue, through the sidecar's admin API (--admin URL, env
+                       WARDEN_ADMIN_URL, default http://127.0.0.1:15101) or on the file (--data-dir DIR);
+                       approve may edit a tool call's arguments (--args) or pick a model answer (--choice);
+                       exit 0 ok, 1 refused (unknown id, already decided, invalid arguments)
   help                 this text
 `;
 
@@ -48,6 +56,7 @@ const COMMANDS: Record<string, Command> = {
   audit: (args) => auditCommand(args, process.stdout, process.stderr),
   collector: collectorCommand,
   memory: (args) => memoryCommand(args, process.stdout),
+  escalations: (args) => escalationsCommand(args, process.stdout, process.stderr),
   help: async () => {
     process.stdout.write(USAGE);
     return 0;

@@ -17,6 +17,8 @@ export interface Scenario {
   resetAfter?: number;
   words?: number;
   logprob?: number;
+  /** The failure keys (status, stall-after, reset-after) apply to this many requests with the same scenario, then stop. */
+  times?: number;
 }
 
 /** One request being answered. */
@@ -48,6 +50,8 @@ const SCENARIO_KEYS: Record<string, (s: Scenario, v: number) => void> = {
   'reset-after': (s, v) => (s.resetAfter = v),
   words: (s, v) => (s.words = v),
   logprob: (s, v) => (s.logprob = v),
+  times: (s, v) => (s.times = v),
+  id: () => undefined,
 };
 
 function validValue(key: string, v: number): boolean {

@@ -27,6 +27,9 @@
 //   reset-after=N     write N SSE events, then destroy the socket; a JSON reply resets before any byte
 //   words=N           make a text reply exactly N words long
 //   logprob=X         every token's logprob, when the request asks for logprobs
+//   times=N           status, stall-after and reset-after apply to the first N requests carrying this
+//                     exact scenario header, then it is answered normally (a transient failure to retry)
+//   id=N              ignored: makes a scenario header unique, so its `times` count starts afresh
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -223,6 +226,8 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
   const { host = '127.0.0.1', port = 0, recordBodies = true, latencyMs = 0 } = opts;
   const requests: RecordedRequest[] = [];
   let handler: RawHandler | undefined;
+  // Requests per scenario header, for `times=N` (bounded: the demo and tests use a handful).
+  const failuresSeen = new Map<string, number>();
   let closing: Promise<void> | undefined;
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -264,8 +269,14 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
         res.destroy();
       },
     };
-    const scenario = parseScenario(req.headers['x-fake-scenario']);
+    let scenario = parseScenario(req.headers['x-fake-scenario']);
     if (typeof scenario === 'string') return provider.error(ex, 400, scenario);
+    if (scenario.times !== undefined) {
+      const key = String(req.headers['x-fake-scenario']);
+      const seen = (failuresSeen.get(key) ?? 0) + 1;
+      failuresSeen.set(key, seen);
+      if (seen > scenario.times) scenario = { ...scenario, status: undefined, stallAfter: undefined, resetAfter: undefined };
+    }
     ex.scenario = scenario;
     const waitMs = latencyMs + scenario.delayMs;
     if (waitMs > 0 && !(await pause(waitMs, ex.signal))) return;

@@ -1,53 +1,11 @@
 // The demo's scripted agent: each scene makes real HTTP calls through the sidecar, checks what Warden
 // did, and prints it. Later capabilities add their scenes to SCENES.
-import { request } from 'undici';
 import { openAuditDb } from '../audit/store.ts';
 import { verifyAuditDb } from '../audit/verify.ts';
+import { RETRY_SCENES } from './retry-scenes.ts';
+import { call, expect, usageOf, type Scene, type SceneEnv } from './scene-kit.ts';
 
-export interface SceneEnv {
-  trafficUrl: string;
-  adminUrl: string;
-  /** The sidecar's audit database. */
-  auditPath: string;
-  out(line?: string): void;
-}
-
-interface CallResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json?: Record<string, any>;
-}
-
-interface Scene {
-  title: string;
-  run(env: SceneEnv): Promise<string[]>;
-}
-
-async function call(url: string, body: unknown, headers: Record<string, string> = {}, raw?: string): Promise<CallResult> {
-  const res = await request(url, {
-    method: body === undefined && raw === undefined ? 'GET' : 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-  });
-  const text = await res.body.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.statusCode, headers: res.headers, text, json };
-}
-
-async function usageOf(env: SceneEnv, task: string): Promise<string> {
-  const u = (await call(`${env.adminUrl}/usage?task=${encodeURIComponent(task)}`, undefined)).json ?? {};
-  return `tokens in/out ${u.inputTokens}/${u.outputTokens}, cost $${Number(u.costUsd).toFixed(6)} (task ${task})`;
-}
-
-function expect(ok: boolean, what: string): void {
-  if (!ok) throw new Error(`expected ${what}`);
-}
+export type { SceneEnv } from './scene-kit.ts';
 
 // The agent's own tool definitions; the policy decides which the model sees.
 const DEMO_TOOLS = ['lookup_order', 'issue_refund'].map((name) => ({ type: 'function', function: { name, parameters: { type: 'object' } } }));
@@ -117,16 +75,7 @@ const SCENES: Scene[] = [
       ];
     },
   },
-  {
-    title: 'Upstream errors pass through untouched (429 with Retry-After)',
-    async run(env) {
-      const r = await call(`${env.trafficUrl}/v1/chat/completions`, {
-        model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }],
-      }, { 'x-fake-scenario': 'status=429;retry-after=7' });
-      expect(r.status === 429 && r.headers['retry-after'] === '7', '429 with Retry-After: 7');
-      return [`${r.status}, Retry-After: ${r.headers['retry-after']}, body ${r.text}`];
-    },
-  },
+  ...RETRY_SCENES,
   {
     title: 'Audit: every call left a record, hash-chained and checkpointed',
     async run(env) {

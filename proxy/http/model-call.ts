@@ -1,29 +1,29 @@
-// A model call end to end: parse to canonical, run the request stages, forward (the agent's own bytes
-// when nothing changed), then run the response or stream stages on the way back.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { accumulate, emptyResponse, finishAccumulation, type ToolCall } from '../canonical.ts';
-import { captureBytes, captureValue } from '../audit/call-record.ts';
-import { ToolBlockedError, UpstreamUnreachableError, WardenError } from '../errors.ts';
-import { holdsToolCalls, runRequest, runResponse, runStreamEnd, runStreamEvent, runStreamToolCalls, type Pipeline } from '../pipeline.ts';
-import type { EndpointAdapter, HeldEvent, Json } from '../providers/types.ts';
+import { captureBytes } from '../audit/call-record.ts';
+import { UpstreamUnreachableError, WardenError } from '../errors.ts';
+import type { EscalationQueue } from '../escalation/queue.ts';
+import type { Metrics } from '../metrics.ts';
+import { runRequest, runResponse, type Pipeline } from '../pipeline.ts';
+import type { EndpointAdapter, Json } from '../providers/types.ts';
 import { obj } from '../providers/wire.ts';
+import { replay } from '../retry/buffered.ts';
+import { withSelfReport } from '../retry/confidence.ts';
+import type { RetryBudgets } from '../retry/budgets.ts';
+import { deliberate } from '../retry/deliberate.ts';
+import { bodyFor, forward, targetsOf, type ForwardInput, type Target } from '../retry/forward.ts';
+import { deliberationFor } from '../retry/plan.ts';
 import type { CallContext } from '../stage.ts';
 import { parseJsonObject, readBody } from './body.ts';
 import type { CallTiming } from './call-timing.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
-import { drained, sendError, wardenHeaders } from './respond.ts';
+import { sendError, wardenHeaders } from './respond.ts';
 import { relay } from './relay.ts';
-import { SseSplitter, type SseEvent } from './sse.ts';
+import { streamBack } from './stream-back.ts';
 import { toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
 
-// An SSE event bigger than this is passed through unparsed rather than held in memory.
-const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 // A whole (non-streamed) model response is read into memory to run stages on it; past this it is an error.
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
-// A stream held back for its tool calls to be judged keeps at most this much; past it, the calls
-// cannot be checked, so they are refused rather than let through unseen.
-const MAX_HELD_TOOL_BYTES = 8 * 1024 * 1024;
 
 export interface ModelCallInput {
   req: IncomingMessage;
@@ -36,6 +36,13 @@ export interface ModelCallInput {
   timing: CallTiming;
   maxBodyBytes: number;
   signal: AbortSignal;
+  /** Every upstream of the runtime, for fallbacks. */
+  upstreams: ReadonlyMap<string, UpstreamClient>;
+  budgets: RetryBudgets;
+  metrics: Metrics;
+  escalations: EscalationQueue;
+  /** Stops the call's total timeout (while a person reviews it, the upstream is no longer involved). */
+  suspendTotal(): void;
   /** Commits the call's audit record; awaited before the last bytes go out (rejects under strict durability when it fails). */
   release(): Promise<void>;
 }
@@ -60,22 +67,72 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
     return;
   }
   const request = outcome.value;
-  // Fidelity: with no stage changing the call, the agent's exact bytes go upstream.
-  const outBody = outcome.changed ? Buffer.from(JSON.stringify(adapter.writeRequest(wire, request))) : body;
-  const headers = upstreamRequestHeaders(req.headers, { strip: client.stripHeaders, set: client.setHeaders, identity: true });
-  headers['content-length'] = String(outBody.length);
-
+  const retries = call.policy.retries;
+  const fwd: ForwardInput = {
+    call, adapter, wire, request, headers: req.headers, rest: input.rest, signal: input.signal, retries,
+    budgets: input.budgets, metrics: input.metrics, targets: targetsOf(client, retries, input.upstreams),
+    // Fidelity: with no stage changing the call, the agent's exact bytes go upstream.
+    body: outcome.changed ? Buffer.from(JSON.stringify(adapter.writeRequest(wire, request))) : body,
+  };
   timing.upstreamStart = performance.now();
-  const up = await client.send({ method: 'POST', path: client.path(input.rest), headers, body: outBody, signal: input.signal });
+  const plan = deliberationFor(call, request, wire, adapter);
+  let up: UpstreamResponse;
+  let target: Target;
+  if (plan) {
+    // Deliberation reads whole answers before choosing one; the chosen one is replayed below.
+    const asked = plan.selfReport ? withSelfReport(request) : request;
+    const chosen = await deliberate({
+      fwd: {
+        ...fwd, request: asked, body: asked === request ? fwd.body : Buffer.from(JSON.stringify(adapter.writeRequest(wire, asked))),
+        shape: plan.logprobs?.strip ? plan.logprobs.support.ask : undefined,
+      },
+      plan, metrics: input.metrics, escalations: input.escalations, beforeHumanWait: input.suspendTotal,
+    });
+    ({ target } = chosen);
+    up = replay(chosen);
+  } else {
+    ({ up, target } = await forward(fwd));
+  }
   timing.status = up.status;
-  if (up.status >= 200 && up.status < 300 && request.stream && isEventStream(up.headers)) {
-    await streamBack(input, up);
-  } else if (up.status >= 200 && up.status < 300 && isJson(up.headers)) {
+  const ok = up.status >= 200 && up.status < 300;
+  if (ok && request.stream && isEventStream(up.headers)) {
+    await streamBack(streamInput(input, fwd, target), up);
+  } else if (ok && isJson(up.headers)) {
     await wholeBack(input, up);
   } else {
     // Errors and anything unexpected pass through untouched: the agent's SDK knows the upstream's shapes.
     await relay(res, up, wardenHeaders(call.id, call.actions), timing, input.release);
   }
+}
+
+/** What the stream relay needs to retry or continue a stalled stream on the upstream that served it. */
+function streamInput(input: ModelCallInput, fwd: ForwardInput, target: Target) {
+  const { call, res, adapter, pipeline, timing, metrics, signal } = input;
+  const retries = call.policy.retries;
+  let stallRetries = 0;
+  return {
+    res, call, adapter, pipeline, timing, metrics, signal, client: target.client, release: input.release,
+    sentBody: (): Json => JSON.parse(bodyFor(fwd, target).toString('utf8')),
+    async retry(): Promise<UpstreamResponse | undefined> {
+      if (stallRetries + 1 >= retries.maxAttempts) return undefined;
+      if (!input.budgets.of(target.client.config.name, retries.budget).tryRetry()) {
+        metrics.retryBudgetExhausted.inc();
+        return undefined;
+      }
+      stallRetries++;
+      call.actions.push(`retried:${stallRetries}`);
+      const again = await forward({ ...fwd, targets: [target], again: true }).catch(() => undefined);
+      if (again && again.up.status >= 200 && again.up.status < 300 && isEventStream(again.up.headers)) return again.up;
+      again?.up.body.resume();
+      return undefined;
+    },
+    send(body: Json): Promise<UpstreamResponse> {
+      const bytes = Buffer.from(JSON.stringify(body));
+      const headers = upstreamRequestHeaders(input.req.headers, { strip: target.client.stripHeaders, set: target.client.setHeaders, identity: true });
+      headers['content-length'] = String(bytes.length);
+      return target.client.send({ method: 'POST', path: target.client.path(input.rest), headers, body: bytes, signal });
+    },
+  };
 }
 
 /** Answers with a stage's short-circuit, once the call's record is committed. */
@@ -102,7 +159,14 @@ async function readAll(up: UpstreamResponse, upstream: string): Promise<Buffer> 
 
 async function wholeBack(input: ModelCallInput, up: UpstreamResponse): Promise<void> {
   const { res, call, adapter, pipeline, timing, client } = input;
-  const raw = await readAll(up, client.config.name);
+  let raw: Buffer;
+  try {
+    raw = await readAll(up, client.config.name);
+  } catch (err) {
+    // A body that stalls or breaks before Warden has sent a byte is the upstream's failure, told as one.
+    const mapped = toWardenError(client.config, err, input.signal);
+    throw mapped instanceof WardenError ? mapped : err;
+  }
   timing.upstreamEnd = performance.now();
   let out: Buffer = raw;
   let wire: Json | undefined;
@@ -127,124 +191,4 @@ async function wholeBack(input: ModelCallInput, up: UpstreamResponse): Promise<v
   res.writeHead(up.status, headers);
   timing.firstByte = performance.now();
   res.end(out);
-}
-
-async function streamBack(input: ModelCallInput, up: UpstreamResponse): Promise<void> {
-  const { res, call, adapter, pipeline, timing, client } = input;
-  res.writeHead(up.status, { ...clientResponseHeaders(up.headers, true), ...wardenHeaders(call.id, call.actions) });
-  res.flushHeaders();
-  const splitter = new SseSplitter(MAX_EVENT_BYTES);
-  const acc = emptyResponse();
-  // The terminal event (and anything after it) waits for the record's commit, so an SDK never
-  // sees a finished stream that has no record; every earlier event flows at once.
-  const held: Buffer[] = [];
-  let failure: WardenError | undefined;
-  // With a tool gate in the pipeline, everything from the first tool-call event on is held back
-  // until the calls are whole and judged (text before them still flows as it arrives).
-  const gate = holdsToolCalls(pipeline) && adapter.rewriteToolCalls !== undefined;
-  const toolTail: HeldEvent[] = [];
-  let toolTailBytes = 0;
-  let holding = false;
-  let sawTerminal = false;
-
-  /** One event after the stream stages (null when they dropped it), and whether it carries a tool call. */
-  function transform(ev: SseEvent): { event: HeldEvent; toolCall: boolean } | null {
-    if (ev.data === undefined) return { event: ev, toolCall: false };
-    let parsed;
-    try {
-      parsed = adapter.parseStreamEvent(ev.event, ev.data);
-    } catch {
-      return { event: ev, toolCall: false }; // not JSON: not ours to judge
-    }
-    if (!parsed) return { event: ev, toolCall: false };
-    let changed = false;
-    let toolCall = false;
-    const kept = [];
-    for (const e of parsed.events) {
-      if (e.type === 'tool-call') toolCall = true;
-      accumulate(acc, e);
-      const next = runStreamEvent(pipeline, call, e);
-      if (next !== e) changed = true;
-      if (next !== null) kept.push(next);
-    }
-    if (!changed) return { event: ev, toolCall };
-    if (kept.length === 0) return null;
-    const data = JSON.stringify(adapter.writeStreamEvent(parsed, kept));
-    return { event: { raw: Buffer.from(ev.event !== undefined ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`), event: ev.event, data }, toolCall };
-  }
-
-  try {
-    for await (const chunk of up.body as AsyncIterable<Buffer>) {
-      const out: Buffer[] = [];
-      for (const piece of splitter.push(chunk)) {
-        const t = Buffer.isBuffer(piece) ? { event: { raw: piece }, toolCall: false } : transform(piece);
-        if (!t) continue;
-        const terminal = !Buffer.isBuffer(piece) && piece.data !== undefined && adapter.isTerminal(piece.event, piece.data);
-        sawTerminal ||= terminal;
-        if (gate && (holding || t.toolCall)) {
-          holding = true;
-          toolTailBytes += t.event.raw.length;
-          if (toolTailBytes <= MAX_HELD_TOOL_BYTES) toolTail.push(t.event);
-          continue;
-        }
-        (held.length > 0 || terminal ? held : out).push(t.event.raw);
-      }
-      if (out.length === 0) continue;
-      timing.firstByte ??= performance.now();
-      if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res);
-    }
-    const tail = splitter.end();
-    if (tail && holding) toolTail.push({ raw: tail });
-    else if (tail) held.push(tail);
-    timing.upstreamEnd = performance.now();
-  } catch (err) {
-    timing.upstreamEnd = performance.now();
-    const mapped = toWardenError(client.config, err, input.signal);
-    if (!(mapped instanceof WardenError) || res.destroyed) {
-      endStream(); // the client went away: nothing to tell it, but the stages still close the call
-      throw err;
-    }
-    failure = mapped;
-    call.decisions.push({ stage: 'proxy', decision: 'stream-failed', detail: { code: failure.code } });
-    timing.streamError = failure.code;
-  }
-  endStream();
-
-  /** Ends accumulation, judges held tool calls, then tells the stages: in that order, so they see what the agent gets. */
-  function endStream(): void {
-    // The calls by their canonical index, which the gate's verdict and the adapter's rewrite speak of.
-    const calls = holding ? new Map(acc.toolCalls.flatMap((tc, i): [number, ToolCall][] => (tc ? [[i, tc]] : []))) : undefined;
-    finishAccumulation(acc);
-    if (calls && !failure) judgeToolCalls(calls);
-    runStreamEnd(pipeline, call, acc);
-  }
-
-  function judgeToolCalls(calls: Map<number, ToolCall>): void {
-    const verdict = toolTailBytes > MAX_HELD_TOOL_BYTES
-      ? { reply: new ToolBlockedError(`the streamed tool calls exceed the ${MAX_HELD_TOOL_BYTES} bytes Warden holds to check them`) }
-      // Complete: the terminal event came, or at least the finish reason (some upstreams omit [DONE]).
-      : runStreamToolCalls(pipeline, call, calls, sawTerminal || acc.finishReason !== undefined);
-    if ('reply' in verdict) {
-      failure = verdict.reply;
-      timing.streamError = failure.code;
-    } else if (verdict.blocked.size > 0) {
-      held.push(...adapter.rewriteToolCalls!(toolTail, verdict.blocked));
-      // The record keeps what the agent receives: the refusals, not the calls they replaced.
-      acc.toolCalls = [...calls].filter(([i]) => !verdict.blocked.has(i)).map(([, tc]) => tc);
-      acc.text = [acc.text, ...verdict.blocked.values()].filter(Boolean).join('\n\n');
-    } else {
-      held.push(...toolTail.map((e) => e.raw));
-    }
-  }
-  call.bodies.response = captureValue(call.policy, acc.text.length + acc.toolCalls.reduce((n, c) => n + c.arguments.length, 0), () => acc);
-  try {
-    await input.release();
-  } catch (err) {
-    if (!(err instanceof WardenError)) throw err;
-    // Headers are gone already, so failures are told in-band, in the provider's own stream error shape.
-    failure = err;
-    timing.streamError = err.code;
-  }
-  if (failure) res.end(client.provider.streamErrorEvent(failure));
-  else res.end(held.length > 0 ? Buffer.concat(held) : undefined);
 }

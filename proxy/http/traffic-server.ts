@@ -64,7 +64,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
       call = newCall({ route: 'tools', endpoint: 'tool' });
       await handleHttpTool({
         req, res, call, policy: rt.policy, catalog: rt.tools, ledger: ctx.services.toolLedger, dispatcher: ctx.services.toolDispatcher,
-        metrics: ctx.metrics, tool: match.upstream, rest: match.rest, timing, maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
+        metrics: ctx.metrics, escalations: ctx.services.escalations, tool: match.upstream, rest: match.rest, timing, maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
       });
       return;
     }
@@ -74,7 +74,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     if (client.config.provider === 'mcp') {
       call = newCall({ route: info.route, endpoint: 'mcp', upstream: client.config });
       await handleMcp({
-        req, res, call, client, policy: rt.policy, catalog: rt.tools, ledger: ctx.services.toolLedger, metrics: ctx.metrics,
+        req, res, call, client, policy: rt.policy, catalog: rt.tools, ledger: ctx.services.toolLedger, metrics: ctx.metrics, escalations: ctx.services.escalations,
         rest: match.rest, timing, maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
       });
       return;
@@ -88,6 +88,8 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
       await handleModelCall({
         req, res, call, client, adapter: endpoint.adapter, pipeline: rt.pipeline, rest: match.rest, timing,
         maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
+        upstreams: rt.upstreams, budgets: ctx.services.retryBudgets, metrics: ctx.metrics, escalations: ctx.services.escalations,
+        suspendTotal: () => clearTimeout(totalTimer),
       });
     } else {
       await passThrough(req, res, call, client, match.rest, timing, rt.policy.limits.maxBodyBytes, controller.signal, release);

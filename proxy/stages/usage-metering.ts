@@ -2,7 +2,7 @@
 // table. For streams it asks the upstream for usage when the client did not, and drops that extra usage
 // event before it reaches a client that never asked for it.
 import type { Policy, Price } from '../../policies/types.ts';
-import type { Response, Usage } from '../canonical.ts';
+import { addUsage, type Response, type Usage } from '../canonical.ts';
 import { createModelTable } from '../model-table.ts';
 import { CONTINUE, rewrite, type CallContext, type Stage } from '../stage.ts';
 
@@ -24,10 +24,12 @@ export function createUsageMetering(policy: Policy): Stage {
 
   function meter(call: CallContext, res: Response): void {
     if (!res.usage) return;
-    call.usage = res.usage;
+    // Attempts Warden made and discarded (a jury's other members) were paid for too.
+    const usage = call.extraUsage ? addUsage(res.usage, call.extraUsage) : res.usage;
+    call.usage = usage;
     // Price by what was served, falling back to what was sent and asked (a served name may be unknown).
     const price = (models.lookup(res.model) ?? models.lookup(call.modelSent) ?? models.lookup(call.modelAsked))?.price;
-    if (price) call.costUsd = costOf(res.usage, price);
+    if (price) call.costUsd = costOf(usage, price);
   }
 
   return {

@@ -127,7 +127,8 @@ export class ToolCatalog {
   /** Whether a tool definition may be shown to the model (the tool list sent upstream, tools/list). */
   visible(name: string): boolean {
     const v = this.accessViolation(name);
-    return !v || decide(this.policy, v).action === 'log';
+    // A call a person may approve is shown: it is held when the agent runs it through Warden.
+    return !v || decide(this.policy, v, 'model').action !== 'block';
   }
 
   /**

@@ -13,6 +13,9 @@ export interface Degradation {
     retryable: boolean;
     message: string;
     instruction: string;
+    /** For a call a person did not approve: WARDEN_ERR_ESCALATION_REJECTED or _TIMEOUT, and the escalation's id. */
+    code?: string;
+    escalation?: string;
   };
 }
 

@@ -8,6 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { Policy, ToolConfig } from '../../policies/types.ts';
 import { captureBytes } from '../audit/call-record.ts';
+import type { EscalationQueue } from '../escalation/queue.ts';
+import { admitToolCall } from '../escalation/tool-hold.ts';
 import { InvalidRequestError, UnknownToolError } from '../errors.ts';
 import { parseJson, readBody } from '../http/body.ts';
 import type { CallTiming } from '../http/call-timing.ts';
@@ -36,6 +38,8 @@ export interface HttpToolInput {
   ledger: ToolLedger;
   dispatcher: Agent;
   metrics: Metrics;
+  /** Holds calls that need a person's approval; without it they are refused. */
+  escalations?: EscalationQueue;
   tool: string;
   /** Path after /tools/{tool}, query included (only "/" is accepted). */
   rest: string;
@@ -56,6 +60,8 @@ export interface ToolCallRecord {
   signals?: SignalReport;
   verification?: { rerun: boolean; matched?: boolean };
   fallback?: string;
+  /** The escalation that held the call for a person. */
+  escalation?: string;
 }
 
 /** One try of the tool: its answer, or why there was none. */
@@ -96,12 +102,10 @@ type ToolRun = { value: unknown; body: Buffer; status: number; headers: Record<s
 
 /** Checks, calls and judges one tool (and its fallback, once). */
 async function runTool(input: HttpToolInput, tool: ToolConfig, args: unknown, record: ToolCallRecord, depth: number): Promise<ToolRun> {
-  const { call, policy, catalog } = input;
-  const blocked = judgeAll(call, STAGE, catalog.checkCall(tool.name, args, record.call_id).violations);
-  if (blocked.length > 0) {
-    record.outcome = 'blocked';
-    return { degraded: degradation(tool, 'tool_blocked', blocked.map((d) => `${d.kind}: ${d.message}`).join('; '), false) };
-  }
+  const { call, catalog } = input;
+  const admitted = await admit(input, tool, args, record);
+  if ('degraded' in admitted) return admitted;
+  args = admitted.args;
   const attempt = await callWithRetries(input, tool, args, record);
   if (!attempt.ok) {
     record.outcome = attempt.reason === 'timeout' ? 'timeout' : 'failed';
@@ -124,6 +128,17 @@ async function runTool(input: HttpToolInput, tool: ToolConfig, args: unknown, re
   const suspicious = await verify(input, tool, args, attempt, record);
   if (suspicious) return { degraded: degradation(tool, 'tool_invalid_result', suspicious, tool.idempotent), failure: attempt };
   return attempt;
+}
+
+/** Scope and argument checks, and a person's approval where the policy asks for one (see admitToolCall). */
+async function admit(input: HttpToolInput, tool: ToolConfig, args: unknown, record: ToolCallRecord): Promise<{ args: unknown } | { degraded: Degradation }> {
+  const admitted = await admitToolCall({
+    call: input.call, stage: STAGE, queue: input.escalations, config: tool, args, callId: record.call_id, signal: input.signal,
+    check: (a) => input.catalog.checkCall(tool.name, a, record.call_id).violations,
+  });
+  record.escalation = admitted.escalation;
+  if ('refused' in admitted) record.outcome = admitted.outcome;
+  return 'refused' in admitted ? { degraded: admitted.refused } : admitted;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Policy } from '../../policies/types.ts';
 import { captureBytes } from '../audit/call-record.ts';
+import type { EscalationQueue } from '../escalation/queue.ts';
 import { parseJson, readBody } from '../http/body.ts';
 import type { CallTiming } from '../http/call-timing.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/headers.ts';
@@ -22,8 +23,9 @@ import type { ToolCatalog } from './catalog.ts';
 import { degradation, noteFor, type Degradation } from './degrade.ts';
 import type { ToolLedger } from './ledger.ts';
 import { scoreToolResult } from './signals.ts';
+import { holdCalls, metricName, refuse, type HeldCall } from './mcp-gate.ts';
 import { isResponse, MAX_EVENT_BYTES, readAll, rpcError, textOf, textValue, tryParse, type Id, type Json } from './mcp-wire.ts';
-import { judgeAll, type Violation } from './violations.ts';
+import { judgeAll, judgeCall, type Violation } from './violations.ts';
 
 const STAGE = 'mcp';
 
@@ -36,6 +38,8 @@ export interface McpInput {
   catalog: ToolCatalog;
   ledger: ToolLedger;
   metrics: Metrics;
+  /** Holds calls that need a person's approval; without it they are refused. */
+  escalations?: EscalationQueue;
   rest: string;
   timing: CallTiming;
   maxBodyBytes: number;
@@ -51,13 +55,15 @@ interface PendingCall {
   name: string;
   tool: string;
   args: unknown;
+  /** The arguments the server got, when a person edited them on approval. */
+  sent?: unknown;
 }
 
 /** Answers one request to an MCP server. */
 export async function handleMcp(input: McpInput): Promise<void> {
   const { req, call, client, policy } = input;
   const method = req.method ?? 'GET';
-  const body = method === 'POST' ? await readBody(req, input.maxBodyBytes) : undefined;
+  let body = method === 'POST' ? await readBody(req, input.maxBodyBytes) : undefined;
   const server = client.config.name;
   const methods = new Map<Id, string>();
   const pending = new Map<Id, PendingCall>();
@@ -69,6 +75,7 @@ export async function handleMcp(input: McpInput): Promise<void> {
     // A client that calls tools without listing them first must not slip past the server's schemas.
     if (messages.some((m) => m.method === 'tools/call') && !input.catalog.knowsServer(server)) await learnServerTools(input, server, headers);
     const refusals: Json[] = [];
+    const held: HeldCall[] = [];
     for (const m of messages) {
       if (m.id === undefined || typeof m.method !== 'string') continue;
       methods.set(m.id, m.method);
@@ -77,18 +84,26 @@ export async function handleMcp(input: McpInput): Promise<void> {
       const tool = input.catalog.mcpToolName(server, name);
       const args = m.params?.arguments ?? {};
       call.toolCall = { name: tool, target: 'mcp', outcome: 'ok' };
-      const check = input.catalog.checkCall(tool, args, undefined, input.catalog.serverTool(server, name)?.input);
-      if (!input.catalog.knowsServer(server)) {
-        check.violations.push({ kind: 'invalid_arguments', tool, message: `the server's tool schemas could not be read (tools/list failed), so the arguments cannot be checked` });
+      const check = (a: unknown): Violation[] => {
+        const { violations } = input.catalog.checkCall(tool, a, undefined, input.catalog.serverTool(server, name)?.input);
+        if (!input.catalog.knowsServer(server)) {
+          violations.push({ kind: 'invalid_arguments', tool, message: `the server's tool schemas could not be read (tools/list failed), so the arguments cannot be checked` });
+        }
+        return violations;
+      };
+      const { blocked, escalated } = judgeCall(call, STAGE, check(args));
+      if (blocked.length > 0) refusals.push(refuse(input, m.id, name, tool, blocked));
+      else if (escalated.length > 0) held.push({ m, name, tool, args, escalated, check });
+      else pending.set(m.id, { server, name, tool, args });
+    }
+    // Calls that need a person wait for one, unless the batch is refused anyway.
+    if (refusals.length === 0 && held.length > 0) {
+      for (const r of await holdCalls(input, held)) {
+        if ('refusal' in r) refusals.push(r.refusal);
+        else pending.set(r.held.m.id, { server, name: r.held.name, tool: r.held.tool, args: r.held.args, sent: r.args });
       }
-      const blocked = judgeAll(call, STAGE, check.violations);
-      if (blocked.length > 0) {
-        call.toolCall!.outcome = 'blocked';
-        input.metrics.toolCalls.inc({ tool: metricName(input.catalog, tool), outcome: 'blocked' });
-        refusals.push(rpcError(m.id, `[warden] tools/call ${name} refused by policy: ${blocked.map((d) => `${d.kind}: ${d.message}`).join('; ')}`, { type: 'tool_blocked', tool: name, violations: blocked.map((d) => d.kind) }));
-      } else {
-        pending.set(m.id, { server, name, tool, args });
-      }
+      // The server gets exactly the arguments a person approved (holdCalls put edited ones in place).
+      if (held.some((h) => h.edited)) body = Buffer.from(JSON.stringify(parsed));
     }
     if (refusals.length > 0) {
       // A refused call never reaches the server. In a batch the others are refused with it: the
@@ -249,7 +264,7 @@ function judgeResult(x: Exchange, p: PendingCall, m: Json): Json {
         violations.push({ kind: 'invalid_result', tool: p.tool, message: `structuredContent does not match the tool's outputSchema: ${(output.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ')}` });
       }
       violations.push(...catalog.checkResult(p.tool, value));
-      const report = scoreToolResult(value, p.args);
+      const report = scoreToolResult(value, p.sent ?? p.args);
       if (report.signals.length > 0) toolCall.signals = report;
       if (config && report.score >= config.suspicionThreshold) {
         for (const s of report.signals) input.metrics.hallucinationFlags.inc({ tool: metricName(catalog, p.tool), signal: s.name });
@@ -272,11 +287,6 @@ function judgeResult(x: Exchange, p: PendingCall, m: Json): Json {
   }
   input.metrics.toolCalls.inc({ tool: metricName(catalog, p.tool), outcome: toolCall.outcome });
   return out;
-}
-
-/** Tool names as metric labels: the policy's names, never what a server or model made up. */
-function metricName(catalog: ToolCatalog, tool: string): string {
-  return catalog.get(tool) ? tool : 'undeclared';
 }
 
 async function answer(input: McpInput, status: number, message: unknown): Promise<void> {

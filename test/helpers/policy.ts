@@ -1,5 +1,6 @@
 // A Policy value for unit tests of stages, without going through YAML.
 import { DEFAULT_RULES } from '../../policies/normalize.ts';
+import { retriesConfig } from '../../policies/retries.ts';
 import type { Policy } from '../../policies/types.ts';
 import type { Request } from '../../proxy/canonical.ts';
 import type { CallContext } from '../../proxy/stage.ts';
@@ -18,8 +19,9 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
     },
     usage: { streamUsage: 'request' },
     limits: { maxBodyBytes: 10 * 1024 * 1024 },
-    retries: { timeouts: TIMEOUTS, maxAttempts: 3 },
+    retries: retriesConfig(undefined, TIMEOUTS),
     tools: {}, rules: DEFAULT_RULES,
+    escalation: { timeoutMs: 600_000, onTimeout: 'fail', webhookHeaders: {}, webhookRetry: { attempts: 8, baseMs: 1_000, capMs: 300_000 } },
     audit: { enabled: false, durability: 'strict', bodies: 'full', maxBodyBytes: 1024 * 1024, checkpoint: { everyRecords: 1_000, everyMs: 10_000 }, encrypt: [], mask: [], onFull: 'block', retainShippedMs: 7 * 86_400_000 },
     source: { file: 'test.yaml', sha256: '0'.repeat(64) },
     ...overrides,

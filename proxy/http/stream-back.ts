@@ -1,0 +1,321 @@
+// A streamed model response on its way back to the agent: event by event through the stream stages,
+// tool calls held back until judged, the terminal event held until the record commits, and a stall
+// (the upstream going silent past idleMs, or the call's total time running out) handled as the policy
+// says: end the stream as a truncated answer, ask again while the agent has nothing yet, or continue
+// from the partial answer. The partial output of every stalled attempt goes into the record.
+import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { errors as undiciErrors } from 'undici';
+import { accumulate, emptyResponse, finishAccumulation, type Response, type ToolCall } from '../canonical.ts';
+import { captureValue } from '../audit/call-record.ts';
+import { ToolBlockedError, WardenError } from '../errors.ts';
+import { holdsToolCalls, runStreamEnd, runStreamEvent, runStreamToolCalls, type Pipeline } from '../pipeline.ts';
+import type { Continuation, EndpointAdapter, HeldEvent, Json, StreamTracker } from '../providers/types.ts';
+import type { CallContext } from '../stage.ts';
+import type { Metrics } from '../metrics.ts';
+import type { CallTiming } from './call-timing.ts';
+import { clientResponseHeaders } from './headers.ts';
+import { drained, wardenHeaders } from './respond.ts';
+import { SseSplitter, type SseEvent } from './sse.ts';
+import { toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
+
+// An SSE event bigger than this is passed through unparsed rather than held in memory.
+const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+// A stream held back for its tool calls to be judged keeps at most this much; past it, the calls
+// cannot be checked, so they are refused rather than let through unseen.
+const MAX_HELD_TOOL_BYTES = 8 * 1024 * 1024;
+const STAGE = 'retry';
+
+export interface StreamBackInput {
+  res: ServerResponse;
+  call: CallContext;
+  client: UpstreamClient;
+  adapter: EndpointAdapter;
+  pipeline: Pipeline;
+  timing: CallTiming;
+  metrics: Metrics;
+  signal: AbortSignal;
+  /** The body that went upstream, for a continuation to extend. */
+  sentBody(): Json;
+  /** Asks again from scratch (a budgeted retry); undefined when no retry may be made. */
+  retry(): Promise<UpstreamResponse | undefined>;
+  /** Sends a continuation request to the same upstream. */
+  send(body: Json): Promise<UpstreamResponse>;
+  release(): Promise<void>;
+}
+
+/** One event after the stream stages (null when they dropped it), whether it carries a tool call, and its payload. */
+type Transformed = { event: HeldEvent; toolCall: boolean; data?: Json } | null;
+
+/** Streams an upstream SSE response back to the agent. */
+export async function streamBack(input: StreamBackInput, first: UpstreamResponse): Promise<void> {
+  await new StreamRelay(input).run(first);
+}
+
+class StreamRelay {
+  readonly #in: StreamBackInput;
+  readonly #gate: boolean;
+  #splitter = new SseSplitter(MAX_EVENT_BYTES);
+  #acc: Response = emptyResponse();
+  #tracker: StreamTracker | undefined;
+  /** The terminal event (and anything after it) waits for the record's commit. */
+  #held: Buffer[] = [];
+  #toolTail: HeldEvent[] = [];
+  #toolTailBytes = 0;
+  #holding = false;
+  #sawTerminal = false;
+  #failure: WardenError | undefined;
+  #headers: Record<string, string | string[] | undefined> = {};
+  #status = 200;
+  #attempt = 1;
+
+  constructor(input: StreamBackInput) {
+    this.#in = input;
+    // With a tool gate in the pipeline, everything from the first tool-call event on is held back
+    // until the calls are whole and judged (text before them still flows as it arrives).
+    this.#gate = holdsToolCalls(input.pipeline) && input.adapter.rewriteToolCalls !== undefined;
+    this.#tracker = input.adapter.streamTracker?.();
+  }
+
+  async run(first: UpstreamResponse): Promise<void> {
+    const { res, call, timing } = this.#in;
+    let up: UpstreamResponse | undefined = first;
+    let splice: Continuation['splice'] | undefined;
+    while (up) {
+      this.#status = splice ? this.#status : up.status;
+      this.#headers = splice ? this.#headers : up.headers;
+      // Headers go at once, as the upstream's did, unless a stall may be retried: then they wait for
+      // the first event, since once the agent has them a retry could no longer be unseen.
+      if (call.policy.retries.onStall !== 'retry') {
+        this.#head();
+        res.flushHeaders();
+      }
+      const stall = await this.#pump(up, splice);
+      up = undefined;
+      if (!stall) break;
+      const next = await this.#onStall(stall);
+      if (next === 'closed') break;
+      if (next.kind === 'retry') this.#reset();
+      else splice = next.splice;
+      up = next.up;
+    }
+    timing.upstreamEnd = performance.now();
+    this.#endStream();
+    call.bodies.response = captureValue(call.policy, this.#size(), () => this.#acc);
+    try {
+      await this.#in.release();
+    } catch (err) {
+      if (!(err instanceof WardenError)) throw err;
+      // Headers may be gone already, so failures are told in-band, in the provider's own stream error shape.
+      this.#failure = err;
+      timing.streamError = err.code;
+    }
+    this.#head();
+    if (this.#failure) res.end(this.#in.client.provider.streamErrorEvent(this.#failure));
+    else res.end(this.#held.length > 0 ? Buffer.concat(this.#held) : undefined);
+  }
+
+  /** Relays one upstream body; returns the stall that cut it short, if one did. */
+  async #pump(up: UpstreamResponse, splice: Continuation['splice'] | undefined): Promise<'idle' | 'total' | undefined> {
+    const { signal, client } = this.#in;
+    const outer = splice ? new SseSplitter(MAX_EVENT_BYTES) : undefined;
+    try {
+      for await (const chunk of up.body as AsyncIterable<Buffer>) {
+        await this.#write(outer ? spliced(outer.push(chunk), splice!) : chunk);
+      }
+      const tail = this.#splitter.end();
+      if (tail) await this.#write(tail);
+      return undefined;
+    } catch (err) {
+      if (err instanceof undiciErrors.BodyTimeoutError && !signal.aborted) return 'idle';
+      const mapped = toWardenError(client.config, err, signal);
+      if (signal.aborted && mapped instanceof WardenError && !this.#in.res.destroyed) return 'total';
+      if (!(mapped instanceof WardenError) || this.#in.res.destroyed) {
+        this.#endStream(); // the client went away: nothing to tell it, but the stages still close the call
+        throw err;
+      }
+      this.#failure = mapped;
+      this.#in.call.decisions.push({ stage: 'proxy', decision: 'stream-failed', detail: { code: mapped.code } });
+      this.#in.timing.streamError = mapped.code;
+      return undefined;
+    }
+  }
+
+  /** Splits, transforms and sends (or holds) one chunk of upstream bytes. */
+  async #write(chunk: Buffer): Promise<void> {
+    const out: Buffer[] = [];
+    for (const piece of this.#splitter.push(chunk)) {
+      const t = Buffer.isBuffer(piece) ? { event: { raw: piece }, toolCall: false } : this.#transform(piece);
+      if (!t) continue;
+      const terminal = !Buffer.isBuffer(piece) && piece.data !== undefined && this.#in.adapter.isTerminal(piece.event, piece.data);
+      this.#sawTerminal ||= terminal;
+      if (this.#gate && (this.#holding || t.toolCall)) {
+        this.#holding = true;
+        this.#toolTailBytes += t.event.raw.length;
+        if (this.#toolTailBytes <= MAX_HELD_TOOL_BYTES) this.#toolTail.push(t.event);
+        continue;
+      }
+      (this.#held.length > 0 || terminal ? this.#held : out).push(t.event.raw);
+    }
+    if (out.length === 0) return;
+    this.#head();
+    this.#in.timing.firstByte ??= performance.now();
+    const { res } = this.#in;
+    if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res);
+  }
+
+  /** Writes the response headers, once. */
+  #head(): void {
+    const { res, call } = this.#in;
+    if (res.headersSent) return;
+    res.writeHead(this.#status, { ...clientResponseHeaders(this.#headers, true), ...wardenHeaders(call.id, call.actions) });
+  }
+
+  #transform(ev: SseEvent): Transformed {
+    const { adapter, pipeline, call } = this.#in;
+    if (ev.data === undefined) return { event: ev, toolCall: false };
+    let parsed;
+    try {
+      parsed = adapter.parseStreamEvent(ev.event, ev.data);
+    } catch {
+      return { event: ev, toolCall: false }; // not JSON: not ours to judge
+    }
+    this.#tracker?.observe(ev.event, parsed?.data);
+    if (!parsed) return { event: ev, toolCall: false };
+    let changed = false;
+    let toolCall = false;
+    const kept = [];
+    for (const e of parsed.events) {
+      if (e.type === 'tool-call') toolCall = true;
+      accumulate(this.#acc, e);
+      const next = runStreamEvent(pipeline, call, e);
+      if (next !== e) changed = true;
+      if (next !== null) kept.push(next);
+    }
+    if (!changed) return { event: ev, toolCall };
+    if (kept.length === 0) return null;
+    const data = JSON.stringify(adapter.writeStreamEvent(parsed, kept));
+    return { event: { raw: Buffer.from(ev.event !== undefined ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`), event: ev.event, data }, toolCall };
+  }
+
+  /** Records the stalled attempt's partial output, then retries, continues, or closes the stream. */
+  async #onStall(kind: 'idle' | 'total'): Promise<'closed' | { kind: 'retry' | 'continue'; up: UpstreamResponse; splice?: Continuation['splice'] }> {
+    const { call, metrics, res } = this.#in;
+    const policy = call.policy.retries.onStall;
+    // The stalled attempt's unfinished last event never reached the agent; it goes with the attempt.
+    this.#splitter = new SseSplitter(MAX_EVENT_BYTES);
+    // Only while nothing has reached the agent can asking again not duplicate a byte it has.
+    if (kind === 'idle' && policy === 'retry' && !res.headersSent) {
+      this.#noteStall(kind, 'retry');
+      const up = await this.#in.retry();
+      if (up) {
+        metrics.retries.inc({ reason: 'stall' });
+        this.#attempt++;
+        return { kind: 'retry', up };
+      }
+      call.decisions.push({ stage: STAGE, decision: 'retry-refused', detail: { why: 'no attempt left in the policy or the budget, or the retry failed' } });
+    } else if (kind === 'idle' && policy === 'continue' && this.#tracker?.continuation) {
+      const continuation = this.#tracker.continuation(this.#in.sentBody());
+      this.#noteStall(kind, continuation ? 'continue' : 'return_partial');
+      const up = continuation && await this.#in.send(continuation.body).catch(() => undefined);
+      if (up && up.status >= 200 && up.status < 300) {
+        metrics.retries.inc({ reason: 'stall' });
+        call.actions.push('continued');
+        return { kind: 'continue', up, splice: continuation!.splice };
+      }
+      if (continuation) {
+        up?.body.resume();
+        call.decisions.push({ stage: STAGE, decision: 'continuation-failed', detail: { status: up?.status } });
+      }
+    } else {
+      this.#noteStall(kind, 'return_partial');
+    }
+    await this.#closePartial(kind);
+    return 'closed';
+  }
+
+  /** The stall and the partial output so far, in the call's record (always, whatever happens next). */
+  #noteStall(kind: 'idle' | 'total', action: string): void {
+    const { call } = this.#in;
+    const partial = { text: this.#acc.text, toolCalls: this.#acc.toolCalls.filter(Boolean) };
+    call.decisions.push({
+      stage: STAGE, decision: 'stalled',
+      detail: { attempt: this.#attempt, timeout: kind === 'idle' ? 'idleMs' : 'totalMs', action, partial: captureValue(call.policy, this.#size(), () => partial) },
+    });
+  }
+
+  /** Ends the stream as a truncated answer the agent's SDK reads as finished. */
+  async #closePartial(kind: 'idle' | 'total'): Promise<void> {
+    const { call, timing } = this.#in;
+    call.actions.push('partial');
+    timing.streamError = 'WARDEN_PARTIAL';
+    const note = { partial: true, reason: kind === 'idle' ? 'upstream stalled' : 'total timeout', request_id: call.id };
+    if (!this.#tracker) {
+      this.#failure = new WardenError('WARDEN_ERR_UPSTREAM_TIMEOUT', 504, 'warden_upstream_timeout', 'the upstream stalled mid-stream');
+      return;
+    }
+    // Through the same path as upstream bytes, so the stages and the record see the closing events.
+    await this.#write(this.#tracker.close(note));
+  }
+
+  /** Starts over for a retry: nothing was sent, so nothing is kept but the record's notes. */
+  #reset(): void {
+    this.#splitter = new SseSplitter(MAX_EVENT_BYTES);
+    this.#acc = emptyResponse();
+    this.#tracker = this.#in.adapter.streamTracker?.();
+    this.#held = [];
+    this.#toolTail = [];
+    this.#toolTailBytes = 0;
+    this.#holding = false;
+    this.#sawTerminal = false;
+  }
+
+  #size(): number {
+    return this.#acc.text.length + this.#acc.toolCalls.reduce((n, c) => n + (c?.arguments.length ?? 0), 0);
+  }
+
+  #ended = false;
+
+  /** Ends accumulation, judges held tool calls, then tells the stages: in that order, so they see what the agent gets. */
+  #endStream(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const acc = this.#acc;
+    // The calls by their canonical index, which the gate's verdict and the adapter's rewrite speak of.
+    const calls = this.#holding ? new Map(acc.toolCalls.flatMap((tc, i): [number, ToolCall][] => (tc ? [[i, tc]] : []))) : undefined;
+    finishAccumulation(acc);
+    if (calls && !this.#failure) this.#judgeToolCalls(calls);
+    runStreamEnd(this.#in.pipeline, this.#in.call, acc);
+  }
+
+  #judgeToolCalls(calls: Map<number, ToolCall>): void {
+    const { pipeline, call, adapter, timing } = this.#in;
+    const acc = this.#acc;
+    const verdict = this.#toolTailBytes > MAX_HELD_TOOL_BYTES
+      ? { reply: new ToolBlockedError(`the streamed tool calls exceed the ${MAX_HELD_TOOL_BYTES} bytes Warden holds to check them`) }
+      // Complete: the terminal event came, or at least the finish reason (some upstreams omit [DONE]).
+      : runStreamToolCalls(pipeline, call, calls, this.#sawTerminal || acc.finishReason !== undefined);
+    if ('reply' in verdict) {
+      this.#failure = verdict.reply;
+      timing.streamError = verdict.reply.code;
+    } else if (verdict.blocked.size > 0) {
+      this.#held.push(...adapter.rewriteToolCalls!(this.#toolTail, verdict.blocked));
+      // The record keeps what the agent receives: the refusals, not the calls they replaced.
+      acc.toolCalls = [...calls].filter(([i]) => !verdict.blocked.has(i)).map(([, tc]) => tc);
+      acc.text = [acc.text, ...verdict.blocked.values()].filter(Boolean).join('\n\n');
+    } else {
+      this.#held.push(...this.#toolTail.map((e) => e.raw));
+    }
+  }
+}
+
+/** A continuation's events, mapped into the agent's stream. */
+function spliced(pieces: (Buffer | SseEvent)[], splice: Continuation['splice']): Buffer {
+  const out: Buffer[] = [];
+  for (const p of pieces) {
+    if (Buffer.isBuffer(p) || p.data === undefined) continue; // comments and keep-alives of the second stream
+    const b = splice(p.event, p.data);
+    if (b) out.push(b);
+  }
+  return Buffer.concat(out);
+}

@@ -1,0 +1,159 @@
+// Deliberate retries for a model call: attempts read whole, scored for confidence and retried below
+// the threshold (the best kept), or run n at once and judged by a jury, with a disagreement sent to
+// a person. The agent sees nothing until an answer is chosen; the caller then replays that answer
+// through the normal response path. Every score and vote goes into the call's record.
+import { addUsage, zeroUsage, type Usage } from '../canonical.ts';
+import { captureBytes } from '../audit/call-record.ts';
+import { EscalationRejectedError, EscalationTimeoutError, WardenError } from '../errors.ts';
+import type { EscalationQueue } from '../escalation/queue.ts';
+import type { Metrics } from '../metrics.ts';
+import { readWhole, type Buffered } from './buffered.ts';
+import { meanProbability } from './confidence.ts';
+import { forward, type ForwardInput, type Target } from './forward.ts';
+import { belowAgreement, judge } from './jury.ts';
+import type { Deliberation } from './plan.ts';
+
+export interface DeliberateInput {
+  fwd: ForwardInput;
+  plan: Deliberation;
+  metrics: Metrics;
+  escalations: EscalationQueue;
+  /** Called before waiting for a person: the call's total upstream timeout no longer applies. */
+  beforeHumanWait(): void;
+}
+
+export type Chosen = Buffered & { target: Target };
+
+type Attempt = Chosen | { failed: unknown };
+
+/** Runs the deliberation; the chosen answer (or the upstream's error answer), ready to replay. */
+export async function deliberate(input: DeliberateInput): Promise<Chosen> {
+  return input.plan.parallel ? jury(input) : scoredRetries(input);
+}
+
+async function attempt(input: DeliberateInput, n: number): Promise<Attempt> {
+  const { fwd, plan } = input;
+  const stream = fwd.request.stream;
+  try {
+    const { up, target } = await forward(fwd);
+    const b = await readWhole(up, { adapter: fwd.adapter, stream, logprobs: plan.logprobs, selfReport: plan.selfReport, score: meanProbability });
+    if (b.confidence !== undefined) input.metrics.confidence.observe(b.confidence);
+    if (plan.confidence && b.response) {
+      fwd.call.decisions.push({ stage: 'confidence', decision: 'scored', detail: { attempt: n, method: plan.confidence.method, score: b.confidence } });
+    }
+    return { ...b, target };
+  } catch (err) {
+    if (fwd.signal.aborted) throw err;
+    const partial = (err as { partial?: Buffer }).partial;
+    fwd.call.decisions.push({ stage: 'retry', decision: 'attempt-failed', detail: { attempt: n, error: errorText(err), partial: partial && captureBytes(fwd.call.policy, partial) } });
+    return { failed: err };
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof WardenError ? err.code : err instanceof Error ? err.message : String(err);
+}
+
+function answered(a: Attempt): a is Chosen & { response: NonNullable<Chosen['response']> } {
+  return !('failed' in a) && a.response !== undefined;
+}
+
+/** The first attempt that is an answer of any kind (an upstream error included), or the first failure rethrown. */
+function fallbackOf(attempts: readonly Attempt[]): Chosen {
+  const any = attempts.find((a): a is Chosen => !('failed' in a));
+  if (any) return any;
+  throw (attempts[0] as { failed: unknown }).failed;
+}
+
+/** Adds the usage of answers not chosen to the call, so its cost counts every attempt it paid for. */
+function chargeDiscarded(input: DeliberateInput, attempts: readonly Attempt[], chosen: Chosen): void {
+  const extra = attempts.filter((a) => a !== chosen && answered(a)).map((a) => (a as Chosen).response!.usage).filter((u): u is Usage => !!u);
+  if (extra.length > 0) input.fwd.call.extraUsage = extra.reduce(addUsage, zeroUsage());
+}
+
+/** Asks until an answer reaches the confidence threshold or the retries are spent; keeps the best. */
+async function scoredRetries(input: DeliberateInput): Promise<Chosen> {
+  const { fwd, metrics } = input;
+  const cfg = input.plan.confidence!;
+  const attempts: Attempt[] = [];
+  let best: Chosen | undefined;
+  for (let i = 0; i <= cfg.maxRetries; i++) {
+    if (i > 0) metrics.retries.inc({ reason: 'low_confidence' });
+    const a = await attempt(input, i + 1);
+    attempts.push(a);
+    if (!answered(a)) break;
+    if (!best || (a.confidence ?? -1) > (best.confidence ?? -1)) best = a;
+    // An answer that cannot be scored is taken as it is: retrying would not make it scoreable.
+    if (a.confidence === undefined || a.confidence >= cfg.threshold) break;
+  }
+  const chosen = best ?? fallbackOf(attempts);
+  const scores = attempts.map((a) => (answered(a) ? a.confidence ?? null : null));
+  fwd.call.decisions.push({ stage: 'confidence', decision: 'chosen', detail: { method: cfg.method, threshold: cfg.threshold, scores, chosen: attempts.indexOf(chosen) + 1 } });
+  if (attempts.length > 1) fwd.call.actions.push(`confidence-retried:${attempts.length - 1}`);
+  if (best && (best.confidence ?? 1) < cfg.threshold) fwd.call.actions.push('low-confidence');
+  chargeDiscarded(input, attempts, chosen);
+  return chosen;
+}
+
+/** Runs n instances at once and lets the jury pick; a disagreement waits for a person. */
+async function jury(input: DeliberateInput): Promise<Chosen> {
+  const { fwd, metrics } = input;
+  const { call } = fwd;
+  const cfg = input.plan.parallel!;
+  const attempts = await Promise.all(Array.from({ length: cfg.n }, (_, i) => attempt(input, i + 1)));
+  const answers = attempts.filter(answered);
+  call.actions.push(`jury:${cfg.n}`);
+  if (answers.length === 0) return fallbackOf(attempts);
+  const select = cfg.select === 'confidence' && answers.some((a) => a.confidence !== undefined) ? 'confidence' : 'majority';
+  const verdict = judge(answers, select);
+  let chosen: Chosen = answers[verdict.winner];
+  // Failed instances count against agreement: a jury where most members could not answer has not agreed.
+  const agreement = verdict.groups[0].length / cfg.n;
+  const detail = {
+    n: cfg.n, answered: answers.length, select, agreement, threshold: cfg.escalateBelowAgreement,
+    votes: verdict.groups.map((g) => ({ count: g.length, answer: preview(answers[g[0]]), confidence: answers[g[0]].confidence })),
+  };
+  call.decisions.push({ stage: 'jury', decision: 'verdict', detail });
+  if (belowAgreement(agreement, cfg.escalateBelowAgreement)) {
+    metrics.juryDisagreements.inc();
+    chosen = await escalate(input, answers, verdict.groups, agreement);
+  }
+  chargeDiscarded(input, attempts, chosen);
+  return chosen;
+}
+
+function preview(a: Chosen): string {
+  const r = a.response!;
+  const text = r.toolCalls.length ? r.toolCalls.map((c) => `${c.name}(${c.arguments})`).join('; ') : r.text;
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** Holds the call for a person to pick among the distinct answers (the jury's pick first). */
+async function escalate(input: DeliberateInput, answers: readonly Chosen[], groups: readonly number[][], agreement: number): Promise<Chosen> {
+  const { fwd, escalations } = input;
+  const { call } = fwd;
+  const cfg = call.policy.escalation;
+  const reason = `the jury agreed at ${agreement.toFixed(2)}, below escalateBelowAgreement ${input.plan.parallel!.escalateBelowAgreement}`;
+  const candidates = groups.map((g) => {
+    const r = answers[g[0]].response!;
+    return { text: r.text, toolCalls: r.toolCalls.length ? r.toolCalls : undefined, confidence: answers[g[0]].confidence, votes: g.length };
+  });
+  const esc = escalations.open({
+    kind: 'model_answer', key: `model:${call.id}`, agent: call.agent.id, session: call.session, task: call.task, requestId: call.id,
+    candidates, reason, timeoutMs: cfg.timeoutMs,
+  });
+  call.decisions.push({ stage: 'escalation', decision: 'opened', detail: { id: esc.id, reason } });
+  input.beforeHumanWait();
+  const decision = await escalations.wait(esc.id, fwd.signal);
+  call.decisions.push({ stage: 'escalation', decision: decision.state, detail: { id: esc.id, ...decision } });
+  if (decision.state === 'approved') {
+    call.actions.push('reviewed');
+    return answers[groups[Math.min(decision.choice ?? 0, groups.length - 1)][0]];
+  }
+  if (decision.state === 'rejected') throw new EscalationRejectedError(esc.id, decision.note);
+  if (cfg.onTimeout === 'unreviewed') {
+    call.actions.push('unreviewed');
+    return answers[groups[0][0]];
+  }
+  throw new EscalationTimeoutError(reason, esc.id);
+}

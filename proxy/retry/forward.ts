@@ -1,0 +1,165 @@
+// Sending a model call upstream with transport retries: 429, 5xx, connection errors and timeouts
+// before any response byte are retried with full-jitter backoff, never sooner than Retry-After, each
+// retry paid for from the upstream's budget; when an upstream's attempts are spent, the policy's
+// fallbacks are tried in order. Nothing here has written to the agent: once bytes go out, retrying is
+// the stall handler's business (and only with the agent's consent, by policy).
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import type { RetriesConfig } from '../../policies/types.ts';
+import type { Request } from '../canonical.ts';
+import { WardenError } from '../errors.ts';
+import { upstreamRequestHeaders } from '../http/headers.ts';
+import type { UpstreamClient, UpstreamResponse } from '../http/upstream-client.ts';
+import type { Metrics } from '../metrics.ts';
+import type { EndpointAdapter, Json } from '../providers/types.ts';
+import type { CallContext } from '../stage.ts';
+import { backoffMs, retryAfterMs, sleep } from './backoff.ts';
+import type { RetryBudgets } from './budgets.ts';
+
+const STAGE = 'retry';
+// Statuses that say "try again later" rather than "this request is wrong". 529 is Anthropic's overload.
+const RETRYABLE = new Set([408, 429, 500, 502, 503, 504, 529]);
+// An error body is kept (to hand the agent if every attempt fails) up to this size.
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** One place a call can go: an upstream, and the model to ask there (undefined: the call's own). */
+export interface Target {
+  client: UpstreamClient;
+  model?: string;
+}
+
+/** What sending needs, beyond the target: the call as the stages left it, and where it came from. */
+export interface ForwardInput {
+  call: CallContext;
+  adapter: EndpointAdapter;
+  /** The agent's wire body and the canonical request the stages produced from it. */
+  wire: Json;
+  request: Request;
+  /** The body for the call's own target (the agent's exact bytes when nothing changed it). */
+  body: Buffer;
+  headers: IncomingHttpHeaders;
+  rest: string;
+  signal: AbortSignal;
+  retries: RetriesConfig;
+  budgets: RetryBudgets;
+  metrics: Metrics;
+  targets: readonly Target[];
+  /** Changes every attempt's wire body (e.g. asks for logprobs); applied after the target's model. */
+  shape?(wire: Json): Json;
+  /** A stall's retry of a call already counted: it takes from the budget but is not a new call. */
+  again?: boolean;
+}
+
+export interface Forwarded {
+  up: UpstreamResponse;
+  target: Target;
+  /** Retries this send made (fallback switches included). */
+  retries: number;
+}
+
+/** Why an attempt failed, as the retries metric labels it. */
+type Reason = 'rate_limited' | 'server_error' | 'network' | 'timeout';
+
+/** The targets of a call: its own upstream, then each fallback that speaks the same provider. */
+export function targetsOf(own: UpstreamClient, retries: RetriesConfig, upstreams: ReadonlyMap<string, UpstreamClient>): Target[] {
+  const out: Target[] = [{ client: own }];
+  for (const f of retries.fallbacks) {
+    const client = f.upstream === undefined ? own : upstreams.get(f.upstream);
+    if (client && client.provider === own.provider) out.push({ client, model: f.model });
+  }
+  return out;
+}
+
+/** The wire body one target gets. */
+export function bodyFor(input: ForwardInput, target: Target): Buffer {
+  if (target.model === undefined && !input.shape) return input.body;
+  const request = target.model === undefined ? input.request : { ...input.request, model: pinned(input, target.model) };
+  let wire = input.adapter.writeRequest(input.wire, request);
+  if (input.shape) wire = input.shape(wire);
+  return Buffer.from(JSON.stringify(wire));
+}
+
+function pinned(input: ForwardInput, model: string): string {
+  return input.call.policy.models[model]?.pin ?? model;
+}
+
+/** Sends the call, retrying and falling back as the policy says; the last failure when all fail. */
+export async function forward(input: ForwardInput): Promise<Forwarded> {
+  const { call, retries, signal } = input;
+  let last: { up?: UpstreamResponse; err?: unknown } = {};
+  let count = 0;
+  for (const [t, target] of input.targets.entries()) {
+    const budget = input.budgets.of(target.client.config.name, retries.budget);
+    if (!input.again) budget.recordCall();
+    const body = bodyFor(input, target);
+    let wait = 0;
+    if (t > 0) {
+      count++;
+      input.metrics.retries.inc({ reason: 'fallback' });
+      call.decisions.push({ stage: STAGE, decision: 'fallback', detail: { upstream: target.client.config.name, model: target.model } });
+      call.actions.push(`fallback:${target.client.config.name}${target.model ? `/${target.model}` : ''}`);
+    }
+    for (let attempt = 1; attempt <= retries.maxAttempts; attempt++) {
+      if (attempt > 1) {
+        if (!budget.tryRetry()) {
+          input.metrics.retryBudgetExhausted.inc();
+          call.decisions.push({ stage: STAGE, decision: 'budget-exhausted', detail: { upstream: target.client.config.name } });
+          break;
+        }
+        count++;
+        await sleep(wait, signal);
+      }
+      const outcome = await attemptOnce(input, target, body);
+      if ('up' in outcome && !outcome.reason) {
+        if (count > 0) call.actions.push(`retried:${count}`);
+        call.modelSent = target.model === undefined ? call.modelSent : pinned(input, target.model);
+        return { up: outcome.up, target, retries: count };
+      }
+      last = outcome;
+      const after = 'up' in outcome ? retryAfterMs(outcome.up.headers) : undefined;
+      const status = 'up' in outcome ? outcome.up.status : undefined;
+      // A Retry-After past the cap is not waited out here: a fallback may answer now.
+      const tooLong = after !== undefined && after > retries.backoff.maxRetryAfterMs;
+      wait = Math.max(after ?? 0, backoffMs(attempt, retries.backoff.baseMs, retries.backoff.capMs));
+      const lastTry = attempt === retries.maxAttempts || tooLong;
+      call.decisions.push({ stage: STAGE, decision: lastTry ? 'gave-up' : 'retry', detail: { upstream: target.client.config.name, attempt, reason: outcome.reason, status, retryAfterMs: after, waitMs: lastTry ? undefined : wait } });
+      if (!lastTry) input.metrics.retries.inc({ reason: outcome.reason });
+      if (tooLong) break;
+    }
+  }
+  if (count > 0) call.actions.push(`retried:${count}`);
+  if (last.up) return { up: last.up, target: input.targets[0], retries: count };
+  throw last.err;
+}
+
+type AttemptOutcome = { up: UpstreamResponse; reason?: Reason } | { err: unknown; reason: Reason };
+
+async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): Promise<AttemptOutcome> {
+  const { client } = target;
+  const headers = upstreamRequestHeaders(input.headers, { strip: client.stripHeaders, set: client.setHeaders, identity: true });
+  headers['content-length'] = String(body.length);
+  try {
+    const up = await client.send({ method: 'POST', path: client.path(input.rest), headers, body, signal: input.signal });
+    if (!RETRYABLE.has(up.status)) return { up };
+    // Kept whole so that, when this turns out to be the last attempt, the agent gets exactly this answer.
+    return { up: { ...up, body: Readable.from([await readCapped(up)]) }, reason: up.status === 429 ? 'rate_limited' : 'server_error' };
+  } catch (err) {
+    // The agent left, or the call's total time ran out: no retry can help.
+    if (input.signal.aborted || !(err instanceof WardenError)) throw err;
+    return { err, reason: err.code === 'WARDEN_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'network' };
+  }
+}
+
+async function readCapped(up: UpstreamResponse): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of up.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_ERROR_BODY) {
+      up.body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

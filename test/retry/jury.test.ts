@@ -1,0 +1,104 @@
+// Parallel instances judged by a jury: three calls at once, the majority answer wins (A, A, B → A),
+// streaming agents get the winner streamed, and a split jury (A, B, C) goes to a person, whose pick
+// is what the agent receives.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
+import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
+import type { Sidecar } from '../../proxy/sidecar.ts';
+import { answerKey, belowAgreement, judge } from '../../proxy/retry/jury.ts';
+import { auditRecords } from '../helpers/audit.ts';
+import { chatEvents, chatJson, script, sse } from '../helpers/scripted.ts';
+import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
+
+let fake: FakeUpstream;
+let warden: Sidecar;
+let dataDir: string;
+let client: OpenAI;
+const critical = { headers: { 'x-warden-critical': '1' } };
+
+before(async () => {
+  fake = await startFakeUpstream();
+  dataDir = tempDataDir();
+  warden = await startWarden(tempFile('j.yaml', policyFor(fake.url, `retries:
+  parallel: { n: 3, select: majority, escalateBelowAgreement: 0.67, when: { header: x-warden-critical } }
+escalation: { timeoutMs: 20000, onTimeout: fail }
+`)), false, dataDir);
+  client = new OpenAI({ apiKey: 'sk', baseURL: `${warden.trafficUrl}/v1`, maxRetries: 0 });
+});
+after(async () => {
+  await warden.shutdown();
+  await fake.close();
+});
+
+const ask = (content: string) => ({ model: 'gpt-4o', messages: [{ role: 'user' as const, content }] });
+
+test('A, A, B → A: three instances at once, the majority wins (text compared normalized)', async () => {
+  const answers = ['The capital is Paris.', 'the capital is  Paris', 'The capital is Lyon.'];
+  const seen = script(fake, (_req, n, res) => chatJson(res, answers[n]));
+  const { data, response } = await client.chat.completions.create(ask('Capital of France?'), critical).withResponse();
+  assert.equal(seen.length, 3);
+  assert.equal(data.choices[0].message.content, 'The capital is Paris.');
+  assert.match(response.headers.get('x-warden-actions') ?? '', /jury:3/);
+  const verdict = auditRecords(dataDir).at(-1)!.decisions.find((d: any) => d.stage === 'jury');
+  assert.equal(Math.round(verdict.detail.agreement * 100), 67);
+  assert.deepEqual(verdict.detail.votes.map((v: any) => v.count), [2, 1]);
+});
+
+test('a call without the critical header runs once', async () => {
+  const seen = script(fake, (_req, _n, res) => chatJson(res, 'single'));
+  await client.chat.completions.create(ask('plain'));
+  assert.equal(seen.length, 1);
+});
+
+test('a streaming agent gets the winner streamed after the jury decides', async () => {
+  const answers = ['blue sky', 'green grass', 'blue sky'];
+  script(fake, (_req, n, res) => sse(res, chatEvents(answers[n])));
+  const stream = await client.chat.completions.create({ ...ask('colour?'), stream: true }, critical);
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  assert.equal(text, 'blue sky');
+});
+
+test('A, B, C: agreement below the threshold escalates; the reviewer\'s pick is what the agent gets', async () => {
+  const answers = ['Answer A', 'Answer B', 'Answer C'];
+  script(fake, (_req, n, res) => chatJson(res, answers[n]));
+  const before = await metric('warden_jury_disagreements_total');
+  const pending = client.chat.completions.create(ask('split'), critical).withResponse();
+  let esc: any;
+  await waitFor(async () => {
+    const list = await (await fetch(`${warden.adminUrl}/escalations?state=pending`)).json() as any;
+    esc = (list.escalations ?? list).find((e: any) => e.kind === 'model_answer');
+    return esc !== undefined;
+  }, 10_000, 'the escalation to open');
+  assert.equal(esc.subject?.candidates?.length ?? esc.candidates?.length, 3);
+  const approve = await fetch(`${warden.adminUrl}/escalations/${esc.id}/approve`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'reviewer@example.com', choice: 2 }),
+  });
+  assert.equal(approve.status, 200);
+  const { data, response } = await pending;
+  assert.equal(data.choices[0].message.content, 'Answer C');
+  assert.match(response.headers.get('x-warden-actions') ?? '', /reviewed/);
+  assert.equal(await metric('warden_jury_disagreements_total'), before + 1);
+  const rec = auditRecords(dataDir).at(-1)!;
+  assert.ok(rec.decisions.some((d: any) => d.stage === 'escalation' && d.decision === 'approved'));
+});
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${warden.adminUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
+test('jury keys: tool calls agree on name and canonical arguments; JSON canonically; two decimals of agreement', () => {
+  const call = (args: string) => ({ text: '', toolCalls: [{ id: 'x', name: 'lookup', arguments: args }] });
+  assert.equal(answerKey(call('{"a":1,"b":2}')), answerKey(call('{ "b": 2, "a": 1 }')));
+  assert.notEqual(answerKey(call('{"a":1}')), answerKey(call('{"a":2}')));
+  assert.equal(answerKey({ text: '{"x": [1, 2]}', toolCalls: [] }), answerKey({ text: '{"x":[1,2]}', toolCalls: [] }));
+  const v = judge([{ response: call('{"a":1}') }, { response: call('{"a":2}') }, { response: call('{ "a": 1 }') }], 'majority');
+  assert.equal(v.winner, 0);
+  assert.deepEqual(v.groups, [[0, 2], [1]]);
+  assert.equal(belowAgreement(2 / 3, 0.67), false);
+  assert.equal(belowAgreement(1 / 3, 0.67), true);
+  const byConfidence = judge([{ response: call('{}'), confidence: 0.2 }, { response: call('{"z":1}'), confidence: 0.9 }], 'confidence');
+  assert.equal(byConfidence.winner, 1);
+});
