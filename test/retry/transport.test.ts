@@ -47,7 +47,7 @@ async function metric(name: string): Promise<number> {
   return sum;
 }
 
-test('429 with Retry-After: 2 → Warden waits at least 2 s, then the retry succeeds', async () => {
+test('429 with Retry-After: 2 → Warden waits at least 2 s, then the retry succeeds', async (t) => {
   const arrivals: number[] = [];
   script(fake, (_req, n, res) => {
     arrivals.push(performance.now());
@@ -59,10 +59,11 @@ test('429 with Retry-After: 2 → Warden waits at least 2 s, then the retry succ
   assert.equal(arrivals.length, 2);
   const waited = arrivals[1] - arrivals[0];
   assert.ok(waited >= 2_000, `retry came ${waited.toFixed(0)} ms after the 429`);
+  t.diagnostic(`the retry reached the upstream ${waited.toFixed(0)} ms after the 429`);
   assert.match(response.headers.get('x-warden-actions') ?? '', /retried:1/);
 });
 
-test('a sustained outage: retries stay within the budget, counted by the upstream', async () => {
+test('a sustained outage: retries stay within the budget, counted by the upstream', async (t) => {
   const seen = script(fake, (_req, _n, res) => errorJson(res, 503));
   const exhaustedBefore = await metric('warden_retry_budget_exhausted_total');
   const calls = 60;
@@ -74,6 +75,7 @@ test('a sustained outage: retries stay within the budget, counted by the upstrea
   const retries = seen.length - calls;
   assert.ok(retries <= Math.max(3, Math.floor(0.2 * (calls + 2))), `${seen.length} upstream requests for ${calls} calls (${retries} retries)`);
   assert.ok(retries >= 3, `some retries were made (${retries})`);
+  t.diagnostic(`${calls} calls during the outage reached the upstream ${seen.length} times (${retries} retries; ${calls * 3} without a budget)`);
   assert.ok(await metric('warden_retry_budget_exhausted_total') > exhaustedBefore);
 });
 
