@@ -13,6 +13,7 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
 });
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024; // 10 MiB
 export const DEFAULT_AUDIT_MAX_BODY_BYTES = 1024 * 1024; // 1 MiB
+export const RESEARCH_AUDIT_MAX_BODY_BYTES = 16 * 1024 * 1024; // 16 MiB
 export const DEFAULT_CHECKPOINT = Object.freeze({ everyRecords: 1_000, everyMs: 10_000 });
 export const DEFAULT_RETAIN_SHIPPED = '7d';
 
@@ -67,7 +68,8 @@ function audit(raw: Raw | undefined, mode: Policy['mode']): AuditConfig {
     // Enforce mode promises that no call goes unrecorded; the other modes trade that for latency.
     durability: a.durability ?? (mode === 'enforce' ? 'strict' : 'relaxed'),
     bodies: a.bodies ?? 'full',
-    maxBodyBytes: parseBytes(a.maxBodyBytes ?? DEFAULT_AUDIT_MAX_BODY_BYTES),
+    // Research mode logs in full: whole bodies up to 16 MiB, unless the policy caps them itself.
+    maxBodyBytes: parseBytes(a.maxBodyBytes ?? (mode === 'research' ? RESEARCH_AUDIT_MAX_BODY_BYTES : DEFAULT_AUDIT_MAX_BODY_BYTES)),
     checkpoint: { ...DEFAULT_CHECKPOINT, ...a.checkpoint },
     encrypt: a.encrypt ?? [],
     mask: (a.mask ?? []).map((m: string | { path: string; as?: 'redact' | 'hmac' }) => (typeof m === 'string' ? { path: m, as: 'redact' } : { path: m.path, as: m.as ?? 'redact' })),

@@ -38,6 +38,8 @@ export interface Metrics {
   retryBudgetExhausted: client.Counter;
   confidence: client.Histogram;
   juryDisagreements: client.Counter;
+  scopeChecks: client.Counter<'result'>;
+  scopeHonesty: client.Gauge;
   escalations: client.Gauge<'state'>;
   escalationWait: client.Histogram<'kind' | 'state'>;
   /** The escalation queue's counts per state, read at scrape time. */
@@ -92,6 +94,17 @@ export function createMetrics(): Metrics {
     }),
     // People answer in seconds to hours.
     escalationWait: new client.Histogram({ name: 'warden_escalation_wait_seconds', help: 'Time from an escalation\'s opening to its decision or timeout, by kind (tool_call, model_answer) and outcome (approved, rejected, timed_out).', labelNames: ['kind', 'state'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1_800, 3_600, 14_400, 86_400], ...opts }),
+    scopeChecks: new client.Counter({ name: 'warden_scope_checks_total', help: 'Tool calls checked against the agent\'s scopes, model-side and executed, by result (in_scope, out_of_scope: a scope_violation or unknown_tool): the agent\'s scope-honesty count.', labelNames: ['result'], ...opts }),
+    scopeHonesty: new client.Gauge({
+      name: 'warden_scope_honesty_ratio', help: 'Share of checked tool calls that stayed in scope since the sidecar started (1 when none were checked).', ...opts,
+      async collect() {
+        const values = (await metrics.scopeChecks.get()).values;
+        const count = (result: string) => values.filter((v) => v.labels.result === result).reduce((n, v) => n + v.value, 0);
+        const inScope = count('in_scope');
+        const total = inScope + count('out_of_scope');
+        this.set(total === 0 ? 1 : inScope / total);
+      },
+    }),
     auditDiskBytes: new client.Gauge({
       name: 'warden_audit_disk_bytes', help: 'Bytes the audit log uses on disk (database and write-ahead log).', ...opts,
       collect() {

@@ -65,6 +65,8 @@ export interface CallContext {
   /** Short labels for x-warden-actions, e.g. `model-pinned`. */
   readonly actions: string[];
   readonly decisions: StageDecision[];
+  /** Tool calls checked against the policy in this call (model-side and executed), for the scope-honesty count. */
+  toolCallsChecked?: number;
   /** Policy violations found in this call, with what was done about each (metrics and the record read them). */
   readonly violations: Decided[];
   /** For a call to a tool through /tools or /mcp: what happened, for the audit record. */

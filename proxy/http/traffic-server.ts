@@ -190,6 +190,11 @@ function report(ctx: SidecarContext, req: IncomingMessage, id: string, call: Cal
   }
   if (call) ctx.ledger.record(call.agent.id, call.task, call.usage, call.costUsd);
   for (const v of call?.violations ?? []) m.violations.inc({ kind: v.kind, action: v.action });
+  if (call?.toolCallsChecked) {
+    const out = call.violations.filter((v) => v.kind === 'scope_violation' || v.kind === 'unknown_tool').length;
+    m.scopeChecks.inc({ result: 'out_of_scope' }, Math.min(out, call.toolCallsChecked));
+    m.scopeChecks.inc({ result: 'in_scope' }, Math.max(0, call.toolCallsChecked - out));
+  }
   if (call?.contextTokens !== undefined) m.contextTokens.observe(call.contextTokens);
   for (const a of call?.actions ?? []) {
     const action = a.split(':')[0];

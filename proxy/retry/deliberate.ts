@@ -134,6 +134,12 @@ async function escalate(input: DeliberateInput, answers: readonly Chosen[], grou
   const { call } = fwd;
   const cfg = call.policy.escalation;
   const reason = `the jury agreed at ${agreement.toFixed(2)}, below escalateBelowAgreement ${input.plan.parallel!.escalateBelowAgreement}`;
+  // Monitor and research modes record what would have gone to a person, and never hold a call.
+  if (call.policy.mode !== 'enforce') {
+    call.decisions.push({ stage: 'escalation', decision: 'logged', detail: { reason, mode: call.policy.mode } });
+    call.actions.push('unreviewed');
+    return answers[groups[0][0]];
+  }
   const candidates = groups.map((g) => {
     const r = answers[g[0]].response!;
     return { text: r.text, toolCalls: r.toolCalls.length ? r.toolCalls : undefined, confidence: answers[g[0]].confidence, votes: g.length };

@@ -103,8 +103,10 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
       if (attempt > 1) {
         if (!budget.tryRetry()) {
           input.metrics.retryBudgetExhausted.inc();
-          call.decisions.push({ stage: STAGE, decision: 'budget-exhausted', detail: { upstream: target.client.config.name } });
-          break;
+          // Research mode relaxes retries: the spent budget is recorded, and the retry made anyway.
+          const relaxed = call.policy.mode === 'research';
+          call.decisions.push({ stage: STAGE, decision: relaxed ? 'budget-exhausted-retried' : 'budget-exhausted', detail: { upstream: target.client.config.name } });
+          if (!relaxed) break;
         }
         count++;
         await sleep(wait, signal);

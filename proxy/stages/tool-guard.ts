@@ -18,6 +18,7 @@ export function createToolGuard(policy: Policy, catalog: ToolCatalog): Stage {
   function judge<K>(call: CallContext, calls: Iterable<[K, ToolCall]>): Map<K, Decided[]> {
     const blocked = new Map<K, Decided[]>();
     for (const [key, tc] of calls) {
+      call.toolCallsChecked = (call.toolCallsChecked ?? 0) + 1;
       const decided = catalog.checkCall(tc.name, tc.arguments, tc.id).violations.map((v) => decide(policy, v, 'model'));
       for (const d of decided) noteViolation(call, NAME, d);
       const blocking = decided.filter((d) => d.action === 'block');

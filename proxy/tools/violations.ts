@@ -64,6 +64,7 @@ export function noteViolation(call: CallContext, stage: string, d: Decided): voi
 
 /** For a call Warden is about to execute: decides and notes each violation; returns those that block and those that need a person. */
 export function judgeCall(call: CallContext, stage: string, violations: readonly Violation[]): { blocked: Decided[]; escalated: Decided[] } {
+  call.toolCallsChecked = (call.toolCallsChecked ?? 0) + 1;
   const decided = violations.map((v) => decide(call.policy, v, 'execution'));
   for (const d of decided) noteViolation(call, stage, d);
   return { blocked: decided.filter((d) => d.action === 'block'), escalated: decided.filter((d) => d.action === 'escalate') };

@@ -173,3 +173,13 @@ test('streamed forged calls are refused for Anthropic messages and the Responses
     assert.match(final.output_text, /issue_refund was refused by policy/);
   });
 });
+
+test('scope honesty: every checked tool call counts, in scope or out, and the ratio reads their share', async () => {
+  await withWarden(supportPolicy(), async (w, client) => {
+    for (let i = 0; i < 3; i++) await client.chat.completions.create(ask(`Where is [[call lookup_order {"order_id":"ORD-12345${i}"}]]?`));
+    await client.chat.completions.create(ask('Refund it [[call issue_refund {"order_id":"ORD-123450","amount":5}]] now'));
+    assert.equal(await metric(w, 'warden_scope_checks_total{result="in_scope"}'), 3);
+    assert.equal(await metric(w, 'warden_scope_checks_total{result="out_of_scope"}'), 1);
+    assert.equal(await metric(w, 'warden_scope_honesty_ratio'), 0.75);
+  });
+});
