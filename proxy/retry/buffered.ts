@@ -37,13 +37,18 @@ export interface ReadOptions {
 export async function readWhole(up: UpstreamResponse, opts: ReadOptions): Promise<Buffered> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of up.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_ATTEMPT_BYTES) {
-      up.body.destroy();
-      throw new Error(`attempt over ${MAX_ATTEMPT_BYTES} bytes`);
+  try {
+    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_ATTEMPT_BYTES) {
+        up.body.destroy();
+        throw new Error(`attempt over ${MAX_ATTEMPT_BYTES} bytes`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    // A stalled or broken attempt still said something; the record keeps it.
+    throw Object.assign(err as object, { partial: Buffer.concat(chunks) });
   }
   const raw = Buffer.concat(chunks, size);
   if (up.status < 200 || up.status >= 300) return { status: up.status, headers: up.headers, raw };

@@ -5,6 +5,7 @@
 import { addUsage, zeroUsage, type Usage } from '../canonical.ts';
 import { captureBytes } from '../audit/call-record.ts';
 import { EscalationRejectedError, EscalationTimeoutError, WardenError } from '../errors.ts';
+import { toWardenError } from '../http/upstream-client.ts';
 import type { EscalationQueue } from '../escalation/queue.ts';
 import type { Metrics } from '../metrics.ts';
 import { readWhole, type Buffered } from './buffered.ts';
@@ -46,7 +47,9 @@ async function attempt(input: DeliberateInput, n: number): Promise<Attempt> {
     if (fwd.signal.aborted) throw err;
     const partial = (err as { partial?: Buffer }).partial;
     fwd.call.decisions.push({ stage: 'retry', decision: 'attempt-failed', detail: { attempt: n, error: errorText(err), partial: partial && captureBytes(fwd.call.policy, partial) } });
-    return { failed: err };
+    // A body that stalled or broke is the upstream's failure, told to the agent as one (502/504).
+    const mapped = err instanceof WardenError ? err : toWardenError(fwd.targets[0].client.config, err, fwd.signal);
+    return { failed: mapped instanceof WardenError ? mapped : err };
   }
 }
 
@@ -81,6 +84,9 @@ async function scoredRetries(input: DeliberateInput): Promise<Chosen> {
     if (i > 0) metrics.retries.inc({ reason: 'low_confidence' });
     const a = await attempt(input, i + 1);
     attempts.push(a);
+    // An attempt that stalled or broke said nothing to the agent yet, so asking again is safe; an
+    // upstream's error answer (its transport retries already spent) goes back as it is.
+    if ('failed' in a) continue;
     if (!answered(a)) break;
     if (!best || (a.confidence ?? -1) > (best.confidence ?? -1)) best = a;
     // An answer that cannot be scored is taken as it is: retrying would not make it scoreable.

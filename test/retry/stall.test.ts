@@ -121,3 +121,20 @@ test('continue (Anthropic): the partial answer becomes a prefill, and the contin
   assert.equal(stalledDecision(rec).detail.partial.value.text, 'The quick brown fox ');
   assert.ok(rec.actions.includes('continued'));
 });
+
+test('a scored (buffered) attempt that stalls keeps its partial in the record, and the next attempt answers', async () => {
+  const dataDir = tempDataDir();
+  const w = await startWarden(tempFile('c.yaml', policyFor(fake.url, `retries:
+  timeouts: { idleMs: 300 }
+  confidence: { method: logprobs, threshold: 0.5, maxRetries: 1 }
+`)), false, dataDir);
+  running.push(w);
+  script(fake, (_req, n, res) => sse(res, chatEvents(n === 0 ? 'half an answer that never ends' : 'a whole answer', { logprob: -0.01 }), n === 0 ? 3 : undefined));
+  const c = new OpenAI({ apiKey: 'sk', baseURL: `${w.trafficUrl}/v1`, maxRetries: 0 });
+  const stream = await c.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'q' }] });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  assert.equal(text, 'a whole answer');
+  const failed = auditRecords(dataDir).at(-1)!.decisions.find((d: any) => d.decision === 'attempt-failed');
+  assert.match(failed.detail.partial.text, /"content":"half "/);
+});
