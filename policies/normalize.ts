@@ -1,6 +1,8 @@
 // A schema-valid policy document → the frozen Policy the runtime reads, with every default written
 // here once, with its unit. Also the checks a schema cannot express (cross-references).
+import { agentsConfig, agentsProblems } from './agents.ts';
 import { retriesConfig, retryProblems } from './retries.ts';
+import { sanitizeConfig, sanitizeProblems } from './sanitize.ts';
 import type { AuditConfig, ContextConfig, EscalationConfig, ModelConfig, Policy, RulesConfig, Timeouts, ToolConfig, UpstreamConfig, UpstreamKind } from './types.ts';
 import { schemaProblem } from './tool-schema.ts';
 import type { Path } from './yaml-source.ts';
@@ -120,6 +122,7 @@ function tool(name: string, t: Raw): ToolConfig {
     onFailure: { action: t.onFailure?.action ?? 'degrade', fallback: t.onFailure?.fallback, instruction: t.onFailure?.instruction, noteToModel: t.onFailure?.noteToModel ?? true },
     approval: t.approval ?? 'none',
     suspicionThreshold: t.suspicionThreshold ?? DEFAULT_SUSPICION_THRESHOLD,
+    risk: t.risk ?? 'normal',
   };
 }
 
@@ -151,7 +154,7 @@ function rules(raw: Raw | undefined): RulesConfig {
 
 /** Problems the schema cannot see: values that are each valid but do not fit together. */
 export function semanticProblems(doc: Raw): SemanticProblem[] {
-  const out: SemanticProblem[] = [...retryProblems(doc)];
+  const out: SemanticProblem[] = [...retryProblems(doc), ...agentsProblems(doc), ...sanitizeProblems(doc)];
   for (const [name, u] of Object.entries<Raw>(doc.upstreams ?? {})) {
     if (u.apiKeyEnv && u.apiKeyFile) out.push({ path: ['upstreams', name, 'apiKeyFile'], message: `upstreams.${name}: set apiKeyEnv or apiKeyFile, not both` });
     try {
@@ -163,6 +166,9 @@ export function semanticProblems(doc: Raw): SemanticProblem[] {
     if (t.totalMs !== undefined && t.firstTokenMs !== undefined && t.totalMs < t.firstTokenMs) {
       out.push({ path: ['upstreams', name, 'timeouts'], message: `upstreams.${name}: totalMs (${t.totalMs}) is shorter than firstTokenMs (${t.firstTokenMs})` });
     }
+  }
+  if (doc.auth && !doc.auth.tokenEnv === !doc.auth.tokenFile) {
+    out.push({ path: ['auth'], message: 'auth: set tokenEnv or tokenFile (exactly one): where the token agents present to warden lives' });
   }
   if (doc.context && (doc.context.target ?? 0.5) >= (doc.context.trigger ?? 0.8)) {
     out.push({ path: ['context', 'target'], message: `context.target (${doc.context.target ?? 0.5}) must be below context.trigger (${doc.context.trigger ?? 0.8}), or trimming would happen every turn` });
@@ -190,6 +196,10 @@ export function semanticProblems(doc: Raw): SemanticProblem[] {
     }
     if (tool.onFailure?.action === 'fallback' && !doc.tools?.[tool.onFailure.fallback]) {
       out.push({ path: ['tools', name, 'onFailure'], message: `tools.${name}.onFailure: action fallback needs fallback: the name of another declared tool` });
+    }
+    // Warden limits irreversible calls where it executes them; one it never sees would be a limit in name only.
+    if (tool.risk === 'irreversible' && !tool.http && !tool.mcp && doc.limits?.irreversibleToolCallsPerHour !== undefined) {
+      out.push({ path: ['tools', name, 'risk'], message: `tools.${name}: limits.irreversibleToolCallsPerHour counts the calls Warden executes, and this tool has no http or mcp target` });
     }
     for (const key of ['args', 'result'] as const) {
       const problem = tool[key] === undefined ? undefined : schemaProblem(tool[key]);
@@ -219,6 +229,7 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
     kind: 'Policy',
     agent: { id: doc.agent.id, version: String(doc.agent.version), scopes: doc.agent.scopes ?? [] },
     mode,
+    auth: doc.auth && { tokenEnv: doc.auth.tokenEnv, tokenFile: doc.auth.tokenFile },
     upstreams: Object.fromEntries(Object.entries<Raw>(doc.upstreams).map(([n, u]) => [n, upstream(n, u, retryTimeouts)])),
     models,
     usage: { streamUsage: doc.usage?.streamUsage ?? 'request' },
@@ -226,11 +237,12 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
     retries: retriesConfig(doc.retries, retryTimeouts),
     tools: Object.fromEntries(Object.entries<Raw>(doc.tools ?? {}).map(([n, t]) => [n, tool(n, t)])),
     rules: rules(doc.rules),
-    sanitize: doc.sanitize,
+    sanitize: sanitizeConfig(doc.sanitize),
     context: doc.context && context(doc.context),
     escalation: escalation(doc.escalation),
     audit: audit(doc.audit, mode),
     evals: doc.evals,
+    agents: agentsConfig(doc.agents),
     source,
   });
 }

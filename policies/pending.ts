@@ -4,8 +4,5 @@
 import type { Path } from './yaml-source.ts';
 
 export const NOT_ENFORCED_YET: readonly (readonly [Path, string])[] = [
-  [['limits', 'requestsPerMinute'], 'rate limits'], [['limits', 'tokensPerMinute'], 'rate limits'],
-  [['limits', 'concurrent'], 'concurrency limits'], [['limits', 'usdPerDay'], 'budgets'],
-  [['sanitize'], 'sanitization'],
   [['evals'], 'behavioural pacts'],
 ];

@@ -24,7 +24,7 @@ export interface UpstreamConfig {
   provider: UpstreamKind;
   /** Env var that holds the upstream credential. */
   apiKeyEnv?: string;
-  /** File that holds the upstream credential (a mounted secret); read at start and on every reload. */
+  /** File that holds the upstream credential (a mounted secret); watched, and read again on change, SIGHUP and reload. */
   apiKeyFile?: string;
   /** Header the credential goes in, and its scheme ("Bearer" or "" for a bare key). Provider default when absent. */
   auth?: { header: string; scheme: string };
@@ -52,6 +52,14 @@ export interface ModelConfig {
   price?: Price;
 }
 
+/** The token the agent presents to Warden on the traffic listener; one of the two is set. */
+export interface AgentAuthConfig {
+  /** Env var that holds the token. */
+  tokenEnv?: string;
+  /** File that holds the token (a mounted secret); watched, and read again on change and reload. */
+  tokenFile?: string;
+}
+
 export interface AgentConfig {
   id: string;
   version: string;
@@ -70,6 +78,10 @@ export interface LimitsConfig {
   tokensPerMinute?: number;
   concurrent?: number;
   usdPerDay?: number;
+  /** The same limits for each task (x-warden-task) on its own; calls without a task id are not held to them. */
+  perTask?: { requestsPerMinute?: number; tokensPerMinute?: number; usdPerDay?: number };
+  /** Calls to tools with risk: irreversible that Warden executes (/tools, MCP tools/call), per hour. */
+  irreversibleToolCallsPerHour?: number;
 }
 
 /** Which model calls a retry feature applies to; absent: every call. Any condition given may match. */
@@ -138,6 +150,39 @@ export interface ToolConfig {
   onFailure: { action: 'degrade' | 'error' | 'fallback'; fallback?: string; instruction?: string; noteToModel: boolean };
   approval: 'none' | 'human';
   suspicionThreshold: number;
+  /** irreversible: its calls count against limits.irreversibleToolCallsPerHour. */
+  risk: 'normal' | 'irreversible';
+}
+
+/** A peer this agent calls at /agents/{name}/*: its sidecar's inbound listener, and its agent id. */
+export interface PeerConfig {
+  name: string;
+  url: string;
+  /** The peer's agent.id, which tokens for it name as aud; default: its name here. */
+  audience: string;
+  /** Whole call, the peer's whole answer included. */
+  timeoutMs: number;
+}
+
+/** A caller this agent accepts calls from: its sidecar's identity public keys (several while it rotates). */
+export interface TrustConfig {
+  agent: string;
+  /** Inline keys: base64 SPKI DER (what `warden identity` prints), a bare base64 Ed25519 key, or PEM. */
+  publicKeys: readonly string[];
+  /** A file of keys (PEM blocks, or one base64 key a line); read at start and on every reload. */
+  publicKeyFile?: string;
+  /** The most this caller may lend for a call; absent: what its token carries (always cut to this agent's own). */
+  scopes?: readonly string[];
+}
+
+/** Calls between agents, each through its own sidecar (README: Agent-to-agent boundaries). */
+export interface AgentsConfig {
+  peers: Readonly<Record<string, PeerConfig>>;
+  trust: Readonly<Record<string, TrustConfig>>;
+  /** This agent's own endpoint, where verified calls from peers go; absent: it takes none. */
+  inbound?: { url: string; timeoutMs: number };
+  /** Lifetime of the identity tokens this sidecar signs. */
+  tokenTtlMs: number;
 }
 
 export interface EscalationConfig {
@@ -149,6 +194,25 @@ export interface EscalationConfig {
   webhook?: string;
   webhookHeaders: Readonly<Record<string, string>>;
   webhookRetry: { attempts: number; baseMs: number; capMs: number };
+}
+
+/** What a sanitizer match becomes: masked, hashed (keyed HMAC-SHA-256), or refused. */
+export type SanitizeAction = 'mask' | 'hash' | 'block';
+
+export interface SanitizeConfig {
+  /** Built-in detectors to run, in the policy's words (email, credit_card, …). */
+  detectors: readonly string[];
+  custom: readonly { name: string; pattern: string; maxLength?: number; ignoreCase: boolean; mask?: string }[];
+  action: SanitizeAction;
+  /** Per class, overriding `action`. */
+  actions: Readonly<Record<string, SanitizeAction>>;
+  /** Per recipient (x-warden-recipient): classes that pass unchanged, and actions of its own. */
+  recipients: Readonly<Record<string, { allow: readonly string[]; actions: Readonly<Record<string, SanitizeAction>> }>>;
+  responses: boolean;
+  toolResults: boolean;
+  prompts: boolean;
+  /** Env var with the hash key; unset: a random key per process. */
+  hashKeyEnv?: string;
 }
 
 export interface AuditConfig {
@@ -174,6 +238,8 @@ export interface Policy {
   kind: 'Policy';
   agent: AgentConfig;
   mode: Mode;
+  /** Absent: agents need no token to reach Warden. */
+  auth?: AgentAuthConfig;
   upstreams: Readonly<Record<string, UpstreamConfig>>;
   models: Readonly<Record<string, ModelConfig>>;
   usage: UsageConfig;
@@ -182,12 +248,15 @@ export interface Policy {
   /** Sections later capabilities fill in; validated by the schema, read by their stages. */
   tools: Readonly<Record<string, ToolConfig>>;
   rules: RulesConfig;
-  sanitize?: unknown;
+  /** Absent: no sanitization. */
+  sanitize?: SanitizeConfig;
   /** Absent: no windowing. */
   context?: ContextConfig;
   escalation: EscalationConfig;
   audit: AuditConfig;
   evals?: unknown;
+  /** Absent: this agent neither calls other agents nor takes their calls. */
+  agents?: AgentsConfig;
   /** Where the policy came from: file path and SHA-256 of its bytes. */
   source: { file: string; sha256: string };
 }

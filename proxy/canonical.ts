@@ -62,6 +62,8 @@ export interface Request {
   forcedTool?: string;
   /** Ways this request calls tools that Warden cannot judge (n > 1, legacy functions, provider-run MCP). */
   unjudgedToolPaths?: readonly string[];
+  /** How many answers the request asks for (OpenAI chat's n); stages read the first one only. */
+  choices?: number;
 }
 
 export interface Response {
@@ -74,11 +76,20 @@ export interface Response {
   usage?: Usage;
 }
 
-/** Canonical stream events. Usage fields are absolute values: a later event overrides an earlier one. */
+/**
+ * Canonical stream events. Usage fields are absolute values: a later event overrides an earlier one.
+ * Text and tool-call arguments flow on channels, one per (type, index). `text-end` and
+ * `tool-call-end` mark where a provider closes one channel (Anthropic content_block_stop, Responses
+ * output_text.done and the other .done events), carrying the channel's whole content when the wire
+ * event repeats it; `finish` closes every channel (OpenAI chat has no per-channel close). A stage
+ * that holds text back on a channel releases it as content events placed before the closing event.
+ */
 export type StreamEvent =
   | { type: 'start'; id?: string; model?: string; systemFingerprint?: string }
   | { type: 'text'; index: number; text: string }
   | { type: 'tool-call'; index: number; id?: string; name?: string; argumentsDelta: string }
+  | { type: 'text-end'; index: number; text?: string }
+  | { type: 'tool-call-end'; index: number; arguments?: string }
   | { type: 'finish'; reason: string }
   | { type: 'usage'; usage: Partial<Usage> };
 
@@ -116,6 +127,9 @@ export function accumulate(res: Response, ev: StreamEvent): void {
     case 'usage':
       res.usage = { ...(res.usage ?? zeroUsage()), ...definedOnly(ev.usage) };
       return;
+    case 'text-end':
+    case 'tool-call-end':
+      return; // the deltas already carried the content
   }
 }
 

@@ -37,6 +37,28 @@ export class InvalidRequestError extends WardenError {
   }
 }
 
+/** 400: a request Node's HTTP parser refused (bad request line or header, smuggling framing); it never reached a route. */
+export class MalformedHttpError extends WardenError {
+  constructor(detail: string) {
+    super('WARDEN_ERR_MALFORMED_HTTP', 400, 'warden_invalid_request', `malformed HTTP request (${detail})`);
+  }
+}
+
+/** 431: the request's headers are over Node's header size cap (--max-http-header-size). */
+export class HeadersTooLargeError extends WardenError {
+  constructor() {
+    super('WARDEN_ERR_HEADERS_TOO_LARGE', 431, 'warden_request_too_large', 'request headers are too large');
+  }
+}
+
+/** 408: the client took too long to send its headers or its body (slow-loris); the connection is closed. */
+export class ClientTimeoutError extends WardenError {
+  constructor(part: 'headers' | 'body', timeoutMs: number) {
+    super('WARDEN_ERR_CLIENT_TIMEOUT', 408, 'warden_request_timeout',
+      `the request's ${part} did not arrive within ${timeoutMs} ms (--client-${part === 'headers' ? 'header' : 'body'}-timeout-ms)`);
+  }
+}
+
 /** 413: the request body is over the configured cap. */
 export class BodyTooLargeError extends WardenError {
   constructor(limitBytes: number) {
@@ -45,11 +67,20 @@ export class BodyTooLargeError extends WardenError {
   }
 }
 
+/** 401: the policy asks agents for a token (auth.tokenEnv or auth.tokenFile), and the request had none or a wrong one. */
+export class AgentUnauthorizedError extends WardenError {
+  constructor(reason: string) {
+    super('WARDEN_ERR_UNAUTHORIZED', 401, 'warden_unauthorized', reason === 'missing'
+      ? 'warden asks the agent for its token: send it as the SDK\'s API key (authorization: Bearer, x-api-key) or in x-warden-token'
+      : 'the token the agent sent to warden is not valid (the SDK\'s API key setting is the agent\'s token to warden)');
+  }
+}
+
 /** 404: no route matches the path. */
 export class RouteNotFoundError extends WardenError {
   constructor(method: string, path: string) {
     super('WARDEN_ERR_ROUTE_NOT_FOUND', 404, 'warden_not_found',
-      `no route for ${method} ${path}: use /v1/*, /anthropic/*, /upstreams/{name}/*, /tools/{tool}/* or /mcp/{server}`);
+      `no route for ${method} ${path}: use /v1/*, /anthropic/*, /upstreams/{name}/*, /tools/{tool}/*, /mcp/{server} or /agents/{name}/*`);
   }
 }
 
@@ -64,6 +95,31 @@ export class UnknownUpstreamError extends WardenError {
 export class UnknownToolError extends WardenError {
   constructor(name: string, why = 'the policy does not declare it') {
     super('WARDEN_ERR_UNKNOWN_TOOL', 404, 'warden_not_found', `no HTTP tool "${name}": ${why}`);
+  }
+}
+
+/** 404: /agents/{name} names an agent this sidecar cannot route to (not a declared peer; inbound: not this agent). */
+export class UnknownAgentError extends WardenError {
+  constructor(name: string, why = 'the policy\'s agents.peers does not declare it') {
+    super('WARDEN_ERR_UNKNOWN_AGENT', 404, 'warden_not_found', `no agent "${name}": ${why}`);
+  }
+}
+
+/** Why a call from another agent, or one made on its behalf, was refused (the metric's reason label). */
+export type IdentityFailure = 'unsigned' | 'malformed' | 'forged' | 'expired' | 'replayed' | 'untrusted' | 'audience' | 'delegation' | 'busy';
+
+/**
+ * 401: an agent-to-agent identity token (x-warden-identity) or a delegation id (x-warden-delegation)
+ * Warden refuses; the code names the reason (WARDEN_ERR_IDENTITY_FORGED, …). busy is a 503: too many
+ * live tokens or delegations to keep track of, which says nothing about the caller.
+ */
+export class AgentIdentityError extends WardenError {
+  readonly reason: IdentityFailure;
+  constructor(reason: IdentityFailure, message: string, options?: WardenErrorOptions) {
+    const busy = reason === 'busy';
+    super(`WARDEN_ERR_IDENTITY_${reason.toUpperCase()}`, busy ? 503 : 401, busy ? 'warden_unavailable' : 'warden_unauthorized', message,
+      busy ? { retryAfterSeconds: 1, ...options } : options);
+    this.reason = reason;
   }
 }
 
@@ -105,6 +161,20 @@ export class ToolBlockedError extends WardenError {
   }
 }
 
+/** 403: a model response holds a class of data the policy's sanitize section blocks (the classes are named, never the data). */
+export class SensitiveOutputError extends WardenError {
+  constructor(classes: readonly string[], options?: WardenErrorOptions) {
+    super('WARDEN_ERR_SENSITIVE_OUTPUT', 403, 'warden_sensitive_output', `[warden] the response was withheld: it contains ${classes.join(', ')}, which this policy blocks`, options);
+  }
+}
+
+/** 403: a model request's prompt or tool result holds a class of data the policy's sanitize section blocks. */
+export class SensitiveInputError extends WardenError {
+  constructor(classes: readonly string[], options?: WardenErrorOptions) {
+    super('WARDEN_ERR_SENSITIVE_INPUT', 403, 'warden_sensitive_input', `[warden] the request was not sent: it contains ${classes.join(', ')}, which this policy blocks from reaching the provider`, options);
+  }
+}
+
 // A call a person did not approve is answered 403, timeouts included: SDKs retry 408, 429 and 5xx by
 // themselves, and each retry would hold the agent for another full timeout and page a person again.
 
@@ -143,6 +213,20 @@ export class EscalationDecidedError extends WardenError {
 export class InvalidApprovalError extends WardenError {
   constructor(message: string) {
     super('WARDEN_ERR_INVALID_APPROVAL', 400, 'warden_invalid_request', message);
+  }
+}
+
+/** 429: a rate or concurrency limit (limits.*) refused the call; Retry-After is when the limit lets it through. */
+export class RateLimitedError extends WardenError {
+  constructor(message: string, retryAfterSeconds: number, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_RATE_LIMITED', 429, 'warden_rate_limited', message, { ...options, retryAfterSeconds });
+  }
+}
+
+/** 429: the day's USD budget (limits.usdPerDay, limits.perTask.usdPerDay) is spent; Retry-After is the time to UTC midnight. */
+export class BudgetExceededError extends WardenError {
+  constructor(message: string, retryAfterSeconds: number, options?: WardenErrorOptions) {
+    super('WARDEN_ERR_BUDGET_EXCEEDED', 429, 'warden_budget_exceeded', message, { ...options, retryAfterSeconds });
   }
 }
 

@@ -31,11 +31,14 @@ export interface Metrics {
   contextTokens: client.Histogram;
   contextActions: client.Counter<'action'>;
   violations: client.Counter<'kind' | 'action'>;
+  redactions: client.Counter<'detector'>;
   hallucinationFlags: client.Counter<'tool' | 'signal'>;
   auditPruned: client.Counter;
   auditFullCalls: client.Counter<'outcome'>;
+  authFailures: client.Counter<'reason'>;
   retries: client.Counter<'reason'>;
   retryBudgetExhausted: client.Counter;
+  rateLimited: client.Counter<'limit'>;
   confidence: client.Histogram;
   juryDisagreements: client.Counter;
   scopeChecks: client.Counter<'result'>;
@@ -69,21 +72,24 @@ export function createMetrics(): Metrics {
     cost: new client.Counter({ name: 'warden_cost_usd_total', help: 'Cost in USD from the policy price table, by model served.', labelNames: ['model'], ...opts }),
     policyReloads: new client.Counter({ name: 'warden_policy_reloads_total', help: 'Policy reloads, by result (ok|error).', labelNames: ['result'], ...opts }),
     inFlight: new client.Gauge({ name: 'warden_in_flight_requests', help: 'Calls currently being handled.', ...opts }),
-    auditRecords: new client.Counter({ name: 'warden_audit_records_total', help: 'Audit records committed, by event (model_call, passthrough, request, policy_reload, log_open, log_close).', labelNames: ['event'], ...opts }),
+    auditRecords: new client.Counter({ name: 'warden_audit_records_total', help: 'Audit records committed, by event (model_call, passthrough, agent_call, request, policy_reload, log_open, log_close).', labelNames: ['event'], ...opts }),
     auditCommitDuration: new client.Histogram({ name: 'warden_audit_commit_duration_seconds', help: 'One group-commit transaction of the audit log, fsync included.', buckets: COMMIT_BUCKETS, ...opts }),
     auditCommitFailures: new client.Counter({ name: 'warden_audit_commit_failures_total', help: 'Audit transactions that failed, by SQLite error code (their calls were not released under strict durability).', labelNames: ['code'], ...opts }),
     auditUnshipped: new client.Gauge({ name: 'warden_audit_unshipped_records', help: 'Audit records the collector has not acknowledged yet.', ...opts }),
     auditShipFailures: new client.Counter({ name: 'warden_audit_ship_failures_total', help: 'Failed shipments to the collector, by reason (network, throttled, server, unauthorized, rejected).', labelNames: ['reason'], ...opts }),
     contextTokens: new client.Histogram({ name: 'warden_context_tokens', help: 'Input tokens of model requests as sent upstream, where context windowing counted them.', buckets: [1_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 200_000, 400_000, 1_000_000], ...opts }),
     contextActions: new client.Counter({ name: 'warden_context_actions_total', help: 'What context windowing did, by action (context-trimmed, tool-results-cleared, summarized, summary-written, memory-recalled).', labelNames: ['action'], ...opts }),
-    toolCalls: new client.Counter({ name: 'warden_tool_calls_total', help: 'Tool calls through /tools and /mcp, by tool (declared names, else "undeclared") and outcome (ok, blocked, rejected, escalation_timeout, invalid_result, failed, timeout, degraded, fallback).', labelNames: ['tool', 'outcome'], ...opts }),
+    toolCalls: new client.Counter({ name: 'warden_tool_calls_total', help: 'Tool calls through /tools and /mcp, by tool (declared names, else "undeclared") and outcome (ok, blocked, rejected, escalation_timeout, rate_limited, invalid_result, failed, timeout, degraded, fallback).', labelNames: ['tool', 'outcome'], ...opts }),
     violations: new client.Counter({ name: 'warden_violations_total', help: 'Policy violations, by kind (scope_violation, unknown_tool, invalid_arguments, approval_required, …) and action taken (log, block, escalate).', labelNames: ['kind', 'action'], ...opts }),
+    redactions: new client.Counter({ name: 'warden_redactions_total', help: 'Sanitizer matches masked or hashed, by detector (email, credit_card, … and custom pattern names), in responses, streams and requests.', labelNames: ['detector'], ...opts }),
     hallucinationFlags: new client.Counter({ name: 'warden_hallucination_flags_total', help: 'Tool results flagged as possibly invented, by tool and signal (round_numbers, placeholder_values, …).', labelNames: ['tool', 'signal'], ...opts }),
     auditQuotaUsed: new client.Gauge({ name: 'warden_audit_quota_used_ratio', help: 'Share of audit.quotaBytes the audit log uses (alert at 0.7; new calls refused at 1).', ...opts }),
     auditPruned: new client.Counter({ name: 'warden_audit_pruned_records_total', help: 'Audit records pruned after the collector acknowledged them and their retention passed.', ...opts }),
     auditFullCalls: new client.Counter({ name: 'warden_audit_full_calls_total', help: 'Calls that arrived while the audit log had no room, by outcome (refused: 503; unrecorded: let through by onFull: failOpen).', labelNames: ['outcome'], ...opts }),
+    authFailures: new client.Counter({ name: 'warden_auth_failures_total', help: 'Requests refused with a 401 because the agent did not authenticate, by reason (missing: no token; invalid: a wrong token; from another agent: unsigned, malformed, forged, expired, replayed, untrusted, audience; delegation: an x-warden-delegation that is not open).', labelNames: ['reason'], ...opts }),
     retries: new client.Counter({ name: 'warden_retries_total', help: 'Model calls sent again, by reason (rate_limited, server_error, network, timeout, fallback, stall, low_confidence).', labelNames: ['reason'], ...opts }),
     retryBudgetExhausted: new client.Counter({ name: 'warden_retry_budget_exhausted_total', help: 'Retries not made because the upstream\'s retry budget was spent.', ...opts }),
+    rateLimited: new client.Counter({ name: 'warden_rate_limited_total', help: 'Calls refused with a 429 by a limit, by limit (requests_per_minute, tokens_per_minute, concurrent, usd_per_day, irreversible_tools, task_requests_per_minute, task_tokens_per_minute, task_usd_per_day).', labelNames: ['limit'], ...opts }),
     confidence: new client.Histogram({ name: 'warden_confidence', help: 'Confidence of scored model answers (0 to 1).', buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99], ...opts }),
     juryDisagreements: new client.Counter({ name: 'warden_jury_disagreements_total', help: 'Parallel juries whose agreement fell below escalateBelowAgreement.', ...opts }),
     escalations: new client.Gauge({

@@ -35,6 +35,8 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
 
   async function doReload(): Promise<ReloadResult> {
     const at = new Date();
+    // Credential files are read again on every reload, even when the policy itself is unchanged.
+    ctx.services.custody?.refreshAll('reload');
     try {
       const { policy, notes } = await loadPolicyFile(file);
       if (policy.source.sha256 === ctx.runtime.policy.source.sha256) return (last = { ok: true, at });

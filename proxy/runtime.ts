@@ -2,6 +2,10 @@
 // runtime and swaps it in; calls in flight finish on the runtime they started with.
 import type { Policy } from '../policies/types.ts';
 import { UnknownUpstreamError } from './errors.ts';
+import { createAgentAuth, type AgentAuth } from './auth/agent-auth.ts';
+import type { AgentServices } from './agents/services.ts';
+import { buildTrust, type TrustedCaller } from './agents/trust.ts';
+import type { KeyCustody } from './auth/key-custody.ts';
 import { createUpstreamClient, type UpstreamClient } from './http/upstream-client.ts';
 import { buildPipeline, type Pipeline } from './pipeline.ts';
 import { providers } from './providers/index.ts';
@@ -13,6 +17,7 @@ import type { EscalationQueue } from './escalation/queue.ts';
 import type { TokenCounter } from './context/tokens.ts';
 import type { Agent } from 'undici';
 import type { RetryBudgets } from './retry/budgets.ts';
+import type { Limiter } from './limits/limiter.ts';
 
 export interface Runtime {
   readonly policy: Policy;
@@ -20,7 +25,11 @@ export interface Runtime {
   /** The policy's tools, their schemas compiled once for this policy. */
   readonly tools: ToolCatalog;
   readonly upstreams: ReadonlyMap<string, UpstreamClient>;
-  /** Problems that do not stop the sidecar but make it yellow (e.g. an unset key variable). */
+  /** The token check on the traffic listener; absent when the policy asks for no token. */
+  readonly agentAuth?: AgentAuth;
+  /** The agents whose calls this one takes (agents.trust), their keys parsed once. */
+  readonly trust: ReadonlyMap<string, TrustedCaller>;
+  /** Problems that do not stop the sidecar but make it yellow (e.g. an unset key variable); read live, as keys rotate. */
   readonly warnings: readonly string[];
   readonly loadedAt: Date;
 }
@@ -32,6 +41,8 @@ export interface RuntimeServices {
   toolDispatcher: Agent;
   /** Retry budgets per upstream; they outlive reloads, so a reload cannot reset a storm's brake. */
   retryBudgets: RetryBudgets;
+  /** Rate limits, concurrency and daily spend per agent and task; they outlive reloads, and spend outlives restarts. */
+  limits?: Limiter;
   /** Token counts, cached per message across calls and reloads. */
   tokens: TokenCounter;
   /** What context windows dropped, per session (SQLite FTS5). */
@@ -40,13 +51,20 @@ export interface RuntimeServices {
   escalations: EscalationQueue;
   /** Records a call Warden itself makes (the context summarizer) in the audit log, when there is one. */
   record?: (entry: AuditEntry) => void;
+  /** Every credential the sidecar holds, watched and swapped in place (keys outlive reloads). */
+  custody?: KeyCustody;
+  /** Agent-to-agent calls: the identity key, the replay cache, open delegations; absent: /agents/* is a 404. */
+  agents?: AgentServices;
 }
 
 /** Builds the runtime for a validated policy. */
 export function buildRuntime(policy: Policy, services?: RuntimeServices): Runtime {
+  // First, because it throws when no token can be read, and then nothing else should have been built.
+  const agentAuth = policy.auth && createAgentAuth(policy.auth, services?.custody);
+  const trust = buildTrust(policy);
   const upstreams = new Map<string, UpstreamClient>();
   for (const config of Object.values(policy.upstreams)) {
-    upstreams.set(config.name, createUpstreamClient(config, providers[config.provider]));
+    upstreams.set(config.name, createUpstreamClient(config, providers[config.provider], services?.custody));
   }
   const tools = new ToolCatalog(policy);
   return Object.freeze({
@@ -54,7 +72,11 @@ export function buildRuntime(policy: Policy, services?: RuntimeServices): Runtim
     pipeline: buildPipeline(policy, tools, services, upstreams),
     tools,
     upstreams,
-    warnings: [...upstreams.values()].flatMap((u) => u.warnings),
+    agentAuth,
+    trust,
+    get warnings() {
+      return [...upstreams.values()].flatMap((u) => u.warnings).concat(agentAuth?.warnings ?? []);
+    },
     loadedAt: new Date(),
   });
 }

@@ -14,6 +14,10 @@ import { loadPolicyFile } from '../policies/load.ts';
 import { createAdminServer } from './admin/admin-server.ts';
 import type { SidecarContext } from './context.ts';
 import { ConfigError } from './errors.ts';
+import { KeyCustody } from './auth/key-custody.ts';
+import { LOG_REDACT } from './auth/log-redact.ts';
+import { createAgentServices } from './agents/services.ts';
+import type { ClientTimeouts } from './http/client-guard.ts';
 import { createTrafficServer } from './http/traffic-server.ts';
 import { createMetrics } from './metrics.ts';
 import { createPolicyReloader } from './policy-reloader.ts';
@@ -24,6 +28,8 @@ import { EscalationStore } from './escalation/store.ts';
 import { buildRuntime, closeRuntime, type RuntimeServices } from './runtime.ts';
 import { ToolLedger } from './tools/ledger.ts';
 import { UsageLedger } from './usage-ledger.ts';
+import { Limiter } from './limits/limiter.ts';
+import { SpendStore } from './limits/spend-store.ts';
 
 export interface HostPort {
   host: string;
@@ -36,10 +42,14 @@ export interface SidecarOptions {
   adminListen: HostPort;
   /** How long in-flight calls may take to finish after SIGTERM (Fargate's stop timeout is 30 s). */
   shutdownGraceMs: number;
-  /** Reload when the policy file changes (SIGHUP and the admin route always work). */
+  /** Reload when the policy file changes, and re-read credential files when they do (SIGHUP and the admin route always work). */
   watchPolicy: boolean;
   /** Where the audit log and its signing key live (WARDEN_DATA_DIR, default ./.warden). */
   dataDir?: string;
+  /** Slow-loris deadlines for the traffic listener (default 30 s for headers, 60 s for a body). */
+  clientTimeouts?: ClientTimeouts;
+  /** The listener other agents' sidecars call (/agents/{this agent}/* only); absent: none. */
+  inboundListen?: HostPort;
   logger?: Logger;
 }
 
@@ -47,6 +57,7 @@ export interface Sidecar {
   readonly ctx: SidecarContext;
   readonly trafficUrl: string;
   readonly adminUrl: string;
+  readonly inboundUrl?: string;
   /** Stops accepting, lets in-flight calls finish within the grace period, then closes everything. */
   shutdown(): Promise<void>;
 }
@@ -86,7 +97,7 @@ function openStore<T>(dataDir: string, file: string, what: string, open: (path: 
 /** Loads the policy (a bad one throws PolicyError and nothing starts), then opens both listeners. */
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const { policy, notes } = await loadPolicyFile(opts.policyFile);
-  const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' } });
+  const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' }, redact: LOG_REDACT });
   const metrics = createMetrics();
   const dataDir = resolve(opts.dataDir ?? process.env.WARDEN_DATA_DIR ?? '.warden');
   // Outside ECS there is no metadata endpoint; inside, a failure to read it must not stop the sidecar.
@@ -116,9 +127,16 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     memory: openStore(dataDir, 'memory.db', 'the context memory', (p) => new MemoryStore(p)),
     toolDispatcher: new Agent({ keepAliveTimeout: 10_000, connections: 64 }),
     retryBudgets: new RetryBudgets(),
+    limits: new Limiter({
+      spend: openStore(dataDir, 'limits.db', 'the daily spend of budgets', (p) => new SpendStore(p)),
+      onRefused: (limit) => metrics.rateLimited.inc({ limit }),
+      onError: (err) => log.error({ err: String(err) }, 'settling a call\'s limits failed'),
+    }),
     tokens: createTokenCounter(),
     escalations,
     record: audit && ((entry) => void audit.append(entry).catch((err) => log.error({ err: String(err) }, 'audit record of a summarizer call not committed'))),
+    custody: new KeyCustody({ log, watch: opts.watchPolicy }),
+    agents: createAgentServices(dataDir),
   };
   const ctx: SidecarContext = {
     runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
@@ -134,16 +152,19 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   }, 3_600_000).unref();
   let up = false;
   const startedAt = Date.now();
-  const traffic = createTrafficServer(ctx);
+  const traffic = createTrafficServer(ctx, opts.clientTimeouts);
   const admin = createAdminServer({
     ctx, listening: () => up, lastReload: reloader.last, reload: reloader.reload, startedAt, version,
   });
   const trafficUrl = await listen(traffic, opts.listen);
   const adminUrl = await listen(admin, opts.adminListen);
+  const inbound = opts.inboundListen && createTrafficServer(ctx, opts.clientTimeouts, true);
+  const inboundUrl = inbound ? await listen(inbound, opts.inboundListen!) : undefined;
+  if (policy.agents?.inbound && !inbound) log.warn('agents.inbound is set, but there is no inbound listener (--inbound-listen): no other agent can reach this one');
   up = true;
   for (const w of ctx.runtime.warnings) log.warn(w);
   for (const n of notes) log.warn(n);
-  log.info({ trafficUrl, adminUrl, policy: policy.source, agent: policy.agent.id }, 'warden listening');
+  log.info({ trafficUrl, adminUrl, inboundUrl, policy: policy.source, agent: policy.agent.id }, 'warden listening');
 
   let stopping: Promise<void> | undefined;
   async function drain(): Promise<void> {
@@ -153,11 +174,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     log.info({ inFlight: ctx.inFlight, graceMs: opts.shutdownGraceMs }, 'draining');
     const closed = new Promise((resolve) => traffic.close(resolve));
     traffic.closeIdleConnections();
+    const inboundClosed = inbound && new Promise((resolve) => inbound.close(resolve));
+    inbound?.closeIdleConnections();
     const deadline = Date.now() + opts.shutdownGraceMs;
     while (ctx.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     if (ctx.inFlight > 0) log.warn({ inFlight: ctx.inFlight }, 'grace period over; closing remaining connections');
     traffic.closeAllConnections();
     await closed;
+    inbound?.closeAllConnections();
+    await inboundClosed;
     reloader.close();
     admin.closeAllConnections();
     await new Promise((resolve) => admin.close(resolve));
@@ -165,8 +190,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     clearInterval(pruneLedger);
     services.toolLedger.close();
     services.memory.close();
+    services.limits?.close();
+    services.custody?.close();
     escalations.close();
     await services.toolDispatcher.close();
+    await services.agents?.close();
     if (audit) {
       await audit.close({ event: 'log_close', ts: new Date().toISOString(), agent: agentOf(ctx.runtime.policy, identity), reason: 'shutdown' });
       log.info({ path: audit.path, ...audit.stats() }, 'audit log closed');
@@ -177,6 +205,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     ctx,
     trafficUrl,
     adminUrl,
+    inboundUrl,
     shutdown: () => (stopping ??= drain()),
   };
 }

@@ -40,6 +40,7 @@ export interface CallContext {
   /** performance.now() when the request arrived. */
   readonly startedAt: number;
   readonly policy: Policy;
+  /** The agent the call acts as: the policy's, its scopes narrowed when it works for another agent (x-warden-delegation). */
   readonly agent: AgentConfig;
   /** The model upstream, for model calls and pass-throughs. */
   readonly upstream?: UpstreamConfig;
@@ -81,8 +82,17 @@ export interface Stage {
   readonly name: string;
   onRequest?(call: CallContext, req: Request): Outcome<Request> | Promise<Outcome<Request>>;
   onResponse?(call: CallContext, res: Response): Outcome<Response> | Promise<Outcome<Response>>;
-  /** Synchronous so events flow without queuing; rewrite to `null` drops the event. */
-  onStreamEvent?(call: CallContext, ev: StreamEvent): Continue | Rewrite<StreamEvent | null>;
+  /**
+   * One canonical event of a streamed response. Synchronous so events flow without queuing. A rewrite
+   * to `null` drops the event; to a list, replaces it by several (in order; later stages see each).
+   * A stage may hold text back on a channel (a bounded tail, e.g. a possible secret still arriving):
+   * it returns less text than it got, and releases the rest as `text`/`tool-call` events put before
+   * the event that closes the channel (`text-end`, `tool-call-end`, or `finish` for all channels);
+   * the adapter writes those as wire events of their own where the closing event cannot carry them.
+   * A reply ends the stream there with that error, in band: nothing of this event or later ones
+   * reaches the agent.
+   */
+  onStreamEvent?(call: CallContext, ev: StreamEvent): Continue | Rewrite<StreamEvent | readonly StreamEvent[] | null> | Reply;
   /**
    * A streamed response's tool calls, whole, before any of them reaches the agent: the relay holds
    * the stream back from the first tool-call event while a stage has this hook. `calls` is keyed by
@@ -91,6 +101,14 @@ export interface Stage {
    * with that error, in band.
    */
   onStreamToolCalls?(call: CallContext, calls: ReadonlyMap<number, ToolCall>, complete: boolean): Continue | Rewrite<ReadonlyMap<number, string>> | Reply;
-  /** After the last event: the whole streamed response as accumulated from the upstream, for the record. */
-  onStreamEnd?(call: CallContext, res: Response): void;
+  /**
+   * After the last event: the whole streamed response as accumulated from the upstream. A stage whose
+   * stream hooks changed content returns the response as the agent received it; later stages and the
+   * record see that one (so a redacted secret never reaches the audit log).
+   */
+  onStreamEnd?(call: CallContext, res: Response): void | Response;
+  /** The stream starts over unseen (a stalled attempt retried before a byte reached the agent): per-attempt stream state goes. */
+  onStreamRestart?(call: CallContext): void;
+  /** A streamed response entering the record outside onStreamEnd (a stalled attempt's partial output): as the stage lets the record keep it. */
+  onRecord?(call: CallContext, res: Response): Response;
 }

@@ -56,7 +56,7 @@ export function callEntry(call: CallContext | undefined, info: CallInfo, now: nu
   const agent = call?.agent ?? info.policy.agent;
   const u = call?.usage;
   return {
-    event: call === undefined ? 'request' : call.toolCall ? 'tool_call' : call.endpoint === 'passthrough' ? 'passthrough' : 'model_call',
+    event: call === undefined ? 'request' : call.endpoint === 'agent' ? 'agent_call' : call.toolCall ? 'tool_call' : call.endpoint === 'passthrough' ? 'passthrough' : 'model_call',
     ts: new Date(t.startedAt).toISOString(),
     request_id: info.id,
     agent: { id: agent.id, version: agent.version, ...info.identity },

@@ -5,6 +5,7 @@ import { auditCommand } from './audit-command.ts';
 import { collectorCommand } from './collector-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { escalationsCommand } from './escalations-command.ts';
+import { identityCommand } from './identity-command.ts';
 import { memoryCommand } from './memory-command.ts';
 import { policyCheckCommand } from './policy-check.ts';
 import { proxyCommand } from './proxy-command.ts';
@@ -13,7 +14,8 @@ const USAGE = `usage: warden <command>
 
   proxy --policy FILE [--listen HOST:PORT] [--admin-listen HOST:PORT]
                        run the sidecar (env: WARDEN_POLICY, WARDEN_LISTEN, WARDEN_ADMIN_LISTEN,
-                       WARDEN_SHUTDOWN_GRACE_MS, WARDEN_LOG_LEVEL)
+                       WARDEN_SHUTDOWN_GRACE_MS, WARDEN_LOG_LEVEL); --inbound-listen HOST:PORT
+                       (WARDEN_INBOUND_LISTEN) takes calls from other agents' sidecars there
   demo                 fake upstream + sidecar + scripted agent; shows each protection; no keys needed
   policy check FILE... lint policies: exit 0 clean, 1 problems (file:line:col: message)
   audit verify [--db PATH] [--checkpoint FILE]...
@@ -41,6 +43,9 @@ const USAGE = `usage: warden <command>
                        WARDEN_ADMIN_URL, default http://127.0.0.1:15101) or on the file (--data-dir DIR);
                        approve may edit a tool call's arguments (--args) or pick a model answer (--choice);
                        exit 0 ok, 1 refused (unknown id, already decided, invalid arguments)
+  identity [--data-dir DIR] [--agent ID] [--json]
+                       this sidecar's agent identity public key (created if absent), for the
+                       agents.trust section of the agents it calls
   help                 this text
 `;
 
@@ -57,6 +62,7 @@ const COMMANDS: Record<string, Command> = {
   collector: collectorCommand,
   memory: (args) => memoryCommand(args, process.stdout),
   escalations: (args) => escalationsCommand(args, process.stdout, process.stderr),
+  identity: (args) => identityCommand(args, process.stdout),
   help: async () => {
     process.stdout.write(USAGE);
     return 0;

@@ -1,6 +1,7 @@
 // `warden proxy`: runs the sidecar until SIGTERM/SIGINT, then drains and exits 0.
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.ts';
+import { DEFAULT_CLIENT_TIMEOUTS } from '../http/client-guard.ts';
 import { parseHostPort, startSidecar } from '../sidecar.ts';
 
 function parse(args: string[]) {
@@ -11,7 +12,10 @@ function parse(args: string[]) {
         policy: { type: 'string' },
         listen: { type: 'string' },
         'admin-listen': { type: 'string' },
+        'inbound-listen': { type: 'string' },
         'shutdown-grace-ms': { type: 'string' },
+        'client-header-timeout-ms': { type: 'string' },
+        'client-body-timeout-ms': { type: 'string' },
         'no-watch': { type: 'boolean' },
       },
       strict: true,
@@ -19,6 +23,14 @@ function parse(args: string[]) {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+/** A positive whole number of milliseconds from a flag or env value, or the default when absent. */
+function millis(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of milliseconds, got "${text}"`);
+  return n;
 }
 
 /** Starts the sidecar from flags (or their WARDEN_* env equivalents) and serves until a stop signal. */
@@ -29,14 +41,21 @@ export async function proxyCommand(args: string[]): Promise<number> {
   if (!policyFile) throw new UsageError('proxy needs --policy FILE (or WARDEN_POLICY)');
   const grace = Number(flags['shutdown-grace-ms'] ?? env.WARDEN_SHUTDOWN_GRACE_MS ?? 25_000);
   if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--shutdown-grace-ms must be a number of milliseconds, got "${flags['shutdown-grace-ms']}"`);
-  let listen, adminListen;
+  let listen, adminListen, inboundListen;
   try {
     listen = parseHostPort(flags.listen ?? env.WARDEN_LISTEN ?? '127.0.0.1:15100', '--listen');
     adminListen = parseHostPort(flags['admin-listen'] ?? env.WARDEN_ADMIN_LISTEN ?? '127.0.0.1:15101', '--admin-listen');
+    // Off unless asked for: it is the one listener meant to face other tasks.
+    const inbound = flags['inbound-listen'] ?? env.WARDEN_INBOUND_LISTEN;
+    inboundListen = inbound ? parseHostPort(inbound, '--inbound-listen') : undefined;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const sidecar = await startSidecar({ policyFile, listen, adminListen, shutdownGraceMs: grace, watchPolicy: !flags['no-watch'] });
+  const clientTimeouts = {
+    headerMs: millis(flags['client-header-timeout-ms'] ?? env.WARDEN_CLIENT_HEADER_TIMEOUT_MS, DEFAULT_CLIENT_TIMEOUTS.headerMs, '--client-header-timeout-ms'),
+    bodyMs: millis(flags['client-body-timeout-ms'] ?? env.WARDEN_CLIENT_BODY_TIMEOUT_MS, DEFAULT_CLIENT_TIMEOUTS.bodyMs, '--client-body-timeout-ms'),
+  };
+  const sidecar = await startSidecar({ policyFile, listen, adminListen, shutdownGraceMs: grace, watchPolicy: !flags['no-watch'], clientTimeouts, inboundListen });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));

@@ -178,7 +178,8 @@ async function wholeBack(input: ModelCallInput, up: UpstreamResponse): Promise<v
   if (wire) {
     const outcome = await runResponse(pipeline, call, adapter.parseResponse(wire));
     if ('reply' in outcome) {
-      call.bodies.response = captureBytes(call.policy, raw);
+      // A stage that refused the response may have left the record its own (redacted) version.
+      call.bodies.response ??= captureBytes(call.policy, raw);
       await replyWith(input, outcome.reply);
       return;
     }

@@ -19,8 +19,9 @@ export function sendError(res: ServerResponse, provider: ProviderSpec, err: Ward
     'content-length': Buffer.byteLength(body),
   };
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
-  // An unread request body (413) would otherwise be parsed as the next request on this connection.
-  if (err.status === 413) headers.connection = 'close';
+  // An unread request body (413) would otherwise be parsed as the next request on this connection,
+  // and one still arriving (408, or an error answered before the body came) would hold it open.
+  if (err.status === 413 || res.req?.complete === false) headers.connection = 'close';
   res.writeHead(err.status, headers);
   res.end(body);
 }

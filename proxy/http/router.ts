@@ -1,12 +1,13 @@
 // Maps a request path to an upstream and the path relative to the route's mount point.
 // DESIGN.md: /v1/* → openai, /anthropic/* → anthropic, /upstreams/{name}/* → any declared upstream,
-// /tools/{tool}/* → an HTTP tool, /mcp/{server} → an MCP server (an upstream with provider: mcp).
+// /tools/{tool}/* → an HTTP tool, /mcp/{server} → an MCP server (an upstream with provider: mcp),
+// /agents/{name}/* → another agent, through its sidecar.
 import { InvalidRequestError } from '../errors.ts';
 
 export interface RouteMatch {
-  /** model: a model upstream's API; tool: an HTTP tool; mcp: an MCP server. */
-  kind: 'model' | 'tool' | 'mcp';
-  /** Upstream name in the policy (the tool's name for /tools). */
+  /** model: a model upstream's API; tool: an HTTP tool; mcp: an MCP server; agent: another agent (agents.peers). */
+  kind: 'model' | 'tool' | 'mcp' | 'agent';
+  /** Upstream name in the policy (the tool's name for /tools, the agent's for /agents). */
   upstream: string;
   /** Path after the mount prefix, query included: `/chat/completions?x=1`. */
   rest: string;
@@ -37,7 +38,7 @@ export function matchRoute(url: string): RouteMatch | undefined {
 }
 
 // Mounts whose first segment names the upstream or tool.
-const NAMED_MOUNTS: readonly [string, RouteMatch['kind']][] = [['/upstreams/', 'model'], ['/tools/', 'tool'], ['/mcp/', 'mcp']];
+const NAMED_MOUNTS: readonly [string, RouteMatch['kind']][] = [['/upstreams/', 'model'], ['/tools/', 'tool'], ['/mcp/', 'mcp'], ['/agents/', 'agent']];
 
 /** Refuses dot segments (also percent-encoded) so a path cannot climb out of the upstream's base path. */
 function checkPath(path: string): void {

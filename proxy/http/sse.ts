@@ -53,7 +53,12 @@ export function parseFields(text: string): { event?: string; data?: string } {
 }
 
 export class SseSplitter {
-  private tail: Buffer = Buffer.alloc(0);
+  /**
+   * The incomplete event at the end of the input, in the pieces it came in: joined once, when it
+   * completes. Joining on every chunk instead copies a big event over and over (quadratic in its size).
+   */
+  private parts: Buffer[] = [];
+  private held = 0;
   private readonly maxEventBytes: number;
   /** True while an oversized event's remaining bytes are being passed through unparsed. */
   private overflowing = false;
@@ -64,15 +69,17 @@ export class SseSplitter {
 
   /** Feeds a chunk; returns complete events, and raw bytes to pass through as they are (oversized events). */
   push(chunk: Buffer): (SseEvent | Buffer)[] {
-    const buf = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
     const out: (SseEvent | Buffer)[] = [];
-    let start = 0;
-    // Resume the search a few bytes back so a blank line split across chunks is still found.
-    let from = Math.max(0, this.tail.length - 3);
-    for (;;) {
+    // A blank line may straddle the chunk boundary, so the last few held bytes are scanned again.
+    const back = Math.min(3, this.held);
+    const buf = back > 0 ? Buffer.concat([this.lastHeld(back), chunk]) : chunk;
+    let start = back;
+    for (let from = 0; ;) {
       const end = eventEnd(buf, from);
       if (end === -1) break;
-      const raw = buf.subarray(start, end);
+      const raw = this.held > 0 ? Buffer.concat([...this.parts, buf.subarray(back, end)]) : buf.subarray(start, end);
+      this.parts = [];
+      this.held = 0;
       if (this.overflowing) {
         out.push(raw);
         this.overflowing = false;
@@ -81,22 +88,38 @@ export class SseSplitter {
       }
       start = from = end;
     }
-    const rest = buf.subarray(start);
-    if (rest.length > this.maxEventBytes) {
-      out.push(rest);
+    // Copied, so the held-back bytes do not pin the whole upstream chunk in memory.
+    if (start < buf.length) this.hold(Buffer.from(buf.subarray(start)));
+    if (this.held > (this.overflowing ? 3 : this.maxEventBytes)) {
+      // Past the cap the event flows through unparsed as it arrives; only the bytes that may begin
+      // its closing blank line stay.
+      const all = Buffer.concat(this.parts);
+      const keep = Math.min(3, all.length);
+      if (all.length > keep) out.push(all.subarray(0, all.length - keep));
+      this.parts = keep > 0 ? [Buffer.from(all.subarray(all.length - keep))] : [];
+      this.held = keep;
       this.overflowing = true;
-      this.tail = Buffer.alloc(0);
-    } else {
-      // Copy so the held-back bytes do not pin the whole upstream chunk in memory.
-      this.tail = rest.length ? Buffer.from(rest) : Buffer.alloc(0);
     }
     return out;
   }
 
   /** What is left when the upstream ends: an unterminated last event, passed through as it is. */
   end(): Buffer | undefined {
-    const rest = this.tail;
-    this.tail = Buffer.alloc(0);
-    return rest.length ? rest : undefined;
+    const rest = this.held > 0 ? Buffer.concat(this.parts) : undefined;
+    this.parts = [];
+    this.held = 0;
+    return rest;
+  }
+
+  private hold(bytes: Buffer): void {
+    this.parts.push(bytes);
+    this.held += bytes.length;
+  }
+
+  /** The last `n` held bytes (n ≤ 3), whichever parts they sit in. */
+  private lastHeld(n: number): Buffer {
+    const last = this.parts[this.parts.length - 1];
+    if (last.length >= n) return last.subarray(last.length - n);
+    return Buffer.concat(this.parts).subarray(this.held - n);
   }
 }

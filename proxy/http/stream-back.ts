@@ -9,7 +9,7 @@ import { errors as undiciErrors } from 'undici';
 import { accumulate, emptyResponse, finishAccumulation, type Response, type ToolCall } from '../canonical.ts';
 import { captureValue } from '../audit/call-record.ts';
 import { ToolBlockedError, WardenError } from '../errors.ts';
-import { holdsToolCalls, runStreamEnd, runStreamEvent, runStreamToolCalls, type Pipeline } from '../pipeline.ts';
+import { holdsToolCalls, recordable, runStreamEnd, runStreamEvent, runStreamRestart, runStreamToolCalls, type Pipeline } from '../pipeline.ts';
 import type { Continuation, EndpointAdapter, HeldEvent, Json, StreamTracker } from '../providers/types.ts';
 import type { CallContext } from '../stage.ts';
 import type { Metrics } from '../metrics.ts';
@@ -17,6 +17,7 @@ import type { CallTiming } from './call-timing.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { drained, wardenHeaders } from './respond.ts';
 import { SseSplitter, type SseEvent } from './sse.ts';
+import { wireEvents, type Numbering } from './stream-events.ts';
 import { toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
 
 // An SSE event bigger than this is passed through unparsed rather than held in memory.
@@ -44,8 +45,8 @@ export interface StreamBackInput {
   release(): Promise<void>;
 }
 
-/** One event after the stream stages (null when they dropped it), whether it carries a tool call, and its payload. */
-type Transformed = { event: HeldEvent; toolCall: boolean; data?: Json } | null;
+/** One event after the stream stages: the wire events in its place (none when dropped), whether it carries a tool call; or the error a stage ended the stream with. */
+type Transformed = { events: HeldEvent[]; toolCall: boolean } | { reply: WardenError };
 
 /** Streams an upstream SSE response back to the agent. */
 export async function streamBack(input: StreamBackInput, first: UpstreamResponse): Promise<void> {
@@ -65,6 +66,9 @@ class StreamRelay {
   #holding = false;
   #sawTerminal = false;
   #failure: WardenError | undefined;
+  /** A stage ended the stream (a reply from a stream hook): nothing more is read or sent. */
+  #stopped = false;
+  #numbering: Numbering = { added: 0 };
   #headers: Record<string, string | string[] | undefined> = {};
   #status = 200;
   #attempt = 1;
@@ -122,9 +126,10 @@ class StreamRelay {
     try {
       for await (const chunk of up.body as AsyncIterable<Buffer>) {
         await this.#write(outer ? spliced(outer.push(chunk), splice!) : chunk);
+        if (this.#stopped) return undefined; // leaving the loop ends the upstream body
       }
       const tail = this.#splitter.end();
-      if (tail) await this.#write(tail);
+      if (tail && !this.#stopped) await this.#write(tail);
       return undefined;
     } catch (err) {
       if (err instanceof undiciErrors.BodyTimeoutError && !signal.aborted) return 'idle';
@@ -143,19 +148,27 @@ class StreamRelay {
 
   /** Splits, transforms and sends (or holds) one chunk of upstream bytes. */
   async #write(chunk: Buffer): Promise<void> {
+    if (this.#stopped) return;
     const out: Buffer[] = [];
     for (const piece of this.#splitter.push(chunk)) {
-      const t = Buffer.isBuffer(piece) ? { event: { raw: piece }, toolCall: false } : this.#transform(piece);
-      if (!t) continue;
+      const t: Transformed = Buffer.isBuffer(piece) ? { events: [{ raw: piece }], toolCall: false } : this.#transform(piece);
+      if ('reply' in t) {
+        this.#failure = t.reply;
+        this.#in.timing.streamError = t.reply.code;
+        this.#stopped = true;
+        break;
+      }
       const terminal = !Buffer.isBuffer(piece) && piece.data !== undefined && this.#in.adapter.isTerminal(piece.event, piece.data);
       this.#sawTerminal ||= terminal;
-      if (this.#gate && (this.#holding || t.toolCall)) {
-        this.#holding = true;
-        this.#toolTailBytes += t.event.raw.length;
-        if (this.#toolTailBytes <= MAX_HELD_TOOL_BYTES) this.#toolTail.push(t.event);
-        continue;
+      for (const event of t.events) {
+        if (this.#gate && (this.#holding || t.toolCall)) {
+          this.#holding = true;
+          this.#toolTailBytes += event.raw.length;
+          if (this.#toolTailBytes <= MAX_HELD_TOOL_BYTES) this.#toolTail.push(event);
+          continue;
+        }
+        (this.#held.length > 0 || terminal ? this.#held : out).push(event.raw);
       }
-      (this.#held.length > 0 || terminal ? this.#held : out).push(t.event.raw);
     }
     if (out.length === 0) return;
     this.#head();
@@ -173,15 +186,15 @@ class StreamRelay {
 
   #transform(ev: SseEvent): Transformed {
     const { adapter, pipeline, call } = this.#in;
-    if (ev.data === undefined) return { event: ev, toolCall: false };
+    if (ev.data === undefined) return { events: [ev], toolCall: false };
     let parsed;
     try {
       parsed = adapter.parseStreamEvent(ev.event, ev.data);
     } catch {
-      return { event: ev, toolCall: false }; // not JSON: not ours to judge
+      return { events: [ev], toolCall: false }; // not JSON: not ours to judge
     }
     this.#tracker?.observe(ev.event, parsed?.data);
-    if (!parsed) return { event: ev, toolCall: false };
+    if (!parsed) return { events: [ev], toolCall: false };
     let changed = false;
     let toolCall = false;
     const kept = [];
@@ -189,13 +202,12 @@ class StreamRelay {
       if (e.type === 'tool-call') toolCall = true;
       accumulate(this.#acc, e);
       const next = runStreamEvent(pipeline, call, e);
-      if (next !== e) changed = true;
-      if (next !== null) kept.push(next);
+      if ('reply' in next) return next;
+      if (next.length !== 1 || next[0] !== e) changed = true;
+      kept.push(...next);
     }
-    if (!changed) return { event: ev, toolCall };
-    if (kept.length === 0) return null;
-    const data = JSON.stringify(adapter.writeStreamEvent(parsed, kept));
-    return { event: { raw: Buffer.from(ev.event !== undefined ? `event: ${ev.event}\ndata: ${data}\n\n` : `data: ${data}\n\n`), event: ev.event, data }, toolCall };
+    if (changed && kept.length === 0) return { events: [], toolCall };
+    return { events: wireEvents(adapter, ev, parsed, kept, changed, this.#numbering), toolCall };
   }
 
   /** Records the stalled attempt's partial output, then retries, continues, or closes the stream. */
@@ -237,7 +249,7 @@ class StreamRelay {
   /** The stall and the partial output so far, in the call's record (always, whatever happens next). */
   #noteStall(kind: 'idle' | 'total', action: string): void {
     const { call } = this.#in;
-    const partial = { text: this.#acc.text, toolCalls: this.#acc.toolCalls.filter(Boolean) };
+    const partial = recordable(this.#in.pipeline, call, { text: this.#acc.text, toolCalls: this.#acc.toolCalls.filter(Boolean) });
     call.decisions.push({
       stage: STAGE, decision: 'stalled',
       detail: { attempt: this.#attempt, timeout: kind === 'idle' ? 'idleMs' : 'totalMs', action, partial: captureValue(call.policy, this.#size(), () => partial) },
@@ -268,6 +280,8 @@ class StreamRelay {
     this.#toolTailBytes = 0;
     this.#holding = false;
     this.#sawTerminal = false;
+    this.#numbering = { added: 0 };
+    runStreamRestart(this.#in.pipeline, this.#in.call);
   }
 
   #size(): number {
@@ -285,7 +299,7 @@ class StreamRelay {
     const calls = this.#holding ? new Map(acc.toolCalls.flatMap((tc, i): [number, ToolCall][] => (tc ? [[i, tc]] : []))) : undefined;
     finishAccumulation(acc);
     if (calls && !this.#failure) this.#judgeToolCalls(calls);
-    runStreamEnd(this.#in.pipeline, this.#in.call, acc);
+    this.#acc = runStreamEnd(this.#in.pipeline, this.#in.call, acc);
   }
 
   #judgeToolCalls(calls: Map<number, ToolCall>): void {

@@ -12,6 +12,9 @@ import { handleMcp } from '../tools/mcp-proxy.ts';
 import { findEndpoint, providers } from '../providers/index.ts';
 import type { ProviderSpec } from '../providers/types.ts';
 import { upstreamOf } from '../runtime.ts';
+import { admitAgent } from '../auth/agent-auth.ts';
+import { actingFor } from '../agents/acting.ts';
+import { handleAgentCall } from '../agents/agent-call.ts';
 import type { CallContext } from '../stage.ts';
 import type { CallTiming } from './call-timing.ts';
 import { headerValue, upstreamRequestHeaders } from './headers.ts';
@@ -19,17 +22,23 @@ import { handleModelCall } from './model-call.ts';
 import { relay } from './relay.ts';
 import { sendError, wardenHeaders } from './respond.ts';
 import { matchRoute } from './router.ts';
-import { readBody } from './body.ts';
+import { readBody, setBodyDeadline } from './body.ts';
+import { answerClientError, DEFAULT_CLIENT_TIMEOUTS, guardedServerOptions, type ClientTimeouts } from './client-guard.ts';
 
-/** Creates (but does not start) the traffic server. */
-export function createTrafficServer(ctx: SidecarContext): Server {
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
-    void handle(ctx, req, res);
+/**
+ * Creates (but does not start) the traffic server; `inbound`: the listener other agents' sidecars
+ * call, which serves /agents/{this agent}/* to verified callers and nothing else.
+ */
+export function createTrafficServer(ctx: SidecarContext, timeouts: ClientTimeouts = DEFAULT_CLIENT_TIMEOUTS, inbound = false): Server {
+  const server = createServer(guardedServerOptions(timeouts), (req, res) => {
+    setBodyDeadline(req, timeouts.bodyMs);
+    void handle(ctx, req, res, inbound);
   });
+  server.on('clientError', (err, socket) => answerClientError(ctx.log, timeouts, err, socket));
   return server;
 }
 
-async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResponse, inbound: boolean): Promise<void> {
   const rt = ctx.runtime;
   const timing: CallTiming = { start: performance.now(), startedAt: Date.now(), status: 0 };
   const id = randomUUID();
@@ -51,20 +60,33 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   let totalTimer: NodeJS.Timeout | undefined;
   try {
     if (ctx.draining) throw new ShuttingDownError();
+    // Before routing and before anything reads the request: the token leaves the headers here.
+    // Inbound callers are other agents' sidecars: each request proves itself with an identity token instead.
+    if (!inbound) admitAgent(rt.agentAuth, req.headers, res, ctx.metrics);
     admitToAudit(ctx, rt.policy);
     const match = matchRoute(url);
-    if (!match) throw new RouteNotFoundError(req.method ?? 'GET', url.split('?')[0]);
+    if (!match || (inbound && match.kind !== 'agent')) throw new RouteNotFoundError(req.method ?? 'GET', url.split('?')[0]);
+    // An agent working for another agent names the delegation it was handed; it narrows its scopes.
+    const acting = inbound ? undefined : actingFor(ctx.services.agents, ctx.metrics, rt.policy, req.headers);
     const newCall = (fields: Pick<CallContext, 'route' | 'endpoint' | 'upstream' | 'adapter'>): CallContext => ({
-      id, startedAt: timing.start, policy: rt.policy, agent: rt.policy.agent, headers: req.headers, ...fields,
+      id, startedAt: timing.start, policy: rt.policy, agent: acting?.agent ?? rt.policy.agent, headers: req.headers, ...fields,
       task: headerValue(req.headers, 'x-warden-task'), session: headerValue(req.headers, 'x-warden-session'),
-      actions: [], decisions: [], violations: [], bodies: {}, state: new Map(),
+      actions: [], decisions: acting ? [acting.decision] : [], violations: [], bodies: {}, state: new Map(),
     });
+    if (match.kind === 'agent') {
+      info.route = 'agents';
+      call = newCall({ route: 'agents', endpoint: 'agent' });
+      await handleAgentCall({
+        ctx, runtime: rt, req, res, call, name: match.upstream, rest: match.rest, timing, signal: controller.signal, release, inbound, delegation: acting?.delegation,
+      });
+      return;
+    }
     if (match.kind === 'tool') {
       info.route = 'tools';
       call = newCall({ route: 'tools', endpoint: 'tool' });
       await handleHttpTool({
         req, res, call, policy: rt.policy, catalog: rt.tools, ledger: ctx.services.toolLedger, dispatcher: ctx.services.toolDispatcher,
-        metrics: ctx.metrics, escalations: ctx.services.escalations, tool: match.upstream, rest: match.rest, timing, maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
+        metrics: ctx.metrics, escalations: ctx.services.escalations, limits: ctx.services.limits, tool: match.upstream, rest: match.rest, timing, maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
       });
       return;
     }
@@ -74,7 +96,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     if (client.config.provider === 'mcp') {
       call = newCall({ route: info.route, endpoint: 'mcp', upstream: client.config });
       await handleMcp({
-        req, res, call, client, policy: rt.policy, catalog: rt.tools, ledger: ctx.services.toolLedger, metrics: ctx.metrics, escalations: ctx.services.escalations,
+        req, res, call, client, policy: rt.policy, catalog: rt.tools, ledger: ctx.services.toolLedger, metrics: ctx.metrics, escalations: ctx.services.escalations, limits: ctx.services.limits,
         rest: match.rest, timing, maxBodyBytes: rt.policy.limits.maxBodyBytes, signal: controller.signal, release,
       });
       return;
@@ -123,6 +145,8 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     clearTimeout(totalTimer);
     // A call that ended without releasing a response (the agent left) is recorded all the same.
     void release();
+    // The call's concurrency slot frees, its token reservation settles against the reported usage, and its cost joins the day's spend.
+    ctx.services.limits?.settle(call, timing.status);
     report(ctx, req, id, call, info.route, timing);
   }
 }
@@ -190,6 +214,10 @@ function report(ctx: SidecarContext, req: IncomingMessage, id: string, call: Cal
   }
   if (call) ctx.ledger.record(call.agent.id, call.task, call.usage, call.costUsd);
   for (const v of call?.violations ?? []) m.violations.inc({ kind: v.kind, action: v.action });
+  for (const d of call?.decisions ?? []) {
+    if (d.stage !== 'sanitize' || d.decision !== 'redacted') continue;
+    for (const [detector, n] of Object.entries(d.detail?.counts as Record<string, number>)) m.redactions.inc({ detector }, n);
+  }
   if (call?.toolCallsChecked) {
     const out = call.violations.filter((v) => v.kind === 'scope_violation' || v.kind === 'unknown_tool').length;
     m.scopeChecks.inc({ result: 'out_of_scope' }, Math.min(out, call.toolCallsChecked));

@@ -1,9 +1,10 @@
 // One pooled keep-alive undici Agent per upstream, the upstream's credential, and the mapping of
 // transport failures to Warden's typed errors (502 unreachable, 504 timeout).
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { UpstreamConfig } from '../../policies/types.ts';
+import { holdSecret, type KeyCustody } from '../auth/key-custody.ts';
+import type { Secret } from '../auth/secret.ts';
 import { UpstreamTimeoutError, UpstreamUnreachableError, type WardenError } from '../errors.ts';
 import type { ProviderSpec } from '../providers/types.ts';
 
@@ -20,7 +21,7 @@ export interface UpstreamClient {
   readonly warnings: readonly string[];
   /** Headers an agent's credential is stripped from (empty with passthroughAuth). */
   readonly stripHeaders: readonly string[];
-  /** The credential and extra headers to send. */
+  /** The credential and extra headers to send; read per request, so a rotated key applies to the next one. */
   readonly setHeaders: Readonly<Record<string, string>>;
   /** Upstream path for a path relative to the route mount (`/chat/completions?x=1`). */
   path(rest: string): string;
@@ -36,31 +37,32 @@ export interface SendOptions {
   signal: AbortSignal;
 }
 
-function readCredential(config: UpstreamConfig): { key?: string; warning?: string } {
-  if (config.apiKeyFile) {
-    try {
-      return { key: readFileSync(config.apiKeyFile, 'utf8').trim() };
-    } catch (err) {
-      return { warning: `upstream ${config.name}: cannot read apiKeyFile ${config.apiKeyFile} (${(err as NodeJS.ErrnoException).code})` };
-    }
-  }
-  if (config.apiKeyEnv) {
-    const key = process.env[config.apiKeyEnv];
-    return key ? { key } : { warning: `upstream ${config.name}: environment variable ${config.apiKeyEnv} is not set` };
-  }
-  return {};
+function credentialOf(config: UpstreamConfig, custody: KeyCustody | undefined): Secret | undefined {
+  if (config.apiKeyFile) return holdSecret(custody, { file: config.apiKeyFile }, 'apiKeyFile');
+  if (config.apiKeyEnv) return holdSecret(custody, { env: config.apiKeyEnv }, 'apiKeyEnv');
+  return undefined;
 }
 
-/** Builds the client for one upstream; the credential is read now (a policy reload reads it again). */
-export function createUpstreamClient(config: UpstreamConfig, provider: ProviderSpec): UpstreamClient {
+/** Builds the client for one upstream; its credential is the custody's, swapped in place when it rotates. */
+export function createUpstreamClient(config: UpstreamConfig, provider: ProviderSpec, custody?: KeyCustody): UpstreamClient {
   const base = new URL(config.baseUrl);
   const origin = base.origin;
   const basePath = base.pathname.replace(/\/+$/, '');
   const baseQuery = base.search.slice(1);
-  const { key, warning } = readCredential(config);
+  const secret = credentialOf(config, custody);
   const auth = config.auth ?? provider.auth;
-  const setHeaders: Record<string, string> = { ...config.headers };
-  if (key) setHeaders[auth.header] = auth.scheme ? `${auth.scheme} ${key}` : key;
+  // Rebuilt only when the key changes: every request reads it, and none is ever sent half-swapped.
+  let setHeaders: Record<string, string> = {};
+  let builtFor = -1;
+  const currentHeaders = (): Record<string, string> => {
+    const version = secret?.version ?? 0;
+    if (version === builtFor) return setHeaders;
+    const key = secret?.value;
+    setHeaders = { ...config.headers };
+    if (key) setHeaders[auth.header] = auth.scheme ? `${auth.scheme} ${key}` : key;
+    builtFor = version;
+    return setHeaders;
+  };
   const agent = new Agent({
     connect: { timeout: config.timeouts.connectMs },
     headersTimeout: config.timeouts.firstTokenMs,
@@ -72,9 +74,13 @@ export function createUpstreamClient(config: UpstreamConfig, provider: ProviderS
   return {
     config,
     provider,
-    warnings: warning ? [warning] : [],
+    get warnings() {
+      return secret?.problem ? [`upstream ${config.name}: ${secret.problem}`] : [];
+    },
     stripHeaders: config.passthroughAuth ? [] : [...provider.credentialHeaders, auth.header],
-    setHeaders,
+    get setHeaders() {
+      return currentHeaders();
+    },
     path(rest) {
       if (!baseQuery) return basePath + rest;
       return basePath + rest + (rest.includes('?') ? '&' : '?') + baseQuery;

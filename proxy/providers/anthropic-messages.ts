@@ -2,7 +2,7 @@
 // usage split between message_start (input) and message_delta (output).
 import type { Message, Request, Response, StreamEvent, ToolCall, Usage } from '../canonical.ts';
 import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
-import { argumentsText, argumentsValue, arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
+import { argumentsText, argumentsValue, arr, joinText, mapCanonicalText, mapContentText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
 import { anthropicMessagesTracker } from './stream-trackers/anthropic-messages-tracker.ts';
 
 // `system` travels as the first canonical message and goes back to its own field.
@@ -161,8 +161,10 @@ export const anthropicMessages: EndpointAdapter = {
     return { ...body, content, stop_reason: res.finishReason ?? body.stop_reason };
   },
 
-  parseStreamEvent(_event, data): ParsedStreamEvent {
-    const ev = JSON.parse(data) as Json;
+  parseStreamEvent(_event, data): ParsedStreamEvent | undefined {
+    // JSON that is not an object (`null`, a number) carries nothing canonical.
+    const ev = obj(JSON.parse(data));
+    if (!ev) return undefined;
     const events: StreamEvent[] = [];
     const index = num(ev.index) ?? 0;
     switch (ev.type) {
@@ -185,6 +187,10 @@ export const anthropicMessages: EndpointAdapter = {
         else if (delta.type === 'input_json_delta') events.push({ type: 'tool-call', index, argumentsDelta: str(delta.partial_json) ?? '' });
         break;
       }
+      case 'content_block_stop':
+        // The block's type is not repeated here; whichever channel has this index ends.
+        events.push({ type: 'text-end', index }, { type: 'tool-call-end', index });
+        break;
       case 'message_delta': {
         const stop = str(obj(ev.delta)?.stop_reason);
         if (stop) events.push({ type: 'finish', reason: stop });
@@ -201,10 +207,53 @@ export const anthropicMessages: EndpointAdapter = {
   writeStreamEvent(parsed, events) {
     const out: Json = { ...parsed.data };
     const delta = obj(out.delta);
+    const block = obj(out.content_block);
     const changed = events.find((e) => e.type === 'text' || e.type === 'tool-call');
     if (delta && changed?.type === 'text') out.delta = { ...delta, text: changed.text };
     else if (delta && changed?.type === 'tool-call') out.delta = { ...delta, partial_json: changed.argumentsDelta };
+    else if (block?.type === 'text' && changed?.type === 'text') out.content_block = { ...block, text: changed.text };
     return out;
+  },
+
+  writeStreamEvents(parsed, events) {
+    // Only deltas and a block's start carry content; content a stage put before any other event
+    // (the held tail released at content_block_stop) goes out as deltas of its own, first.
+    const type = parsed.data.type;
+    if (type === 'content_block_delta' || type === 'content_block_start') return [anthropicMessages.writeStreamEvent(parsed, events)];
+    const extra: Json[] = [];
+    for (const e of events) {
+      if (e.type === 'text' && e.text !== '') extra.push({ type: 'content_block_delta', index: e.index, delta: { type: 'text_delta', text: e.text } });
+      if (e.type === 'tool-call' && e.argumentsDelta !== '') extra.push({ type: 'content_block_delta', index: e.index, delta: { type: 'input_json_delta', partial_json: e.argumentsDelta } });
+    }
+    return [...extra, { ...parsed.data }];
+  },
+
+  mapMessageText(m, map) {
+    if (m.raw === SYSTEM) {
+      const text = map(m.text, 'text');
+      // Written back as one string: the system blocks' boundaries are not in the canonical text.
+      return text === m.text ? m : { ...m, text, raw: undefined };
+    }
+    if (m.raw === undefined) return mapCanonicalText(m, map);
+    const raw = obj(m.raw);
+    if (!raw) return m;
+    let changed = false;
+    const content = typeof raw.content === 'string' ? mapContentText(raw.content, (t) => map(t, 'text')) : arr(raw.content).map((b) => {
+      const block = obj(b);
+      if (block?.type === 'text' && typeof block.text === 'string') {
+        const text = map(block.text, 'text');
+        if (text === block.text) return b;
+        changed = true;
+        return { ...block, text };
+      }
+      if (block?.type !== 'tool_result') return b;
+      const inner = mapContentText(block.content, (t) => map(t, 'tool-result'), TEXT);
+      if (inner === block.content) return b;
+      changed = true;
+      return { ...block, content: inner };
+    });
+    if (typeof raw.content === 'string') changed = content !== raw.content;
+    return changed ? parseMessage({ ...raw, content }) : m;
   },
 
   rewriteToolCalls: rewriteAnthropicToolCalls,

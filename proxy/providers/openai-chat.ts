@@ -2,7 +2,7 @@
 import { openaiChatLogprobs } from './openai-logprobs.ts';
 import type { Message, Request, Response, StreamEvent, ToolCall, Usage } from '../canonical.ts';
 import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
-import { arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
+import { arr, joinText, mapCanonicalText, mapContentText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
 import { openaiChatTracker } from './stream-trackers/openai-chat-tracker.ts';
 
 function parseToolCalls(v: unknown): ToolCall[] | undefined {
@@ -157,6 +157,7 @@ export const openaiChat: EndpointAdapter = {
       streamUsage: stream && obj(body.stream_options)?.include_usage === true,
       streamUsageOptional: true,
       forcedTool: str(obj(obj(body.tool_choice)?.function)?.name) ?? str(obj(obj(body.tool_choice)?.custom)?.name),
+      choices: num(body.n),
       unjudgedToolPaths: [
         ...((num(body.n) ?? 1) > 1 && (arr(body.tools).length > 0 || arr(body.functions).length > 0) ? ['n > 1 (only the first choice is read)'] : []),
         ...(body.functions !== undefined || body.function_call !== undefined ? ['the legacy functions API (use tools)'] : []),
@@ -206,12 +207,16 @@ export const openaiChat: EndpointAdapter = {
       message.tool_calls = res.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
     } else delete message.tool_calls;
     choices[0] = { ...first, message, finish_reason: res.finishReason ?? first.finish_reason };
+    // Logprobs describe the upstream's text; changed text would be disclosed through them.
+    if (first.logprobs != null && res.text !== joinText(obj(first.message)?.content)) choices[0] = { ...choices[0] as Json, logprobs: null };
     return { ...body, choices };
   },
 
   parseStreamEvent(_event, data): ParsedStreamEvent | undefined {
     if (data === '[DONE]') return undefined;
-    const chunk = JSON.parse(data) as Json;
+    // JSON that is not an object (`null`, a number) carries nothing canonical.
+    const chunk = obj(JSON.parse(data));
+    if (!chunk) return undefined;
     const events: StreamEvent[] = [];
     if (typeof chunk.model === 'string') {
       events.push({ type: 'start', id: str(chunk.id), model: chunk.model, systemFingerprint: str(chunk.system_fingerprint) });
@@ -243,17 +248,41 @@ export const openaiChat: EndpointAdapter = {
     if (first) {
       const delta: Json = { ...obj(first.delta) };
       const texts = events.filter((e) => e.type === 'text');
-      if (texts.length > 0 || typeof delta.content === 'string') delta.content = texts.map((e) => e.text).join('');
+      const text = texts.map((e) => e.text).join('');
+      const choice: Json = { ...first, delta };
+      if (texts.length > 0 || typeof delta.content === 'string') {
+        // Logprobs describe the upstream's tokens: once a stage changed the text they would describe,
+        // and disclose, text the agent never gets.
+        if (first.logprobs != null && text !== (typeof delta.content === 'string' ? delta.content : '')) choice.logprobs = null;
+        delta.content = text;
+      }
       const calls = events.filter((e) => e.type === 'tool-call');
       if (calls.length > 0 || delta.tool_calls !== undefined) {
-        delta.tool_calls = calls.map((e) => {
+        // One entry per index: text a stage released at the finish joins the index's own delta.
+        const byIndex = new Map<number, Json>();
+        for (const e of calls) {
+          const seen = byIndex.get(e.index);
+          if (seen) {
+            seen.function = { ...obj(seen.function), arguments: `${str(obj(seen.function)?.arguments) ?? ''}${e.argumentsDelta}` };
+            continue;
+          }
           const orig = obj(arr(obj(first.delta)?.tool_calls).find((c) => obj(c)?.index === e.index)) ?? { index: e.index };
-          return { ...orig, function: { ...obj(orig.function), arguments: e.argumentsDelta } };
-        });
+          byIndex.set(e.index, { ...orig, function: { ...obj(orig.function), arguments: e.argumentsDelta } });
+        }
+        delta.tool_calls = [...byIndex.values()];
       }
-      out.choices = [{ ...first, delta }, ...choices.slice(1)];
+      out.choices = [choice, ...choices.slice(1)];
     }
     return out;
+  },
+
+  mapMessageText(m, map) {
+    const raw = obj(m.raw);
+    if (m.raw === undefined) return mapCanonicalText(m, map);
+    if (!raw) return m;
+    const kind = m.role === 'tool' ? 'tool-result' : 'text';
+    const content = mapContentText(raw.content, (t) => map(t, kind));
+    return content === raw.content ? m : parseMessage({ ...raw, content });
   },
 
   rewriteToolCalls: rewriteChatToolCalls,

@@ -2,12 +2,16 @@
 import type { Message, Request, Response, StreamEvent, ToolCall } from '../canonical.ts';
 import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
 import { openaiUsage } from './openai-chat.ts';
-import { arr, joinText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
+import { arr, joinText, mapCanonicalText, mapContentText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
+import { contentEnds, writeContentEnds, writeResponsesEvents } from './openai-responses-ends.ts';
 import { openaiResponsesTracker } from './stream-trackers/openai-responses-tracker.ts';
 
 // `instructions` is a field of its own, not an input item; this marker lets it travel as the first
 // canonical message and go back to its field untouched.
 const INSTRUCTIONS = Symbol('responses.instructions');
+// Instructions a stage rewrote (sanitization): their text goes back to the instructions field.
+const REWRITTEN_INSTRUCTIONS = new WeakSet<object>();
+const isInstructions = (m: Message) => m.raw === INSTRUCTIONS || (typeof m.raw === 'object' && m.raw !== null && REWRITTEN_INSTRUCTIONS.has(m.raw));
 const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
 const TERMINAL_DATA = /^\{\s*"type"\s*:\s*"response\.(completed|incomplete|failed)"/;
 
@@ -131,7 +135,7 @@ function rewriteResponsesToolCalls(held: readonly HeldEvent[], blocked: Readonly
     const response = obj(ev.response);
     const output = arr(response?.output);
     const refused = (item: unknown, i: number) => rewritten.has(i) && obj(item)?.type === 'function_call';
-    if (TERMINAL.has(String(ev.type)) && output.some(refused)) {
+    if (TERMINAL.has(ev.type as string) && output.some(refused)) {
       const replaced = output.map((item, i) => (refused(item, i) ? refusalMessage(i, blocked.get(i) ?? '') : item));
       emit({ ...ev, response: { ...response, output: replaced } }, h.event);
       continue;
@@ -169,8 +173,10 @@ export const openaiResponses: EndpointAdapter = {
 
   writeRequest(body, req) {
     const out: Json = { ...body, model: req.model };
-    const rest = req.messages.filter((m) => m.raw !== INSTRUCTIONS);
-    if (!req.messages.some((m) => m.raw === INSTRUCTIONS)) delete out.instructions;
+    const rest = req.messages.filter((m) => !isInstructions(m));
+    const instructions = req.messages.find(isInstructions);
+    if (!instructions) delete out.instructions;
+    else if (instructions.raw !== INSTRUCTIONS) out.instructions = instructions.text;
     // A bare string input stays a string while it is the only, unchanged item.
     out.input = rest.length === 1 && rest[0].raw === body.input && typeof body.input === 'string'
       ? body.input
@@ -200,7 +206,9 @@ export const openaiResponses: EndpointAdapter = {
   },
 
   parseStreamEvent(_event, data): ParsedStreamEvent | undefined {
-    const ev = JSON.parse(data) as Json;
+    // JSON that is not an object (`null`, a number) carries nothing canonical.
+    const ev = obj(JSON.parse(data));
+    if (!ev) return undefined;
     const events: StreamEvent[] = [];
     const response = obj(ev.response);
     switch (ev.type) {
@@ -221,12 +229,20 @@ export const openaiResponses: EndpointAdapter = {
       case 'response.function_call_arguments.delta':
         events.push({ type: 'tool-call', index: num(ev.output_index) ?? 0, argumentsDelta: str(ev.delta) ?? '' });
         break;
+      case 'response.output_text.done':
+      case 'response.content_part.done':
+      case 'response.output_item.done':
+      case 'response.function_call_arguments.done':
+        events.push(...contentEnds(ev));
+        break;
       case 'response.completed':
       case 'response.incomplete':
       case 'response.failed':
         if (response) {
           const final = parseResponseObject(response);
           events.push({ type: 'start', id: final.id, model: final.model });
+          // The final output repeats every text and argument: their channels end here too.
+          events.push(...contentEnds(ev));
           if (final.finishReason) events.push({ type: 'finish', reason: final.finishReason });
           if (final.usage) events.push({ type: 'usage', usage: final.usage });
         }
@@ -243,9 +259,37 @@ export const openaiResponses: EndpointAdapter = {
   writeStreamEvent(parsed, events) {
     const out: Json = { ...parsed.data };
     const delta = events.find((e) => e.type === 'text' || e.type === 'tool-call');
-    if (delta?.type === 'text') out.delta = delta.text;
-    else if (delta?.type === 'tool-call' && out.type === 'response.function_call_arguments.delta') out.delta = delta.argumentsDelta;
+    if (delta?.type === 'text' && out.type === 'response.output_text.delta') {
+      // Logprobs describe the upstream's tokens; changed text would be disclosed through them.
+      if (delta.text !== out.delta) out.logprobs = [];
+      out.delta = delta.text;
+    } else if (delta?.type === 'tool-call' && out.type === 'response.function_call_arguments.delta') out.delta = delta.argumentsDelta;
+    else if (delta?.type === 'tool-call' && obj(out.item)?.type === 'function_call') out.item = { ...obj(out.item), arguments: delta.argumentsDelta };
+    writeContentEnds(out, events);
     return out;
+  },
+
+  writeStreamEvents: (parsed, events) => writeResponsesEvents(parsed, events, openaiResponses.writeStreamEvent),
+  streamSequence: 'sequence_number',
+
+  mapMessageText(m, map) {
+    if (m.raw === undefined) return mapCanonicalText(m, map);
+    if (isInstructions(m) || typeof m.raw === 'string') {
+      const text = map(m.text, 'text');
+      if (text === m.text) return m;
+      const raw = isInstructions(m) ? { instructions: true } : { role: 'user', content: text };
+      if (isInstructions(m)) REWRITTEN_INSTRUCTIONS.add(raw);
+      return { ...m, text, raw };
+    }
+    const item = obj(m.raw);
+    if (!item) return m;
+    if (item.type === 'function_call_output' || item.type === 'custom_tool_call_output') {
+      const output = mapContentText(item.output, (t) => map(t, 'tool-result'));
+      return output === item.output ? m : parseItem({ ...item, output });
+    }
+    if (item.type !== undefined && item.type !== 'message') return m;
+    const content = mapContentText(item.content, (t) => map(t, 'text'));
+    return content === item.content ? m : parseItem({ ...item, content });
   },
 
   rewriteToolCalls: rewriteResponsesToolCalls,

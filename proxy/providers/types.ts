@@ -1,9 +1,12 @@
 // What a provider is, as data: how it authenticates, how it shapes errors, and which endpoints carry
 // model calls (each with an adapter to the canonical form). Everything else on its routes passes through.
-import type { Request, Response, StreamEvent } from '../canonical.ts';
+import type { Message, Request, Response, StreamEvent } from '../canonical.ts';
 import type { WardenError } from '../errors.ts';
 
 export type Json = Record<string, unknown>;
+
+/** Maps one piece of a message's text; `kind` says whether it is ordinary text or a tool result. */
+export type TextMap = (text: string, kind: 'text' | 'tool-result') => string;
 
 /** One parsed SSE event's payload and the canonical events it carries. */
 export interface ParsedStreamEvent {
@@ -35,6 +38,21 @@ export interface EndpointAdapter {
   isTerminal(event: string | undefined, data: string): boolean;
   /** Writes changed canonical events back into the event's payload. */
   writeStreamEvent(parsed: ParsedStreamEvent, events: readonly StreamEvent[]): Json;
+  /**
+   * Like writeStreamEvent, for events that may come back with content the wire event cannot carry:
+   * text or arguments a stage released before a channel's closing event (an Anthropic
+   * content_block_stop, a Responses .done event). Returns the payloads to send in order, the event's
+   * own last. Absent: everything fits in the one payload writeStreamEvent writes.
+   */
+  writeStreamEvents?(parsed: ParsedStreamEvent, events: readonly StreamEvent[]): Json[];
+  /** The payload field that numbers stream events (Responses: sequence_number); events Warden adds shift the later numbers. */
+  readonly streamSequence?: string;
+  /**
+   * Rewrites the text a request message carries, in its wire object too, so writeRequest sends the
+   * change: text parts (`text`) and tool-result text (`tool-result`); images and other parts stay.
+   * Returns the message itself when `map` changed nothing.
+   */
+  mapMessageText?(m: Message, map: TextMap): Message;
   /** The finish reason of a response that ends without tool calls (stop, end_turn), when it has one. */
   readonly stopReason?: string;
   /** How its requests are counted for context windowing (tiktoken, or the calibrated estimate). */

@@ -1,6 +1,7 @@
 // Small readers shared by the adapters: wire bodies are untrusted JSON, so every access is checked.
 import { InvalidRequestError } from '../errors.ts';
-import type { HeldEvent, Json } from './types.ts';
+import type { Message } from '../canonical.ts';
+import type { HeldEvent, Json, TextMap } from './types.ts';
 
 /** The value as a plain object, or undefined. */
 export function obj(v: unknown): Json | undefined {
@@ -38,7 +39,8 @@ export function joinText(content: unknown, partTypes?: ReadonlySet<string>): str
   for (const part of arr(content)) {
     const p = obj(part);
     if (!p || typeof p.text !== 'string') continue;
-    if (partTypes && !partTypes.has(String(p.type))) continue;
+    // Not String(p.type): a part like {"type":{"toString":1}} would make it throw.
+    if (partTypes && !partTypes.has(p.type as string)) continue;
     out += p.text;
   }
   return out;
@@ -72,4 +74,32 @@ export function payloadOf(h: HeldEvent): Json | undefined {
 /** One SSE event, with an `event:` line when it has a name. */
 export function sseBytes(data: Json, event: string | undefined): Buffer {
   return Buffer.from(`${event === undefined ? '' : `event: ${event}\n`}data: ${JSON.stringify(data)}\n\n`);
+}
+
+/** Maps the text of a content value (a string, or the parts with a `text` field, of `partTypes` when given); the same value when nothing changed. */
+export function mapContentText(content: unknown, f: (text: string) => string, partTypes?: ReadonlySet<string>): unknown {
+  if (typeof content === 'string') return f(content);
+  if (!Array.isArray(content)) return content;
+  let changed = false;
+  const parts = content.map((part) => {
+    const p = obj(part);
+    if (!p || typeof p.text !== 'string' || (partTypes && !partTypes.has(p.type as string))) return part;
+    const text = f(p.text);
+    if (text === p.text) return part;
+    changed = true;
+    return { ...p, text };
+  });
+  return changed ? parts : content;
+}
+
+/** A message a stage made (no wire original): its text and tool results mapped. */
+export function mapCanonicalText(m: Message, map: TextMap): Message {
+  const toolResults = m.toolResults?.map((r) => {
+    const content = map(r.content, 'tool-result');
+    return content === r.content ? r : { ...r, content };
+  });
+  // A tool message's text is its results' content, mapped once.
+  const text = m.role === 'tool' && toolResults ? toolResults.map((r) => r.content).join('') : map(m.text, 'text');
+  const same = text === m.text && (toolResults ?? []).every((r, i) => r === m.toolResults![i]);
+  return same ? m : { ...m, text, toolResults };
 }

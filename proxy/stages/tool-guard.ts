@@ -19,7 +19,7 @@ export function createToolGuard(policy: Policy, catalog: ToolCatalog): Stage {
     const blocked = new Map<K, Decided[]>();
     for (const [key, tc] of calls) {
       call.toolCallsChecked = (call.toolCallsChecked ?? 0) + 1;
-      const decided = catalog.checkCall(tc.name, tc.arguments, tc.id).violations.map((v) => decide(policy, v, 'model'));
+      const decided = catalog.checkCall(tc.name, tc.arguments, tc.id, undefined, call.agent.scopes).violations.map((v) => decide(policy, v, 'model'));
       for (const d of decided) noteViolation(call, NAME, d);
       const blocking = decided.filter((d) => d.action === 'block');
       if (blocking.length > 0) blocked.set(key, blocking);
@@ -40,10 +40,10 @@ export function createToolGuard(policy: Policy, catalog: ToolCatalog): Stage {
         if (policy.mode === 'enforce') return reply(new ToolBlockedError(`[warden] this request calls tools in a way Warden cannot check: ${req.unjudgedToolPaths.join('; ')}`));
       }
       if (req.tools.length === 0) return CONTINUE;
-      const hidden = req.tools.filter((t) => !catalog.visible(t.name)).map((t) => t.name);
+      const hidden = req.tools.filter((t) => !catalog.visible(t.name, call.agent.scopes)).map((t) => t.name);
       if (hidden.length === 0) return CONTINUE;
       if (req.forcedTool && hidden.includes(req.forcedTool)) {
-        const why = catalog.accessViolation(req.forcedTool)?.message ?? 'it is not allowed';
+        const why = catalog.accessViolation(req.forcedTool, undefined, call.agent.scopes)?.message ?? 'it is not allowed';
         call.decisions.push({ stage: NAME, decision: 'refused', detail: { forcedTool: req.forcedTool } });
         return reply(new ToolBlockedError(`[warden] tool_choice forces ${req.forcedTool}, which this agent may not call: ${why}`));
       }

@@ -112,21 +112,29 @@ export class ToolCatalog {
     return validate;
   }
 
-  /** Why the agent may not call `name` at all (undeclared, out of scope), or undefined. */
-  accessViolation(name: string, callId?: string): Violation | undefined {
+  /**
+   * Why the agent may not call `name` at all (undeclared, out of scope), or undefined. `scopes`: what
+   * the call acts with (CallContext.agent.scopes), narrower than the policy's when the agent works
+   * for another agent; default: the policy's.
+   */
+  accessViolation(name: string, callId?: string, scopes: readonly string[] = this.policy.agent.scopes): Violation | undefined {
     if (!this.active) return undefined;
     const tool = this.get(name);
     if (!tool) return { kind: 'unknown_tool', tool: name, callId, message: `"${name}" is not a tool this agent's policy declares` };
     const scope = tool.config.scope;
-    if (scope && !this.policy.agent.scopes.includes(scope)) {
-      return { kind: 'scope_violation', tool: name, callId, message: `"${name}" needs scope "${scope}", which agent ${this.policy.agent.id} does not hold` };
+    if (scope && !scopes.includes(scope)) {
+      const id = this.policy.agent.id;
+      const why = this.policy.agent.scopes.includes(scope)
+        ? `which agent ${id} holds but may not use here: the call is made for another agent, whose delegation does not carry it`
+        : `which agent ${id} does not hold`;
+      return { kind: 'scope_violation', tool: name, callId, message: `"${name}" needs scope "${scope}", ${why}` };
     }
     return undefined;
   }
 
   /** Whether a tool definition may be shown to the model (the tool list sent upstream, tools/list). */
-  visible(name: string): boolean {
-    const v = this.accessViolation(name);
+  visible(name: string, scopes?: readonly string[]): boolean {
+    const v = this.accessViolation(name, undefined, scopes);
     // A call a person may approve is shown: it is held when the agent runs it through Warden.
     return !v || decide(this.policy, v, 'model').action !== 'block';
   }
@@ -135,9 +143,9 @@ export class ToolCatalog {
    * Checks one tool call: may it be called, do its arguments parse (a truncated stream is never read
    * as `{}`), and do they satisfy the policy's schema and `extra` (e.g. the MCP server's own).
    */
-  checkCall(name: string, args: string | unknown, callId?: string, extra?: ValidateFunction): ArgumentsCheck {
+  checkCall(name: string, args: string | unknown, callId?: string, extra?: ValidateFunction, scopes?: readonly string[]): ArgumentsCheck {
     const violations: Violation[] = [];
-    const access = this.accessViolation(name, callId);
+    const access = this.accessViolation(name, callId, scopes);
     if (access) violations.push(access);
     else if (this.get(name)?.config.approval === 'human') {
       violations.push({ kind: 'approval_required', tool: name, callId, message: `"${name}" needs a person's approval (approval: human)` });

@@ -16,6 +16,8 @@ export interface Degradation {
     /** For a call a person did not approve: WARDEN_ERR_ESCALATION_REJECTED or _TIMEOUT, and the escalation's id. */
     code?: string;
     escalation?: string;
+    /** For a call a limit refused (code WARDEN_ERR_RATE_LIMITED): seconds until it may go. */
+    retryAfterSeconds?: number;
   };
 }
 

@@ -22,6 +22,8 @@ import { degradation, noteFor, type Degradation, type DegradationType } from './
 import { contentHash, type ToolLedger } from './ledger.ts';
 import { scoreToolResult, type SignalReport } from './signals.ts';
 import { judgeAll, type Violation } from './violations.ts';
+import type { Limiter } from '../limits/limiter.ts';
+import { limitIrreversible, rateLimitedResult } from '../limits/tool-limits.ts';
 
 // A tool's answer is read whole to check it; past this it counts as a failure.
 const MAX_RESULT_BYTES = 16 * 1024 * 1024;
@@ -40,6 +42,8 @@ export interface HttpToolInput {
   metrics: Metrics;
   /** Holds calls that need a person's approval; without it they are refused. */
   escalations?: EscalationQueue;
+  /** Counts irreversible calls against their hourly limit; without it they are not limited. */
+  limits?: Limiter;
   tool: string;
   /** Path after /tools/{tool}, query included (only "/" is accepted). */
   rest: string;
@@ -134,11 +138,15 @@ async function runTool(input: HttpToolInput, tool: ToolConfig, args: unknown, re
 async function admit(input: HttpToolInput, tool: ToolConfig, args: unknown, record: ToolCallRecord): Promise<{ args: unknown } | { degraded: Degradation }> {
   const admitted = await admitToolCall({
     call: input.call, stage: STAGE, queue: input.escalations, config: tool, args, callId: record.call_id, signal: input.signal,
-    check: (a) => input.catalog.checkCall(tool.name, a, record.call_id).violations,
+    check: (a) => input.catalog.checkCall(tool.name, a, record.call_id, undefined, input.call.agent.scopes).violations,
   });
   record.escalation = admitted.escalation;
   if ('refused' in admitted) record.outcome = admitted.outcome;
-  return 'refused' in admitted ? { degraded: admitted.refused } : admitted;
+  if ('refused' in admitted) return { degraded: admitted.refused };
+  // Counted last, once nothing else refuses the call: only a call that is about to run spends the allowance.
+  const limited = limitIrreversible(input.call, input.limits, [tool]);
+  if (limited) record.outcome = 'rate_limited';
+  return limited ? { degraded: rateLimitedResult(tool, limited) } : admitted;
 }
 
 /**
@@ -258,7 +266,7 @@ async function deliverDegradation(input: HttpToolInput, tool: ToolConfig, args: 
     body = failure.body;
     contentType = String(failure.headers?.['content-type'] ?? 'application/json');
   } else {
-    if (asError) status = STATUS_FOR[d.error.type](failure);
+    if (asError) status = d.error.code === 'WARDEN_ERR_RATE_LIMITED' ? 429 : STATUS_FOR[d.error.type](failure);
     body = Buffer.from(JSON.stringify(d));
   }
   // The degradation is what the agent hands its model: the ledger holds it as the tool's answer.
@@ -266,7 +274,8 @@ async function deliverDegradation(input: HttpToolInput, tool: ToolConfig, args: 
   call.bodies.response = captureBytes(policy, body);
   input.timing.status = status;
   await input.release();
-  res.writeHead(status, { ...wardenHeaders(call.id, call.actions), 'x-warden-tool-outcome': record.outcome, 'content-type': contentType, 'content-length': body.length });
+  const retryAfter = status === 429 && d.error.retryAfterSeconds !== undefined ? { 'retry-after': String(d.error.retryAfterSeconds) } : {};
+  res.writeHead(status, { ...wardenHeaders(call.id, call.actions), ...retryAfter, 'x-warden-tool-outcome': record.outcome, 'content-type': contentType, 'content-length': body.length });
   input.timing.firstByte = performance.now();
   res.end(body);
 }

@@ -26,6 +26,8 @@ import { scoreToolResult } from './signals.ts';
 import { holdCalls, metricName, refuse, type HeldCall } from './mcp-gate.ts';
 import { isResponse, MAX_EVENT_BYTES, readAll, rpcError, textOf, textValue, tryParse, type Id, type Json } from './mcp-wire.ts';
 import { judgeAll, judgeCall, type Violation } from './violations.ts';
+import type { Limiter } from '../limits/limiter.ts';
+import { mcpRateLimited } from '../limits/tool-limits.ts';
 
 const STAGE = 'mcp';
 
@@ -40,6 +42,8 @@ export interface McpInput {
   metrics: Metrics;
   /** Holds calls that need a person's approval; without it they are refused. */
   escalations?: EscalationQueue;
+  /** Counts irreversible calls against their hourly limit; without it they are not limited. */
+  limits?: Limiter;
   rest: string;
   timing: CallTiming;
   maxBodyBytes: number;
@@ -80,12 +84,13 @@ export async function handleMcp(input: McpInput): Promise<void> {
       if (m.id === undefined || typeof m.method !== 'string') continue;
       methods.set(m.id, m.method);
       if (m.method !== 'tools/call') continue;
-      const name = String(m.params?.name ?? '');
+      // Not String(): a name like {"toString":1} would make it throw (a 500 for a malformed call).
+      const name = typeof m.params?.name === 'string' ? m.params.name : '';
       const tool = input.catalog.mcpToolName(server, name);
       const args = m.params?.arguments ?? {};
       call.toolCall = { name: tool, target: 'mcp', outcome: 'ok' };
       const check = (a: unknown): Violation[] => {
-        const { violations } = input.catalog.checkCall(tool, a, undefined, input.catalog.serverTool(server, name)?.input);
+        const { violations } = input.catalog.checkCall(tool, a, undefined, input.catalog.serverTool(server, name)?.input, call.agent.scopes);
         if (!input.catalog.knowsServer(server)) {
           violations.push({ kind: 'invalid_arguments', tool, message: `the server's tool schemas could not be read (tools/list failed), so the arguments cannot be checked` });
         }
@@ -105,6 +110,8 @@ export async function handleMcp(input: McpInput): Promise<void> {
       // The server gets exactly the arguments a person approved (holdCalls put edited ones in place).
       if (held.some((h) => h.edited)) body = Buffer.from(JSON.stringify(parsed));
     }
+    // Irreversible calls are counted last, once nothing else refuses the batch: a refused batch runs nothing.
+    if (refusals.length === 0) refusals.push(...mcpRateLimited(input, pending));
     if (refusals.length > 0) {
       // A refused call never reaches the server. In a batch the others are refused with it: the
       // server's answers and Warden's cannot be merged into one response in order.
@@ -232,7 +239,7 @@ function filterList(x: Exchange, m: Json): Json {
   const { catalog, call } = x.input;
   const tools = m.result.tools as Json[];
   catalog.learnServerTools(x.server, tools.filter((t) => typeof t?.name === 'string') as { name: string }[]);
-  const hidden = tools.filter((t) => !catalog.visible(catalog.mcpToolName(x.server, String(t?.name))));
+  const hidden = tools.filter((t) => !catalog.visible(catalog.mcpToolName(x.server, typeof t?.name === 'string' ? t.name : ''), call.agent.scopes));
   if (hidden.length === 0) return m;
   call.decisions.push({ stage: STAGE, decision: 'tools-filtered', detail: { server: x.server, removed: hidden.map((t) => t.name) } });
   call.actions.push(`tools-filtered:${hidden.length}`);

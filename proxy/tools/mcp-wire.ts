@@ -19,7 +19,7 @@ export function rpcError(id: Id, message: string, data: Json): Json {
 }
 
 export function textOf(result: Json): string {
-  return Array.isArray(result.content) ? result.content.filter((b: Json) => b?.type === 'text').map((b: Json) => String(b.text)).join('\n') : '';
+  return Array.isArray(result.content) ? result.content.filter((b: Json) => b?.type === 'text' && typeof b.text === 'string').map((b: Json) => b.text).join('\n') : '';
 }
 
 /** A result's text content, as JSON when it is JSON (what an unstructured tool's answer means). */

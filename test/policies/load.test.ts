@@ -83,7 +83,7 @@ extra: true
     'p.yaml:6:22: upstreams.openai.baseUrl must be string (got number 42)',
     'p.yaml:6:26: unknown key "tiemouts" in upstreams.openai (did you mean "timeouts"?)',
     'p.yaml:7:25: limits.maxBodyBytes must be a size: bytes, or a number with B, KB, KiB, MB, MiB, GB or GiB (got "12 parsecs")',
-    'p.yaml:8:1: unknown top-level key "extra" (known keys: apiVersion, kind, agent, mode, upstreams, models, usage, limits, retries, tools, rules, sanitize, context, escalation, audit, evals)',
+    'p.yaml:8:1: unknown top-level key "extra" (known keys: apiVersion, kind, agent, mode, auth, upstreams, models, usage, limits, retries, tools, rules, sanitize, context, escalation, audit, evals, agents)',
   ]);
 });
 
@@ -107,10 +107,11 @@ test('checks the schema cannot express: both key sources, an unparsable URL, tot
 });
 
 test('sections whose capability has not landed are accepted with a note, never silently', () => {
-  const { policy, notes } = check(`${BASE}limits: { usdPerDay: 5 }\nsanitize: { action: mask }\n`);
+  const { policy, notes } = check(`${BASE}evals: { every: 15m }\nsanitize: { action: mask }\n`);
   assert.ok(policy);
-  assert.equal(notes.length, 2);
-  assert.match(notes[0], /^p\.yaml:6:\d+: note: limits\.usdPerDay is valid, but budgets are not enforced/);
+  // sanitize is enforced now: only evals is noted.
+  assert.equal(notes.length, 1);
+  assert.match(notes.join('\n'), /^p\.yaml:6:\d+: note: evals is valid, but behavioural pacts are not enforced/m);
 });
 
 test('sizes parse with decimal and binary units', () => {

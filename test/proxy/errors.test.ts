@@ -1,7 +1,8 @@
 // Bad input and broken upstreams get a clear error in the provider's own shape, with a warden_ type,
 // a stable code and the right status; never a crash and never a stack trace.
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Client, request } from 'undici';
@@ -11,15 +12,15 @@ import { startWarden, tempFile } from '../helpers/warden.ts';
 
 let fake: FakeUpstream;
 let warden: Sidecar;
-let deadPort: number;
+let dead: Server;
 
 before(async () => {
   fake = await startFakeUpstream();
-  // A port that was just free: nothing listens there, so connecting is refused.
-  const probe = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => probe.once('listening', r));
-  deadPort = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
+  // An upstream that hangs up on every connection: unreachable, and (unlike a port that was free a
+  // moment ago) no other test's server can take its place while the tests run in parallel.
+  dead = createNetServer((socket) => socket.destroy()).listen(0, '127.0.0.1');
+  await once(dead, 'listening');
+  const deadPort = (dead.address() as AddressInfo).port;
   warden = await startWarden(tempFile('e.yaml', `apiVersion: warden/v1
 kind: Policy
 agent: { id: err-agent, version: "1" }
@@ -33,6 +34,7 @@ upstreams:
 after(async () => {
   await warden.shutdown();
   await fake.close();
+  dead.close();
 });
 
 async function post(path: string, body: string | Buffer, headers: Record<string, string> = {}) {

@@ -42,6 +42,6 @@ test('a fault in a stage propagates as an exception (the server turns it into a 
 test('stream events: a dropped event stops later stages from seeing it', () => {
   seen.length = 0;
   const p: Pipeline = { stages: [{ name: 'drop', onStreamEvent: () => rewrite(null) }, { name: 'after', onStreamEvent: () => (seen.push('after'), CONTINUE) }] };
-  assert.equal(runStreamEvent(p, testCall(policy), { type: 'text', index: 0, text: 'x' }), null);
+  assert.deepEqual(runStreamEvent(p, testCall(policy), { type: 'text', index: 0, text: 'x' }), []);
   assert.deepEqual(seen, []);
 });
