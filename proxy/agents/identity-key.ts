@@ -4,10 +4,9 @@
 // checkpoint key, so peers that trust its public key keep trusting it across restarts. It is a key of
 // its own, not the audit key: a peer that trusts this agent's calls has no business vouching for its
 // audit log, and either key can be rotated without the other.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { keyIdOf } from '../audit/signing.ts';
+import { loadOrCreateEd25519Pem } from '../ed25519-pem.ts';
 
 export interface IdentityKey {
   readonly privateKey: KeyObject;
@@ -33,24 +32,8 @@ function fromPem(pem: string, source: string): IdentityKey {
 
 /** The identity key: from the environment, or the one kept in `dataDir` (created when absent). */
 export function loadIdentityKey(dataDir: string, env: NodeJS.ProcessEnv = process.env): IdentityKey {
-  if (env.WARDEN_IDENTITY_KEY) return fromPem(env.WARDEN_IDENTITY_KEY, 'WARDEN_IDENTITY_KEY');
-  const file = env.WARDEN_IDENTITY_KEY_FILE ?? join(dataDir, IDENTITY_KEY_FILE);
-  try {
-    return fromPem(readFileSync(file, 'utf8'), file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || env.WARDEN_IDENTITY_KEY_FILE) throw err;
-  }
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  mkdirSync(dirname(file), { recursive: true });
-  try {
-    // wx: two sidecars starting at once on one volume must not overwrite each other's key.
-    writeFileSync(file, pem, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return fromPem(readFileSync(file, 'utf8'), file);
-  }
-  return { ...fromPem(pem, file), source: `${file} (generated)` };
+  const { pem, source } = loadOrCreateEd25519Pem(dataDir, { env, pemEnv: 'WARDEN_IDENTITY_KEY', fileEnv: 'WARDEN_IDENTITY_KEY_FILE', fileName: IDENTITY_KEY_FILE });
+  return fromPem(pem, source);
 }
 
 export interface PublicKey {

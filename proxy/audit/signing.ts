@@ -1,9 +1,8 @@
 // Ed25519 keys for signed checkpoints. The key comes from WARDEN_AUDIT_SIGNING_KEY (PEM) or
 // WARDEN_AUDIT_SIGNING_KEY_FILE; otherwise one is generated on first start and kept beside the log
 // (mode 0600), so checkpoints from before and after a restart verify against the same key.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { loadOrCreateEd25519Pem } from '../ed25519-pem.ts';
 import { canonicalize } from './canonical-json.ts';
 
 export interface Checkpoint {
@@ -44,24 +43,8 @@ function fromPem(pem: string, source: string): SigningKey {
 
 /** The checkpoint signing key: from the environment, or the one kept in `dataDir` (created when absent). */
 export function loadSigningKey(dataDir: string, env: NodeJS.ProcessEnv = process.env): SigningKey {
-  if (env.WARDEN_AUDIT_SIGNING_KEY) return fromPem(env.WARDEN_AUDIT_SIGNING_KEY, 'WARDEN_AUDIT_SIGNING_KEY');
-  const file = env.WARDEN_AUDIT_SIGNING_KEY_FILE ?? join(dataDir, 'audit-signing-key.pem');
-  try {
-    return fromPem(readFileSync(file, 'utf8'), file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || env.WARDEN_AUDIT_SIGNING_KEY_FILE) throw err;
-  }
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  mkdirSync(dirname(file), { recursive: true });
-  try {
-    // wx: two sidecars starting at once on one volume must not overwrite each other's key.
-    writeFileSync(file, pem, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return fromPem(readFileSync(file, 'utf8'), file);
-  }
-  return { ...fromPem(pem, file), source: `${file} (generated)` };
+  const { pem, source } = loadOrCreateEd25519Pem(dataDir, { env, pemEnv: 'WARDEN_AUDIT_SIGNING_KEY', fileEnv: 'WARDEN_AUDIT_SIGNING_KEY_FILE', fileName: 'audit-signing-key.pem' });
+  return fromPem(pem, source);
 }
 
 /** Signs a checkpoint body. */

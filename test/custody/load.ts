@@ -1,14 +1,13 @@
 // What the key-custody tests share: a record of the credential on every request the upstream saw,
 // with its arrival time; a bounded load of real openai SDK clients; key-file writers the way secret
 // mounts write; and the real CLI in a child process with arguments of the test's choosing.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import OpenAI from 'openai';
 import type { FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
-import { WARDEN_BIN, tempDataDir } from '../helpers/warden.ts';
+import { spawnWarden, type SpawnedWarden } from '../helpers/warden.ts';
 
 /** A distinctive secret value: easy to search for in logs and records. */
 export function secretValue(prefix: string): string {
@@ -71,46 +70,7 @@ export function writeInPlace(file: string, text: string): void {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export interface ChildWarden {
-  proc: ChildProcess;
-  trafficUrl: string;
-  adminUrl: string;
-  /** Every stdout and stderr line so far. */
-  lines: string[];
-  stop(): Promise<number | null>;
-}
-
-/** Runs `warden proxy` with extra arguments, and waits for its "listening" line. */
-export async function spawnProxy(policyFile: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ChildWarden> {
-  const proc = spawn(process.execPath, [WARDEN_BIN, 'proxy', '--policy', policyFile, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, WARDEN_DATA_DIR: tempDataDir(), WARDEN_LOG_LEVEL: 'debug', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const urls = await new Promise<{ trafficUrl: string; adminUrl: string }>((resolve, reject) => {
-    for (const stream of [proc.stdout!, proc.stderr!]) {
-      let buf = '';
-      stream.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl;
-        while ((nl = buf.indexOf('\n')) !== -1) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          lines.push(line);
-          if (line.includes('"warden listening"')) {
-            const rec = JSON.parse(line);
-            resolve({ trafficUrl: rec.trafficUrl, adminUrl: rec.adminUrl });
-          }
-        }
-      });
-    }
-    void exited.then((code) => reject(new Error(`warden exited with ${code} before listening:\n${lines.join('\n')}`)));
-  });
-  return {
-    proc, lines, ...urls,
-    stop() {
-      proc.kill('SIGTERM');
-      return exited;
-    },
-  };
+/** Runs `warden proxy` with extra arguments, logging at debug, and waits for its "listening" line. */
+export function spawnProxy(policyFile: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedWarden> {
+  return spawnWarden(policyFile, { WARDEN_LOG_LEVEL: 'debug', ...env }, args);
 }

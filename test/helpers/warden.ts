@@ -51,38 +51,46 @@ export interface SpawnedWarden {
   proc: ChildProcess;
   trafficUrl: string;
   adminUrl: string;
-  /** Every stdout line so far (pino JSON). */
+  /** Every stdout and stderr line so far (pino JSON, and whatever else the process printed). */
   lines: string[];
   exited: Promise<number | null>;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
 }
 
-/** Runs `warden proxy` as a child process and waits for its "listening" log line. */
-export async function spawnWarden(policyFile: string, env: NodeJS.ProcessEnv = {}): Promise<SpawnedWarden> {
-  const proc = spawn(process.execPath, [WARDEN_BIN, 'proxy', '--policy', policyFile, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
+/** Runs `warden proxy` (with any extra arguments) as a child process and waits for its "listening" log line. */
+export async function spawnWarden(policyFile: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<SpawnedWarden> {
+  const proc = spawn(process.execPath, [WARDEN_BIN, 'proxy', '--policy', policyFile, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args], {
     env: { ...process.env, WARDEN_DATA_DIR: tempDataDir(), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
   const urls = await new Promise<{ trafficUrl: string; adminUrl: string }>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        try {
-          const rec = JSON.parse(line);
-          if (rec.msg === 'warden listening') resolve({ trafficUrl: rec.trafficUrl, adminUrl: rec.adminUrl });
-        } catch { /* not JSON */ }
-      }
-    });
-    void exited.then((code) => reject(new Error(`warden exited with ${code} before listening: ${stderr}`)));
+    for (const stream of [proc.stdout!, proc.stderr!]) {
+      let buf = '';
+      stream.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl;
+        while ((nl = buf.indexOf('\n')) !== -1) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          lines.push(line);
+          try {
+            const rec = JSON.parse(line);
+            if (rec.msg === 'warden listening') resolve({ trafficUrl: rec.trafficUrl, adminUrl: rec.adminUrl });
+          } catch { /* not JSON */ }
+        }
+      });
+    }
+    void exited.then((code) => reject(new Error(`warden exited with ${code} before listening:\n${lines.join('\n')}`)));
   });
-  return { proc, lines, exited, ...urls };
+  return {
+    proc, lines, exited, ...urls,
+    stop() {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 /** Polls `check` every 20 ms until it returns true or `ms` pass; the bounded wait tests use instead of sleeps. */

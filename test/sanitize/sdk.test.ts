@@ -7,12 +7,10 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
-import type { Sidecar } from '../../proxy/sidecar.ts';
+import { test } from 'node:test';
 import { auditRecords } from '../helpers/audit.ts';
 import { script, sse } from '../helpers/scripted.ts';
-import { policyFor, startWarden, tempDataDir, tempFile } from '../helpers/warden.ts';
+import { sanitizingSidecar } from './setup.ts';
 import { anthropicStream, chatStream, responsesStream } from './wire-events.ts';
 
 const TEXT = ['Reach maria.gon', 'zalez@acme-co', 'rp.com, card 4242 42', '42 4242 4242, key AKIAIOSF', 'ODNN7EXAMPLE now.'];
@@ -22,36 +20,24 @@ const FRAGMENTS = ['maria', 'gonzalez', 'acme-co', '4242 42', '4242424', 'AKIAIO
 const SANITIZED = /^Reach <EMAIL>, card <CARD \*\*\*\*4242>, key <AWS_KEY:[0-9a-f]{8}> now\.$/;
 const ARGS_SANITIZED = { email: '<EMAIL>', card: '<CARD ****4242>', note: 'ok' };
 
-let fake: FakeUpstream;
-let warden: Sidecar;
-let dataDir: string;
-
-before(async () => {
-  fake = await startFakeUpstream();
-  dataDir = tempDataDir();
-  warden = await startWarden(tempFile('s.yaml', policyFor(fake.url, `sanitize:
+const ctx = sanitizingSidecar('s.yaml', `sanitize:
   actions: { aws_key: hash }
   recipients:
     internal: { allow: [email] }
     customer: { actions: { credit_card: block } }
-`)), false, dataDir);
-});
-after(async () => {
-  await warden.shutdown();
-  await fake.close();
-});
+`);
 
 const tools = [{ type: 'function' as const, function: { name: 'save_contact', parameters: { type: 'object' } } }];
-const openai = (headers: Record<string, string> = {}) => new OpenAI({ baseURL: `${warden.trafficUrl}/v1`, apiKey: 'sk-test', maxRetries: 0, timeout: 10_000, defaultHeaders: headers });
-const anthropic = (headers: Record<string, string> = {}) => new Anthropic({ baseURL: `${warden.trafficUrl}/anthropic`, apiKey: 'sk-ant-test', maxRetries: 0, timeout: 10_000, defaultHeaders: headers });
+const openai = (headers: Record<string, string> = {}) => new OpenAI({ baseURL: `${ctx.warden.trafficUrl}/v1`, apiKey: 'sk-test', maxRetries: 0, timeout: 10_000, defaultHeaders: headers });
+const anthropic = (headers: Record<string, string> = {}) => new Anthropic({ baseURL: `${ctx.warden.trafficUrl}/anthropic`, apiKey: 'sk-ant-test', maxRetries: 0, timeout: 10_000, defaultHeaders: headers });
 
 function serve(events: string[]): void {
-  script(fake, (_req, _n, res) => sse(res, events));
+  script(ctx.fake, (_req, _n, res) => sse(res, events));
 }
 
 /** The raw SSE bytes the agent gets for a request, and the x-warden headers. */
 async function raw(path: string, body: object, headers: Record<string, string> = {}): Promise<{ text: string; status: number; actions: string | null }> {
-  const res = await fetch(`${warden.trafficUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${ctx.warden.trafficUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
   return { text: await res.text(), status: res.status, actions: res.headers.get('x-warden-actions') };
 }
 
@@ -117,7 +103,7 @@ test('anthropic stream: held text is released before content_block_stop; text an
 });
 
 test('whole responses: each SDK reads redacted text; x-warden-actions says redacted:N', async () => {
-  fake.setHandler(undefined);
+  ctx.fake.setHandler(undefined);
   const said = 'mail maria.gonzalez@acme-corp.com or call (212) 736-5000';
   const chat = await openai().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: said }] }).withResponse();
   assert.equal(chat.data.choices[0].message.content, 'You said: mail <EMAIL> or call <PHONE>');
@@ -132,7 +118,7 @@ test('recipients: internal may see emails (still recorded), a customer gets card
   serve(chatStream(TEXT, ARGS));
   const internal = await openai({ 'x-warden-recipient': 'internal' }).chat.completions.stream(chatBody).finalChatCompletion();
   assert.match(internal.choices[0].message.content ?? '', /^Reach maria\.gonzalez@acme-corp\.com, card <CARD \*\*\*\*4242>/);
-  fake.setHandler(undefined);
+  ctx.fake.setHandler(undefined);
   await assert.rejects(
     openai({ 'x-warden-recipient': 'customer' }).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'pay 4242 4242 4242 4242' }] }),
     (err: InstanceType<typeof OpenAI.APIError>) => err.status === 403 && (err.error as { code?: string })?.code === 'WARDEN_ERR_SENSITIVE_OUTPUT',
@@ -145,8 +131,8 @@ test('recipients: internal may see emails (still recorded), a customer gets card
 });
 
 test('tool results bound for the model are redacted before they reach the provider; the record and metrics keep counts, not data', async () => {
-  fake.setHandler(undefined);
-  const before = fake.requests.length;
+  ctx.fake.setHandler(undefined);
+  const before = ctx.fake.requests.length;
   const res = await openai().chat.completions.create({
     model: 'gpt-4o', tools,
     messages: [
@@ -155,19 +141,19 @@ test('tool results bound for the model are redacted before they reach the provid
       { role: 'tool', tool_call_id: 'call_9', content: '{"ssn":"536-22-1234","email":"maria.gonzalez@acme-corp.com"}' },
     ],
   }).withResponse();
-  const sent = JSON.parse(fake.requests.slice(before).at(-1)!.body.toString());
+  const sent = JSON.parse(ctx.fake.requests.slice(before).at(-1)!.body.toString());
   assert.equal(sent.messages[2].content, '{"ssn":"<SSN>","email":"<EMAIL>"}');
   assert.equal(sent.messages[0].content, 'look me up (my email is maria.gonzalez@acme-corp.com)', 'prompts are left alone unless prompts: true');
   assert.match(res.response.headers.get('x-warden-actions') ?? '', /redacted-request:2/);
   const id = res.response.headers.get('x-warden-request-id');
-  const record = auditRecords(dataDir).find((r) => r.request_id === id)!;
+  const record = auditRecords(ctx.dataDir).find((r) => r.request_id === id)!;
   assert.ok(record.decisions.some((d: any) => d.stage === 'sanitize' && d.decision === 'redacted' && d.detail.where === 'request' && d.detail.counts.us_ssn === 1));
   assert.ok(!JSON.stringify(record.request).includes('536-22-1234'), 'the record keeps the redacted request');
   // Streamed calls are recorded with what the agent received (an internal recipient saw the email).
-  const streamed = auditRecords(dataDir).filter((r) => r.decisions?.some((d: any) => d.stage === 'sanitize' && d.detail?.where === 'stream' && d.detail.recipient !== 'internal'));
+  const streamed = auditRecords(ctx.dataDir).filter((r) => r.decisions?.some((d: any) => d.stage === 'sanitize' && d.detail?.where === 'stream' && d.detail.recipient !== 'internal'));
   assert.ok(streamed.length >= 3);
   for (const r of streamed) noFragments(JSON.stringify(r.response ?? ''));
-  const metrics = await (await fetch(`${warden.adminUrl}/metrics`)).text();
+  const metrics = await (await fetch(`${ctx.warden.adminUrl}/metrics`)).text();
   assert.match(metrics, /warden_redactions_total\{detector="email"\} [1-9]/);
   assert.match(metrics, /warden_redactions_total\{detector="us_ssn"\} [1-9]/);
   assert.match(metrics, /warden_violations_total\{kind="sensitive_output",action="block"\} [1-9]/);
