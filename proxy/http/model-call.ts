@@ -47,6 +47,10 @@ export interface ModelCallInput {
   release(): Promise<void>;
 }
 
+function isOk(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
 function isEventStream(headers: UpstreamResponse['headers']): boolean {
   return String(headers['content-type'] ?? '').startsWith('text/event-stream');
 }
@@ -86,7 +90,7 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
         ...fwd, request: asked, body: asked === request ? fwd.body : Buffer.from(JSON.stringify(adapter.writeRequest(wire, asked))),
         shape: plan.logprobs?.strip ? plan.logprobs.support.ask : undefined,
       },
-      plan, metrics: input.metrics, escalations: input.escalations, beforeHumanWait: input.suspendTotal,
+      plan, pipeline, metrics: input.metrics, escalations: input.escalations, beforeHumanWait: input.suspendTotal,
     });
     ({ target } = chosen);
     up = replay(chosen);
@@ -94,7 +98,7 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
     ({ up, target } = await forward(fwd));
   }
   timing.status = up.status;
-  const ok = up.status >= 200 && up.status < 300;
+  const ok = isOk(up.status);
   if (ok && request.stream && isEventStream(up.headers)) {
     await streamBack(streamInput(input, fwd, target), up);
   } else if (ok && isJson(up.headers)) {
@@ -110,23 +114,29 @@ function streamInput(input: ModelCallInput, fwd: ForwardInput, target: Target) {
   const { call, res, adapter, pipeline, timing, metrics, signal } = input;
   const retries = call.policy.retries;
   let stallRetries = 0;
+  /** Whether one more request for this stream is allowed: within maxAttempts, and paid from the budget. */
+  const again = (): boolean => {
+    if (stallRetries + 1 >= retries.maxAttempts) return false;
+    if (!input.budgets.of(target.client.config.name, retries.budget).tryRetry() && call.policy.mode !== 'research') {
+      metrics.retryBudgetExhausted.inc();
+      return false;
+    }
+    stallRetries++;
+    call.actions.push(`stall-retried:${stallRetries}`);
+    return true;
+  };
   return {
     res, call, adapter, pipeline, timing, metrics, signal, client: target.client, release: input.release,
     sentBody: (): Json => JSON.parse(bodyFor(fwd, target).toString('utf8')),
     async retry(): Promise<UpstreamResponse | undefined> {
-      if (stallRetries + 1 >= retries.maxAttempts) return undefined;
-      if (!input.budgets.of(target.client.config.name, retries.budget).tryRetry()) {
-        metrics.retryBudgetExhausted.inc();
-        return undefined;
-      }
-      stallRetries++;
-      call.actions.push(`retried:${stallRetries}`);
-      const again = await forward({ ...fwd, targets: [target], again: true }).catch(() => undefined);
-      if (again && again.up.status >= 200 && again.up.status < 300 && isEventStream(again.up.headers)) return again.up;
-      again?.up.body.resume();
+      if (!again()) return undefined;
+      const sent = await forward({ ...fwd, targets: [target], again: true }).catch(() => undefined);
+      if (sent && isOk(sent.up.status) && isEventStream(sent.up.headers)) return sent.up;
+      sent?.up.body.resume();
       return undefined;
     },
     send(body: Json): Promise<UpstreamResponse> {
+      if (!again()) return Promise.reject(new Error('no attempt left for a continuation (retries.maxAttempts or the retry budget)'));
       const bytes = Buffer.from(JSON.stringify(body));
       const headers = upstreamRequestHeaders(input.req.headers, { strip: target.client.stripHeaders, set: target.client.setHeaders, identity: true });
       headers['content-length'] = String(bytes.length);

@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics.ts';
 import type { CallTiming } from './call-timing.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { drained, wardenHeaders } from './respond.ts';
-import { SseSplitter, type SseEvent } from './sse.ts';
+import { parseFields, SseSplitter, type SseEvent } from './sse.ts';
 import { wireEvents, type Numbering } from './stream-events.ts';
 import { toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
 
@@ -128,6 +128,9 @@ class StreamRelay {
         await this.#write(outer ? spliced(outer.push(chunk), splice!) : chunk);
         if (this.#stopped) return undefined; // leaving the loop ends the upstream body
       }
+      // A continuation's last event may lack its blank line; it is still the continuation's to map.
+      const last = outer?.end();
+      if (last && !this.#stopped) await this.#write(spliced([{ raw: last, ...parseFields(last.toString('utf8')) }], splice!));
       const tail = this.#splitter.end();
       if (tail && !this.#stopped) await this.#write(tail);
       return undefined;

@@ -125,6 +125,22 @@ function readStream(up: UpstreamResponse, raw: Buffer, opts: ReadOptions): Buffe
   return { status: up.status, headers: up.headers, raw: Buffer.concat(out), response, confidence };
 }
 
+/** What a broken-off attempt had said: its whole events (a stream), or nothing for unfinished JSON. */
+export function partialResponse(raw: Buffer, adapter: EndpointAdapter, stream: boolean): Response {
+  if (!stream) return emptyResponse();
+  const splitter = new SseSplitter(Number.MAX_SAFE_INTEGER);
+  const response = emptyResponse();
+  for (const p of splitter.push(raw)) {
+    if (Buffer.isBuffer(p) || p.data === undefined) continue;
+    try {
+      for (const e of adapter.parseStreamEvent(p.event, p.data)?.events ?? []) accumulate(response, e);
+    } catch {
+      // not JSON: nothing to add
+    }
+  }
+  return finishAccumulation(response);
+}
+
 /** A buffered attempt as an upstream response, for the normal response path to replay. */
 export function replay(b: Buffered): UpstreamResponse {
   const headers = { ...b.headers };

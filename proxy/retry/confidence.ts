@@ -21,14 +21,21 @@ export function withSelfReport(req: Request): Request {
   return { ...req, messages: [...req.messages, note] };
 }
 
-// The marker at the very end of the answer, with the blank space before it; tolerant of how models
-// vary it (no brackets, "Confidence", a percentage).
-const MARKER = /\s*\[?\s*confidence\s*[:=]\s*(\d+(?:\.\d+)?)\s*(%?)\s*\]?\s*$/i;
+// The marker at the very end of the answer; tolerant of how models vary it (no brackets,
+// "Confidence", a percentage). It is matched only against the answer's last characters: a pattern
+// with optional whitespace, run over a whole answer of model output, backtracks polynomially on long
+// runs of spaces (seconds for a few thousand), and the marker is short.
+const MARKER = /\[?\s*confidence\s*[:=]\s*(\d+(?:\.\d+)?)\s*(%?)\s*\]?$/i;
+const MARKER_WINDOW = 128;
 
-/** The self-reported score at the end of `text` and where the marker starts; undefined score when absent or out of range. */
+/** The self-reported score at the end of `text` and where the marker (with the blank space before it) starts; undefined score when absent or out of range. */
 export function selfReport(text: string): { score?: number; at: number } {
-  const m = MARKER.exec(text);
+  const trimmed = text.trimEnd();
+  const from = Math.max(0, trimmed.length - MARKER_WINDOW);
+  const m = MARKER.exec(trimmed.slice(from));
   if (!m) return { at: text.length };
+  let at = from + m.index;
+  while (at > 0 && /\s/.test(text[at - 1])) at--;
   const value = Number(m[1]) / (m[2] ? 100 : 1);
-  return { score: value >= 0 && value <= 1 ? value : undefined, at: m.index };
+  return { score: value >= 0 && value <= 1 ? value : undefined, at };
 }

@@ -3,19 +3,23 @@
 // a person. The agent sees nothing until an answer is chosen; the caller then replays that answer
 // through the normal response path. Every score and vote goes into the call's record.
 import { addUsage, zeroUsage, type Usage } from '../canonical.ts';
-import { captureBytes } from '../audit/call-record.ts';
+import { captureValue } from '../audit/call-record.ts';
 import { EscalationRejectedError, EscalationTimeoutError, WardenError } from '../errors.ts';
 import { toWardenError } from '../http/upstream-client.ts';
 import type { EscalationQueue } from '../escalation/queue.ts';
 import type { Metrics } from '../metrics.ts';
-import { readWhole, type Buffered } from './buffered.ts';
+import { partialResponse, readWhole, type Buffered } from './buffered.ts';
 import { meanProbability } from './confidence.ts';
 import { forward, type ForwardInput, type Target } from './forward.ts';
 import { belowAgreement, judge } from './jury.ts';
 import type { Deliberation } from './plan.ts';
+import { recordable, type Pipeline } from '../pipeline.ts';
+import type { Response } from '../canonical.ts';
 
 export interface DeliberateInput {
   fwd: ForwardInput;
+  /** The call's stages, for what the record and a reviewer may see of an answer (sanitized). */
+  pipeline: Pipeline;
   plan: Deliberation;
   metrics: Metrics;
   escalations: EscalationQueue;
@@ -36,7 +40,8 @@ async function attempt(input: DeliberateInput, n: number): Promise<Attempt> {
   const { fwd, plan } = input;
   const stream = fwd.request.stream;
   try {
-    const { up, target } = await forward(fwd);
+    // The call's first attempt counts as its call in the retry budget; its others are not new calls.
+    const { up, target } = await forward(n === 1 ? fwd : { ...fwd, again: true });
     const b = await readWhole(up, { adapter: fwd.adapter, stream, logprobs: plan.logprobs, selfReport: plan.selfReport, score: meanProbability });
     if (b.confidence !== undefined) input.metrics.confidence.observe(b.confidence);
     if (plan.confidence && b.response) {
@@ -45,12 +50,19 @@ async function attempt(input: DeliberateInput, n: number): Promise<Attempt> {
     return { ...b, target };
   } catch (err) {
     if (fwd.signal.aborted) throw err;
-    const partial = (err as { partial?: Buffer }).partial;
-    fwd.call.decisions.push({ stage: 'retry', decision: 'attempt-failed', detail: { attempt: n, error: errorText(err), partial: partial && captureBytes(fwd.call.policy, partial) } });
+    const bytes = (err as { partial?: Buffer }).partial;
+    // What the attempt said before it broke, as the agent would have received it (sanitized).
+    const partial = bytes && shown(input, partialResponse(bytes, fwd.adapter, stream));
+    fwd.call.decisions.push({ stage: 'retry', decision: 'attempt-failed', detail: { attempt: n, error: errorText(err), partial: partial && captureValue(fwd.call.policy, bytes!.length, () => partial) } });
     // A body that stalled or broke is the upstream's failure, told to the agent as one (502/504).
     const mapped = err instanceof WardenError ? err : toWardenError(fwd.targets[0].client.config, err, fwd.signal);
     return { failed: mapped instanceof WardenError ? mapped : err };
   }
+}
+
+/** An answer as the agent would receive it: what records and reviewers may see. */
+function shown(input: DeliberateInput, r: Response): Response {
+  return recordable(input.pipeline, input.fwd.call, r);
 }
 
 function errorText(err: unknown): string {
@@ -112,24 +124,26 @@ async function jury(input: DeliberateInput): Promise<Chosen> {
   if (answers.length === 0) return fallbackOf(attempts);
   const select = cfg.select === 'confidence' && answers.some((a) => a.confidence !== undefined) ? 'confidence' : 'majority';
   const verdict = judge(answers, select);
+  // Each group is spoken for by its first member; the winning group by the jury's pick.
+  const groups = verdict.groups.map((g, i) => (i === 0 ? [verdict.winner, ...g.filter((m) => m !== verdict.winner)] : g));
   let chosen: Chosen = answers[verdict.winner];
   // Failed instances count against agreement: a jury where most members could not answer has not agreed.
-  const agreement = verdict.groups[0].length / cfg.n;
+  const agreement = groups[0].length / cfg.n;
+  const keepsBodies = call.policy.audit.enabled && call.policy.audit.bodies !== 'none';
   const detail = {
     n: cfg.n, answered: answers.length, select, agreement, threshold: cfg.escalateBelowAgreement,
-    votes: verdict.groups.map((g) => ({ count: g.length, answer: preview(answers[g[0]]), confidence: answers[g[0]].confidence })),
+    votes: groups.map((g) => ({ count: g.length, answer: keepsBodies ? preview(shown(input, answers[g[0]].response!)) : undefined, confidence: answers[g[0]].confidence })),
   };
   call.decisions.push({ stage: 'jury', decision: 'verdict', detail });
   if (belowAgreement(agreement, cfg.escalateBelowAgreement)) {
     metrics.juryDisagreements.inc();
-    chosen = await escalate(input, answers, verdict.groups, agreement);
+    chosen = await escalate(input, answers, groups, agreement);
   }
   chargeDiscarded(input, attempts, chosen);
   return chosen;
 }
 
-function preview(a: Chosen): string {
-  const r = a.response!;
+function preview(r: Response): string {
   const text = r.toolCalls.length ? r.toolCalls.map((c) => `${c.name}(${c.arguments})`).join('; ') : r.text;
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
@@ -146,8 +160,9 @@ async function escalate(input: DeliberateInput, answers: readonly Chosen[], grou
     call.actions.push('unreviewed');
     return answers[groups[0][0]];
   }
+  // The reviewer sees each distinct answer as the agent would receive it (sanitized).
   const candidates = groups.map((g) => {
-    const r = answers[g[0]].response!;
+    const r = shown(input, answers[g[0]].response!);
     return { text: r.text, toolCalls: r.toolCalls.length ? r.toolCalls : undefined, confidence: answers[g[0]].confidence, votes: g.length };
   });
   const esc = escalations.open({

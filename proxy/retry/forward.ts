@@ -7,9 +7,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { RetriesConfig } from '../../policies/types.ts';
 import type { Request } from '../canonical.ts';
-import { WardenError } from '../errors.ts';
+import { UpstreamUnreachableError, WardenError } from '../errors.ts';
 import { upstreamRequestHeaders } from '../http/headers.ts';
-import type { UpstreamClient, UpstreamResponse } from '../http/upstream-client.ts';
+import { toWardenError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EndpointAdapter, Json } from '../providers/types.ts';
 import type { CallContext } from '../stage.ts';
@@ -88,9 +88,22 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
   const { call, retries, signal } = input;
   let last: { up?: UpstreamResponse; err?: unknown } = {};
   let count = 0;
+  const tried = new Set<string>();
   for (const [t, target] of input.targets.entries()) {
-    const budget = input.budgets.of(target.client.config.name, retries.budget);
-    if (!input.again) budget.recordCall();
+    const upstream = target.client.config.name;
+    const budget = input.budgets.of(upstream, retries.budget);
+    // A fallback to an upstream this call already tried (another model there) loads the same
+    // struggling upstream, so it is a retry to pay for; an upstream new to the call counts a call.
+    if (tried.has(upstream)) {
+      if (!budget.tryRetry() && call.policy.mode !== 'research') {
+        input.metrics.retryBudgetExhausted.inc();
+        call.decisions.push({ stage: STAGE, decision: 'budget-exhausted', detail: { upstream, fallback: target.model } });
+        continue;
+      }
+    } else if (!input.again) {
+      budget.recordCall();
+    }
+    tried.add(upstream);
     const body = bodyFor(input, target);
     let wait = 0;
     if (t > 0) {
@@ -144,7 +157,16 @@ async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): P
     const up = await client.send({ method: 'POST', path: client.path(input.rest), headers, body, signal: input.signal });
     if (!RETRYABLE.has(up.status)) return { up };
     // Kept whole so that, when this turns out to be the last attempt, the agent gets exactly this answer.
-    return { up: { ...up, body: Readable.from([await readCapped(up)]) }, reason: up.status === 429 ? 'rate_limited' : 'server_error' };
+    let answer: Buffer;
+    try {
+      answer = await readCapped(up);
+    } catch (err) {
+      // An error answer whose body broke off is a network failure like any other.
+      if (input.signal.aborted) throw err;
+      const mapped = toWardenError(client.config, err, input.signal);
+      return { err: mapped instanceof WardenError ? mapped : new UpstreamUnreachableError(client.config.name, { cause: err }), reason: 'network' };
+    }
+    return { up: { ...up, body: Readable.from([answer]) }, reason: up.status === 429 ? 'rate_limited' : 'server_error' };
   } catch (err) {
     // The agent left, or the call's total time ran out: no retry can help.
     if (input.signal.aborted || !(err instanceof WardenError)) throw err;

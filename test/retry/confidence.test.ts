@@ -104,3 +104,10 @@ test('self-report parsing: brackets optional, percentages, out-of-range ignored'
   assert.equal(selfReport('Yes.\n[confidence: 7]').score, undefined);
   assert.deepEqual(selfReport('no marker'), { at: 9 });
 });
+
+// The marker was once found by a pattern that backtracked for seconds on a few thousand spaces; at
+// 20,000 that would run past the test timeout.
+test('self-report parsing stays linear on long runs of whitespace', () => {
+  assert.deepEqual(selfReport(`answer${' '.repeat(20_000)}`), { at: 20_006 });
+  assert.equal(selfReport(`answer${' '.repeat(20_000)}[confidence: 0.5]`).score, 0.5);
+});

@@ -63,6 +63,19 @@ test('429 with Retry-After: 2 → Warden waits at least 2 s, then the retry succ
   assert.match(response.headers.get('x-warden-actions') ?? '', /retried:1/);
 });
 
+test('a 503 whose body breaks off is a network failure, retried, never a 500', async () => {
+  const seen = script(fake, (_req, n, res) => {
+    if (n === 0) {
+      res.writeHead(503, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"error":');
+      setTimeout(() => res.destroy(), 10);
+    } else chatJson(res, 'recovered');
+  });
+  const data = await client().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'y' }] });
+  assert.equal(data.choices[0].message.content, 'recovered');
+  assert.equal(seen.length, 2);
+});
+
 test('a sustained outage: retries stay within the budget, counted by the upstream', async (t) => {
   const seen = script(fake, (_req, _n, res) => errorJson(res, 503));
   const exhaustedBefore = await metric('warden_retry_budget_exhausted_total');
@@ -140,4 +153,29 @@ test('budget: retries at most ratio × calls per window (with a floor), and the 
   granted = 0;
   for (let i = 0; i < 50; i++) if (b.tryRetry()) granted++;
   assert.equal(granted, 2);
+});
+
+test('fallbacks to another model on the same upstream are retries the budget pays for', async (t) => {
+  const w = await startWarden(tempFile('fb.yaml', `apiVersion: warden/v1
+kind: Policy
+agent: { id: fallback-budget, version: 1.0.0 }
+upstreams:
+  openai: { baseUrl: "${fake.url}/v1" }
+retries:
+  maxAttempts: 1
+  backoff: { baseMs: 1, capMs: 2 }
+  budget: { ratio: 0.2, minRetries: 3, windowMs: 60000 }
+  fallbacks: [ { model: gpt-4o-mini }, { model: gpt-4.1 } ]
+`));
+  try {
+    const seen = script(fake, (_req, _n, res) => errorJson(res, 503));
+    const c = new OpenAI({ apiKey: 'sk', baseURL: `${w.trafficUrl}/v1`, maxRetries: 0 });
+    const calls = 20;
+    for (let i = 0; i < calls; i++) await assert.rejects(c.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `x${i}` }] }));
+    // Without charging fallbacks: 3 requests per call (60). With: 20 calls plus at most 20% + 3 retries.
+    assert.ok(seen.length <= calls + Math.max(3, Math.floor(0.2 * calls)), `${seen.length} upstream requests`);
+    t.diagnostic(`${calls} calls with two same-upstream fallbacks during an outage: ${seen.length} upstream requests`);
+  } finally {
+    await w.shutdown();
+  }
 });
