@@ -100,7 +100,7 @@ export function emptyResponse(): Response {
 
 // Accumulated text is capped so a runaway stream cannot grow memory without bound; the bytes still
 // flow to the client, only Warden's copy stops growing.
-const MAX_ACCUMULATED_CHARS = 4 * 1024 * 1024;
+export const MAX_ACCUMULATED_CHARS = 4 * 1024 * 1024;
 
 /** Folds one stream event into the response being accumulated (tool-call argument deltas joined by index). */
 export function accumulate(res: Response, ev: StreamEvent): void {

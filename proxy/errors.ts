@@ -216,6 +216,40 @@ export class InvalidApprovalError extends WardenError {
   }
 }
 
+/**
+ * 409: another call held on the same escalation (the same call sent twice) took its one approval.
+ * The tool hold catches it and opens a new escalation for this call; it reaches a client only if a
+ * caller of the queue does not (then a conflict, not a 500: the call may be sent again).
+ */
+export class EscalationConsumedError extends WardenError {
+  constructor(id: string) {
+    super('WARDEN_ERR_ESCALATION_CONSUMED', 409, 'warden_conflict', `escalation ${id}'s approval went to another call; send the call again to ask for its own`);
+  }
+}
+
+/**
+ * 403: an escalation decision on the admin API, and the sidecar has no admin token to check it with.
+ * Decisions fail closed: the agent shares the task's localhost, so an open admin port would let it
+ * approve its own held call.
+ */
+export class AdminTokenRequiredError extends WardenError {
+  constructor(problem?: string) {
+    super('WARDEN_ERR_ADMIN_TOKEN_REQUIRED', 403, 'warden_forbidden',
+      `approving or rejecting an escalation over the admin API needs a reviewer token, and this sidecar has none${problem ? ` (${problem})` : ''}: `
+      + 'set WARDEN_ADMIN_TOKEN or WARDEN_ADMIN_TOKEN_FILE on the sidecar\'s container (never the agent\'s), '
+      + 'or decide on the data volume with `warden escalations approve|reject ID --data-dir DIR`');
+  }
+}
+
+/** 401: an escalation decision on the admin API without the admin token (authorization: Bearer), or with a wrong one. */
+export class AdminUnauthorizedError extends WardenError {
+  constructor(reason: 'missing' | 'invalid') {
+    super('WARDEN_ERR_ADMIN_UNAUTHORIZED', 401, 'warden_unauthorized', reason === 'missing'
+      ? 'approving or rejecting an escalation needs the admin token: send authorization: Bearer <token> (`warden escalations` sends --token or WARDEN_ADMIN_TOKEN)'
+      : 'the admin token sent is not valid');
+  }
+}
+
 /** 429: a rate or concurrency limit (limits.*) refused the call; Retry-After is when the limit lets it through. */
 export class RateLimitedError extends WardenError {
   constructor(message: string, retryAfterSeconds: number, options?: WardenErrorOptions) {

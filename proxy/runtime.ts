@@ -5,8 +5,9 @@ import { UnknownUpstreamError } from './errors.ts';
 import { createAgentAuth, type AgentAuth } from './auth/agent-auth.ts';
 import type { AgentServices } from './agents/services.ts';
 import { buildTrust, type TrustedCaller } from './agents/trust.ts';
-import type { KeyCustody } from './auth/key-custody.ts';
+import type { CustodyLease, KeyCustody, SecretHolder } from './auth/key-custody.ts';
 import { createUpstreamClient, type UpstreamClient } from './http/upstream-client.ts';
+import { sanitizeWarnings } from './sanitize/compile.ts';
 import { buildPipeline, type Pipeline } from './pipeline.ts';
 import { providers } from './providers/index.ts';
 import { ToolCatalog } from './tools/catalog.ts';
@@ -57,14 +58,32 @@ export interface RuntimeServices {
   agents?: AgentServices;
 }
 
+// Each runtime's hold on the credentials it reads, let go when it closes.
+const leases = new WeakMap<Runtime, CustodyLease>();
+
 /** Builds the runtime for a validated policy. */
 export function buildRuntime(policy: Policy, services?: RuntimeServices): Runtime {
+  const credentials = services?.custody?.lease();
+  try {
+    const rt = assembleRuntime(policy, services, credentials);
+    if (credentials) leases.set(rt, credentials);
+    return rt;
+  } catch (err) {
+    // A runtime that is never used holds nothing: its files are not watched on its account.
+    credentials?.release();
+    throw err;
+  }
+}
+
+function assembleRuntime(policy: Policy, services: RuntimeServices | undefined, credentials: SecretHolder | undefined): Runtime {
   // First, because it throws when no token can be read, and then nothing else should have been built.
-  const agentAuth = policy.auth && createAgentAuth(policy.auth, services?.custody);
+  const agentAuth = policy.auth && createAgentAuth(policy.auth, credentials);
+  // Only a policy with an agents section needs the identity key; the first such policy creates it.
+  services?.agents?.prepare(policy);
   const trust = buildTrust(policy);
   const upstreams = new Map<string, UpstreamClient>();
   for (const config of Object.values(policy.upstreams)) {
-    upstreams.set(config.name, createUpstreamClient(config, providers[config.provider], services?.custody));
+    upstreams.set(config.name, createUpstreamClient(config, providers[config.provider], credentials));
   }
   const tools = new ToolCatalog(policy);
   return Object.freeze({
@@ -75,7 +94,7 @@ export function buildRuntime(policy: Policy, services?: RuntimeServices): Runtim
     agentAuth,
     trust,
     get warnings() {
-      return [...upstreams.values()].flatMap((u) => u.warnings).concat(agentAuth?.warnings ?? []);
+      return [...upstreams.values()].flatMap((u) => u.warnings).concat(agentAuth?.warnings ?? [], sanitizeWarnings(policy));
     },
     loadedAt: new Date(),
   });
@@ -88,7 +107,8 @@ export function upstreamOf(rt: Runtime, name: string): UpstreamClient {
   return client;
 }
 
-/** Closes the runtime's connection pools once their in-flight requests finish. */
+/** Closes the runtime's connection pools once their in-flight requests finish, then lets go of its credentials. */
 export async function closeRuntime(rt: Runtime): Promise<void> {
   await Promise.allSettled([...rt.upstreams.values()].map((u) => u.close()));
+  leases.get(rt)?.release();
 }

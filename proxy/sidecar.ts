@@ -72,6 +72,13 @@ export function parseHostPort(text: string, what: string): HostPort {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
+/** Stops a listener (started or not) and drops its connections. */
+function closeListener(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return closed;
+}
+
 async function listen(server: Server, at: HostPort): Promise<string> {
   server.listen(at.port, at.host);
   await once(server, 'listening');
@@ -94,8 +101,31 @@ function openStore<T>(dataDir: string, file: string, what: string, open: (path: 
   }
 }
 
+// What start-up has opened so far, each with its closer: when a later step throws, they are closed in
+// reverse order, so a sidecar that fails to start (in a test, or a host that retries) holds nothing.
+type Opened = (() => unknown)[];
+
+/** Registers the closer of something just opened and hands it back. */
+function track<T>(opened: Opened, value: T, close: (value: T) => unknown): T {
+  opened.push(() => close(value));
+  return value;
+}
+
 /** Loads the policy (a bad one throws PolicyError and nothing starts), then opens both listeners. */
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
+  const opened: Opened = [];
+  try {
+    return await start(opts, opened);
+  } catch (err) {
+    for (const close of opened.reverse()) {
+      // The start-up error is the one to report; a closer that fails too changes nothing about it.
+      await Promise.resolve().then(close).catch(() => undefined);
+    }
+    throw err;
+  }
+}
+
+async function start(opts: SidecarOptions, opened: Opened): Promise<Sidecar> {
   const { policy, notes } = await loadPolicyFile(opts.policyFile);
   const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' }, redact: LOG_REDACT });
   const metrics = createMetrics();
@@ -106,12 +136,13 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     return undefined;
   });
   const audit = policy.audit.enabled ? await startAudit(policy, dataDir, metrics, log, identity, version) : undefined;
+  if (audit) opened.push(() => audit.close({ event: 'log_close', ts: new Date().toISOString(), agent: agentOf(policy, identity), reason: 'start_failed' }));
   // The queue outlives reloads, so it reads the running policy (the first one until ctx exists: a
   // restart settles leftover escalations while it starts).
   let running: SidecarContext | undefined;
   const current = () => running?.runtime.policy ?? policy;
   const escalations = new EscalationQueue({
-    store: openStore(dataDir, 'escalations.db', 'the escalation queue', (p) => new EscalationStore(p)),
+    store: track(opened, openStore(dataDir, 'escalations.db', 'the escalation queue', (p) => new EscalationStore(p)), (s) => s.close()),
     settings: () => current().escalation, metrics, log,
     schemaOf: (tool) => running?.runtime.tools.get(tool)?.args,
     record: audit && ((entry) => {
@@ -121,28 +152,31 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       void audit.append({ ...entry, ...content, agent: agentOf(p, identity) }).catch((err) => log.error({ err: String(err) }, 'audit record of an escalation not committed'));
     }),
   });
+  opened.push(() => escalations.close());
   // Tools answer in seconds, and a slow one must not hold sockets for long once it has.
   const services: RuntimeServices = {
-    toolLedger: openStore(dataDir, 'tools.db', 'the tool ledger', (p) => new ToolLedger(p)),
-    memory: openStore(dataDir, 'memory.db', 'the context memory', (p) => new MemoryStore(p)),
-    toolDispatcher: new Agent({ keepAliveTimeout: 10_000, connections: 64 }),
+    toolLedger: track(opened, openStore(dataDir, 'tools.db', 'the tool ledger', (p) => new ToolLedger(p)), (l) => l.close()),
+    memory: track(opened, openStore(dataDir, 'memory.db', 'the context memory', (p) => new MemoryStore(p)), (m) => m.close()),
+    toolDispatcher: track(opened, new Agent({ keepAliveTimeout: 10_000, connections: 64 }), (a) => a.close()),
     retryBudgets: new RetryBudgets(),
     limits: new Limiter({
-      spend: openStore(dataDir, 'limits.db', 'the daily spend of budgets', (p) => new SpendStore(p)),
+      spend: track(opened, openStore(dataDir, 'limits.db', 'the daily spend of budgets', (p) => new SpendStore(p)), (s) => s.close()),
       onRefused: (limit) => metrics.rateLimited.inc({ limit }),
       onError: (err) => log.error({ err: String(err) }, 'settling a call\'s limits failed'),
     }),
     tokens: createTokenCounter(),
     escalations,
     record: audit && ((entry) => void audit.append(entry).catch((err) => log.error({ err: String(err) }, 'audit record of a summarizer call not committed'))),
-    custody: new KeyCustody({ log, watch: opts.watchPolicy }),
-    agents: createAgentServices(dataDir),
+    custody: track(opened, new KeyCustody({ log, watch: opts.watchPolicy }), (c) => c.close()),
+    // The identity key is not read here: the first runtime whose policy has an agents section loads it.
+    agents: track(opened, createAgentServices(dataDir), (a) => a.close()),
   };
   const ctx: SidecarContext = {
     runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
   };
   running = ctx;
-  const reloader = createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy);
+  opened.push(() => closeRuntime(ctx.runtime));
+  const reloader = track(opened, createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy), (r) => r.close());
   const pruneLedger = setInterval(() => {
     try {
       services.toolLedger.prune(TOOL_LEDGER_RETENTION_MS);
@@ -150,15 +184,16 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       log.warn({ err: String(err) }, 'pruning the tool ledger failed');
     }
   }, 3_600_000).unref();
+  opened.push(() => clearInterval(pruneLedger));
   let up = false;
   const startedAt = Date.now();
-  const traffic = createTrafficServer(ctx, opts.clientTimeouts);
-  const admin = createAdminServer({
+  const traffic = track(opened, createTrafficServer(ctx, opts.clientTimeouts), closeListener);
+  const admin = track(opened, createAdminServer({
     ctx, listening: () => up, lastReload: reloader.last, reload: reloader.reload, startedAt, version,
-  });
+  }), closeListener);
   const trafficUrl = await listen(traffic, opts.listen);
   const adminUrl = await listen(admin, opts.adminListen);
-  const inbound = opts.inboundListen && createTrafficServer(ctx, opts.clientTimeouts, true);
+  const inbound = opts.inboundListen && track(opened, createTrafficServer(ctx, opts.clientTimeouts, true), closeListener);
   const inboundUrl = inbound ? await listen(inbound, opts.inboundListen!) : undefined;
   if (policy.agents?.inbound && !inbound) log.warn('agents.inbound is set, but there is no inbound listener (--inbound-listen): no other agent can reach this one');
   up = true;

@@ -1,9 +1,12 @@
 // The admin listener: liveness, readiness, Prometheus metrics, semantic status, usage, policy reload,
 // context memory, the escalation queue.
 // It never carries agent traffic, so an operator can scrape and probe it while the traffic port is busy.
+// The agent can still reach it (it shares the task's localhost), so escalation decisions need the
+// admin token (admin-auth.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { SidecarContext } from '../context.ts';
 import type { ReloadResult } from '../policy-reloader.ts';
+import { admitReviewer, createAdminAuth, type AdminAuth } from './admin-auth.ts';
 import { escalationRoute } from './escalation-routes.ts';
 
 export interface AdminDeps {
@@ -15,6 +18,8 @@ export interface AdminDeps {
   reload(): Promise<ReloadResult>;
   readonly startedAt: number;
   readonly version: string;
+  /** The reviewer's credential for escalation decisions; by default the admin token from the environment at start. */
+  adminAuth?: AdminAuth;
 }
 
 type State = 'green' | 'yellow' | 'red';
@@ -23,7 +28,7 @@ type State = 'green' | 'yellow' | 'red';
 export function status(deps: AdminDeps): Record<string, unknown> {
   const { ctx } = deps;
   const rt = ctx.runtime;
-  const reasons: string[] = [...rt.warnings];
+  const reasons: string[] = [...rt.warnings, ...(deps.adminAuth?.warnings ?? [])];
   const reload = deps.lastReload();
   if (reload && !reload.ok) reasons.push(`policy reload failed at ${reload.at.toISOString()}; still serving the last good policy: ${reload.problems.join('; ')}`);
   const audit = ctx.audit?.stats();
@@ -88,7 +93,9 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
     }
     default:
       if (url.pathname.startsWith('/memory/')) return memoryRoute(deps, req.method ?? 'GET', url, res);
-      if (url.pathname === '/escalations' || url.pathname.startsWith('/escalations/')) return escalationRoute(deps.ctx.services.escalations, req, url, res, json);
+      if (url.pathname === '/escalations' || url.pathname.startsWith('/escalations/')) {
+        return escalationRoute(deps.ctx.services.escalations, req, url, res, json, (r, s) => admitReviewer(deps.adminAuth!, r.headers, s, deps.ctx.metrics));
+      }
       return json(res, 404, { error: { message: `no admin route ${key}`, type: 'warden_not_found', code: 'WARDEN_ERR_ROUTE_NOT_FOUND' } });
   }
 }
@@ -98,7 +105,12 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
  * right to erasure: gone from the store and from recall at once).
  */
 function memoryRoute(deps: AdminDeps, method: string, url: URL, res: ServerResponse): void {
-  const session = decodeURIComponent(url.pathname.slice('/memory/'.length));
+  let session: string;
+  try {
+    session = decodeURIComponent(url.pathname.slice('/memory/'.length));
+  } catch {
+    return json(res, 400, { error: { message: 'the session in /memory/{session} is not valid percent-encoding', type: 'warden_invalid_request', code: 'WARDEN_ERR_INVALID_REQUEST' } });
+  }
   const agent = deps.ctx.runtime.policy.agent.id;
   const memory = deps.ctx.services.memory;
   if (!session) return json(res, 400, { error: { message: 'name a session: /memory/{session}', type: 'warden_invalid_request', code: 'WARDEN_ERR_INVALID_REQUEST' } });
@@ -111,6 +123,11 @@ function memoryRoute(deps: AdminDeps, method: string, url: URL, res: ServerRespo
 
 /** Creates (but does not start) the admin server. */
 export function createAdminServer(deps: AdminDeps): Server {
+  const adminAuth = deps.adminAuth ?? createAdminAuth(deps.ctx.services.custody);
+  deps = { ...deps, adminAuth };
+  if (!adminAuth.configured) {
+    deps.ctx.log.info({ problem: adminAuth.problem }, 'escalation decisions over the admin API are refused: set WARDEN_ADMIN_TOKEN or WARDEN_ADMIN_TOKEN_FILE to allow them');
+  }
   return createServer((req, res) => {
     route(deps, req, res).catch((err) => {
       deps.ctx.log.error({ err }, 'admin route failed');

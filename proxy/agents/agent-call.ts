@@ -26,7 +26,7 @@ import type { CallContext } from '../stage.ts';
 import { DELEGATION_HEADER, IDENTITY_STAGE, refused } from './acting.ts';
 import type { Delegation } from './delegations.ts';
 import type { AgentServices } from './services.ts';
-import { MAX_CHAIN_HOPS, signIdentity, verifyIdentity, type Hop } from './token.ts';
+import { admitIdentity, checkIdentityToken, MAX_CHAIN_HOPS, signIdentity, type Hop } from './token.ts';
 
 export const IDENTITY_HEADER = 'x-warden-identity';
 
@@ -89,19 +89,16 @@ async function inbound(input: AgentCallInput, services: AgentServices): Promise<
   const endpoint = policy.agents?.inbound;
   if (!endpoint) throw new UnknownAgentError(self.id, 'the policy has no agents.inbound, so this agent takes no calls from other agents');
   const method = req.method ?? 'GET';
+  // The token first, from the head alone: a caller that cannot prove who it is gets its 401 before
+  // the sidecar reads (and buffers) a byte of its body. The connection closes with that answer,
+  // rather than the unread body being drained from it.
+  const checked = identified(input, true, () => checkIdentityToken({
+    token: headerValue(req.headers, IDENTITY_HEADER), self, trust: input.runtime.trust, request: { method, path: input.rest },
+  }));
   const body = await readBody(req, policy.limits.maxBodyBytes);
   call.bodies.request = captureBytes(policy, body);
-  let verified;
-  try {
-    verified = verifyIdentity({
-      token: headerValue(req.headers, IDENTITY_HEADER), self, trust: input.runtime.trust,
-      request: { method, path: input.rest, body }, replay: services.replay,
-    });
-  } catch (err) {
-    if (!(err instanceof AgentIdentityError)) throw err;
-    call.decisions.push({ stage: IDENTITY_STAGE, decision: 'refused', detail: { reason: err.reason, message: err.message } });
-    throw refused(input.ctx.metrics, err);
-  }
+  // Then the body against the token's hash, and last the replay cache, so a bad token takes no slot.
+  const verified = identified(input, false, () => admitIdentity(checked, body, services.replay));
   const c = verified.claims;
   const delegation = services.delegations.start({ caller: c.iss, chain: c.chain, scopes: verified.scopes, jti: c.jti });
   if (!delegation) throw refused(input.ctx.metrics, new AgentIdentityError('busy', 'too many calls from other agents in flight'));
@@ -118,6 +115,18 @@ async function inbound(input: AgentCallInput, services: AgentServices): Promise<
     await send(input, services, `agent ${self.id}`, target(endpoint.url, input.rest), method, headers, body, endpoint.timeoutMs);
   } finally {
     services.delegations.end(delegation.id);
+  }
+}
+
+/** The step's result, or its AgentIdentityError recorded on the call, counted, and thrown. */
+function identified<T>(input: AgentCallInput, bodyUnread: boolean, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (!(err instanceof AgentIdentityError)) throw err;
+    input.call.decisions.push({ stage: IDENTITY_STAGE, decision: 'refused', detail: { reason: err.reason, message: err.message } });
+    if (bodyUnread) input.res.setHeader('connection', 'close');
+    throw refused(input.ctx.metrics, err);
   }
 }
 

@@ -1,9 +1,10 @@
 // The sidecar's identity key: Ed25519, signing the tokens it attaches to its agent's calls to other
-// agents. From WARDEN_IDENTITY_KEY (PEM) or WARDEN_IDENTITY_KEY_FILE; otherwise generated on first
-// start into the data directory (identity-key.pem, mode 0600), the way the audit log keeps its
-// checkpoint key, so peers that trust its public key keep trusting it across restarts. It is a key of
-// its own, not the audit key: a peer that trusts this agent's calls has no business vouching for its
-// audit log, and either key can be rotated without the other.
+// agents. From WARDEN_IDENTITY_KEY (PEM) or WARDEN_IDENTITY_KEY_FILE; otherwise generated into the
+// data directory (identity-key.pem, mode 0600) the first time a policy with an agents section is
+// loaded, or by `warden identity`, the way the audit log keeps its checkpoint key, so peers that trust
+// its public key keep trusting it across restarts. It is a key of its own, not the audit key: a peer
+// that trusts this agent's calls has no business vouching for its audit log, and either key can be
+// rotated without the other.
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { keyIdOf } from '../audit/signing.ts';
 import { loadOrCreateEd25519Pem } from '../ed25519-pem.ts';

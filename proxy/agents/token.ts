@@ -84,14 +84,27 @@ export function signIdentity(key: IdentityKey, who: { iss: string; aud: string; 
   return `${input}.${sign(null, Buffer.from(input), key.privateKey).toString('base64url')}`;
 }
 
-export interface VerifyInput {
+export interface TokenCheck {
   token: string | undefined;
   /** The agent this sidecar serves: the audience a token must name, and the scopes it holds. */
   self: { id: string; scopes: readonly string[] };
   trust: ReadonlyMap<string, TrustedCaller>;
+  /** The request as its head shows it: the body is checked later, by admitIdentity. */
+  request: Omit<RequestBinding, 'body'>;
+  now?: number;
+}
+
+export interface VerifyInput extends Omit<TokenCheck, 'request'> {
   request: RequestBinding;
   replay: ReplayCache;
-  now?: number;
+}
+
+/** A token whose signature, claims, time, audience, method and path hold; its body hash and jti are not yet checked. */
+export interface CheckedToken {
+  readonly claims: IdentityClaims;
+  readonly keyId: string;
+  readonly caller: TrustedCaller;
+  readonly self: { id: string; scopes: readonly string[] };
 }
 
 export interface VerifiedIdentity {
@@ -130,11 +143,12 @@ function shapeProblem(c: Record<string, any>): string | undefined {
 }
 
 /**
- * Verifies a token for the request it came with; throws AgentIdentityError with the reason. The
- * order matters: nothing unsigned is believed beyond picking the issuer's key, and a token takes a
- * replay-cache slot only once everything else about it holds.
+ * Checks everything about a token that the request's head is enough for; throws AgentIdentityError
+ * with the reason. The signature covers the claims, the body hash among them, so a forged, expired,
+ * misaddressed or untrusted token is refused before a byte of the body is read: a stranger cannot make
+ * the sidecar buffer a body. Nothing unsigned is believed beyond picking the issuer's key.
  */
-export function verifyIdentity(input: VerifyInput): VerifiedIdentity {
+export function checkIdentityToken(input: TokenCheck): CheckedToken {
   const { token, self } = input;
   if (!token) throw new AgentIdentityError('unsigned', 'a call from another agent needs an x-warden-identity token from its sidecar');
   const parts = token.length <= MAX_TOKEN_CHARS ? token.split('.') : [];
@@ -156,16 +170,36 @@ export function verifyIdentity(input: VerifyInput): VerifiedIdentity {
   const c = claims as IdentityClaims;
   if (c.aud !== self.id) throw new AgentIdentityError('audience', `the token is for agent ${JSON.stringify(c.aud)}, and this is ${self.id}`);
   const now = input.now ?? Date.now();
-  if (c.exp * 1000 + CLOCK_SKEW_MS <= now) throw new AgentIdentityError('expired', `the token expired at ${new Date(c.exp * 1000).toISOString()}`);
+  expiryCheck(c, now);
   if (c.iat * 1000 - CLOCK_SKEW_MS > now) throw new AgentIdentityError('expired', `the token is issued in the future (${new Date(c.iat * 1000).toISOString()}); the clocks disagree by more than ${CLOCK_SKEW_MS / 1000} s`);
   const r = input.request;
-  if (c.htm !== r.method.toUpperCase() || c.htp !== r.path || c.bh !== bodyHash(r.body)) {
-    throw new AgentIdentityError('forged', 'the token was issued for a different request (method, path or body)');
-  }
-  const claim = input.replay.claim(`${c.iss}\n${c.jti}`, c.exp * 1000 + CLOCK_SKEW_MS, now);
+  if (c.htm !== r.method.toUpperCase() || c.htp !== r.path) throw new AgentIdentityError('forged', 'the token was issued for a different request (method or path)');
+  return { claims: c, keyId: key.keyId, caller, self };
+}
+
+function expiryCheck(c: IdentityClaims, now: number): void {
+  if (c.exp * 1000 + CLOCK_SKEW_MS <= now) throw new AgentIdentityError('expired', `the token expired at ${new Date(c.exp * 1000).toISOString()}`);
+}
+
+/**
+ * The rest, once the body is in: the body hash, then (last, so an invalid token never takes a slot)
+ * the replay cache. The token must still be live: a body that arrives after it expired could
+ * otherwise claim a slot the cache would already count as free.
+ */
+export function admitIdentity(checked: CheckedToken, body: Buffer, replay: ReplayCache, now = Date.now()): VerifiedIdentity {
+  const c = checked.claims;
+  if (c.bh !== bodyHash(body)) throw new AgentIdentityError('forged', 'the token was issued for a different request (body)');
+  expiryCheck(c, now);
+  const claim = replay.claim(`${c.iss}\n${c.jti}`, c.exp * 1000 + CLOCK_SKEW_MS, now);
   if (claim === 'replayed') throw new AgentIdentityError('replayed', `token ${c.jti} from ${c.iss} was already used`);
   if (claim === 'full') throw new AgentIdentityError('busy', 'too many live tokens to remember; try again shortly');
-  return { claims: c, keyId: key.keyId, scopes: effectiveScopes(self.scopes, c, caller.scopes) };
+  return { claims: c, keyId: checked.keyId, scopes: effectiveScopes(checked.self.scopes, c, checked.caller.scopes) };
+}
+
+/** Verifies a token for the whole request it came with: checkIdentityToken, then admitIdentity. */
+export function verifyIdentity(input: VerifyInput): VerifiedIdentity {
+  const { body, ...head } = input.request;
+  return admitIdentity(checkIdentityToken({ ...input, request: head }), body, input.replay, input.now);
 }
 
 /** Own scopes ∩ the token's ∩ every hop's ∩ the trust entry's ceiling, in the order the policy lists its own. */

@@ -4,13 +4,13 @@
 // Azure's in `api-key`; clients that must keep those for the upstream (passthroughAuth) send
 // `x-warden-token`. The token is Warden's, never the provider's: once checked, the header that
 // carried it is removed from the request, so no stage, record or upstream sees it.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { AgentAuthConfig } from '../../policies/types.ts';
 import { AgentUnauthorizedError, ConfigError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { holdSecret, type KeyCustody } from './key-custody.ts';
+import { holdSecret, type SecretHolder } from './key-custody.ts';
 import type { Secret } from './secret.ts';
+import { tokenMatcher } from './token-match.ts';
 
 /** Why a request was refused; the label values of warden_auth_failures_total this file produces. */
 export type AuthFailure = 'missing' | 'invalid';
@@ -27,10 +27,6 @@ const KEY_HEADERS = ['x-api-key', 'api-key'] as const;
 const DEDICATED_HEADER = 'x-warden-token';
 // Below this a token can be guessed; it still works, and /status says so.
 const MIN_TOKEN_CHARS = 16;
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
 
 /** The token candidates a request carries, with the header each came from. */
 function presented(headers: IncomingHttpHeaders): [string, string][] {
@@ -51,27 +47,21 @@ function presented(headers: IncomingHttpHeaders): [string, string][] {
 }
 
 /** The token check for a policy's auth section; throws ConfigError when no token can be read. */
-export function createAgentAuth(config: AgentAuthConfig, custody?: KeyCustody): AgentAuth {
+export function createAgentAuth(config: AgentAuthConfig, custody?: SecretHolder): AgentAuth {
   const secret: Secret = config.tokenFile
     ? holdSecret(custody, { file: config.tokenFile }, 'auth.tokenFile')
     : holdSecret(custody, { env: config.tokenEnv }, 'auth.tokenEnv');
   // Failing open would let any local process through; failing every call would hide why.
   if (secret.value === undefined) throw new ConfigError(`the policy asks agents for a token, but ${secret.problem}; warden does not run without it`);
-  let expected = digest(secret.value);
-  let version = secret.version;
+  const matches = tokenMatcher(secret);
   return {
     check(headers) {
       const candidates = presented(headers);
       if (candidates.length === 0) return 'missing';
-      if (secret.version !== version) {
-        expected = digest(secret.value!);
-        version = secret.version;
-      }
-      // Digests have equal length whatever was sent, so the comparison takes the same time for every
-      // wrong token, and its length leaks nothing either.
+      // Constant time over SHA-256 digests: the same for every wrong token, whatever its length.
       let ok = false;
       for (const [name, value] of candidates) {
-        if (!timingSafeEqual(digest(value), expected)) continue;
+        if (!matches(value)) continue;
         ok = true;
         delete headers[name];
       }

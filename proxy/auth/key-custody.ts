@@ -1,7 +1,10 @@
 // Key custody: every credential the sidecar holds (upstream API keys, the agent's token), one Secret
-// per source for the life of the process, so a policy reload, a file change and SIGHUP all update the
-// same holder that live upstream clients read per request. Nothing is rebuilt and no call in flight
+// per source for as long as a runtime uses it, so a policy reload, a file change and SIGHUP all update
+// the same holder that live upstream clients read per request. Nothing is rebuilt and no call in flight
 // fails during a rotation: a request takes whichever key is current when its headers are built.
+// Each runtime takes its credentials through a lease; a source no open lease holds any more (a reload
+// moved apiKeyFile elsewhere, and the old runtime has closed) is dropped with its watch and poll, so
+// the watches follow the running policy instead of growing with every path it ever named.
 // Rotations are logged by fingerprint, never by value.
 import type { Logger } from 'pino';
 import { watchFileChanges, type FileWatch } from './file-watch.ts';
@@ -15,9 +18,28 @@ export interface KeyCustodyOptions {
   pollMs?: number;
 }
 
+/** Where credentials come from: the custody, a runtime's lease on it, or (absent) a read once now. */
+export interface SecretHolder {
+  /** The secret for a source, read now the first time it is asked for, and watched when it is a file. */
+  secret(source: SecretSource, field: string): Secret;
+}
+
+/** One runtime's hold on the credentials it asked for; released when the runtime closes. */
+export interface CustodyLease extends SecretHolder {
+  /** Lets go of this lease's credentials; those no other lease holds stop being watched. Idempotent. */
+  release(): void;
+}
+
 interface Held {
+  id: string;
   secret: Secret;
   watch?: FileWatch;
+  /** Open leases holding it. */
+  users: number;
+  /** Asked for outside any lease: held for the life of the custody. */
+  pinned: boolean;
+  /** No longer held: a settle still running must not apply or log anything. */
+  dropped: boolean;
   settling: boolean;
   /** A change arrived while settling: look again afterwards. */
   dirty: boolean;
@@ -37,7 +59,7 @@ function sameRead(a: SecretRead, b: SecretRead): boolean {
 }
 
 /** The process-wide holder of credentials and the watches on their files. */
-export class KeyCustody {
+export class KeyCustody implements SecretHolder {
   readonly #log: Logger;
   readonly #watch: boolean;
   readonly #pollMs: number;
@@ -50,12 +72,52 @@ export class KeyCustody {
     this.#pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
   }
 
-  /** The secret for a source, read now the first time it is asked for, and watched when it is a file. */
+  /** The secret for a source, held (and watched) for the life of the custody; runtimes use lease(). */
   secret(source: SecretSource, field: string): Secret {
+    const held = this.#hold(source, field);
+    held.pinned = true;
+    return held.secret;
+  }
+
+  /** A holder whose credentials are kept until it is released (and no other lease holds them). */
+  lease(): CustodyLease {
+    const ids = new Set<string>();
+    let released = false;
+    return {
+      secret: (source, field) => {
+        // A runtime that has closed has no business holding anything; it gets a read, unwatched.
+        if (released || this.#closed) return holdSecret(undefined, source, field);
+        const held = this.#hold(source, field);
+        if (!ids.has(held.id)) {
+          ids.add(held.id);
+          held.users++;
+        }
+        return held.secret;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const id of ids) {
+          const held = this.#held.get(id);
+          if (!held || --held.users > 0 || held.pinned) continue;
+          held.dropped = true;
+          held.watch?.close();
+          this.#held.delete(id);
+        }
+      },
+    };
+  }
+
+  /** How many credentials are held (each file among them with its watch and poll). */
+  get size(): number {
+    return this.#held.size;
+  }
+
+  #hold(source: SecretSource, field: string): Held {
     const id = `${field}\0${source.file ?? ''}\0${source.env ?? ''}`;
     const existing = this.#held.get(id);
-    if (existing) return existing.secret;
-    const held: Held = { secret: new Secret(source, field), settling: false, dirty: false };
+    if (existing) return existing;
+    const held: Held = { id, secret: new Secret(source, field), users: 0, pinned: false, dropped: false, settling: false, dirty: false };
     // Problems at start reach the log through the runtime's warnings, and /status names them.
     held.secret.apply(held.secret.read());
     held.warned = held.secret.problem;
@@ -66,7 +128,7 @@ export class KeyCustody {
       });
     }
     this.#held.set(id, held);
-    return held.secret;
+    return held;
   }
 
   /** Reads every credential again (a reload or SIGHUP: the operator says the files are ready). */
@@ -81,7 +143,7 @@ export class KeyCustody {
   }
 
   #changed(held: Held): void {
-    if (this.#closed) return;
+    if (this.#closed || held.dropped) return;
     if (held.settling) {
       held.dirty = true;
       return;
@@ -95,7 +157,7 @@ export class KeyCustody {
     let previous = held.secret.read();
     for (let round = 1; ; round++) {
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      if (this.#closed) return;
+      if (this.#closed || held.dropped) return;
       const next = held.secret.read();
       if (sameRead(previous, next) || round >= MAX_SETTLE_ROUNDS) {
         this.#apply(held, next, 'file change');
@@ -124,8 +186,8 @@ export class KeyCustody {
   }
 }
 
-/** The custody's secret for a source, or (without custody: unit tests, tools) one read once now. */
-export function holdSecret(custody: KeyCustody | undefined, source: SecretSource, field: string): Secret {
+/** The custody's (or a lease's) secret for a source, or (without one: unit tests, tools) one read once now. */
+export function holdSecret(custody: SecretHolder | undefined, source: SecretSource, field: string): Secret {
   if (custody) return custody.secret(source, field);
   const secret = new Secret(source, field);
   secret.apply(secret.read());

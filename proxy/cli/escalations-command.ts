@@ -1,8 +1,11 @@
 // `warden escalations list|show|approve|reject`: the human-review queue. It speaks to the sidecar's
 // admin API (--admin, WARDEN_ADMIN_URL, default http://127.0.0.1:15101), so a decision wakes the held
-// call at once; with --data-dir it decides on escalations.db directly, which works with the sidecar
-// stopped (a running sidecar notices within a quarter second). Exit codes: 0 ok, 1 refused (unknown
-// id, already decided, arguments that fail the tool's schema), 2 usage or an unreachable sidecar.
+// call at once; a decision there sends the admin token (--token, WARDEN_ADMIN_TOKEN or
+// WARDEN_ADMIN_TOKEN_FILE) as `authorization: Bearer`. With --data-dir it decides on escalations.db
+// directly, which needs the sidecar's data volume (the agent's container has none) and works with the
+// sidecar stopped (a running sidecar notices within a quarter second while the call waits). Exit
+// codes: 0 ok, 1 refused (unknown id, already decided, arguments that fail the tool's schema), 2 usage,
+// an unreachable sidecar, or an admin token that is missing or wrong.
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { applyVerdict, type Verdict } from '../escalation/decide.ts';
 import { escalationJson, EscalationStore, type EscalationState } from '../escalation/store.ts';
+import { readSecret } from '../auth/secret.ts';
 import { ConfigError, UsageError, WardenError } from '../errors.ts';
 
 type Out = Pick<NodeJS.WriteStream, 'write'>;
@@ -25,6 +29,7 @@ function flags(args: string[]) {
       options: {
         state: { type: 'string' }, limit: { type: 'string' }, args: { type: 'string' }, choice: { type: 'string' },
         by: { type: 'string' }, note: { type: 'string' }, admin: { type: 'string' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
+        token: { type: 'string' },
       },
     });
   } catch (err) {
@@ -53,7 +58,7 @@ export async function escalationsCommand(argv: string[], stdout: Out, stderr: Ou
   if (sub === 'list' && positionals.length > 0) throw new UsageError(`escalations list takes no id (use show ${positionals[0]})`);
   if (f.state && !STATES.includes(f.state)) throw new UsageError(`--state must be one of ${STATES.join(', ')} (got "${f.state}")`);
   if (f.limit !== undefined && !/^[1-9][0-9]*$/.test(f.limit)) throw new UsageError(`--limit must be a positive whole number (got "${f.limit}")`);
-  const backend = f['data-dir'] ? fileBackend(f['data-dir']) : apiBackend(f.admin ?? process.env.WARDEN_ADMIN_URL ?? 'http://127.0.0.1:15101');
+  const backend = f['data-dir'] ? fileBackend(f['data-dir']) : apiBackend(f.admin ?? process.env.WARDEN_ADMIN_URL ?? 'http://127.0.0.1:15101', () => adminToken(f.token));
   try {
     if (sub === 'list') {
       const found = await backend.list(f.state, f.limit === undefined ? undefined : Number(f.limit));
@@ -81,6 +86,20 @@ export async function escalationsCommand(argv: string[], stdout: Out, stderr: Ou
   } finally {
     backend.close();
   }
+}
+
+/** The admin token a decision sends: --token, WARDEN_ADMIN_TOKEN, or the file WARDEN_ADMIN_TOKEN_FILE names; none is the sidecar's to refuse. */
+function adminToken(flag: string | undefined): string | undefined {
+  if (flag !== undefined) {
+    if (!flag.trim()) throw new UsageError('--token is empty');
+    return flag.trim();
+  }
+  if (process.env.WARDEN_ADMIN_TOKEN?.trim()) return process.env.WARDEN_ADMIN_TOKEN.trim();
+  const file = process.env.WARDEN_ADMIN_TOKEN_FILE?.trim();
+  if (!file) return undefined;
+  const read = readSecret({ file }, 'WARDEN_ADMIN_TOKEN_FILE');
+  if ('problem' in read) throw new ConfigError(read.problem);
+  return read.value;
 }
 
 function parseEdited(text: string | undefined): unknown {
@@ -126,18 +145,20 @@ function table(rows: Json[]): string {
   return [head, ...cells].map((c) => c.map((v, i) => String(v).padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-function apiBackend(base: string): Backend {
+function apiBackend(base: string, token: () => string | undefined): Backend {
   let origin: URL;
   try {
     origin = new URL(base);
   } catch {
     throw new UsageError(`--admin must be the sidecar's admin URL, e.g. http://127.0.0.1:15101 (got "${base}")`);
   }
-  async function call(method: string, path: string, body?: unknown): Promise<Json> {
+  async function call(method: string, path: string, body?: unknown, credential?: string): Promise<Json> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (credential) headers.authorization = `Bearer ${credential}`;
     let res;
     try {
       res = await request(new URL(path, origin), {
-        method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' },
+        method, body: body === undefined ? undefined : JSON.stringify(body), headers,
         headersTimeout: 30_000, bodyTimeout: 30_000,
       });
     } catch (err) {
@@ -150,6 +171,8 @@ function apiBackend(base: string): Backend {
     } catch {
       throw new ConfigError(`${origin.origin} did not answer like a Warden admin API (HTTP ${res.statusCode})`);
     }
+    // No admin token, or the wrong one: the command cannot be run as set up, whatever the escalation.
+    if (res.statusCode === 401 || res.statusCode === 403) throw new ConfigError(`${json.error?.message ?? `HTTP ${res.statusCode}`}${json.error?.code ? ` (${json.error.code})` : ''}`);
     if (res.statusCode >= 400) throw new Refused(`${json.error?.message ?? `HTTP ${res.statusCode}`}${json.error?.code ? ` (${json.error.code})` : ''}`);
     return json;
   }
@@ -163,7 +186,7 @@ function apiBackend(base: string): Backend {
     show: (id) => call('GET', `/escalations/${encodeURIComponent(id)}`),
     decide: (id, v) => {
       const { state, ...body } = v;
-      return call('POST', `/escalations/${encodeURIComponent(id)}/${state === 'approved' ? 'approve' : 'reject'}`, body);
+      return call('POST', `/escalations/${encodeURIComponent(id)}/${state === 'approved' ? 'approve' : 'reject'}`, body, token());
     },
     close() {},
   };

@@ -1,6 +1,7 @@
 // `warden identity [--data-dir DIR] [--agent ID] [--json]`: the sidecar's agent identity public key,
 // which the agents it calls put in their policy's agents.trust. The key is created when absent (as
-// the sidecar would on its first start), so trust can be set up before the caller ever runs.
+// the sidecar would once its policy has an agents section), so trust can be set up before the caller
+// ever runs, and before its policy names any other agent.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, UsageError } from '../errors.ts';

@@ -42,7 +42,9 @@ const USAGE = `usage: warden <command>
                        the human-review queue, through the sidecar's admin API (--admin URL, env
                        WARDEN_ADMIN_URL, default http://127.0.0.1:15101) or on the file (--data-dir DIR);
                        approve may edit a tool call's arguments (--args) or pick a model answer (--choice);
-                       exit 0 ok, 1 refused (unknown id, already decided, invalid arguments)
+                       decisions over the API send the admin token (--token T, env WARDEN_ADMIN_TOKEN or
+                       WARDEN_ADMIN_TOKEN_FILE); exit 0 ok, 1 refused (unknown id, already decided,
+                       invalid arguments), 2 usage or no valid admin token
   identity [--data-dir DIR] [--agent ID] [--json]
                        this sidecar's agent identity public key (created if absent), for the
                        agents.trust section of the agents it calls

@@ -3,14 +3,16 @@
 // lives in escalations.db, so a restart loses nothing: the agent sends the call again, it attaches
 // to its escalation by key, and waits out the original deadline or gets the decision made meanwhile.
 //
-// One loop settles everything (every POLL_MS, and at once after a decision here): pending calls past
-// their deadline time out, and each decision not yet noted, whoever made it (the admin API, the CLI
-// writing the file, the clock), is recorded in the audit log and the wait histogram once and wakes
-// its waiters. The same loop delivers webhook notifications from the outbox.
+// One loop settles everything (and at once after a decision here): pending calls past their deadline
+// time out, and each decision not yet noted, whoever made it (the admin API, the CLI writing the file,
+// the clock), is recorded in the audit log and the wait histogram once and wakes its waiters. The same
+// loop delivers webhook notifications from the outbox. It polls the file every POLL_MS while a call
+// waits (a decision the CLI writes there wakes it that fast) or a webhook is due, and every
+// IDLE_POLL_MS otherwise: an idle sidecar, the common case, costs a few queries every two seconds.
 import type { Logger } from 'pino';
 import type { EscalationConfig } from '../../policies/types.ts';
 import type { AuditEntry } from '../audit/audit-log.ts';
-import { EscalationNotFoundError, ShuttingDownError } from '../errors.ts';
+import { EscalationConsumedError, EscalationNotFoundError, ShuttingDownError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applyVerdict, type ApproveInput, type RejectInput, type SchemaLookup } from './decide.ts';
 import { argsHash, newEscalationId, type Candidate, type Escalation, type EscalationKind, type EscalationState, type EscalationStore } from './store.ts';
@@ -40,14 +42,6 @@ export type EscalationDecision =
   | { state: 'rejected'; by?: string; note?: string }
   | { state: 'timed_out' };
 
-/** Another call attached to the same escalation took its approval (one approval releases one call). */
-export class EscalationConsumedError extends Error {
-  constructor(id: string) {
-    super(`escalation ${id}'s approval went to another call`);
-    this.name = 'EscalationConsumedError';
-  }
-}
-
 export interface EscalationQueueOptions {
   store: EscalationStore;
   /** The running policy's escalation section (read on each use, so a reload applies). */
@@ -58,7 +52,10 @@ export interface EscalationQueueOptions {
   log?: Logger;
   /** A tool's argument schema under the running policy, to check edited arguments. */
   schemaOf?: SchemaLookup;
+  /** The poll while a call waits or a webhook is due. */
   pollMs?: number;
+  /** The poll otherwise (at least pollMs). */
+  idlePollMs?: number;
 }
 
 // A decision waits this long for its call to come back (the agent's request was cut while it was
@@ -67,6 +64,7 @@ export const CLAIM_GRACE_MS = 24 * 3_600_000;
 // Decided escalations are forgotten after this; the audit log keeps their record for good.
 const RETAIN_MS = 30 * 86_400_000;
 const POLL_MS = 250;
+const IDLE_POLL_MS = 2_000;
 
 interface Waiter {
   resolve(d: EscalationDecision): void;
@@ -77,7 +75,11 @@ export class EscalationQueue {
   private readonly store: EscalationStore;
   private readonly opts: EscalationQueueOptions;
   private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly ticker: NodeJS.Timeout;
+  private readonly pollMs: number;
+  private readonly idlePollMs: number;
+  private ticker: NodeJS.Timeout | undefined;
+  /** When the armed tick fires (epoch ms). */
+  private tickAt = Infinity;
   private pumping = false;
   private closed = false;
   private lastPrune = 0;
@@ -86,8 +88,8 @@ export class EscalationQueue {
     this.opts = opts;
     this.store = opts.store;
     if (opts.metrics) opts.metrics.escalationStates = () => this.store.counts();
-    // Unref'd while nobody waits: an idle queue never keeps a process alive.
-    this.ticker = setInterval(() => this.tick(), opts.pollMs ?? POLL_MS).unref();
+    this.pollMs = opts.pollMs ?? POLL_MS;
+    this.idlePollMs = Math.max(opts.idlePollMs ?? IDLE_POLL_MS, this.pollMs);
     this.tick();
   }
 
@@ -141,7 +143,7 @@ export class EscalationQueue {
         signal.removeEventListener('abort', onAbort);
         set.delete(waiter);
         if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
-        if (this.waiters.size === 0) this.ticker.unref();
+        if (this.waiters.size === 0) this.ticker?.unref();
         settle();
       };
       const waiter: Waiter = { resolve: (d) => done(() => resolve(d)), reject: (err) => done(() => reject(err)) };
@@ -150,7 +152,7 @@ export class EscalationQueue {
       const timer = setTimeout(() => this.tick(), Math.max(0, esc.deadline - Date.now()) + 5);
       set.add(waiter);
       this.waiters.set(id, set);
-      this.ticker.ref();
+      this.schedule();
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -194,7 +196,7 @@ export class EscalationQueue {
 
   close(): void {
     this.interrupt();
-    clearInterval(this.ticker);
+    clearTimeout(this.ticker);
     this.store.close();
   }
 
@@ -210,6 +212,37 @@ export class EscalationQueue {
       this.opts.log?.error({ err: String(err) }, 'escalation queue: settling failed');
     }
     void this.pump();
+    this.schedule();
+  }
+
+  /**
+   * Arms the next tick: POLL_MS out while a call waits, at the next webhook's time when one is queued,
+   * IDLE_POLL_MS otherwise; an earlier tick already armed is kept. Ref'd only while a call waits: an
+   * idle queue never keeps a process alive.
+   */
+  private schedule(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const waiting = this.waiters.size > 0;
+    let delay = waiting ? this.pollMs : this.idlePollMs;
+    try {
+      const hook = this.store.nextWebhookAt();
+      if (hook !== undefined) delay = Math.min(delay, Math.max(this.pollMs, hook - now));
+    } catch (err) {
+      this.opts.log?.error({ err: String(err) }, 'escalation queue: reading the webhook outbox failed');
+    }
+    if (this.ticker && this.tickAt <= now + delay) {
+      if (waiting) this.ticker.ref();
+      return;
+    }
+    clearTimeout(this.ticker);
+    this.tickAt = now + delay;
+    this.ticker = setTimeout(() => {
+      this.ticker = undefined;
+      this.tickAt = Infinity;
+      this.tick();
+    }, delay);
+    if (!waiting) this.ticker.unref();
   }
 
   /** Times out what is due, and notes (records, wakes) every decision not yet noted. */
@@ -267,6 +300,8 @@ export class EscalationQueue {
       this.opts.log?.error({ err: String(err) }, 'escalation queue: webhook outbox failed');
     } finally {
       this.pumping = false;
+      // A failed delivery set its retry time: tick by then, not at the idle pace.
+      this.schedule();
     }
   }
 

@@ -142,6 +142,7 @@ export class EscalationStore {
       delivered: prepare('DELETE FROM webhook_outbox WHERE escalation_id = ?'),
       retryLater: prepare('UPDATE webhook_outbox SET attempts = ?, next_at = ?, last_error = ? WHERE escalation_id = ?'),
       outbox: prepare('SELECT escalation_id AS id, attempts, next_at AS nextAt, last_error AS lastError FROM webhook_outbox'),
+      nextWebhook: prepare('SELECT min(next_at) AS at FROM webhook_outbox'),
     };
   }
 
@@ -217,6 +218,11 @@ export class EscalationStore {
   /** Takes a notification out of the outbox: delivered, moot (decided) or given up. */
   webhookDone(id: string): void {
     this.stmts.delivered.run(id);
+  }
+
+  /** When the next notification in the outbox is due (epoch ms); undefined when it is empty. */
+  nextWebhookAt(): number | undefined {
+    return (this.stmts.nextWebhook.get() as { at: number | null }).at ?? undefined;
   }
 
   webhookRetryAt(id: string, attempts: number, nextAt: number, error: string): void {

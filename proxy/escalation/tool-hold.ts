@@ -7,7 +7,8 @@ import type { ToolConfig } from '../../policies/types.ts';
 import type { CallContext } from '../stage.ts';
 import { degradation, type Degradation } from '../tools/degrade.ts';
 import { decide, judgeCall, noteViolation, type Decided, type Violation } from '../tools/violations.ts';
-import { EscalationConsumedError, type EscalationQueue } from './queue.ts';
+import { EscalationConsumedError } from '../errors.ts';
+import type { EscalationQueue } from './queue.ts';
 import { argsHash } from './store.ts';
 
 const STAGE = 'escalation';

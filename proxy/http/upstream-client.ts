@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { UpstreamConfig } from '../../policies/types.ts';
-import { holdSecret, type KeyCustody } from '../auth/key-custody.ts';
+import { holdSecret, type SecretHolder } from '../auth/key-custody.ts';
 import type { Secret } from '../auth/secret.ts';
 import { UpstreamTimeoutError, UpstreamUnreachableError, type WardenError } from '../errors.ts';
 import type { ProviderSpec } from '../providers/types.ts';
@@ -37,14 +37,14 @@ export interface SendOptions {
   signal: AbortSignal;
 }
 
-function credentialOf(config: UpstreamConfig, custody: KeyCustody | undefined): Secret | undefined {
+function credentialOf(config: UpstreamConfig, custody: SecretHolder | undefined): Secret | undefined {
   if (config.apiKeyFile) return holdSecret(custody, { file: config.apiKeyFile }, 'apiKeyFile');
   if (config.apiKeyEnv) return holdSecret(custody, { env: config.apiKeyEnv }, 'apiKeyEnv');
   return undefined;
 }
 
 /** Builds the client for one upstream; its credential is the custody's, swapped in place when it rotates. */
-export function createUpstreamClient(config: UpstreamConfig, provider: ProviderSpec, custody?: KeyCustody): UpstreamClient {
+export function createUpstreamClient(config: UpstreamConfig, provider: ProviderSpec, custody?: SecretHolder): UpstreamClient {
   const base = new URL(config.baseUrl);
   const origin = base.origin;
   const basePath = base.pathname.replace(/\/+$/, '');

@@ -246,6 +246,13 @@ export const anthropicMessages: EndpointAdapter = {
         changed = true;
         return { ...block, text };
       }
+      if (block?.type === 'tool_use') {
+        const args = argumentsText(block.input);
+        const mapped = map(args, 'tool-call');
+        if (mapped === args) return b;
+        changed = true;
+        return { ...block, input: argumentsValue(mapped) };
+      }
       if (block?.type !== 'tool_result') return b;
       const inner = mapContentText(block.content, (t) => map(t, 'tool-result'), TEXT);
       if (inner === block.content) return b;

@@ -1,7 +1,7 @@
 // OpenAI chat completions (also spoken by vLLM, Azure OpenAI, Gemini's OpenAI endpoint and most gateways).
 import { openaiChatLogprobs } from './openai-logprobs.ts';
 import type { Message, Request, Response, StreamEvent, ToolCall, Usage } from '../canonical.ts';
-import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from './types.ts';
+import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent, TextMap } from './types.ts';
 import { arr, joinText, mapCanonicalText, mapContentText, num, obj, payloadOf, requireModel, sseBytes, str } from './wire.ts';
 import { openaiChatTracker } from './stream-trackers/openai-chat-tracker.ts';
 
@@ -12,6 +12,24 @@ function parseToolCalls(v: unknown): ToolCall[] | undefined {
     return { id: str(call.id) ?? '', name: str(fn.name) ?? '', arguments: str(fn.arguments) ?? str(fn.input) ?? '' };
   });
   return calls.length > 0 ? calls : undefined;
+}
+
+/** Maps the arguments of an assistant message's tool_calls (function or custom); the same value when nothing changed. */
+function mapToolCallArguments(v: unknown, map: TextMap): unknown {
+  if (!Array.isArray(v)) return v;
+  let changed = false;
+  const calls = v.map((c) => {
+    const call = obj(c);
+    const key = obj(call?.function) ? 'function' : obj(call?.custom) ? 'custom' : undefined;
+    const fn = key && obj(call![key])!;
+    const field = typeof fn?.arguments === 'string' ? 'arguments' : typeof fn?.input === 'string' ? 'input' : undefined;
+    if (!fn || !field) return c;
+    const args = map(fn[field] as string, 'tool-call');
+    if (args === fn[field]) return c;
+    changed = true;
+    return { ...call, [key!]: { ...fn, [field]: args } };
+  });
+  return changed ? calls : v;
 }
 
 function parseMessage(raw: unknown): Message {
@@ -282,7 +300,9 @@ export const openaiChat: EndpointAdapter = {
     if (!raw) return m;
     const kind = m.role === 'tool' ? 'tool-result' : 'text';
     const content = mapContentText(raw.content, (t) => map(t, kind));
-    return content === raw.content ? m : parseMessage({ ...raw, content });
+    const toolCalls = mapToolCallArguments(raw.tool_calls, map);
+    if (content === raw.content && toolCalls === raw.tool_calls) return m;
+    return parseMessage({ ...raw, content, ...(toolCalls !== raw.tool_calls ? { tool_calls: toolCalls } : {}) });
   },
 
   rewriteToolCalls: rewriteChatToolCalls,

@@ -287,6 +287,12 @@ export const openaiResponses: EndpointAdapter = {
       const output = mapContentText(item.output, (t) => map(t, 'tool-result'));
       return output === item.output ? m : parseItem({ ...item, output });
     }
+    if (item.type === 'function_call' || item.type === 'custom_tool_call') {
+      const field = item.type === 'function_call' ? 'arguments' : 'input';
+      if (typeof item[field] !== 'string') return m;
+      const args = map(item[field] as string, 'tool-call');
+      return args === item[field] ? m : parseItem({ ...item, [field]: args });
+    }
     if (item.type !== undefined && item.type !== 'message') return m;
     const content = mapContentText(item.content, (t) => map(t, 'text'));
     return content === item.content ? m : parseItem({ ...item, content });

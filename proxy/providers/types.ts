@@ -5,8 +5,8 @@ import type { WardenError } from '../errors.ts';
 
 export type Json = Record<string, unknown>;
 
-/** Maps one piece of a message's text; `kind` says whether it is ordinary text or a tool result. */
-export type TextMap = (text: string, kind: 'text' | 'tool-result') => string;
+/** Maps one piece of a message's text; `kind` says whether it is ordinary text, a tool result, or the arguments of a tool call the model made (JSON text). */
+export type TextMap = (text: string, kind: 'text' | 'tool-result' | 'tool-call') => string;
 
 /** One parsed SSE event's payload and the canonical events it carries. */
 export interface ParsedStreamEvent {

@@ -92,14 +92,18 @@ export function mapContentText(content: unknown, f: (text: string) => string, pa
   return changed ? parts : content;
 }
 
-/** A message a stage made (no wire original): its text and tool results mapped. */
+/** A message a stage made (no wire original): its text, tool calls' arguments and tool results mapped. */
 export function mapCanonicalText(m: Message, map: TextMap): Message {
   const toolResults = m.toolResults?.map((r) => {
     const content = map(r.content, 'tool-result');
     return content === r.content ? r : { ...r, content };
   });
+  const toolCalls = m.toolCalls?.map((c) => {
+    const args = map(c.arguments, 'tool-call');
+    return args === c.arguments ? c : { ...c, arguments: args };
+  });
   // A tool message's text is its results' content, mapped once.
   const text = m.role === 'tool' && toolResults ? toolResults.map((r) => r.content).join('') : map(m.text, 'text');
-  const same = text === m.text && (toolResults ?? []).every((r, i) => r === m.toolResults![i]);
-  return same ? m : { ...m, text, toolResults };
+  const same = text === m.text && (toolResults ?? []).every((r, i) => r === m.toolResults![i]) && (toolCalls ?? []).every((c, i) => c === m.toolCalls![i]);
+  return same ? m : { ...m, text, toolResults, toolCalls };
 }

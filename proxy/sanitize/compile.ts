@@ -3,9 +3,10 @@
 // the policy's mode: in monitor and research modes (or with the rule at log) a blocked class passes
 // and is only recorded. The hash key is a keyed HMAC's, so a token cannot be reversed by hashing
 // every phone number or SSN (small spaces an unkeyed hash would give away), yet stays stable for one
-// key: from hashKeyEnv, so tokens match across sidecars and restarts, or random per process.
+// key: from hashKeyEnv, so tokens match across sidecars and restarts, or random per process (which
+// /status reports, since tokens then stop matching after a restart).
 import { randomBytes } from 'node:crypto';
-import type { Policy, SanitizeAction } from '../../policies/types.ts';
+import type { Policy, SanitizeAction, SanitizeConfig } from '../../policies/types.ts';
 import { decide } from '../tools/violations.ts';
 import { customDetector } from './custom.ts';
 import type { Detector } from './detector.ts';
@@ -20,6 +21,21 @@ export interface CompiledSanitizer {
   engineFor(recipient: string | undefined): Engine;
 }
 
+function hashKeyText(config: SanitizeConfig): string | undefined {
+  return config.hashKeyEnv ? process.env[config.hashKeyEnv] : undefined;
+}
+
+/** Problems that make the sidecar yellow on /status: hash tokens under a random per-process key. */
+export function sanitizeWarnings(policy: Policy): string[] {
+  const config = policy.sanitize;
+  if (!config || hashKeyText(config)) return [];
+  const hashes = config.action === 'hash' || Object.values(config.actions).includes('hash')
+    || Object.values(config.recipients).some((r) => Object.values(r.actions).includes('hash'));
+  if (!hashes) return [];
+  const why = config.hashKeyEnv ? `${config.hashKeyEnv} is unset or empty` : 'sanitize.hashKeyEnv is not set';
+  return [`sanitize: hash tokens use a random key made at start (${why}), so a value's token changes on restart and differs between sidecars`];
+}
+
 /** Compiles a policy's sanitize section; the policy must have one. */
 export function compileSanitizer(policy: Policy): CompiledSanitizer {
   const config = policy.sanitize!;
@@ -27,7 +43,7 @@ export function compileSanitizer(policy: Policy): CompiledSanitizer {
     ...BUILTIN_DETECTORS.filter((d) => config.detectors.includes(d.name)),
     ...config.custom.map(customDetector),
   ]);
-  const keyText = config.hashKeyEnv ? process.env[config.hashKeyEnv] : undefined;
+  const keyText = hashKeyText(config);
   const hashKey = keyText ? Buffer.from(keyText) : PROCESS_KEY;
   const blocks = decide(policy, { kind: 'sensitive_output', tool: '(model output)', message: 'probe' }).action === 'block';
   const engines = new Map<string, Engine>();

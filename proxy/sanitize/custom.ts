@@ -15,6 +15,9 @@ export interface CustomPattern {
 
 // A custom class is held back whole while it may still match; past this the wait would be too long.
 export const MAX_CUSTOM_REACH = 16_384;
+// A pattern whose matches in progress cannot be told from other text (a backreference and no leading
+// literal) holds back every character within its reach: the first byte of every answer waits that long.
+export const MAX_BLIND_REACH = 256;
 
 /** What is wrong with a custom pattern, in one sentence; undefined when it can be used. */
 export function customProblem(c: CustomPattern): string | undefined {
@@ -32,6 +35,9 @@ export function customProblem(c: CustomPattern): string | undefined {
   }
   if (bound.min === 0) return 'can match empty text';
   if (bound.reach > MAX_CUSTOM_REACH) return `can reach ${bound.reach} characters from where a match starts; the limit is ${MAX_CUSTOM_REACH} (lower maxLength or the quantifiers)`;
+  if (bound.prefix === undefined && bound.lead.length === 0 && bound.reach > MAX_BLIND_REACH) {
+    return `uses a backreference and starts with no literal character, so a stream could not tell a match in progress from other text and would hold back the last ${bound.reach} characters of every answer; the limit for such a pattern is ${MAX_BLIND_REACH} (start it with literal characters, drop the backreference, or lower maxLength)`;
+  }
   return undefined;
 }
 
@@ -42,9 +48,11 @@ export function customDetector(c: CustomPattern): Detector {
   const bound = regexBound(c.pattern, c.maxLength);
   const flags = c.ignoreCase ? 'gi' : 'g';
   const label = c.name.toUpperCase();
+  // A match in progress is text that can still grow into one: a prefix of a match, so text that cannot
+  // start one is let out at once. A backreference defeats that; then text that starts like the
+  // pattern's leading characters is held, or (no lead: customProblem bounds the reach) any text.
   const tail = `[\\s\\S]{0,${bound.reach}}`;
-  // Text that starts like the pattern's leading characters may still become a match; anything else is decided.
-  const partial = bound.lead.length > 0 ? chain(bound.lead, tail) : `[\\s\\S]{1,${bound.reach}}`;
+  const partial = bound.prefix ?? (bound.lead.length > 0 ? chain(bound.lead, tail) : `[\\s\\S]{1,${bound.reach}}`);
   const max = c.maxLength ?? bound.max;
   return Object.freeze({
     name: c.name,

@@ -1,8 +1,9 @@
 // How far a regular expression can reach from where a match starts: the longest text it can match and
 // the furthest character it reads (lookaheads and \b read past a match's end). A stream sanitizer holds
 // back only that much, so every pattern it runs must be bounded; this reads JavaScript regex source
-// (no `u` or `v` flag) well enough to prove it, to cap unbounded quantifiers at a given length, and to
-// name the pattern's leading literal characters (what a match in progress must begin with).
+// (no `u` or `v` flag) well enough to prove it, to cap unbounded quantifiers at a given length, to
+// name the pattern's leading literal characters, and to write a pattern for the prefixes of its
+// matches (what a match still in progress at the end of the text so far can look like).
 
 export interface RegexBound {
   /** Shortest match, in UTF-16 code units. */
@@ -17,6 +18,12 @@ export interface RegexBound {
   unboundedAt?: number;
   /** Regex sources of the single characters every match starts with, in order (e.g. T, K, T, -). */
   lead: string[];
+  /**
+   * Regex source matching every non-empty prefix of a match (and some other text: it is a superset),
+   * quantifiers capped as in `capped`; undefined when the pattern has a backreference, an anchor, a
+   * lookaround or an unbounded quantifier without a cap, which it cannot follow.
+   */
+  prefix?: string;
 }
 
 interface Node {
@@ -25,9 +32,19 @@ interface Node {
   reach: number;
   /** One character wide, always (a literal, an escape class, a set, or `.`). */
   single?: string;
+  /** The node's source with groups made non-capturing and quantifiers capped. */
+  plain: string;
+  /** Source for the non-empty prefixes of the node's matches (see RegexBound.prefix); null: it only matches empty text. */
+  prefix: string | null;
 }
 
-const ZERO: Node = { min: 0, max: 0, reach: 0 };
+const ZERO: Node = { min: 0, max: 0, reach: 0, plain: '', prefix: null };
+
+/** Either prefix source, as one alternation. */
+function either(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return a ?? b;
+  return `(?:${a}|${b})`;
+}
 
 class Parser {
   readonly src: string;
@@ -40,6 +57,8 @@ class Parser {
   readonly cap: number | undefined;
   /** The source with unbounded quantifiers replaced by {n,cap}, when a cap is given. */
   out = '';
+  /** Set by syntax the prefix pattern cannot follow (a backreference, an anchor, a lookaround, no cap). */
+  noPrefix = false;
 
   constructor(src: string, cap: number | undefined) {
     this.src = src;
@@ -52,7 +71,9 @@ class Parser {
     for (;;) {
       const alt = this.sequence(top && alternatives === 0);
       alternatives++;
-      best = best ? { min: Math.min(best.min, alt.min), max: Math.max(best.max, alt.max), reach: Math.max(best.reach, alt.reach) } : alt;
+      best = best
+        ? { min: Math.min(best.min, alt.min), max: Math.max(best.max, alt.max), reach: Math.max(best.reach, alt.reach), plain: `${best.plain}|${alt.plain}`, prefix: either(best.prefix, alt.prefix) }
+        : alt;
       if (this.src[this.i] !== '|') break;
       this.emit('|');
       this.i++;
@@ -67,9 +88,11 @@ class Parser {
     let max = 0;
     let reach = 0;
     let leading = collectLead;
+    const atoms: Node[] = [];
     while (this.i < this.src.length && this.src[this.i] !== '|' && this.src[this.i] !== ')') {
       const start = this.i;
       const atom = this.term();
+      atoms.push(atom);
       reach = Math.max(reach, max + atom.reach);
       min += atom.min;
       max += atom.max;
@@ -78,7 +101,14 @@ class Parser {
         else if (!(atom.min === 0 && atom.max === 0 && atom.reach <= 1 && /^\\[bB]$/.test(this.src.slice(start, this.i)))) leading = false;
       }
     }
-    return { min, max, reach };
+    // A prefix of a1 a2 … an is a prefix of a1, or a whole a1 then a prefix of a2 …, built from the end.
+    let prefix: string | null = null;
+    for (let k = atoms.length - 1; k >= 0; k--) {
+      const a = atoms[k];
+      if (a.single !== undefined) prefix = prefix === null ? a.plain : `${a.plain}(?:${prefix})?`;
+      else prefix = either(a.prefix, prefix === null ? null : `${a.plain}(?:${prefix})`);
+    }
+    return { min, max, reach, plain: atoms.map((a) => a.plain).join(''), prefix };
   }
 
   term(): Node {
@@ -86,6 +116,7 @@ class Parser {
     const c = this.src[this.i];
     if (c === '^' || c === '$') {
       this.unsupported.push({ what: c === '^' ? 'the anchor ^' : 'the anchor $', at: start });
+      this.noPrefix = true;
       this.emit(c);
       this.i++;
       return ZERO;
@@ -97,7 +128,8 @@ class Parser {
     else {
       this.i++;
       this.emit(c);
-      atom = { min: 1, max: 1, reach: 1, single: c === '.' ? '.' : escapeLiteral(c) };
+      const single = c === '.' ? '.' : escapeLiteral(c);
+      atom = { min: 1, max: 1, reach: 1, single, plain: single, prefix: single };
     }
     return this.quantified(atom);
   }
@@ -124,7 +156,14 @@ class Parser {
     } else this.emit(q[0]);
     this.i += q[0].length;
     if (hi === 0) return ZERO;
-    return { min: lo * atom.min, max: hi * atom.max, reach: (hi - 1) * atom.max + atom.reach };
+    if (hi === Infinity) this.noPrefix = true;
+    // A prefix of x{lo,hi}: up to hi-1 whole x, then a prefix of one more (laziness changes nothing here).
+    let prefix: string | null = null;
+    if (atom.prefix !== null && hi !== Infinity) {
+      if (atom.single !== undefined) prefix = `${atom.plain}{1,${hi}}`;
+      else prefix = hi === 1 ? atom.prefix : `(?:${atom.plain}){0,${hi - 1}}(?:${atom.prefix})`;
+    }
+    return { min: lo * atom.min, max: hi * atom.max, reach: (hi - 1) * atom.max + atom.reach, plain: `${atom.plain}{${lo},${hi}}`, prefix };
   }
 
   group(): Node {
@@ -145,13 +184,15 @@ class Parser {
     if (slot >= 0) this.groups[slot] = inner;
     if (head === '(?=' || head === '(?!') {
       this.unsupported.push({ what: `the lookahead ${head}`, at: start });
-      return { min: 0, max: 0, reach: inner.reach };
+      this.noPrefix = true;
+      return { min: 0, max: 0, reach: inner.reach, plain: '', prefix: null };
     }
     if (head === '(?<=' || head === '(?<!') {
       this.unsupported.push({ what: `the lookbehind ${head}`, at: start });
+      this.noPrefix = true;
       return ZERO;
     }
-    return inner;
+    return { ...inner, plain: `(?:${inner.plain})` };
   }
 
   set(): Node {
@@ -163,7 +204,7 @@ class Parser {
     this.i++;
     const text = this.src.slice(start, this.i);
     this.emit(text);
-    return { min: 1, max: 1, reach: 1, single: text };
+    return { min: 1, max: 1, reach: 1, single: text, plain: text, prefix: text };
   }
 
   escape(): Node {
@@ -172,14 +213,15 @@ class Parser {
     const text = m[0];
     this.emit(text);
     this.i += text.length;
-    if (text === '\\b' || text === '\\B') return { min: 0, max: 0, reach: 1 };
+    if (text === '\\b' || text === '\\B') return { min: 0, max: 0, reach: 1, plain: text, prefix: null };
     const backref = /^\\([1-9]\d*)$/.exec(text);
     if (backref || text.startsWith('\\k<')) {
       const group = backref ? this.groups[Number(backref[1]) - 1] : undefined;
       const max = group ? group.max : 0;
-      return { min: 0, max, reach: max };
+      this.noPrefix = true;
+      return { min: 0, max, reach: max, plain: text, prefix: null };
     }
-    return { min: 1, max: 1, reach: 1, single: text };
+    return { min: 1, max: 1, reach: 1, single: text, plain: text, prefix: text };
   }
 
   emit(s: string): void {
@@ -198,5 +240,6 @@ export function regexBound(source: string, cap?: number): RegexBound & { capped:
   return {
     min: node.min, max: node.max, reach: Math.max(node.reach, node.max), unsupported: p.unsupported,
     unboundedAt: p.unboundedAt, lead: p.lead ?? [], capped: p.out,
+    ...(p.noPrefix || node.prefix === null ? {} : { prefix: node.prefix }),
   };
 }

@@ -4,16 +4,19 @@
 // WARDEN_ERR_SENSITIVE_OUTPUT, or in band when streaming). Streams are sanitized per channel with a
 // bounded hold-back (proxy/sanitize/stream.ts), released before each channel closes. The call's
 // record gets the counts per class, never the data; the record's bodies are the redacted ones.
+// Recipients (x-warden-recipient) apply to responses only: the header is the agent's word on who reads
+// the answer, while whoever reads a request is the provider, so requests always get the defaults.
 import type { Policy } from '../../policies/types.ts';
 import type { Request, Response, StreamEvent } from '../canonical.ts';
 import { captureBytes, captureValue } from '../audit/call-record.ts';
 import { InvalidRequestError, SensitiveInputError, SensitiveOutputError } from '../errors.ts';
 import { headerValue } from '../http/headers.ts';
 import type { TextMap } from '../providers/types.ts';
+import { StreamChannels } from '../sanitize/channels.ts';
 import { compileSanitizer } from '../sanitize/compile.ts';
 import type { Engine, Finding } from '../sanitize/engine.ts';
+import { SanitizeMemo } from '../sanitize/memo.ts';
 import { sanitizeText } from '../sanitize/sanitizer.ts';
-import { StreamSanitizer } from '../sanitize/stream.ts';
 import { CONTINUE, reply, rewrite, type CallContext, type Continue, type Reply, type Rewrite, type Stage } from '../stage.ts';
 import { decide, noteViolation } from '../tools/violations.ts';
 
@@ -31,9 +34,7 @@ interface Tally {
 }
 
 interface StreamState {
-  engine: Engine;
-  /** One sanitizer per open channel: `text:0`, `tool-call:1`. */
-  channels: Map<string, StreamSanitizer>;
+  channels: StreamChannels;
   /** Tool-call ids by canonical index, to find a call's arguments in the accumulated response. */
   ids: Map<number, string>;
   tally: Tally;
@@ -59,10 +60,14 @@ export function createSanitize(policy: Policy): { request?: Stage; response?: St
   const config = policy.sanitize!;
   const compiled = compileSanitizer(policy);
   const engineOf = (call: CallContext) => compiled.engineFor(headerValue(call.headers, RECIPIENT));
+  // Requests are read by the provider, not by the recipient the agent names: always the defaults.
+  const memo = new SanitizeMemo(compiled.engineFor(undefined));
+  // Only the record keeps a streamed response's text (later stages read its tool calls and usage).
+  const keepsText = policy.audit.enabled && policy.audit.bodies !== 'none';
 
   /** The tally into the record: counts per class (never the data), and the violations a block rule makes. */
   function record(call: CallContext, where: 'request' | 'response' | 'stream', t: Tally): void {
-    const recipient = headerValue(call.headers, RECIPIENT);
+    const recipient = where === 'request' ? undefined : headerValue(call.headers, RECIPIENT);
     const base = { where, ...(recipient !== undefined ? { recipient } : {}) };
     if (total(t.redacted) > 0) call.decisions.push({ stage: NAME, decision: 'redacted', detail: { ...base, counts: t.redacted, ...(total(t.allowed) > 0 ? { allowed: t.allowed } : {}) } });
     else if (total(t.allowed) > 0) call.decisions.push({ stage: NAME, decision: 'allowed', detail: { ...base, counts: t.allowed } });
@@ -92,16 +97,17 @@ export function createSanitize(policy: Policy): { request?: Stage; response?: St
     onRequest(call, req) {
       const adapter = call.adapter;
       if (!adapter?.mapMessageText) return CONTINUE;
-      const engine = engineOf(call);
       const findings: Finding[] = [];
       const map: TextMap = (text, kind) => {
         if (kind === 'tool-result' ? !config.toolResults : !config.prompts) return text;
-        const out = sanitizeText(engine, text, 'auto');
-        findings.push(...out.findings);
+        // The whole conversation comes again on every call: text seen before is looked up, not rescanned.
+        const out = memo.sanitize(text);
+        if (out.findings.length > 0) findings.push(...out.findings);
         return out.text;
       };
-      // The model's own turns came back through Warden and were sanitized then.
-      const messages = req.messages.map((m) => (m.role === 'assistant' ? m : adapter.mapMessageText!(m, map)));
+      // With prompts on, the model's turns too (text and tool-call arguments): the agent sends the
+      // history, so what it says the model said is the agent's text like any other.
+      const messages = req.messages.map((m) => (m.role === 'assistant' && !config.prompts ? m : adapter.mapMessageText!(m, map)));
       if (findings.length === 0) return CONTINUE;
       const t = newTally();
       add(t, findings);
@@ -125,32 +131,23 @@ export function createSanitize(policy: Policy): { request?: Stage; response?: St
   /** The stream state of a call, made at its first content event. */
   function streamOf(call: CallContext): StreamState {
     let s = call.state.get(NAME) as StreamState | undefined;
-    if (!s) call.state.set(NAME, (s = { engine: engineOf(call), channels: new Map(), ids: new Map(), tally: newTally() }));
+    if (!s) call.state.set(NAME, (s = { channels: new StreamChannels(engineOf(call)), ids: new Map(), tally: newTally() }));
     return s;
   }
 
-  function channel(s: StreamState, key: string): StreamSanitizer {
-    let ch = s.channels.get(key);
-    if (!ch) s.channels.set(key, (ch = new StreamSanitizer(s.engine, 'auto')));
-    return ch;
-  }
-
-  /** Takes a channel's new findings; a block ends the stream. */
-  function absorb(call: CallContext, s: StreamState, ch: StreamSanitizer): Reply | undefined {
-    const findings = ch.take();
-    if (findings.length === 0) return undefined;
+  /** Counts a channel's new findings; a block ends the stream. */
+  function absorb(s: StreamState, findings: readonly Finding[]): Reply | undefined {
     add(s.tally, findings);
     if (s.tally.blocked.size === 0) return undefined;
     return reply(new SensitiveOutputError([...s.tally.blocked]));
   }
 
-  /** Ends a channel: the text it still held, sanitized. */
-  function close(call: CallContext, s: StreamState, key: string): { text: string; stop?: Reply } {
-    const ch = s.channels.get(key);
-    if (!ch) return { text: '' };
-    s.channels.delete(key);
-    const text = ch.end();
-    return { text, stop: absorb(call, s, ch) };
+  /** Ends a channel: the text it still held, sanitized, noted as sent unless a block stops the stream. */
+  function close(s: StreamState, key: string): { text: string; stop?: Reply } {
+    const released = s.channels.close(key);
+    const stop = absorb(s, released.findings);
+    if (!stop) s.channels.sent(key, released.text);
+    return { text: released.text, stop };
   }
 
   function onStreamEvent(call: CallContext, ev: StreamEvent): Continue | Rewrite<StreamEvent | readonly StreamEvent[]> | Reply {
@@ -159,23 +156,25 @@ export function createSanitize(policy: Policy): { request?: Stage; response?: St
       case 'tool-call': {
         const s = streamOf(call);
         if (ev.type === 'tool-call' && ev.id) s.ids.set(ev.index, ev.id);
-        const ch = channel(s, `${ev.type}:${ev.index}`);
+        const key = `${ev.type}:${ev.index}`;
         const input = ev.type === 'text' ? ev.text : ev.argumentsDelta;
-        const out = ch.push(input);
-        const stop = absorb(call, s, ch);
+        const out = s.channels.push(key, input);
+        const stop = absorb(s, out.findings);
         if (stop) return stop;
-        if (out === input) return CONTINUE;
-        return rewrite(ev.type === 'text' ? { ...ev, text: out } : { ...ev, argumentsDelta: out });
+        s.channels.sent(key, out.text);
+        if (out.text === input) return CONTINUE;
+        return rewrite(ev.type === 'text' ? { ...ev, text: out.text } : { ...ev, argumentsDelta: out.text });
       }
       case 'text-end':
       case 'tool-call-end': {
         const s = streamOf(call);
         const text = ev.type === 'text-end';
-        const released = close(call, s, `${text ? 'text' : 'tool-call'}:${ev.index}`);
+        const key = `${text ? 'text' : 'tool-call'}:${ev.index}`;
+        const released = close(s, key);
         if (released.stop) return released.stop;
-        // The closing event repeats the channel's content (Responses): the same text, sanitized whole.
+        // The closing event repeats the channel's content (Responses, up to four times): as the channel let it out.
         const whole = text ? ev.text : ev.arguments;
-        const clean = whole === undefined ? undefined : sanitizeText(s.engine, whole, 'auto').text;
+        const clean = whole === undefined ? undefined : s.channels.repeat(key, whole);
         const end: StreamEvent = clean === whole ? ev : text ? { ...ev, text: clean } : { ...ev, arguments: clean };
         if (released.text === '') return end === ev ? CONTINUE : rewrite(end);
         const content: StreamEvent = text ? { type: 'text', index: ev.index, text: released.text } : { type: 'tool-call', index: ev.index, argumentsDelta: released.text };
@@ -183,10 +182,11 @@ export function createSanitize(policy: Policy): { request?: Stage; response?: St
       }
       case 'finish': {
         const s = call.state.get(NAME) as StreamState | undefined;
-        if (!s || s.channels.size === 0) return CONTINUE;
+        const keys = s?.channels.openKeys ?? [];
+        if (keys.length === 0) return CONTINUE;
         const out: StreamEvent[] = [];
-        for (const key of [...s.channels.keys()]) {
-          const released = close(call, s, key);
+        for (const key of keys) {
+          const released = close(s!, key);
           if (released.stop) return released.stop;
           if (released.text === '') continue;
           const [type, index] = key.split(':');
@@ -200,25 +200,26 @@ export function createSanitize(policy: Policy): { request?: Stage; response?: St
   }
 
   /**
-   * A streamed response as the record keeps it: what the agent received. Text a channel still held
-   * when the stream was cut never left; the rest is sanitized whole, which is what the stream wrote.
+   * A streamed response as the record and later stages get it: what the agent received, taken from
+   * what each channel let out rather than sanitized again (text a channel still held when the stream
+   * was cut never left). The text only where the record keeps it; tool calls always (the ledger
+   * matches the agent's calls to them).
    */
   function forRecord(call: CallContext, res: Response): Response {
     const s = call.state.get(NAME) as StreamState | undefined;
-    let held = res;
-    if (s && s.channels.size > 0) {
-      let text = res.text;
-      const toolCalls = [...res.toolCalls];
-      for (const [key, ch] of s.channels) {
-        const [type, index] = key.split(':');
-        if (type === 'text') text = text.slice(0, Math.max(0, text.length - ch.held));
-        const k = type === 'tool-call' ? toolCalls.findIndex((tc) => tc?.id === s.ids.get(Number(index))) : -1;
-        if (k >= 0) toolCalls[k] = { ...toolCalls[k], arguments: toolCalls[k].arguments.slice(0, Math.max(0, toolCalls[k].arguments.length - ch.held)) };
-      }
-      held = { ...res, text, toolCalls };
-    }
-    const out = sanitizeResponse(s?.engine ?? engineOf(call), held, []);
-    return out;
+    if (!s) return sanitizeResponse(engineOf(call), res, []);
+    const byId = new Map([...s.ids].map(([index, id]) => [id, index]));
+    const text = s.channels.recorded('text', res.text, keepsText);
+    let changed = text !== res.text;
+    const toolCalls = res.toolCalls.map((tc) => {
+      if (!tc) return tc;
+      const index = tc.id ? byId.get(tc.id) : undefined;
+      const args = index === undefined ? sanitizeText(s.channels.engine, tc.arguments, 'auto').text : s.channels.recorded(`tool-call:${index}`, tc.arguments);
+      if (args === tc.arguments) return tc;
+      changed = true;
+      return { ...tc, arguments: args };
+    });
+    return changed ? { ...res, text, toolCalls } : res;
   }
 
   const response: Stage = {

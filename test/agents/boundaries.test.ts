@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
@@ -268,6 +268,57 @@ test('a forged, expired, replayed, misaddressed or untrusted token is refused wi
   for (const [reason, n] of Object.entries(expected)) assert.equal(await count(reason) - counts[reason], n, reason);
   // Refused calls never reached B's agent's model or tools.
   assert.equal(refunds.calls, 1);
+});
+
+/**
+ * POSTs to B's inbound listener over a raw socket: the head, then (`streamBody`) body chunks without
+ * end, or no body at all though the head announces 8 MiB. Resolves with what came back once B closes.
+ */
+async function headOnly(token: string, streamBody: boolean): Promise<{ answer: string; bodyBytesSent: number }> {
+  const { hostname, port } = new URL(wardenB.inboundUrl!);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  const length = streamBody ? 'transfer-encoding: chunked' : `content-length: ${8 * 1024 * 1024}`;
+  socket.write(`POST /agents/b-agent/ask HTTP/1.1\r\nhost: b\r\ncontent-type: application/json\r\n${length}\r\nx-warden-identity: ${token}\r\n\r\n`);
+  let bodyBytesSent = 0;
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  const pump = streamBody ? setInterval(() => {
+    if (socket.writable) socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`, () => (bodyBytesSent += chunk.length));
+  }, 5) : undefined;
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+  socket.on('error', () => undefined); // B may reset the connection while chunks are still being written
+  const closed = once(socket, 'close');
+  const timeout = setTimeout(() => socket.destroy(), 5_000);
+  try {
+    await closed;
+  } finally {
+    clearInterval(pump);
+    clearTimeout(timeout);
+  }
+  return { answer, bodyBytesSent };
+}
+
+test('a forged or expired token is refused from the request head, without waiting for (or buffering) the body', async () => {
+  const body = '{"n":1}';
+  const [h, claims] = tokenFor(body).split('.');
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const forged = `${h}.${claims}.${tokenFor(body, { key: { privateKey, publicKey: '', keyId: keyA.keyId, source: 'test' } }).split('.')[2]}`;
+  const expired = tokenFor(body, { now: Date.now() - 120_000 });
+  const calls = refunds.calls;
+  for (const [token, code, streamBody] of [[forged, 'FORGED', false], [expired, 'EXPIRED', false], [forged, 'FORGED', true], [expired, 'EXPIRED', true]] as const) {
+    const at = Date.now();
+    const { answer, bodyBytesSent } = await headOnly(token, streamBody);
+    // The body never comes (or never ends), and still the answer does, long before the 60 s body deadline.
+    assert.match(answer, /^HTTP\/1\.1 401 /, `${code}, ${streamBody ? 'endless body' : 'no body'}: ${answer.slice(0, 200)}`);
+    assert.match(answer, new RegExp(`"code":"WARDEN_ERR_IDENTITY_${code}"`));
+    assert.match(answer, /\r\nconnection: close\r\n/i, 'the connection closes rather than the rest of the body being drained');
+    assert.ok(Date.now() - at < 4_000, `answered in ${Date.now() - at} ms`);
+    assert.ok(bodyBytesSent < 8 * 1024 * 1024, `the body was not read to its end (${bodyBytesSent} bytes sent)`);
+  }
+  assert.equal(refunds.calls, calls);
+  // A good token with its body still goes through after all that.
+  assert.equal((await inbound(tokenFor(body), body)).status, 200);
 });
 
 test('each listener serves its own side only', async () => {

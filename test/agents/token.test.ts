@@ -12,7 +12,7 @@ import { checkPolicyFile, checkPolicyText } from '../../policies/load.ts';
 import { Delegations } from '../../proxy/agents/delegations.ts';
 import { loadIdentityKey, parsePublicKey, parsePublicKeyFile, type IdentityKey } from '../../proxy/agents/identity-key.ts';
 import { ReplayCache } from '../../proxy/agents/replay-cache.ts';
-import { bodyHash, CLOCK_SKEW_MS, effectiveScopes, signIdentity, verifyIdentity, type Hop } from '../../proxy/agents/token.ts';
+import { admitIdentity, bodyHash, checkIdentityToken, CLOCK_SKEW_MS, effectiveScopes, signIdentity, verifyIdentity, type Hop } from '../../proxy/agents/token.ts';
 import { buildTrust, type TrustedCaller } from '../../proxy/agents/trust.ts';
 import { identityCommand } from '../../proxy/cli/identity-command.ts';
 import { AgentIdentityError, ConfigError } from '../../proxy/errors.ts';
@@ -107,6 +107,28 @@ test('replay cache: a token id once; expired ids dropped; full of live ids, it r
   assert.equal(reason(() => verify(t, { replay })), 'accepted');
   assert.equal(reason(() => verify(t, { replay })), 'replayed');
   assert.equal(reason(() => verify(token(keyA, 'a-agent', ['support'], [{ agent: 'a-agent', scopes: ['support'] }]), { replay })), 'busy');
+});
+
+test('the head is checked before the body is read; a wrong body, or a token that expired meanwhile, takes no replay slot', () => {
+  const self = { id: 'c-agent', scopes: ['support'] };
+  const head = { method: 'POST', path: '/ask' };
+  const chain = [{ agent: 'a-agent', scopes: ['support'] }];
+  const t = token(keyA, 'a-agent', ['support'], chain);
+  const replay = new ReplayCache();
+  // Method and path are in the head, so a token for another path is refused before any body.
+  assert.equal(reason(() => checkIdentityToken({ token: t, self, trust, request: { ...head, path: '/other' } })), 'forged');
+  const checked = checkIdentityToken({ token: t, self, trust, request: head });
+  assert.equal(reason(() => admitIdentity(checked, Buffer.from('{"other":1}'), replay)), 'forged');
+  assert.equal(replay.size, 0, 'the refused body took no slot');
+  assert.equal(reason(() => admitIdentity(checked, request.body, replay)), 'accepted');
+  assert.equal(reason(() => admitIdentity(checked, request.body, replay)), 'replayed');
+  // Live when the head came, expired once the body was in: refused, and no slot taken.
+  const now = Date.now();
+  const late = token(keyA, 'a-agent', ['support'], chain, { now: now - 60_000 });
+  const lateChecked = checkIdentityToken({ token: late, self, trust, request: head, now });
+  const fresh = new ReplayCache();
+  assert.equal(reason(() => admitIdentity(lateChecked, request.body, fresh, now + CLOCK_SKEW_MS + 1_000)), 'expired');
+  assert.equal(fresh.size, 0);
 });
 
 test('delegations are bounded and end', () => {

@@ -20,6 +20,8 @@ function startPayments() {
 }
 
 const dispatcher = new Agent({ connections: 16 });
+// The reviewer's admin token: the sidecars read it at start, and the CLI (a child process) inherits it.
+process.env.WARDEN_ADMIN_TOKEN = 'adm-acceptance-3kR9vQ2m';
 
 /** POST /tools/issue_refund as the agent does; resolves when Warden answers. */
 async function refund(w: Sidecar, n: number, args: object) {

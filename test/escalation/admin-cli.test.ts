@@ -10,6 +10,9 @@ import { startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.t
 
 let tool: JsonTool;
 let policy: string;
+// The reviewer's credential: read by each sidecar at start, and by the CLI (a child process inheriting it).
+const ADMIN_TOKEN = 'adm-7Hq2xV9kLp4Rt8Wz';
+process.env.WARDEN_ADMIN_TOKEN = ADMIN_TOKEN;
 
 before(async () => {
   tool = await startJsonTool('{"refund_id":"re_9Qw2x","status":"pending"}');
@@ -28,7 +31,7 @@ tools:
 after(() => tool.close());
 
 async function post(w: Sidecar, path: string, body: string) {
-  const res = await request(`${w.adminUrl}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const res = await request(`${w.adminUrl}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` } });
   return { status: res.statusCode, json: (await res.body.json()) as any };
 }
 

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { EscalationConfig } from '../../policies/types.ts';
 import { applyVerdict } from '../../proxy/escalation/decide.ts';
-import { EscalationConsumedError, EscalationQueue, type EscalationRequest } from '../../proxy/escalation/queue.ts';
+import { EscalationQueue, type EscalationRequest } from '../../proxy/escalation/queue.ts';
 import { EscalationStore } from '../../proxy/escalation/store.ts';
-import { EscalationDecidedError, EscalationNotFoundError, InvalidApprovalError } from '../../proxy/errors.ts';
+import { EscalationConsumedError, EscalationDecidedError, EscalationNotFoundError, InvalidApprovalError } from '../../proxy/errors.ts';
 import { createMetrics } from '../../proxy/metrics.ts';
 import { tempDataDir, waitFor } from '../helpers/warden.ts';
 
@@ -122,6 +122,43 @@ test('a pending escalation times out at its deadline, which a restart does not r
     await assert.rejects(gone, /agent left/);
     assert.equal(q.get(left.id)!.state, 'pending');
     assert.equal(q.get(left.id)!.consumedAt, undefined);
+  } finally {
+    q.close();
+  }
+});
+
+test('the queue polls the file quickly only while a call waits; idle, it polls at the idle pace', async () => {
+  /** Counts the polls for decisions made elsewhere (the query each tick runs). */
+  class CountingStore extends EscalationStore {
+    polls = 0;
+    override unnoted() {
+      this.polls++;
+      return super.unnoted();
+    }
+  }
+  const dir = tempDataDir();
+  const store = new CountingStore(join(dir, 'escalations.db'));
+  const q = new EscalationQueue({ store, settings: () => SETTINGS, pollMs: 20, idlePollMs: 300 });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await sleep(700);
+    assert.ok(store.polls <= 5, `idle: ${store.polls} polls in 700 ms at a 300 ms pace`);
+    const held = q.open(refund('k', {}));
+    const waiting = q.wait(held.id, never);
+    const before = store.polls;
+    await sleep(300);
+    assert.ok(store.polls - before >= 5, `waiting: ${store.polls - before} polls in 300 ms at a 20 ms pace`);
+    // A decision written to the file by another process wakes the call at the quick pace.
+    const cli = new EscalationStore(join(dir, 'escalations.db'));
+    const decidedAt = Date.now();
+    applyVerdict(cli, held.id, { state: 'rejected', by: 'erin' });
+    cli.close();
+    assert.equal((await waiting).state, 'rejected');
+    assert.ok(Date.now() - decidedAt < 250, `woken after ${Date.now() - decidedAt} ms`);
+    await sleep(100);
+    const after = store.polls;
+    await sleep(600);
+    assert.ok(store.polls - after <= 3, `idle again: ${store.polls - after} polls in 600 ms`);
   } finally {
     q.close();
   }

@@ -16,10 +16,13 @@ let warden: Sidecar;
 let dataDir: string;
 let client: OpenAI;
 const critical = { headers: { 'x-warden-critical': '1' } };
+// The reviewer's credential for decisions on the admin API, read by the sidecar at start.
+const ADMIN_TOKEN = 'adm-jury-reviewer-5Tz8';
 
 before(async () => {
   fake = await startFakeUpstream();
   dataDir = tempDataDir();
+  process.env.WARDEN_ADMIN_TOKEN = ADMIN_TOKEN;
   warden = await startWarden(tempFile('j.yaml', policyFor(fake.url, `retries:
   parallel: { n: 3, select: majority, escalateBelowAgreement: 0.67, when: { header: x-warden-critical } }
 escalation: { timeoutMs: 20000, onTimeout: fail }
@@ -73,7 +76,7 @@ test('A, B, C: agreement below the threshold escalates; the reviewer\'s pick is 
   }, 10_000, 'the escalation to open');
   assert.equal(esc.subject?.candidates?.length ?? esc.candidates?.length, 3);
   const approve = await fetch(`${warden.adminUrl}/escalations/${esc.id}/approve`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'reviewer@example.com', choice: 2 }),
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ by: 'reviewer@example.com', choice: 2 }),
   });
   assert.equal(approve.status, 200);
   const { data, response } = await pending;

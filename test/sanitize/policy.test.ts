@@ -1,11 +1,13 @@
-// The sanitize section of a policy: defaults, and the problems a loader reports with file, line and
-// column (an unbounded or anchored custom pattern, a name that clashes, a class nobody detects).
+// The sanitize section of a policy: defaults, the problems a loader reports with file, line and
+// column (an unbounded or anchored custom pattern, a name that clashes, a class nobody detects), and
+// the /status warning for hash tokens under a per-process key.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkPolicyText } from '../../policies/load.ts';
 import { BUILTIN_NAMES } from '../../proxy/sanitize/detectors/index.ts';
 import { compileSanitizer } from '../../proxy/sanitize/compile.ts';
 import { sanitizeText } from '../../proxy/sanitize/sanitizer.ts';
+import { buildRuntime } from '../../proxy/runtime.ts';
 
 const BASE = `apiVersion: warden/v1
 kind: Policy
@@ -96,4 +98,28 @@ test('hash tokens are keyed: the same value and key give the same token, another
   assert.match(token('k1'), /^mail <EMAIL:[0-9a-f]{8}>$/);
   assert.equal(token('k1'), token('k1'));
   assert.notEqual(token('k1'), token('k2'));
+});
+
+test('a custom pattern whose matches in progress cannot be told from other text (a backreference, no leading literal) is refused past a short reach', () => {
+  const { problems } = check(`sanitize:
+  custom:
+    - { name: twin, pattern: "([a-z])\\\\1{2,300}" }
+    - { name: pair, pattern: "([a-z])\\\\1" }
+    - { name: code, pattern: "[A-Z]{2}[a-z0-9]+", maxLength: 16000 }
+`);
+  assert.equal(problems.length, 1, problems.join('\n'));
+  assert.match(problems[0], /^p\.yaml:8:30: sanitize\.custom\[0\]\.pattern uses a backreference and starts with no literal character, so a stream .* would hold back the last 301 characters of every answer; the limit for such a pattern is 256/);
+});
+
+test('/status warns when hash tokens use a random per-process key: hashKeyEnv absent, or its variable unset or empty', () => {
+  const warnings = (sanitize: string) => buildRuntime(check(sanitize).policy!).warnings.filter((w) => w.startsWith('sanitize:'));
+  assert.deepEqual(warnings('sanitize: {}\n'), [], 'no hash action, no warning');
+  assert.match(warnings('sanitize: { actions: { email: hash } }\n')[0], /^sanitize: hash tokens use a random key made at start \(sanitize\.hashKeyEnv is not set\), so a value's token changes on restart and differs between sidecars$/);
+  assert.match(warnings('sanitize: { recipients: { ops: { actions: { phone: hash } } }, hashKeyEnv: SANITIZE_KEY_UNSET }\n')[0], /\(SANITIZE_KEY_UNSET is unset or empty\)/);
+  process.env.SANITIZE_KEY_SET = 'k1';
+  try {
+    assert.deepEqual(warnings('sanitize: { action: hash, hashKeyEnv: SANITIZE_KEY_SET }\n'), []);
+  } finally {
+    delete process.env.SANITIZE_KEY_SET;
+  }
 });

@@ -158,3 +158,24 @@ test('tool results bound for the model are redacted before they reach the provid
   assert.match(metrics, /warden_redactions_total\{detector="us_ssn"\} [1-9]/);
   assert.match(metrics, /warden_violations_total\{kind="sensitive_output",action="block"\} [1-9]/);
 });
+
+test('a request naming a recipient still has its tool results sanitized with the defaults: the provider reads them, not the recipient', async () => {
+  ctx.fake.setHandler(undefined);
+  const before = ctx.fake.requests.length;
+  await openai({ 'x-warden-recipient': 'internal' }).chat.completions.create({
+    model: 'gpt-4o', tools,
+    messages: [
+      { role: 'user', content: 'who is the contact?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_7', type: 'function', function: { name: 'save_contact', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'call_7', content: '{"email":"maria.gonzalez@acme-corp.com"}' },
+    ],
+  });
+  const sent = JSON.parse(ctx.fake.requests.slice(before).at(-1)!.body.toString());
+  assert.equal(sent.messages[2].content, '{"email":"<EMAIL>"}', 'internal may read emails in answers, but it does not read the request');
+});
+
+test('/status is yellow while hash tokens use a random per-process key (this policy hashes aws_key without hashKeyEnv)', async () => {
+  const status = await (await fetch(`${ctx.warden.adminUrl}/status`)).json() as { state: string; reasons: string[] };
+  assert.equal(status.state, 'yellow');
+  assert.ok(status.reasons.some((r) => /^sanitize: hash tokens use a random key made at start \(sanitize\.hashKeyEnv is not set\)/.test(r)), status.reasons.join('\n'));
+});

@@ -1,8 +1,9 @@
 // The sanitize stages on their own: continue when nothing matches, rewrite (mask, hash, allow per
 // recipient) with counts in the record, short-circuit on a blocked class (403 whole, a reply mid
-// stream), monitor mode only recording, the request side (tool results always, prompts when asked),
-// the stream channels' hold-back and release at each close, and a fault at build for a pattern that
-// bypassed the loader.
+// stream), monitor mode only recording, the request side (tool results always, prompts and the
+// model's earlier turns when asked, never a recipient's allowances), the stream channels' hold-back and
+// release at each close, the record reusing what the channels let out, and a fault at build for a
+// pattern that bypassed the loader.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Policy } from '../../policies/types.ts';
@@ -94,14 +95,14 @@ test('monitor mode: a blocked class passes and is only recorded (the rule would 
   assert.deepEqual(c.violations.map((v) => [v.kind, v.rule, v.action]), [['sensitive_output', 'block', 'log']]);
 });
 
-test('requests: tool results are redacted before the provider, prompts only with prompts: true, assistant turns never', () => {
+test('requests: tool results are redacted before the provider; prompts, and the assistant turns the agent resends, only with prompts: true', () => {
   const req = testRequest({
     messages: openaiChat.parseRequest({
       model: 'gpt-4o',
       messages: [
         { role: 'system', content: 'Escalate to ops@corp.example.com' },
         { role: 'user', content: [{ type: 'text', text: 'my card is 4242 4242 4242 4242' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] },
-        { role: 'assistant', content: 'noted ann@example.com' },
+        { role: 'assistant', content: 'noted ann@example.com', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{"email":"ann@example.com"}' } }] },
         { role: 'tool', tool_call_id: 'c1', content: '{"ssn":"536-22-1234"}' },
       ],
     }).messages,
@@ -113,15 +114,42 @@ test('requests: tool results are redacted before the provider, prompts only with
   const wire = openaiChat.writeRequest({ model: 'gpt-4o' }, (out as { value: Request }).value).messages as any[];
   assert.equal(wire[3].content, '{"ssn":"<SSN>"}');
   assert.equal(wire[0].content, 'Escalate to ops@corp.example.com');
+  assert.equal(wire[2].content, 'noted ann@example.com');
+  assert.equal(wire[2].tool_calls[0].function.arguments, '{"email":"ann@example.com"}');
   assert.equal((out as { action?: string }).action, 'redacted-request:1');
   const on = setup({ prompts: true });
   const wire2 = openaiChat.writeRequest({ model: 'gpt-4o' }, (onRequest(on.request, on.call(), req) as { value: Request }).value).messages as any[];
   assert.equal(wire2[0].content, 'Escalate to <EMAIL>');
   assert.deepEqual(wire2[1].content, [{ type: 'text', text: 'my card is <CARD ****4242>' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }]);
-  assert.equal(wire2[2].content, 'noted ann@example.com');
+  // The history is the agent's to write: what it says the model said is sanitized like the rest.
+  assert.equal(wire2[2].content, 'noted <EMAIL>');
+  assert.deepEqual(wire2[2].tool_calls, [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{"email":"<EMAIL>"}' } }]);
   const block = setup({ actions: { us_ssn: 'block' } });
   const refused = onRequest(block.request, block.call(), req);
   assert.ok(refused.kind === 'reply' && refused.error instanceof SensitiveInputError);
+});
+
+test('requests: a recipient named by the agent changes nothing on the way up (the provider reads it), and is not recorded there', () => {
+  const { request, call } = setup({ recipients: { internal: { allow: ['email'], actions: { us_ssn: 'hash' } } } });
+  const req = testRequest({
+    messages: openaiChat.parseRequest({ model: 'gpt-4o', messages: [{ role: 'tool', tool_call_id: 'c1', content: '{"who":"ann@example.com","ssn":"536-22-1234"}' }] }).messages,
+  });
+  const c = call({ 'x-warden-recipient': 'internal' });
+  const out = onRequest(request, c, req);
+  assert.equal(out.kind, 'rewrite');
+  assert.equal((out as { value: Request }).value.messages[0].text, '{"who":"<EMAIL>","ssn":"<SSN>"}');
+  assert.deepEqual(c.decisions, [{ stage: 'sanitize', decision: 'redacted', detail: { where: 'request', counts: { email: 1, us_ssn: 1 } } }]);
+});
+
+test('requests: history seen before gives the same result and counts on every call (from memory, not rescanned)', () => {
+  const { request, call } = setup();
+  const long = `${'lorem ipsum dolor sit amet '.repeat(20)} write to ann@example.com`;
+  const req = testRequest({ messages: openaiChat.parseRequest({ model: 'gpt-4o', messages: [{ role: 'tool', tool_call_id: 'c1', content: long }] }).messages });
+  const runs = [call(), call()].map((c) => ({ out: onRequest(request, c, req) as { value: Request; action?: string }, c }));
+  assert.equal(runs[0].out.value.messages[0].text, runs[1].out.value.messages[0].text);
+  assert.match(runs[1].out.value.messages[0].text, /write to <EMAIL>$/);
+  assert.deepEqual(runs.map((r) => r.out.action), ['redacted-request:1', 'redacted-request:1']);
+  assert.deepEqual(runs[1].c.decisions, runs[0].c.decisions);
 });
 
 test('streams: each channel holds back only a possible match in progress and releases it before its close', () => {

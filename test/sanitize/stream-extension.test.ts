@@ -119,3 +119,22 @@ test('request text rewritten in place: chat parts, Responses instructions and st
   assert.deepEqual(wire.messages[0].content, [{ type: 'tool_result', tool_use_id: 't', content: [{ type: 'text', text: 'tool-result:res' }] }, { type: 'text', text: 'text:ask' }]);
   assert.equal(am.messages[1].toolResults![0].content, 'tool-result:res', 'the canonical message follows its wire object');
 });
+
+test('request tool-call arguments rewritten in place: chat tool_calls, Responses function_call items, Anthropic tool_use input, canonical messages', () => {
+  const tag = (t: string, kind: string) => (kind === 'tool-call' ? t.replace('ann@example.com', '<EMAIL>') : t);
+  const chat = openaiChat.parseRequest({ model: 'm', messages: [{ role: 'assistant', content: 'ok', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"to":"ann@example.com"}' } }] }] });
+  const cm = openaiChat.mapMessageText!(chat.messages[0], tag);
+  assert.deepEqual(cm.raw, { role: 'assistant', content: 'ok', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"to":"<EMAIL>"}' } }] });
+  assert.equal(cm.toolCalls![0].arguments, '{"to":"<EMAIL>"}');
+
+  const resp = openaiResponses.parseRequest({ model: 'm', input: [{ type: 'function_call', call_id: 'c1', name: 'f', arguments: '{"to":"ann@example.com"}' }] });
+  const rm = openaiResponses.mapMessageText!(resp.messages[0], tag);
+  assert.deepEqual(rm.raw, { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{"to":"<EMAIL>"}' });
+
+  const anth = anthropicMessages.parseRequest({ model: 'm', messages: [{ role: 'assistant', content: [{ type: 'text', text: 'ok' }, { type: 'tool_use', id: 't1', name: 'f', input: { to: 'ann@example.com' } }] }] });
+  const am = anthropicMessages.mapMessageText!(anth.messages[0], tag);
+  assert.deepEqual((am.raw as any).content[1], { type: 'tool_use', id: 't1', name: 'f', input: { to: '<EMAIL>' } });
+
+  const made = openaiChat.mapMessageText!({ role: 'assistant', text: '', toolCalls: [{ id: 'c2', name: 'f', arguments: '{"to":"ann@example.com"}' }] }, tag);
+  assert.equal(made.toolCalls![0].arguments, '{"to":"<EMAIL>"}');
+});

@@ -90,6 +90,56 @@ test('streamed output equals sanitizing the whole text, for any split, and nothi
   }), { numRuns: Number(process.env.SANITIZE_RUNS ?? 1_500) });
 });
 
+test('custom patterns without a leading literal: streamed output equals the whole text\'s, held text stays within reach', () => {
+  // Their partials are written from the pattern's structure (the prefixes of its matches), not from a lead.
+  const custom = [
+    customDetector({ name: 'code', pattern: '[A-Z]{2}[a-z0-9]+', maxLength: 24 }),
+    customDetector({ name: 'ref', pattern: String.raw`\b(?:[XY][0-9]{2}|Z{3})[a-c]{1,4}\b` }),
+    customDetector({ name: 'run', pattern: '(ab|c(?:1|9){2,3})+x?', maxLength: 20, ignoreCase: true }),
+    customDetector({ name: 'tag', pattern: String.raw`[a-c]{2,6}@[0-9]{1,3}(?:\.[0-9])?` }),
+  ];
+  const reach = Math.max(...custom.map((d) => d.reach), ...BUILTIN_DETECTORS.map((d) => d.reach));
+  const near = fc.constantFrom('XYab', 'XY', 'Y01abc', 'Z', 'ZZZa', 'ZZZ', 'abc91x', 'AB', 'ab@1.', 'cab@99.5', 'c1', 'ABc9xyz');
+  const t = fc.array(fc.oneof({ weight: 3, arbitrary: noise }, { weight: 2, arbitrary: near }, { weight: 1, arbitrary: fc.oneof(...DETECTOR_NAMES.map(secretOf)) }), { maxLength: 20 }).map((ps) => ps.join(''));
+  const subset = fc.oneof(fc.constant(custom), fc.subarray([...custom, ...BUILTIN_DETECTORS.slice(0, 3)], { minLength: 1, maxLength: 3 }));
+  fc.assert(fc.property(t, fc.array(fc.nat(), { maxLength: 40 }), fc.constantFrom<TextMode>('text', 'json', 'auto'), subset, (text, cutSeeds, mode, only) => {
+    const engine = engineWith({}, only);
+    const whole = sanitizeText(engine, text, mode).text;
+    const cuts = cutSeeds.length === 0 ? Array.from({ length: text.length }, (_, i) => i) : [...new Set(cutSeeds.map((c) => (text.length === 0 ? 0 : c % text.length)))].sort((a, b) => a - b);
+    const stream = new StreamSanitizer(engine, mode);
+    let emitted = '';
+    let last = 0;
+    for (const cut of [...cuts, text.length]) {
+      emitted += stream.push(text.slice(last, cut));
+      last = cut;
+      assert.ok(whole.startsWith(emitted), `the emitted prefix is a prefix of the whole output:\n${JSON.stringify(emitted)}\n${JSON.stringify(whole)}`);
+      assert.ok(stream.held <= reach, `held ${stream.held} > ${reach}`);
+    }
+    emitted += stream.end();
+    assert.equal(emitted, whole);
+  }), { numRuns: Number(process.env.SANITIZE_RUNS ?? 1_000) });
+});
+
+test('a custom pattern without a leading literal holds back only a real candidate: a long answer without one flows at once', () => {
+  const engine = engineWith({}, [customDetector({ name: 'code', pattern: '[A-Z]{2}[a-z0-9]+', maxLength: 16_000 })]);
+  const text = 'The Quick brown fox, Jumps over the lazy dog. '.repeat(1_500);
+  const stream = new StreamSanitizer(engine, 'auto');
+  let emitted = '';
+  let maxHeld = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    emitted += stream.push(text.slice(i, i + 4));
+    maxHeld = Math.max(maxHeld, stream.held);
+    if (i === 0) assert.ok(emitted.length > 0, 'the first event goes out');
+  }
+  assert.ok(maxHeld <= 2, `held ${maxHeld} characters at most (a capital that may start a match), not the pattern's reach`);
+  assert.equal(emitted + stream.end(), text);
+  // A real candidate is still held while it may grow, and masked whole.
+  const candidate = new StreamSanitizer(engine, 'auto');
+  const first = candidate.push('see ABcd');
+  assert.equal(first, 'see ', 'ABcd… is held while it may grow');
+  assert.equal(first + candidate.push('ef12 now') + candidate.end(), 'see <CODE> now');
+});
+
 test('a secret split one character at a time is never emitted before its redaction', () => {
   fc.assert(fc.property(fc.oneof(...DETECTOR_NAMES.map(secretOf)), noise, noise, (secret, before, after) => {
     const engine = engineWith({});
