@@ -15,6 +15,7 @@ export const anthropicProvider: ProviderSpec = {
   endpoints: [{ method: 'POST', suffix: '/messages', adapter: anthropicMessages }],
   errorBody: errorJson,
   streamErrorEvent: (err) => `event: error\ndata: ${errorJson(err)}\n\n`,
+  retryableStatuses: [529],
   ownCall: {
     path: '/v1/messages',
     headers: { 'anthropic-version': '2023-06-01' },

@@ -91,6 +91,8 @@ export interface ProviderSpec {
   streamErrorEvent(err: WardenError): string;
   /** Its streams may stay silent for long (MCP's server-to-client stream): no idle timeout. */
   readonly quietStreams?: boolean;
+  /** Statuses of its own, beyond HTTP's 408/429/5xx, that mean "try again later" (Anthropic's 529 overloaded). */
+  readonly retryableStatuses?: readonly number[];
   /** How Warden itself asks this provider a one-shot question (the context summarizer). */
   readonly ownCall?: OwnCall;
 }

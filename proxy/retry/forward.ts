@@ -17,8 +17,8 @@ import { backoffMs, retryAfterMs, sleep } from './backoff.ts';
 import type { RetryBudgets } from './budgets.ts';
 
 const STAGE = 'retry';
-// Statuses that say "try again later" rather than "this request is wrong". 529 is Anthropic's overload.
-const RETRYABLE = new Set([408, 429, 500, 502, 503, 504, 529]);
+// Statuses that say "try again later" rather than "this request is wrong"; a provider adds its own.
+const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
 // An error body is kept (to hand the agent if every attempt fails) up to this size.
 const MAX_ERROR_BODY = 64 * 1024;
 
@@ -155,7 +155,7 @@ async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): P
   headers['content-length'] = String(body.length);
   try {
     const up = await client.send({ method: 'POST', path: client.path(input.rest), headers, body, signal: input.signal });
-    if (!RETRYABLE.has(up.status)) return { up };
+    if (!RETRYABLE.has(up.status) && !client.provider.retryableStatuses?.includes(up.status)) return { up };
     // Kept whole so that, when this turns out to be the last attempt, the agent gets exactly this answer.
     let answer: Buffer;
     try {

@@ -3,13 +3,14 @@
 // retry budget, fallbacks are tried in order, and backoff and budget behave as specified.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
 import { backoffMs, retryAfterMs } from '../../proxy/retry/backoff.ts';
 import { RetryBudget } from '../../proxy/retry/budget.ts';
 import { chatJson, errorJson, script } from '../helpers/scripted.ts';
-import { startWarden, tempFile } from '../helpers/warden.ts';
+import { policyFor, startWarden, tempFile } from '../helpers/warden.ts';
 
 let fake: FakeUpstream;
 let spare: FakeUpstream;
@@ -175,6 +176,25 @@ retries:
     // Without charging fallbacks: 3 requests per call (60). With: 20 calls plus at most 20% + 3 retries.
     assert.ok(seen.length <= calls + Math.max(3, Math.floor(0.2 * calls)), `${seen.length} upstream requests`);
     t.diagnostic(`${calls} calls with two same-upstream fallbacks during an outage: ${seen.length} upstream requests`);
+  } finally {
+    await w.shutdown();
+  }
+});
+
+test('provider statuses as data: Anthropic\'s 529 (overloaded) is retried on the Anthropic route', async () => {
+  const w = await startWarden(tempFile('a.yaml', policyFor(fake.url, 'retries: { backoff: { baseMs: 1, capMs: 2 } }\n')));
+  try {
+    const seen = script(fake, (_req, n, res) => {
+      const body = n === 0
+        ? JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })
+        : JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'text', text: 'back' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 3, output_tokens: 1 } });
+      res.writeHead(n === 0 ? 529 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    const c = new Anthropic({ apiKey: 'sk', baseURL: `${w.trafficUrl}/anthropic`, maxRetries: 0 });
+    const msg = await c.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+    assert.deepEqual(msg.content, [{ type: 'text', text: 'back' }]);
+    assert.equal(seen.length, 2);
   } finally {
     await w.shutdown();
   }
