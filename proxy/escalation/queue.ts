@@ -20,22 +20,10 @@ import { postWebhook, webhookBackoffMs } from './webhook.ts';
 
 export type { Escalation, EscalationState } from './store.ts';
 
-export interface EscalationRequest {
-  kind: EscalationKind;
-  /** The held call's identity: the same call sent again (after a restart, a client timeout) attaches to its escalation. */
-  key: string;
-  agent: string;
-  session?: string;
-  task?: string;
-  requestId: string;
-  tool?: string;
-  args?: unknown;
-  /** The tool's argument schema, kept so edited arguments can be checked even without the running policy. */
-  argsSchema?: unknown;
-  candidates?: Candidate[];
-  reason: string;
+/** What a held call asks of the queue: the escalation's own fields (see store.ts), and how long it may wait. */
+export type EscalationRequest = Pick<Escalation, 'kind' | 'key' | 'agent' | 'session' | 'task' | 'requestId' | 'tool' | 'args' | 'argsSchema' | 'candidates' | 'reason'> & {
   timeoutMs: number;
-}
+};
 
 export type EscalationDecision =
   | { state: 'approved'; args?: unknown; argsHash?: string; edited?: boolean; choice?: number; by?: string; note?: string }

@@ -11,16 +11,16 @@ import { replay } from '../retry/buffered.ts';
 import { withSelfReport } from '../retry/confidence.ts';
 import type { RetryBudgets } from '../retry/budgets.ts';
 import { deliberate } from '../retry/deliberate.ts';
-import { bodyFor, forward, targetsOf, type ForwardInput, type Target } from '../retry/forward.ts';
+import { bodyFor, forward, sendTo, targetsOf, type ForwardInput, type Target } from '../retry/forward.ts';
 import { deliberationFor } from '../retry/plan.ts';
 import type { CallContext } from '../stage.ts';
 import { parseJsonObject, readBody } from './body.ts';
 import type { CallTiming } from './call-timing.ts';
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { clientResponseHeaders } from './headers.ts';
 import { sendError, wardenHeaders } from './respond.ts';
 import { relay } from './relay.ts';
 import { streamBack } from './stream-back.ts';
-import { toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
+import { isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
 
 // A whole (non-streamed) model response is read into memory to run stages on it; past this it is an error.
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -45,10 +45,6 @@ export interface ModelCallInput {
   suspendTotal(): void;
   /** Commits the call's audit record; awaited before the last bytes go out (rejects under strict durability when it fails). */
   release(): Promise<void>;
-}
-
-function isOk(status: number): boolean {
-  return status >= 200 && status < 300;
 }
 
 function isEventStream(headers: UpstreamResponse['headers']): boolean {
@@ -137,10 +133,7 @@ function streamInput(input: ModelCallInput, fwd: ForwardInput, target: Target) {
     },
     send(body: Json): Promise<UpstreamResponse> {
       if (!again()) return Promise.reject(new Error('no attempt left for a continuation (retries.maxAttempts or the retry budget)'));
-      const bytes = Buffer.from(JSON.stringify(body));
-      const headers = upstreamRequestHeaders(input.req.headers, { strip: target.client.stripHeaders, set: target.client.setHeaders, identity: true });
-      headers['content-length'] = String(bytes.length);
-      return target.client.send({ method: 'POST', path: target.client.path(input.rest), headers, body: bytes, signal });
+      return sendTo(target.client, input.req.headers, input.rest, Buffer.from(JSON.stringify(body)), signal);
     },
   };
 }

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { errors as undiciErrors } from 'undici';
 import { accumulate, emptyResponse, finishAccumulation, type Response, type ToolCall } from '../canonical.ts';
 import { captureValue } from '../audit/call-record.ts';
-import { ToolBlockedError, WardenError } from '../errors.ts';
+import { ToolBlockedError, UpstreamTimeoutError, WardenError } from '../errors.ts';
 import { holdsToolCalls, recordable, runStreamEnd, runStreamEvent, runStreamRestart, runStreamToolCalls, type Pipeline } from '../pipeline.ts';
 import type { Continuation, EndpointAdapter, HeldEvent, Json, StreamTracker } from '../providers/types.ts';
 import type { CallContext } from '../stage.ts';
@@ -18,7 +18,7 @@ import { clientResponseHeaders } from './headers.ts';
 import { drained, wardenHeaders } from './respond.ts';
 import { parseFields, SseSplitter, type SseEvent } from './sse.ts';
 import { wireEvents, type Numbering } from './stream-events.ts';
-import { toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
+import { isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
 
 // An SSE event bigger than this is passed through unparsed rather than held in memory.
 const MAX_EVENT_BYTES = 4 * 1024 * 1024;
@@ -233,7 +233,7 @@ class StreamRelay {
       const continuation = this.#tracker.continuation(this.#in.sentBody());
       this.#noteStall(kind, continuation ? 'continue' : 'return_partial');
       const up = continuation && await this.#in.send(continuation.body).catch(() => undefined);
-      if (up && up.status >= 200 && up.status < 300) {
+      if (up && isOk(up.status)) {
         metrics.retries.inc({ reason: 'stall' });
         call.actions.push('continued');
         return { kind: 'continue', up, splice: continuation!.splice };
@@ -266,7 +266,8 @@ class StreamRelay {
     timing.streamError = 'WARDEN_PARTIAL';
     const note = { partial: true, reason: kind === 'idle' ? 'upstream stalled' : 'total timeout', request_id: call.id };
     if (!this.#tracker) {
-      this.#failure = new WardenError('WARDEN_ERR_UPSTREAM_TIMEOUT', 504, 'warden_upstream_timeout', 'the upstream stalled mid-stream');
+      const t = this.#in.client.config.timeouts;
+      this.#failure = kind === 'idle' ? new UpstreamTimeoutError(this.#in.client.config.name, 'idle between events', t.idleMs) : new UpstreamTimeoutError(this.#in.client.config.name, 'total', t.totalMs);
       return;
     }
     // Through the same path as upstream bytes, so the stages and the record see the closing events.

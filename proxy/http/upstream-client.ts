@@ -97,6 +97,11 @@ export function createUpstreamClient(config: UpstreamConfig, provider: ProviderS
   };
 }
 
+/** A 2xx status: an answer to relay through the stages rather than an error to pass through. */
+export function isOk(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
 /** Maps a transport failure (or the total-timeout abort) to the error the agent sees. */
 export function toWardenError(config: UpstreamConfig, err: unknown, signal?: AbortSignal): WardenError | unknown {
   const t = config.timeouts;

@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import { accumulate, emptyResponse, finishAccumulation, type Response, type StreamEvent } from '../canonical.ts';
 import { SseSplitter } from '../http/sse.ts';
-import type { UpstreamResponse } from '../http/upstream-client.ts';
+import { isOk, type UpstreamResponse } from '../http/upstream-client.ts';
 import type { EndpointAdapter, Json, LogprobSupport } from '../providers/types.ts';
 import { obj, sseBytes } from '../providers/wire.ts';
 import { selfReport } from './confidence.ts';
@@ -51,7 +51,7 @@ export async function readWhole(up: UpstreamResponse, opts: ReadOptions): Promis
     throw Object.assign(err as object, { partial: Buffer.concat(chunks) });
   }
   const raw = Buffer.concat(chunks, size);
-  if (up.status < 200 || up.status >= 300) return { status: up.status, headers: up.headers, raw };
+  if (!isOk(up.status)) return { status: up.status, headers: up.headers, raw };
   return opts.stream ? readStream(up, raw, opts) : readJson(up, raw, opts);
 }
 

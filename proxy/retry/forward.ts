@@ -149,12 +149,17 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
 
 type AttemptOutcome = { up: UpstreamResponse; reason?: Reason } | { err: unknown; reason: Reason };
 
+/** POSTs a model call's body to an upstream with the agent's headers as that upstream gets them (credentials swapped). */
+export function sendTo(client: UpstreamClient, agentHeaders: IncomingHttpHeaders, rest: string, body: Buffer, signal: AbortSignal): Promise<UpstreamResponse> {
+  const headers = upstreamRequestHeaders(agentHeaders, { strip: client.stripHeaders, set: client.setHeaders, identity: true });
+  headers['content-length'] = String(body.length);
+  return client.send({ method: 'POST', path: client.path(rest), headers, body, signal });
+}
+
 async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): Promise<AttemptOutcome> {
   const { client } = target;
-  const headers = upstreamRequestHeaders(input.headers, { strip: client.stripHeaders, set: client.setHeaders, identity: true });
-  headers['content-length'] = String(body.length);
   try {
-    const up = await client.send({ method: 'POST', path: client.path(input.rest), headers, body, signal: input.signal });
+    const up = await sendTo(client, input.headers, input.rest, body, input.signal);
     if (!RETRYABLE.has(up.status) && !client.provider.retryableStatuses?.includes(up.status)) return { up };
     // Kept whole so that, when this turns out to be the last attempt, the agent gets exactly this answer.
     let answer: Buffer;
