@@ -15,7 +15,7 @@ import type { AuditEntry } from '../audit/audit-log.ts';
 import { EscalationConsumedError, EscalationNotFoundError, ShuttingDownError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applyVerdict, type ApproveInput, type RejectInput, type SchemaLookup } from './decide.ts';
-import { argsHash, newEscalationId, type Candidate, type Escalation, type EscalationKind, type EscalationState, type EscalationStore } from './store.ts';
+import { argsHash, newEscalationId, type Escalation, type EscalationState, type EscalationStore } from './store.ts';
 import { postWebhook, webhookBackoffMs } from './webhook.ts';
 
 export type { Escalation, EscalationState } from './store.ts';
