@@ -1,9 +1,10 @@
 // A schema-valid policy document → the frozen Policy the runtime reads, with every default written
 // here once, with its unit. Also the checks a schema cannot express (cross-references).
+import { dirname, resolve } from 'node:path';
 import { agentsConfig, agentsProblems } from './agents.ts';
 import { retriesConfig, retryProblems } from './retries.ts';
 import { sanitizeConfig, sanitizeProblems } from './sanitize.ts';
-import type { AuditConfig, ContextConfig, EscalationConfig, ModelConfig, Policy, RulesConfig, Timeouts, ToolConfig, UpstreamConfig, UpstreamKind } from './types.ts';
+import type { AuditConfig, ContextConfig, EscalationConfig, EvalsConfig, ModelConfig, Policy, RulesConfig, Timeouts, ToolConfig, UpstreamConfig, UpstreamKind } from './types.ts';
 import { schemaProblem } from './tool-schema.ts';
 import type { Path } from './yaml-source.ts';
 
@@ -140,6 +141,25 @@ function escalation(e: Raw | undefined): EscalationConfig {
   };
 }
 
+function evals(e: Raw, policyFile: string): EvalsConfig {
+  const p = e.passive ?? {};
+  const dir = dirname(policyFile);
+  return {
+    pact: resolve(dir, e.pact),
+    baseline: e.baseline ? resolve(dir, e.baseline) : undefined,
+    everyMs: parseDuration(e.every ?? '15m'),
+    onModelChange: e.onModelChange ?? true,
+    target: e.target || undefined,
+    webhook: e.webhook || undefined,
+    webhookHeaders: Object.fromEntries(Object.entries(e.webhookHeaders ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+    remediate: e.remediate || undefined,
+    passive: {
+      enabled: p.enabled ?? true, windowCalls: p.windowCalls ?? 500, baselineCalls: p.baselineCalls ?? 500,
+      alpha: p.alpha ?? 0.01, minRateDelta: p.minRateDelta ?? 0.05, minRelativeShift: p.minRelativeShift ?? 0.2,
+    },
+  };
+}
+
 // Blocking is the default for what a tool catalogue exists to stop; pattern signals only log,
 // because they are hints, never proof.
 export const DEFAULT_RULES: RulesConfig = Object.freeze({
@@ -184,6 +204,10 @@ export function semanticProblems(doc: Raw): SemanticProblem[] {
   // Enforce mode's promise is that no call goes unrecorded; failing open would break it silently.
   if (doc.audit?.onFull === 'failOpen' && (doc.mode ?? 'enforce') === 'enforce') {
     out.push({ path: ['audit', 'onFull'], message: 'audit.onFull: failOpen is for monitor and research modes; enforce mode never lets a call through unrecorded' });
+  }
+  for (const key of ['webhook', 'remediate', 'target'] as const) {
+    const url = doc.evals?.[key];
+    if (url && !/^https?:\/\/[^/]/.test(url)) out.push({ path: ['evals', key], message: `evals.${key} must be an http(s) URL or empty (got "${url}")` });
   }
   const webhook = doc.escalation?.webhook;
   if (webhook && !/^https?:\/\/[^/]/.test(webhook)) {
@@ -241,7 +265,7 @@ export function normalizePolicy(doc: Raw, source: Policy['source']): Policy {
     context: doc.context && context(doc.context),
     escalation: escalation(doc.escalation),
     audit: audit(doc.audit, mode),
-    evals: doc.evals,
+    evals: doc.evals && evals(doc.evals, source.file),
     agents: agentsConfig(doc.agents),
     source,
   });

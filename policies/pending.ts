@@ -4,5 +4,4 @@
 import type { Path } from './yaml-source.ts';
 
 export const NOT_ENFORCED_YET: readonly (readonly [Path, string])[] = [
-  [['evals'], 'behavioural pacts'],
 ];

@@ -233,6 +233,22 @@ export interface AuditConfig {
   retainShippedMs: number;
 }
 
+export interface EvalsConfig {
+  /** The pact file, resolved against the policy file's directory. */
+  pact: string;
+  /** A baseline file exported by `warden eval baseline`, resolved likewise. */
+  baseline?: string;
+  /** Between scheduled evaluations; 0: none. */
+  everyMs: number;
+  onModelChange: boolean;
+  /** Base URL evaluations call; absent: the sidecar's own traffic listener. */
+  target?: string;
+  webhook?: string;
+  webhookHeaders: Readonly<Record<string, string>>;
+  remediate?: string;
+  passive: { enabled: boolean; windowCalls: number; baselineCalls: number; alpha: number; minRateDelta: number; minRelativeShift: number };
+}
+
 export interface Policy {
   apiVersion: 'warden/v1';
   kind: 'Policy';
@@ -254,7 +270,8 @@ export interface Policy {
   context?: ContextConfig;
   escalation: EscalationConfig;
   audit: AuditConfig;
-  evals?: unknown;
+  /** Absent: no behavioural pact. */
+  evals?: EvalsConfig;
   /** Absent: this agent neither calls other agents nor takes their calls. */
   agents?: AgentsConfig;
   /** Where the policy came from: file path and SHA-256 of its bytes. */

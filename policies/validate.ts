@@ -17,12 +17,14 @@ const require = createRequire(import.meta.url);
 /** The policy schema as data, for the reference generator and the tests. */
 export const policySchema = require('./policy.schema.json') as Record<string, unknown>;
 
-let compiled: ValidateFunction | undefined;
+// One compiled validator per schema object (the policy schema, the pact schema), built on first use.
+const compiled = new WeakMap<object, ValidateFunction>();
 
-function validator(): ValidateFunction {
+function validator(schema: Record<string, unknown> = policySchema): ValidateFunction {
+  let validate = compiled.get(schema);
   // strict: false because descriptions sit beside $ref, which strict mode rejects as "unknown keyword".
-  compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: false }).compile(policySchema);
-  return compiled;
+  if (!validate) compiled.set(schema, (validate = new Ajv2020({ allErrors: true, verbose: true, strict: false }).compile(schema)));
+  return validate;
 }
 
 function distance(a: string, b: string): number {
@@ -98,7 +100,12 @@ function describe(e: ErrorObject): SchemaProblem | undefined {
 
 /** Validates a parsed, interpolated policy against policies/policy.schema.json. */
 export function validatePolicyShape(value: unknown): SchemaProblem[] {
-  const validate = validator();
+  return validateShape(policySchema, value);
+}
+
+/** Validates a parsed, interpolated document against any JSON Schema (draft 2020-12), every problem at once. */
+export function validateShape(schema: Record<string, unknown>, value: unknown): SchemaProblem[] {
+  const validate = validator(schema);
   if (validate(value)) return [];
   const seen = new Set<string>();
   const out: SchemaProblem[] = [];

@@ -227,6 +227,13 @@ export class EscalationConsumedError extends WardenError {
   }
 }
 
+/** 409: an operator's drift action that the sidecar's state does not allow (no pact, no baseline, no remediation URL). */
+export class EvalActionError extends WardenError {
+  constructor(message: string) {
+    super('WARDEN_ERR_EVAL_ACTION', 409, 'warden_conflict', message);
+  }
+}
+
 /**
  * 403: an escalation decision on the admin API, and the sidecar has no admin token to check it with.
  * Decisions fail closed: the agent shares the task's localhost, so an open admin port would let it

@@ -45,6 +45,14 @@ export interface Metrics {
   scopeHonesty: client.Gauge;
   escalations: client.Gauge<'state'>;
   escalationWait: client.Histogram<'kind' | 'state'>;
+  evalRuns: client.Counter<'reason' | 'state'>;
+  driftDeviation: client.Gauge<'capability'>;
+  evalValue: client.Gauge<'capability'>;
+  modelChanges: client.Counter;
+  passiveAlerts: client.Counter<'metric'>;
+  trustScore: client.Gauge<'agent'>;
+  /** The agent's trust score, computed at scrape time. */
+  trust?: () => Promise<{ agent: string; score: number }>;
   /** The escalation queue's counts per state, read at scrape time. */
   escalationStates?: () => Record<string, number>;
   /** The audit database whose files auditDiskBytes measures at scrape time. */
@@ -109,6 +117,19 @@ export function createMetrics(): Metrics {
         const inScope = count('in_scope');
         const total = inScope + count('out_of_scope');
         this.set(total === 0 ? 1 : inScope / total);
+      },
+    }),
+    evalRuns: new client.Counter({ name: 'warden_eval_runs_total', help: 'Pact evaluations, by what started them (schedule, model_change, operator, rollback) and their outcome (no_drift, drift, inconclusive, no_baseline, failed).', labelNames: ['reason', 'state'], ...opts }),
+    driftDeviation: new client.Gauge({ name: 'warden_drift_deviation', help: 'Last evaluation\'s change of each capability\'s metric from the baseline (candidate − baseline; drift is |value| ≥ the tolerance, 0.05 by default, with a significant test).', labelNames: ['capability'], ...opts }),
+    evalValue: new client.Gauge({ name: 'warden_eval_value', help: 'Last evaluation\'s pass rate (or mean score) per pact capability.', labelNames: ['capability'], ...opts }),
+    modelChanges: new client.Counter({ name: 'warden_model_changes_total', help: 'Served model or system_fingerprint changes seen in live responses for a model the pact uses (each starts an evaluation when evals.onModelChange is on).', ...opts }),
+    passiveAlerts: new client.Counter({ name: 'warden_passive_alerts_total', help: 'Live-traffic windows that shifted from the baseline period, by metric (refusal_rate, tool_error_rate, json_validity_rate, response_chars, latency_ms, output_tokens).', labelNames: ['metric'], ...opts }),
+    trustScore: new client.Gauge({
+      name: 'warden_trust_score', help: 'Composite trust score in [0, 1]: pact pass rate (weight 0.5), scope honesty (0.25) and reliability (0.25), over the components that have data.', labelNames: ['agent'], ...opts,
+      async collect() {
+        const t = await metrics.trust?.();
+        this.reset();
+        if (t) this.set({ agent: t.agent }, t.score);
       },
     }),
     auditDiskBytes: new client.Gauge({

@@ -9,6 +9,7 @@ import { createContextWindow } from './stages/context-window.ts';
 import { createToolGuard } from './stages/tool-guard.ts';
 import { createToolLedger } from './stages/tool-ledger.ts';
 import { createUsageMetering } from './stages/usage-metering.ts';
+import { createBehaviourWatch } from './stages/behaviour-watch.ts';
 import { createSanitize } from './stages/sanitize.ts';
 import { createLimits } from './stages/limits.ts';
 import { limitsModelCalls } from './limits/limiter.ts';
@@ -26,7 +27,7 @@ export function buildPipeline(policy: Policy, tools: ToolCatalog, services?: Run
   const stages: Stage[] = [
     // Pinning runs before anything that depends on the model (context sizes, prices, pacts), so they
     // all see the snapshot that actually goes upstream.
-    createModelPinning(policy),
+    createModelPinning(policy, services?.pacts && ((model) => services.pacts!.snapshotFor(model))),
     // Limits come next, before anything that costs (the context window may call a summarizer model):
     // a refused call should cost nothing. Only pinning, a table lookup, goes first, because the token
     // estimate is counted with the tokenizer of the model that goes upstream. The estimate is of the
@@ -51,6 +52,8 @@ export function buildPipeline(policy: Policy, tools: ToolCatalog, services?: Run
     // Metering runs last on the request: it only adds a stream-usage request on top of whatever the
     // other stages decided, and it must see every usage event before another stage could drop it.
     createUsageMetering(policy),
+    // The watch looks last, at the response as the agent gets it (and at the model it was served by).
+    ...(policy.evals && services?.pacts ? [createBehaviourWatch(services.pacts.live)] : []),
   ];
   return Object.freeze({ stages: Object.freeze(stages) });
 }

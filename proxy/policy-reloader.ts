@@ -7,6 +7,7 @@ import { spaceConfigOf } from './audit/audit-setup.ts';
 import type { SidecarContext } from './context.ts';
 import { PolicyError } from './errors.ts';
 import { buildRuntime, closeRuntime } from './runtime.ts';
+import { loadPactFor } from './evals/pact-service.ts';
 
 export type ReloadResult = { ok: true; at: Date } | { ok: false; at: Date; problems: readonly string[] };
 
@@ -39,9 +40,16 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
     ctx.services.custody?.refreshAll('reload');
     try {
       const { policy, notes } = await loadPolicyFile(file);
-      if (policy.source.sha256 === ctx.runtime.policy.source.sha256) return (last = { ok: true, at });
+      // The pact is part of the policy: one that does not load rejects the reload like a bad policy.
+      const pact = await loadPactFor(policy);
+      if (policy.source.sha256 === ctx.runtime.policy.source.sha256) {
+        // An edited pact under an unchanged policy still takes effect.
+        if (pact?.sha256 !== ctx.services.pacts?.pact?.sha256) await ctx.services.pacts?.configure(ctx.runtime.policy, pact);
+        return (last = { ok: true, at });
+      }
       const previous = ctx.runtime;
       ctx.runtime = buildRuntime(policy, ctx.services);
+      await ctx.services.pacts?.configure(policy, pact);
       ctx.audit?.configure(spaceConfigOf(policy));
       ctx.metrics.policyReloads.inc({ result: 'ok' });
       ctx.log.info({ file, sha256: policy.source.sha256, warnings: ctx.runtime.warnings, notes }, 'policy reloaded');

@@ -19,6 +19,7 @@ import type { TokenCounter } from './context/tokens.ts';
 import type { Agent } from 'undici';
 import type { RetryBudgets } from './retry/budgets.ts';
 import type { Limiter } from './limits/limiter.ts';
+import type { PactService } from './evals/pact-service.ts';
 
 export interface Runtime {
   readonly policy: Policy;
@@ -54,6 +55,8 @@ export interface RuntimeServices {
   record?: (entry: AuditEntry) => void;
   /** Every credential the sidecar holds, watched and swapped in place (keys outlive reloads). */
   custody?: KeyCustody;
+  /** Behavioural pacts: continuous evaluation, live watch, rollback pins (evals.db); absent: none. */
+  pacts?: PactService;
   /** Agent-to-agent calls: the identity key, the replay cache, open delegations; absent: /agents/* is a 404. */
   agents?: AgentServices;
 }

@@ -30,6 +30,9 @@ import { ToolLedger } from './tools/ledger.ts';
 import { UsageLedger } from './usage-ledger.ts';
 import { Limiter } from './limits/limiter.ts';
 import { SpendStore } from './limits/spend-store.ts';
+import { EvalStore } from '../evals/store.ts';
+import { loadPactFor, PactService } from './evals/pact-service.ts';
+import { trustScore } from './evals/trust-score.ts';
 
 export interface HostPort {
   host: string;
@@ -170,11 +173,20 @@ async function start(opts: SidecarOptions, opened: Opened): Promise<Sidecar> {
     custody: track(opened, new KeyCustody({ log, watch: opts.watchPolicy }), (c) => c.close()),
     // The identity key is not read here: the first runtime whose policy has an agents section loads it.
     agents: track(opened, createAgentServices(dataDir), (a) => a.close()),
+    pacts: track(opened, new PactService({
+      store: track(opened, openStore(dataDir, 'evals.db', 'the behavioural history', (p) => new EvalStore(p)), (s) => s.close()),
+      metrics, log,
+      record: audit && ((entry) => void audit.append({ ...entry, agent: agentOf(current(), identity) }).catch((err) => log.error({ err: String(err) }, 'audit record of a pact evaluation not committed'))),
+      agentToken: () => running?.runtime.agentAuth?.token(),
+    }), (p) => p.close()),
   };
+  // A pact that does not load is a bad policy: nothing starts.
+  await services.pacts!.configure(policy, await loadPactFor(policy));
   const ctx: SidecarContext = {
     runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
   };
   running = ctx;
+  metrics.trust = async () => ({ agent: ctx.runtime.policy.agent.id, score: (await trustScore(metrics, services.pacts)).score });
   opened.push(() => closeRuntime(ctx.runtime));
   const reloader = track(opened, createPolicyReloader(ctx, opts.policyFile, opts.watchPolicy), (r) => r.close());
   const pruneLedger = setInterval(() => {
@@ -197,6 +209,7 @@ async function start(opts: SidecarOptions, opened: Opened): Promise<Sidecar> {
   const inboundUrl = inbound ? await listen(inbound, opts.inboundListen!) : undefined;
   if (policy.agents?.inbound && !inbound) log.warn('agents.inbound is set, but there is no inbound listener (--inbound-listen): no other agent can reach this one');
   up = true;
+  services.pacts!.attach(trafficUrl);
   for (const w of ctx.runtime.warnings) log.warn(w);
   for (const n of notes) log.warn(n);
   log.info({ trafficUrl, adminUrl, inboundUrl, policy: policy.source, agent: policy.agent.id }, 'warden listening');
@@ -204,6 +217,7 @@ async function start(opts: SidecarOptions, opened: Opened): Promise<Sidecar> {
   let stopping: Promise<void> | undefined;
   async function drain(): Promise<void> {
     ctx.draining = true;
+    services.pacts?.close();
     // Held calls are answered 503 now (their escalations stay pending for the next sidecar) rather than holding the drain.
     escalations.interrupt();
     log.info({ inFlight: ctx.inFlight, graceMs: opts.shutdownGraceMs }, 'draining');
@@ -227,6 +241,7 @@ async function start(opts: SidecarOptions, opened: Opened): Promise<Sidecar> {
     services.memory.close();
     services.limits?.close();
     services.custody?.close();
+    services.pacts?.deps.store.close();
     escalations.close();
     await services.toolDispatcher.close();
     await services.agents?.close();

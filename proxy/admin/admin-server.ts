@@ -1,5 +1,5 @@
 // The admin listener: liveness, readiness, Prometheus metrics, semantic status, usage, policy reload,
-// context memory, the escalation queue.
+// context memory, the escalation queue, behavioural pacts (drift actions).
 // It never carries agent traffic, so an operator can scrape and probe it while the traffic port is busy.
 // The agent can still reach it (it shares the task's localhost), so escalation decisions need the
 // admin token (admin-auth.ts).
@@ -8,6 +8,8 @@ import type { SidecarContext } from '../context.ts';
 import type { ReloadResult } from '../policy-reloader.ts';
 import { admitReviewer, createAdminAuth, type AdminAuth } from './admin-auth.ts';
 import { escalationRoute } from './escalation-routes.ts';
+import { evalRoute, evalsHealth } from './eval-routes.ts';
+import { trustScore } from '../evals/trust-score.ts';
 
 export interface AdminDeps {
   ctx: SidecarContext;
@@ -35,7 +37,10 @@ export function status(deps: AdminDeps): Record<string, unknown> {
   if (audit?.deadLettered) reasons.push(`${audit.deadLettered} audit batch(es) rejected by the collector are in the dead_letters table`);
   if (audit?.shipFailure) reasons.push(`audit shipping is failing (${audit.shipFailure}); ${audit.unshipped ?? 'some'} records wait locally`);
   if (audit?.space && audit.space.level !== 'ok') reasons.push(audit.space.reason!);
+  const evals = evalsHealth(ctx.services.pacts);
+  reasons.push(...evals.reasons);
   let state: State = reasons.length ? 'yellow' : 'green';
+  if (evals.red) state = 'red';
   // No room in the audit log: the sidecar is up, but refusing (or not recording) new calls.
   if (audit?.space?.level === 'full') state = 'red';
   if (ctx.draining) {
@@ -83,8 +88,11 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
       res.end(text);
       return;
     }
-    case 'GET /status':
-      return json(res, 200, status(deps));
+    case 'GET /status': {
+      const pacts = deps.ctx.services.pacts;
+      const body = status(deps);
+      return json(res, 200, { ...body, trust: await trustScore(deps.ctx.metrics, pacts), evals: pacts?.pact && { last: pacts.last, pins: pacts.refreshPins() } });
+    }
     case 'GET /usage':
       return json(res, 200, deps.ctx.ledger.snapshot(url.searchParams.get('task') ?? undefined));
     case 'POST /policy/reload': {
@@ -93,6 +101,9 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
     }
     default:
       if (url.pathname.startsWith('/memory/')) return memoryRoute(deps, req.method ?? 'GET', url, res);
+      if (url.pathname === '/evals' || url.pathname.startsWith('/evals/')) {
+        return evalRoute(deps.ctx.services.pacts, deps.ctx.metrics, req, url, res, json, (r, s) => admitReviewer(deps.adminAuth!, r.headers, s, deps.ctx.metrics));
+      }
       if (url.pathname === '/escalations' || url.pathname.startsWith('/escalations/')) {
         return escalationRoute(deps.ctx.services.escalations, req, url, res, json, (r, s) => admitReviewer(deps.adminAuth!, r.headers, s, deps.ctx.metrics));
       }

@@ -20,6 +20,8 @@ export interface AgentAuth {
   check(headers: IncomingHttpHeaders): 'ok' | AuthFailure;
   /** Why the token may be stale or weak; shown on /status. */
   readonly warnings: readonly string[];
+  /** The current token, for the sidecar's own pact evaluations, which call it as the agent does. */
+  token(): string | undefined;
 }
 
 // The headers an SDK sends its API key in, in the order they are looked at.
@@ -67,6 +69,7 @@ export function createAgentAuth(config: AgentAuthConfig, custody?: SecretHolder)
       }
       return ok ? 'ok' : 'invalid';
     },
+    token: () => secret.value,
     get warnings() {
       const out: string[] = [];
       if (secret.problem) out.push(`agent token: ${secret.problem}`);

@@ -5,6 +5,7 @@ import { auditCommand } from './audit-command.ts';
 import { collectorCommand } from './collector-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { escalationsCommand } from './escalations-command.ts';
+import { evalCommand } from './eval-command.ts';
 import { identityCommand } from './identity-command.ts';
 import { memoryCommand } from './memory-command.ts';
 import { policyCheckCommand } from './policy-check.ts';
@@ -36,6 +37,13 @@ const USAGE = `usage: warden <command>
                        WARDEN_COLLECTOR_TOKENS=fleet=token,…)
   memory list|search|delete --agent ID --session ID [--query TEXT] [--data-dir DIR]
                        a session's context memory (JSON lines); delete erases it (right to erasure)
+  eval run --pact FILE --target URL [--json] [--concurrency N] [--trials N] [--header 'K: V']...
+           [--api-key KEY] [--capability NAME]... [--model M]
+                       run a pact's cases against an OpenAI base URL (…/v1) or an Anthropic one: exit 0
+                       when every capability meets its threshold, 1 when one misses it (with its 95%
+                       interval), 2 for bad flags, a bad pact (file:line:col) or a target no trial could
+                       use; the key is --api-key, else WARDEN_EVAL_API_KEY, else OPENAI_API_KEY or
+                       ANTHROPIC_API_KEY (none needed through a Warden sidecar)
   escalations list [--state S] [--json] | show ID
   escalations approve ID [--args JSON] [--choice N] [--by NAME] [--note TEXT]
   escalations reject ID [--by NAME] [--note TEXT]
@@ -64,6 +72,7 @@ const COMMANDS: Record<string, Command> = {
   collector: collectorCommand,
   memory: (args) => memoryCommand(args, process.stdout),
   escalations: (args) => escalationsCommand(args, process.stdout, process.stderr),
+  eval: (args) => evalCommand(args, process.stdout, process.stderr),
   identity: (args) => identityCommand(args, process.stdout),
   help: async () => {
     process.stdout.write(USAGE);

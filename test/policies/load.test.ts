@@ -1,6 +1,7 @@
 // The policy loader: YAML with positions, ${VAR} interpolation, every schema problem at once with
 // line and column, defaults filled in once, and a frozen result.
 import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { checkPolicyText } from '../../policies/load.ts';
 import { parseBytes } from '../../policies/normalize.ts';
@@ -106,12 +107,18 @@ test('checks the schema cannot express: both key sources, an unparsable URL, tot
   assert.match(problems.join('\n'), /p\.yaml:6:\d+: upstreams\.bad\.baseUrl is not a valid URL/);
 });
 
-test('sections whose capability has not landed are accepted with a note, never silently', () => {
-  const { policy, notes } = check(`${BASE}evals: { every: 15m }\nsanitize: { action: mask }\n`);
+test('the evals section: paths resolve against the policy file, defaults fill in, and URLs are checked', () => {
+  const { policy, notes } = check(`${BASE}evals: { pact: pacts/bot.pact.yaml, every: 30m, webhook: "" }\n`);
   assert.ok(policy);
-  // sanitize is enforced now: only evals is noted.
-  assert.equal(notes.length, 1);
-  assert.match(notes.join('\n'), /^p\.yaml:6:\d+: note: evals is valid, but behavioural pacts are not enforced/m);
+  // Every section is enforced now: nothing is accepted with a "not enforced yet" note.
+  assert.deepEqual(notes, []);
+  assert.equal(policy.evals?.pact, resolve('pacts/bot.pact.yaml'));
+  assert.equal(policy.evals?.everyMs, 1_800_000);
+  assert.equal(policy.evals?.onModelChange, true);
+  assert.equal(policy.evals?.webhook, undefined);
+  assert.equal(policy.evals?.passive.windowCalls, 500);
+  assert.match(check(`${BASE}evals: { every: 15m }\n`).problems.join('\n'), /p\.yaml:6:\d+: .*pact/);
+  assert.match(check(`${BASE}evals: { pact: a.yaml, remediate: "ftp://x" }\n`).problems.join('\n'), /p\.yaml:6:\d+: evals\.remediate must be an http\(s\) URL/);
 });
 
 test('sizes parse with decimal and binary units', () => {

@@ -1,0 +1,282 @@
+// Continuous evaluation inside the sidecar: the policy's pact is run against the certified baseline on
+// a schedule and whenever live traffic shows a new served model or fingerprint, through the sidecar's
+// own traffic listener (so pins, scope and every other protection apply as they do to the agent).
+// Outcomes go to the behavioural history (evals.db), the audit log (a `drift` event), a webhook,
+// metrics and /status. The operator's actions (accept, rollback, remediate) live in operator-actions.ts.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Policy } from '../../policies/types.ts';
+import { certifyBaseline, type Certified } from '../../evals/certify.ts';
+import { evaluateDrift } from '../../evals/evaluate.ts';
+import { loadPactFile } from '../../evals/pact.ts';
+import { runPact } from '../../evals/runner.ts';
+import type { EvalStore, PinOverride } from '../../evals/store.ts';
+import type { Baseline, DriftReport, DriftState, Pact, RunResult } from '../../evals/types.ts';
+import type { AuditEntry } from '../audit/audit-log.ts';
+import { PolicyError } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import { postAlert } from './drift-alert.ts';
+import { LiveWatch } from './live-watch.ts';
+import { rollback } from './operator-actions.ts';
+import { summarizeDrift, summarizeRun } from './summaries.ts';
+
+export interface PactServiceDeps {
+  store: EvalStore;
+  metrics: Metrics;
+  log: Logger;
+  /** Appends to the audit log, when there is one (the agent field is filled in there). */
+  record?: (entry: AuditEntry) => void;
+  /** The token the agent presents to this sidecar, when the policy asks for one (evaluations present it too). */
+  agentToken?: () => string | undefined;
+}
+
+export type EvalReason = 'schedule' | 'model_change' | 'operator' | 'rollback' | 'start';
+
+/** The last evaluation, as /status and the trust score read it. */
+export interface LastEvaluation {
+  at: string;
+  reason: EvalReason;
+  /** Absent without a baseline: the run was judged against thresholds only. */
+  state?: DriftState;
+  passed: boolean;
+  /** Mean of the capabilities' values (pass rates or mean scores). */
+  value: number;
+  served: RunResult['served'];
+  drifted: string[];
+  error?: string;
+}
+
+/** The pact a policy names, loaded and checked; undefined when the policy has no evals section. */
+export async function loadPactFor(policy: Policy): Promise<Pact | undefined> {
+  if (!policy.evals) return undefined;
+  const pact = await loadPactFile(policy.evals.pact);
+  if (pact.agent !== policy.agent.id) throw new PolicyError([`${policy.evals.pact}:1:1: the pact is for agent "${pact.agent}", but the policy is agent "${policy.agent.id}"`]);
+  return pact;
+}
+
+async function baselineFile(file: string, agent: string): Promise<Baseline> {
+  const b = JSON.parse(await readFile(file, 'utf8')) as Baseline;
+  if (b?.agent !== agent || !b.run?.capabilities) throw new Error(`${file} is not a baseline for agent "${agent}"`);
+  return b;
+}
+
+export class PactService {
+  readonly deps: PactServiceDeps;
+  policy?: Policy;
+  pact?: Pact;
+  last?: LastEvaluation;
+  /** The last drift decision with confirmed drift that no operator action has answered yet. */
+  openDrift?: DriftReport;
+  lastReport?: DriftReport;
+  /** What the active baseline was certified on: live traffic served by anything else is a model change. */
+  certifiedModel?: Baseline['model'];
+  baselineProblem?: string;
+  readonly live = new LiveWatch(this);
+  private target?: string;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private again = false;
+  /** Ids of evaluation runs in flight: their calls are the sidecar's own, not the agent's. */
+  private readonly runIds = new Set<string>();
+  private pinCache = new Map<string, string>();
+  private closed = false;
+  /** Aborts the runs in flight at shutdown: their calls would only meet a closed listener. */
+  private readonly stop = new AbortController();
+
+  constructor(deps: PactServiceDeps) {
+    this.deps = deps;
+  }
+
+  /** Takes a (re)loaded policy and its pact; restarts the schedule when the service is attached. */
+  async configure(policy: Policy, pact: Pact | undefined): Promise<void> {
+    this.policy = policy;
+    this.pact = pact;
+    this.refreshPins();
+    this.live.reset();
+    try {
+      this.certifiedModel = (await this.baseline())?.model;
+    } catch (err) {
+      // An unreadable baseline file is a warning on /status (baselineProblem), not a reason to stop.
+      this.baselineProblem = (err as Error).message;
+    }
+    if (this.target !== undefined) this.schedule();
+  }
+
+  /** Starts evaluating against the sidecar's own traffic listener (or the policy's evals.target). */
+  attach(trafficUrl: string): void {
+    this.target = trafficUrl;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    clearInterval(this.timer);
+    const every = this.policy?.evals?.everyMs ?? 0;
+    if (this.pact && every > 0 && !this.closed) this.timer = setInterval(() => void this.evaluate('schedule'), every).unref();
+  }
+
+  /** The snapshot an operator's rollback pinned `alias` to, above the policy's pin. */
+  snapshotFor(alias: string): string | undefined {
+    return this.pinCache.get(alias);
+  }
+
+  refreshPins(): PinOverride[] {
+    const pins = this.policy ? this.deps.store.pins(this.policy.agent.id) : [];
+    this.pinCache = new Map(pins.map((p) => [p.alias, p.snapshot]));
+    return pins;
+  }
+
+  /** True for the x-warden-eval value of an evaluation this sidecar is running. */
+  isOwnRun(id: string | undefined): boolean {
+    return id !== undefined && this.runIds.has(id);
+  }
+
+  /** The active baseline: certified in this sidecar, else the policy's baseline file. */
+  async baseline(): Promise<Baseline | undefined> {
+    const policy = this.policy;
+    if (!policy?.evals) return undefined;
+    const stored = this.deps.store.activeBaseline(policy.agent.id);
+    if (stored || !policy.evals.baseline) return stored;
+    return baselineFile(policy.evals.baseline, policy.agent.id);
+  }
+
+  /** Base URL evaluations call, in the pact's API. */
+  private targetFor(pact: Pact): string {
+    const base = this.policy?.evals?.target ?? this.target;
+    if (!base) throw new Error('the sidecar is not listening yet');
+    if (this.policy?.evals?.target) return base;
+    return pact.api === 'anthropic' ? `${base}/anthropic` : `${base}/v1`;
+  }
+
+  /** Run options for one evaluation run: its own id, marked so the sidecar knows its own calls. */
+  private runOptions(pact: Pact): { target: string; headers: Record<string, string>; apiKey?: string; signal: AbortSignal; release(): void } {
+    const id = `ev_${randomBytes(6).toString('hex')}`;
+    this.runIds.add(id);
+    return {
+      target: this.targetFor(pact),
+      headers: { 'x-warden-eval': id, 'x-warden-task': `eval:${id}` },
+      apiKey: this.deps.agentToken?.(),
+      signal: this.stop.signal,
+      release: () => this.runIds.delete(id),
+    };
+  }
+
+  /** Certifies a baseline from the model as served now, and makes it the active one. */
+  async certify(by = 'operator'): Promise<Certified> {
+    const { pact, policy } = this.ready();
+    const { release, ...opts } = this.runOptions(pact);
+    try {
+      const certified = await certifyBaseline(pact, opts, { pin: policy.models[pact.model]?.pin, policySha256: policy.source.sha256 });
+      this.deps.store.saveBaseline(certified.baseline);
+      this.certifiedModel = certified.baseline.model;
+      this.baselineProblem = undefined;
+      this.deps.store.addHistory(policy.agent.id, 'baseline_certified', { by, baseline: certified.baseline.id, model: certified.baseline.model, mde: certified.baseline.mde, warnings: certified.warnings });
+      this.openDrift = undefined;
+      return certified;
+    } finally {
+      release();
+    }
+  }
+
+  private ready(): { pact: Pact; policy: Policy } {
+    if (!this.pact || !this.policy) throw new Error('the policy has no evals section');
+    return { pact: this.pact, policy: this.policy };
+  }
+
+  /**
+   * Runs one evaluation unless one is running; a request during a run queues exactly one more (a model
+   * change seen mid-run must still be evaluated after it). Never throws: failures are recorded.
+   */
+  evaluate(reason: EvalReason): Promise<void> {
+    if (!this.pact || this.closed) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.evaluateOnce(reason).finally(() => {
+      this.running = undefined;
+      if (this.again && !this.closed) {
+        this.again = false;
+        void this.evaluate(reason);
+      }
+    });
+    return this.running;
+  }
+
+  /** Resolves once no evaluation is running or queued (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async evaluateOnce(reason: EvalReason): Promise<void> {
+    const { pact, policy } = this.ready();
+    const agent = policy.agent.id;
+    const { release, ...opts } = this.runOptions(pact);
+    const at = new Date().toISOString();
+    try {
+      const baseline = await this.baseline();
+      if (!baseline) {
+        const run = await runPact(pact, opts);
+        this.last = { at, reason, passed: run.passed, value: meanValue(run), served: run.served, drifted: [] };
+        this.deps.store.addHistory(agent, 'evaluation', { reason, baseline: null, ...summarizeRun(run) });
+        this.deps.metrics.evalRuns.inc({ reason, state: 'no_baseline' });
+        return;
+      }
+      const report = await evaluateDrift(pact, baseline, opts);
+      this.lastReport = report;
+      const drifted = report.capabilities.filter((c) => c.state === 'drift').map((c) => c.name);
+      this.last = { at, reason, state: report.state, passed: report.candidate.passed, value: meanValue(report.candidate), served: report.served, drifted };
+      for (const c of report.capabilities) {
+        this.deps.metrics.driftDeviation.set({ capability: c.name }, c.delta);
+        this.deps.metrics.evalValue.set({ capability: c.name }, c.candidateValue);
+      }
+      this.deps.metrics.evalRuns.inc({ reason, state: report.state });
+      const summary = summarizeDrift(report);
+      this.deps.store.addHistory(agent, 'evaluation', { reason, ...summary });
+      if (report.state === 'drift') await this.onDrift(report, summary);
+    } catch (err) {
+      if (this.closed) return;
+      const message = (err as Error).message ?? String(err);
+      this.last = { at, reason, passed: false, value: this.last?.value ?? 0, served: this.last?.served ?? {}, drifted: this.last?.drifted ?? [], error: message };
+      this.deps.store.addHistory(agent, 'evaluation_failed', { reason, error: message });
+      this.deps.metrics.evalRuns.inc({ reason, state: 'failed' });
+      this.deps.log.error({ err: message, reason }, 'pact evaluation failed');
+    } finally {
+      release();
+    }
+  }
+
+  /** Confirmed drift: history, audit, alert, and under `rules.model_drift: block` an automatic rollback. */
+  private async onDrift(report: DriftReport, summary: Record<string, unknown>): Promise<void> {
+    const policy = this.policy!;
+    this.openDrift = report;
+    this.deps.store.addHistory(policy.agent.id, 'drift', summary);
+    this.deps.record?.({ event: 'drift', ts: report.at, drift: summary });
+    this.deps.log.warn({ drift: summary }, 'behavioural drift confirmed');
+    const evals = policy.evals!;
+    if (evals.webhook) postAlert(evals.webhook, evals.webhookHeaders, driftAlert(policy, report), this.deps.log);
+    if (policy.rules.model_drift === 'block') await rollback(this, { by: 'warden', note: 'rules.model_drift: block' });
+  }
+
+  /** Stops the schedule and aborts an evaluation in flight (it is not recorded as failed). */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.stop.abort(new Error('the sidecar is shutting down'));
+  }
+}
+
+function meanValue(run: RunResult): number {
+  return run.capabilities.length === 0 ? 0 : run.capabilities.reduce((s, c) => s + c.value, 0) / run.capabilities.length;
+}
+
+function driftAlert(policy: Policy, report: DriftReport): Record<string, unknown> {
+  const moved = report.capabilities.filter((c) => c.state === 'drift')
+    .map((c) => `${c.name} ${(c.baselineValue * 100).toFixed(0)}% → ${(c.candidateValue * 100).toFixed(0)}%`).join(', ');
+  return {
+    kind: 'drift', agent: policy.agent.id, at: report.at, baseline: report.baselineId, served: report.served,
+    capabilities: report.capabilities.map(({ name, state, delta, interval, p }) => ({ name, state, delta, interval, p })),
+    admin: { status: '/evals', accept: '/evals/accept', rollback: '/evals/rollback', remediate: '/evals/remediate' },
+    text: `[warden] Agent ${policy.agent.id}: behaviour drifted on ${report.served.model ?? 'its model'} (${moved}). Review with \`warden eval status\`; then \`warden eval accept\`, \`rollback\` or \`remediate\`.`,
+  };
+}
