@@ -2,7 +2,9 @@
 //
 // A flag needs both a significant difference and a large one. With 500 calls a window, tests detect
 // changes too small for anyone to act on, so each metric also has a floor on the size of the change
-// (an absolute rate delta, a relative shift of the median or p90); and with six metrics compared
+// (an absolute rate delta; a relative shift of the median or p90 that is also absolutely large: 50 ms,
+// 20 characters, 5 tokens, so a sidecar warming up on a fast model does not page anyone over a
+// millisecond); and with six metrics compared
 // every window, each gets only its Bonferroni share of the family-wise alpha.
 //
 // Rates use the two-proportion z-test with Wilson intervals for display. Distributions use the
@@ -18,16 +20,16 @@ export const MIN_SAMPLES = 30;
 /** How to read one metric from a call; undefined when the call says nothing about it. */
 export type MetricSpec =
   | { metric: PassiveMetric; kind: 'rate'; label: string; read: (s: LiveSample) => boolean | undefined }
-  | { metric: PassiveMetric; kind: 'distribution'; label: string; read: (s: LiveSample) => number | undefined };
+  | { metric: PassiveMetric; kind: 'distribution'; label: string; read: (s: LiveSample) => number | undefined; minAbsoluteShift: number };
 
 /** Every metric the monitor compares, in report order. */
 export const METRICS: readonly MetricSpec[] = Object.freeze([
   { metric: 'refusal_rate', kind: 'rate', label: 'refusal rate', read: (s: LiveSample) => s.refusal },
   { metric: 'tool_error_rate', kind: 'rate', label: 'tool error rate', read: (s: LiveSample) => s.toolError },
   { metric: 'json_validity_rate', kind: 'rate', label: 'JSON validity rate', read: (s: LiveSample) => s.jsonValid },
-  { metric: 'response_chars', kind: 'distribution', label: 'response length (chars)', read: (s: LiveSample) => s.responseChars },
-  { metric: 'latency_ms', kind: 'distribution', label: 'latency (ms)', read: (s: LiveSample) => s.latencyMs },
-  { metric: 'output_tokens', kind: 'distribution', label: 'output tokens', read: (s: LiveSample) => s.outputTokens },
+  { metric: 'response_chars', kind: 'distribution', label: 'response length (chars)', read: (s: LiveSample) => s.responseChars, minAbsoluteShift: 20 },
+  { metric: 'latency_ms', kind: 'distribution', label: 'latency (ms)', read: (s: LiveSample) => s.latencyMs, minAbsoluteShift: 50 },
+  { metric: 'output_tokens', kind: 'distribution', label: 'output tokens', read: (s: LiveSample) => s.outputTokens, minAbsoluteShift: 5 },
 ] satisfies MetricSpec[]);
 
 /** One side of a comparison for one metric: a count of successes, or the values sorted ascending. */
@@ -107,9 +109,9 @@ export function compareRate(
   return result;
 }
 
-/** Compares a distribution: flagged when KS D exceeds the threshold and the median or p90 moved by at least minRelativeShift. */
+/** Compares a distribution: flagged when KS D exceeds the threshold and the median or p90 moved by at least minRelativeShift and the metric's absolute floor. */
 export function compareDistribution(
-  spec: MetricSpec,
+  spec: Extract<MetricSpec, { kind: 'distribution' }>,
   baselineSorted: readonly number[],
   currentSorted: readonly number[],
   threshold: number,
@@ -120,7 +122,8 @@ export function compareDistribution(
   const p90: [number, number] = [quantile(baselineSorted, 0.9), quantile(currentSorted, 0.9)];
   const shift50 = relativeShift(p50[0], p50[1]);
   const shift90 = relativeShift(p90[0], p90[1]);
-  const moved = Math.abs(shift50) >= minRelativeShift || Math.abs(shift90) >= minRelativeShift;
+  const large = (shift: number, [before, after]: [number, number]) => Math.abs(shift) >= minRelativeShift && Math.abs(after - before) >= spec.minAbsoluteShift;
+  const moved = large(shift50, p50) || large(shift90, p90);
   const flagged = d > threshold && moved;
   const result: PassiveMetricResult = {
     metric: spec.metric,

@@ -178,7 +178,7 @@ export class PassiveMonitor {
       const c = current[i];
       if (!comparable(b, c)) return skippedResult(spec, b, c);
       if (b.kind === 'rate' && c.kind === 'rate') return compareRate(spec, b, c, alphaShare, this.#config.minRateDelta);
-      if (b.kind === 'distribution' && c.kind === 'distribution') {
+      if (spec.kind === 'distribution' && b.kind === 'distribution' && c.kind === 'distribution') {
         const threshold = this.#threshold(i, b.sorted, c.n, alphaShare);
         return compareDistribution(spec, b.sorted, c.sorted, threshold, this.#config.minRelativeShift);
       }
