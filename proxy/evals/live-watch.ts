@@ -69,8 +69,17 @@ export class LiveWatch {
     this.watchModel(call, res);
     const monitor = this.passive();
     if (!monitor) return;
+    // A window's comparison takes tens of milliseconds the first time (the calibration): never on the
+    // agent's response path.
+    const sample = sampleOf(call, req, res, performance.now());
+    setImmediate(() => this.compare(monitor, sample));
+  }
+
+  private compare(monitor: PassiveMonitor, sample: LiveSample): void {
+    const service = this.service;
+    if (monitor !== this.monitor) return;
     const wasComplete = monitor.snapshot().baselineComplete;
-    const comparison = monitor.observe(sampleOf(call, req, res, performance.now()));
+    const comparison = monitor.observe(sample);
     const snap = monitor.snapshot();
     const agent = service.policy!.agent.id;
     if (!wasComplete && snap.baselineComplete) service.deps.store.savePassiveBaseline(agent, snap.baseline);
@@ -105,9 +114,11 @@ export class LiveWatch {
     if (seen.has(key)) return;
     const first = seen.size === 0;
     seen.add(key);
-    // The first pair seen after a start is news only when the baseline was served by something else.
-    const baseline = service.certifiedModel;
-    if (first && (!baseline || baseline.asked !== asked || (baseline.served === served && (baseline.systemFingerprint ?? '') === (call.systemFingerprint ?? '')))) return;
+    // What the baseline was certified on is never news (a rollback returns to it); the first pair
+    // seen after a start is news only against a baseline served by something else.
+    const baseline = service.certifiedModel?.asked === asked ? service.certifiedModel : undefined;
+    if (baseline && baseline.served === served && (baseline.systemFingerprint ?? '') === (call.systemFingerprint ?? '')) return;
+    if (first && !baseline) return;
     const detail = { asked, served, systemFingerprint: call.systemFingerprint, baselineServed: baseline?.served };
     service.deps.metrics.modelChanges.inc();
     service.deps.store.addHistory(service.policy!.agent.id, 'model_change', detail);

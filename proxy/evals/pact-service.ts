@@ -76,7 +76,8 @@ export class PactService {
   private target?: string;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
-  private again = false;
+  /** Why the one evaluation queued behind the running one was asked for. */
+  private queued?: EvalReason;
   /** Ids of evaluation runs in flight: their calls are the sidecar's own, not the agent's. */
   private readonly runIds = new Set<string>();
   private pinCache = new Map<string, string>();
@@ -190,15 +191,14 @@ export class PactService {
   evaluate(reason: EvalReason): Promise<void> {
     if (!this.pact || this.closed) return Promise.resolve();
     if (this.running) {
-      this.again = true;
+      this.queued = reason;
       return this.running;
     }
     this.running = this.evaluateOnce(reason).finally(() => {
       this.running = undefined;
-      if (this.again && !this.closed) {
-        this.again = false;
-        void this.evaluate(reason);
-      }
+      const next = this.queued;
+      this.queued = undefined;
+      if (next && !this.closed) void this.evaluate(next);
     });
     return this.running;
   }
