@@ -22,6 +22,9 @@ COPY package.json ./
 COPY bin ./bin
 COPY proxy ./proxy
 COPY policies ./policies
+# The sidecar runs pacts (evals/); `warden collector` is the same image with another command.
+COPY evals ./evals
+COPY collector ./collector
 # The agent shares the task's localhost; the admin port is published for Prometheus and health checks.
 RUN mkdir -p /var/lib/warden /etc/warden \
     && cp policies/examples/minimal.yaml /etc/warden/policy.yaml \
