@@ -152,6 +152,11 @@ export class PassiveMonitor {
     };
   }
 
+  /** Whether a window has completed since the baseline was set, so rebaseline() has one to adopt. */
+  get canRebaseline(): boolean {
+    return this.#lastWindow !== undefined;
+  }
+
   /** Makes the last complete window (or the given samples) the new baseline: an operator accepting new behaviour. */
   rebaseline(samples?: readonly LiveSample[]): void {
     const next = samples ?? this.#lastWindow;

@@ -242,17 +242,17 @@ export class EvalActionError extends WardenError {
 export class AdminTokenRequiredError extends WardenError {
   constructor(problem?: string) {
     super('WARDEN_ERR_ADMIN_TOKEN_REQUIRED', 403, 'warden_forbidden',
-      `approving or rejecting an escalation over the admin API needs a reviewer token, and this sidecar has none${problem ? ` (${problem})` : ''}: `
+      `deciding an escalation or acting on drift over the admin API needs a reviewer token, and this sidecar has none${problem ? ` (${problem})` : ''}: `
       + 'set WARDEN_ADMIN_TOKEN or WARDEN_ADMIN_TOKEN_FILE on the sidecar\'s container (never the agent\'s), '
       + 'or decide on the data volume with `warden escalations approve|reject ID --data-dir DIR`');
   }
 }
 
-/** 401: an escalation decision on the admin API without the admin token (authorization: Bearer), or with a wrong one. */
+/** 401: an escalation decision or drift action on the admin API without the admin token (authorization: Bearer), or with a wrong one. */
 export class AdminUnauthorizedError extends WardenError {
   constructor(reason: 'missing' | 'invalid') {
     super('WARDEN_ERR_ADMIN_UNAUTHORIZED', 401, 'warden_unauthorized', reason === 'missing'
-      ? 'approving or rejecting an escalation needs the admin token: send authorization: Bearer <token> (`warden escalations` sends --token or WARDEN_ADMIN_TOKEN)'
+      ? 'deciding an escalation or acting on drift needs the admin token: send authorization: Bearer <token> (`warden escalations` and `warden eval` send --token or WARDEN_ADMIN_TOKEN)'
       : 'the admin token sent is not valid');
   }
 }

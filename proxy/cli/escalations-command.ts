@@ -89,7 +89,7 @@ export async function escalationsCommand(argv: string[], stdout: Out, stderr: Ou
 }
 
 /** The admin token a decision sends: --token, WARDEN_ADMIN_TOKEN, or the file WARDEN_ADMIN_TOKEN_FILE names; none is the sidecar's to refuse. */
-function adminToken(flag: string | undefined): string | undefined {
+export function adminToken(flag: string | undefined): string | undefined {
   if (flag !== undefined) {
     if (!flag.trim()) throw new UsageError('--token is empty');
     return flag.trim();

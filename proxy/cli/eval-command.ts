@@ -9,6 +9,9 @@ import { formatInterval, formatRun, intervalName, percent, progressBar } from '.
 import { runPact, type RunOptions } from '../../evals/runner.ts';
 import type { Pact, RunResult } from '../../evals/types.ts';
 import { PolicyError, UsageError } from '../errors.ts';
+import { evalAcceptCommand, evalRemediateCommand, evalRollbackCommand } from './eval-action-command.ts';
+import { evalBaselineCommand } from './eval-baseline-command.ts';
+import { evalStatusCommand } from './eval-status-command.ts';
 
 /** An output stream; isTTY decides colour and the progress bar. */
 export type Out = Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean };
@@ -18,6 +21,11 @@ export type EvalSubcommand = (args: string[], stdout: Out, stderr: Out) => Promi
 
 const SUBCOMMANDS: Record<string, EvalSubcommand> = {
   run: evalRunCommand,
+  baseline: evalBaselineCommand,
+  status: evalStatusCommand,
+  accept: evalAcceptCommand,
+  rollback: evalRollbackCommand,
+  remediate: evalRemediateCommand,
 };
 
 /** Runs `warden eval <sub>` and returns the exit code. */

@@ -44,6 +44,22 @@ const USAGE = `usage: warden <command>
                        interval), 2 for bad flags, a bad pact (file:line:col) or a target no trial could
                        use; the key is --api-key, else WARDEN_EVAL_API_KEY, else OPENAI_API_KEY or
                        ANTHROPIC_API_KEY (none needed through a Warden sidecar)
+  eval baseline --pact FILE --target URL [--out FILE] [--data-dir DIR] [--json] [target flags as run]
+                       certify a baseline (trials × looks per case): stored as the agent's active one in
+                       DIR/evals.db and written to FILE (default: next to the pact, NAME.baseline.json)
+                       for the policy's evals.baseline; prints each capability's value, interval and MDE
+  eval baseline --admin URL [--token T]
+                       ask a running sidecar to certify its pact
+  eval status --pact FILE --target URL --baseline FILE [--json] [target flags as run]
+                       the sequential drift decision against a baseline: exit 1 on confirmed drift,
+                       0 for no drift or inconclusive (add cases or trials to decide)
+  eval status --admin URL [--json]
+                       a sidecar's pact, baseline, last evaluation, open drift, pins and trust score;
+                       exit 1 while it reports open drift
+  eval accept [--unpin] | rollback | remediate [--admin URL] [--token T] [--by NAME] [--note TEXT] [--json]
+                       answer drift on a sidecar: re-certify as served now, pin the baseline's snapshot,
+                       or send the drift report to evals.remediate; exit 0 done, 1 refused (no baseline,
+                       nothing to act on), 2 usage, no valid admin token or an unreachable sidecar
   escalations list [--state S] [--json] | show ID
   escalations approve ID [--args JSON] [--choice N] [--by NAME] [--note TEXT]
   escalations reject ID [--by NAME] [--note TEXT]

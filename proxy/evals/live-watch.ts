@@ -132,6 +132,9 @@ export class LiveWatch {
     this.openAlert = undefined;
     const monitor = this.passive();
     if (!monitor) return;
+    // Without a live window since the passive baseline was taken (a sidecar that just started, a
+    // second accept) there is no newer live behaviour to adopt, so the baseline stays.
+    if (!monitor.canRebaseline) return;
     monitor.rebaseline();
     this.service.deps.store.savePassiveBaseline(this.service.policy!.agent.id, monitor.snapshot().baseline);
   }
