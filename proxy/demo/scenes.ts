@@ -5,6 +5,7 @@ import { verifyAuditDb } from '../audit/verify.ts';
 import { RETRY_SCENES } from './retry-scenes.ts';
 import { LIMIT_SCENES } from './limit-scenes.ts';
 import { SANITIZE_SCENES } from './sanitize-scenes.ts';
+import { PACT_SCENES } from './pact-scenes.ts';
 import { call, expect, usageOf, type Scene, type SceneEnv } from './scene-kit.ts';
 
 export type { SceneEnv } from './scene-kit.ts';
@@ -80,6 +81,7 @@ const SCENES: Scene[] = [
   ...RETRY_SCENES,
   ...LIMIT_SCENES,
   ...SANITIZE_SCENES,
+  ...PACT_SCENES,
   {
     title: 'Audit: every call left a record, hash-chained and checkpointed',
     async run(env) {
