@@ -4,11 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { startOrderService } from '../demo/fake-orders.ts';
 import { startFakeUpstream } from '../demo/fake-upstream.ts';
 import { runScenes } from '../demo/scenes.ts';
-import { startSidecar } from '../sidecar.ts';
+import { startDemoSidecar } from '../demo/scene-kit.ts';
 
 const DEMO_POLICY = fileURLToPath(new URL('../../policies/examples/demo.yaml', import.meta.url));
 
@@ -21,16 +20,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   process.env.WARDEN_DEMO_TOOLS = orders.url;
   // The demo's audit log lives in a throwaway directory, so a demo never touches a real one.
   const dataDir = mkdtempSync(join(tmpdir(), 'warden-demo-'));
-  const sidecar = await startSidecar({
-    dataDir,
-    policyFile: DEMO_POLICY,
-    listen: { host: '127.0.0.1', port: 0 },
-    adminListen: { host: '127.0.0.1', port: 0 },
-    shutdownGraceMs: 2_000,
-    watchPolicy: false,
-    // The demo prints its own story; the sidecar's JSON log would drown it.
-    logger: pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'silent' }),
-  });
+  const sidecar = await startDemoSidecar(DEMO_POLICY, dataDir);
   const out = (line = '') => process.stdout.write(`${line}\n`);
   out(`Warden demo: fake upstream at ${fake.url}, sidecar at ${sidecar.trafficUrl} (admin ${sidecar.adminUrl})`);
   out(`policy: policies/examples/demo.yaml (agent ${sidecar.ctx.runtime.policy.agent.id})`);

@@ -143,15 +143,17 @@ export function unusableTarget(result: RunResult): string | undefined {
   return undefined;
 }
 
-/** Runs a pact with a progress bar on a TTY stderr, cancelled by Ctrl-C. */
-export async function runWithProgress(pact: Pact, options: RunOptions, stderr: Out): Promise<RunResult | 'interrupted'> {
+type Progressed<T> = (signal: AbortSignal, onProgress: (done: number, total: number) => void) => Promise<T>;
+
+/** Runs trials with a progress bar on a TTY stderr; Ctrl-C cancels them and yields 'interrupted'. */
+export async function withProgress<T>(stderr: Out, work: Progressed<T>): Promise<T | 'interrupted'> {
   const bar = progressBar(stderr);
   const controller = new AbortController();
   const interrupted = new Error('interrupted');
   const onSigint = () => controller.abort(interrupted);
   process.once('SIGINT', onSigint);
   try {
-    return await runPact(pact, { ...options, signal: controller.signal, onProgress: (done, total) => bar.update(done, total) });
+    return await work(controller.signal, (done, total) => bar.update(done, total));
   } catch (err) {
     if (err === interrupted) return 'interrupted';
     throw err;
@@ -159,6 +161,11 @@ export async function runWithProgress(pact: Pact, options: RunOptions, stderr: O
     process.off('SIGINT', onSigint);
     bar.done();
   }
+}
+
+/** Runs a pact with a progress bar on a TTY stderr, cancelled by Ctrl-C. */
+export function runWithProgress(pact: Pact, options: RunOptions, stderr: Out): Promise<RunResult | 'interrupted'> {
+  return withProgress(stderr, (signal, onProgress) => runPact(pact, { ...options, signal, onProgress }));
 }
 
 /** `warden eval run`: runs the pact once and reports each capability against its threshold. */

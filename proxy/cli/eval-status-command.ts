@@ -9,13 +9,13 @@ import { unpairedCapabilities } from '../../evals/drift.ts';
 import { driftVerdict, formatDriftRows, type DriftRow } from '../../evals/drift-report.ts';
 import { evaluateDrift } from '../../evals/evaluate.ts';
 import { pactPromptSha256 } from '../../evals/pact.ts';
-import { formatInterval, percent, progressBar } from '../../evals/report.ts';
+import { formatInterval, percent } from '../../evals/report.ts';
 import type { Baseline, DriftReport, Pact } from '../../evals/types.ts';
 import type { RunOptions } from '../../evals/runner.ts';
 import { summarizeDrift, summarizeRun } from '../evals/summaries.ts';
 import { ConfigError, UsageError } from '../errors.ts';
 import { ADMIN_FLAGS, adminClient } from './eval-action-command.ts';
-import { parseEvalFlags, TARGET_FLAGS, targetRunOptions, unusableTarget, type Out } from './eval-command.ts';
+import { parseEvalFlags, TARGET_FLAGS, targetRunOptions, unusableTarget, withProgress, type Out } from './eval-command.ts';
 
 type Json = Record<string, any>;
 
@@ -47,23 +47,10 @@ function readBaseline(file: string, pact: Pact, stderr: Out): Baseline {
 }
 
 /** evaluateDrift with a progress bar on a TTY stderr, cancelled by Ctrl-C. */
-async function evaluateWithProgress(pact: Pact, baseline: Baseline, options: RunOptions, stderr: Out): Promise<DriftReport | 'interrupted'> {
-  const bar = progressBar(stderr);
-  const controller = new AbortController();
-  const interrupted = new Error('interrupted');
-  const onSigint = () => controller.abort(interrupted);
-  process.once('SIGINT', onSigint);
-  try {
-    // The decision sets trials, offsets and capabilities look by look; the rest is the target's.
-    const { target, headers, apiKey, concurrency, model, judge } = options;
-    return await evaluateDrift(pact, baseline, { target, headers, apiKey, concurrency, model, judge, signal: controller.signal, onProgress: (done, total) => bar.update(done, total) });
-  } catch (err) {
-    if (err === interrupted) return 'interrupted';
-    throw err;
-  } finally {
-    process.off('SIGINT', onSigint);
-    bar.done();
-  }
+function evaluateWithProgress(pact: Pact, baseline: Baseline, options: RunOptions, stderr: Out): Promise<DriftReport | 'interrupted'> {
+  // The decision sets trials, offsets and capabilities look by look; the rest is the target's.
+  const { target, headers, apiKey, concurrency, model, judge } = options;
+  return withProgress(stderr, (signal, onProgress) => evaluateDrift(pact, baseline, { target, headers, apiKey, concurrency, model, judge, signal, onProgress }));
 }
 
 function servedText(s: { model?: string; systemFingerprint?: string } | undefined): string {

@@ -12,11 +12,10 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
-import { startSidecar, type Sidecar } from '../sidecar.ts';
+import type { Sidecar } from '../sidecar.ts';
 import { createFakeBehaviour, demoProfile, type FakeBehaviour } from './fake-behaviour.ts';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.ts';
-import { call, expect, type CallResult, type Scene } from './scene-kit.ts';
+import { call, expect, startDemoSidecar, type CallResult, type Scene } from './scene-kit.ts';
 
 const DRIFT_POLICY = fileURLToPath(new URL('../../policies/examples/drift-demo.yaml', import.meta.url));
 const OLD = 'gpt-4o-2024-08-06';
@@ -68,15 +67,7 @@ async function openRig(): Promise<Rig> {
   const restoreEnv = setEnv({ ...vars, WARDEN_DEMO_BEHAVIOUR_UPSTREAM: fake.url });
   const dataDir = mkdtempSync(join(tmpdir(), 'warden-demo-drift-'));
   try {
-    const sidecar = await startSidecar({
-      dataDir,
-      policyFile: DRIFT_POLICY,
-      listen: { host: '127.0.0.1', port: 0 },
-      adminListen: { host: '127.0.0.1', port: 0 },
-      shutdownGraceMs: 2_000,
-      watchPolicy: false,
-      logger: pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'silent' }),
-    });
+    const sidecar = await startDemoSidecar(DRIFT_POLICY, dataDir);
     return { fake, behaviour, sidecar, token, dataDir, restoreEnv };
   } catch (err) {
     restoreEnv();

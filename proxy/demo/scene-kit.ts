@@ -1,6 +1,8 @@
 // What the demo's scenes share: the environment they run in, a plain HTTP call, and the check that
 // fails a scene with what was expected.
+import pino from 'pino';
 import { request } from 'undici';
+import { startSidecar, type Sidecar } from '../sidecar.ts';
 
 export interface SceneEnv {
   trafficUrl: string;
@@ -47,3 +49,16 @@ export function expect(ok: boolean, what: string): void {
   if (!ok) throw new Error(`expected ${what}`);
 }
 
+
+/** A sidecar for the demo: loopback ports the OS picks, no file watching, and a silent log (the demo prints its own story). */
+export function startDemoSidecar(policyFile: string, dataDir: string): Promise<Sidecar> {
+  return startSidecar({
+    dataDir,
+    policyFile,
+    listen: { host: '127.0.0.1', port: 0 },
+    adminListen: { host: '127.0.0.1', port: 0 },
+    shutdownGraceMs: 2_000,
+    watchPolicy: false,
+    logger: pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'silent' }),
+  });
+}
