@@ -1,16 +1,28 @@
 # The Warden sidecar image. Node runs the TypeScript sources directly (type stripping), so there is no
-# build step: the first stage only installs production dependencies (native ones compile there).
-FROM node:24-slim AS deps
+# build step: the first stage only installs production dependencies (a native one compiles there when
+# its prebuilt binary does not fit), and the runtime stage gets node_modules without the toolchain.
+#
+# Both stages use one exact Node release on one Debian release, so a rebuild gets the same runtime.
+# To pin by digest as well (recommended for production), append what
+#   docker buildx imagetools inspect node:24.21.0-bookworm-slim --format '{{json .Manifest.Digest}}'
+# prints, as `@sha256:…`, to both FROM lines.
+FROM node:24.21.0-bookworm-slim AS deps
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-FROM node:24-slim
+FROM node:24.21.0-bookworm-slim
+# tini is PID 1: it forwards SIGTERM/SIGINT to node (which drains and exits 0) and reaps zombies,
+# which node does not do as PID 1. On ECS, `linuxParameters.initProcessEnabled: true` does the same.
+RUN apt-get update && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/*
 # V8 grows the young generation to 128 MB under a sidecar's allocation rate; 4 MB semi-spaces keep
 # resident memory near 200 MB instead of 320 MB at no measured throughput cost (npm run bench).
 ENV NODE_OPTIONS="--max-semi-space-size=4"
+# Read-only root file system: the sidecar writes only to WARDEN_DATA_DIR (a task volume) and /tmp
+# (SQLite's temporary files). Nothing sets NODE_COMPILE_CACHE and npm is not run, so nothing else.
 ENV NODE_ENV=production \
     WARDEN_DATA_DIR=/var/lib/warden \
     WARDEN_LISTEN=127.0.0.1:15100 \
@@ -25,14 +37,20 @@ COPY policies ./policies
 # The sidecar runs pacts (evals/); `warden collector` is the same image with another command.
 COPY evals ./evals
 COPY collector ./collector
+# `warden deploy inject|remove|status` (deploy/ecs) and the example task definitions and dashboards.
+COPY deploy ./deploy
 # The agent shares the task's localhost; the admin port is published for Prometheus and health checks.
 RUN mkdir -p /var/lib/warden /etc/warden \
     && cp policies/examples/minimal.yaml /etc/warden/policy.yaml \
     && chown -R node:node /var/lib/warden
+VOLUME /var/lib/warden
 USER node
 EXPOSE 15100 15101
+# No curl in the image: node's fetch probes /readyz on the admin port WARDEN_ADMIN_LISTEN names.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:15101/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+((process.env.WARDEN_ADMIN_LISTEN||'').split(':').pop()||15101)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Fargate sends SIGTERM and waits stopTimeout (30 s max) before SIGKILL; the drain fits inside it.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/bin/warden.js", "proxy"]
+# The command is the warden subcommand: `proxy` by default, `collector --store …` for the collector.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/warden.js"]
+CMD ["proxy"]

@@ -1,4 +1,7 @@
 // `warden proxy`: runs the sidecar until SIGTERM/SIGINT, then drains and exits 0.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.ts';
 import { DEFAULT_CLIENT_TIMEOUTS } from '../http/client-guard.ts';
@@ -33,12 +36,20 @@ function millis(text: string | undefined, fallback: number, flag: string): numbe
   return n;
 }
 
+/** Writes an inline policy to a private temporary file, which the loader and its problems then name. */
+function inlinePolicyFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'warden-policy-')), 'inline-policy.yaml');
+  writeFileSync(file, text, { mode: 0o600 });
+  return file;
+}
+
 /** Starts the sidecar from flags (or their WARDEN_* env equivalents) and serves until a stop signal. */
 export async function proxyCommand(args: string[]): Promise<number> {
   const flags = parse(args);
   const env = process.env;
-  const policyFile = flags.policy ?? env.WARDEN_POLICY;
-  if (!policyFile) throw new UsageError('proxy needs --policy FILE (or WARDEN_POLICY)');
+  // WARDEN_POLICY_INLINE (set by `warden deploy inject --policy`) outranks the image's WARDEN_POLICY.
+  const policyFile = flags.policy ?? (env.WARDEN_POLICY_INLINE ? inlinePolicyFile(env.WARDEN_POLICY_INLINE) : env.WARDEN_POLICY);
+  if (!policyFile) throw new UsageError('proxy needs --policy FILE (or WARDEN_POLICY, or the policy text in WARDEN_POLICY_INLINE)');
   const grace = Number(flags['shutdown-grace-ms'] ?? env.WARDEN_SHUTDOWN_GRACE_MS ?? 25_000);
   if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--shutdown-grace-ms must be a number of milliseconds, got "${flags['shutdown-grace-ms']}"`);
   let listen, adminListen, inboundListen;
