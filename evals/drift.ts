@@ -14,6 +14,7 @@
 // that share over the capabilities still being decided. Each interval is drawn at the level its test
 // was held to, so a capability reported as drift has an interval that agrees with its test.
 import type { Baseline, CapabilityDrift, CapabilityResult, CaseRegression, CaseResult, DriftState, Pact, RunResult } from './types.ts';
+import { callFailed } from './assertions.ts';
 import { holm, holmLevels, mcnemarExact, newcombePaired, pairedBootstrap } from './stats.ts';
 
 /** What one look measured for one capability, before the correction across capabilities. */
@@ -54,7 +55,11 @@ function measurePassRate(name: string, tolerance: number, base: CapabilityResult
     const pairs = Math.min(b.trials.length, c.trials.length);
     let basePasses = 0;
     let candPasses = 0;
+    let used = 0;
     for (let j = 0; j < pairs; j++) {
+      // A trial whose call failed says nothing about behaviour; its pair is left out.
+      if (callFailed(b.trials[j].observation) || callFailed(c.trials[j].observation)) continue;
+      used++;
       const x = b.trials[j].pass;
       const y = c.trials[j].pass;
       if (x) basePasses++;
@@ -65,8 +70,8 @@ function measurePassRate(name: string, tolerance: number, base: CapabilityResult
       else n00++;
     }
     const drop = basePasses - candPasses;
-    if (pairs > 0 && drop >= REGRESSION_MIN_DROP && drop / pairs >= REGRESSION_MIN_SHARE) {
-      regressions.push({ id: c.id, baseline: { passes: basePasses, trials: pairs }, candidate: { passes: candPasses, trials: pairs } });
+    if (used > 0 && drop >= REGRESSION_MIN_DROP && drop / used >= REGRESSION_MIN_SHARE) {
+      regressions.push({ id: c.id, baseline: { passes: basePasses, trials: used }, candidate: { passes: candPasses, trials: used } });
     }
   }
   const n = n11 + n10 + n01 + n00;
@@ -104,7 +109,7 @@ function measureScore(name: string, tolerance: number, base: CapabilityResult, c
     candSum += y;
   }
   const n = diffs.length;
-  // The bootstrap's p-value does not depend on the interval's level; one resampling serves both.
+  // The p-value does not depend on the interval's level; the interval is drawn again at the level Holm assigns.
   const boot = n === 0 ? undefined : pairedBootstrap(diffs, { seed });
   return {
     name, metric: 'mean_score', tolerance, n, regressions,
@@ -165,12 +170,6 @@ export function worstState(caps: readonly CapabilityDrift[]): DriftState {
   let worst: DriftState = 'no_drift';
   for (const c of caps) if (SEVERITY[c.state] > SEVERITY[worst]) worst = c.state;
   return worst;
-}
-
-/** Trials per case the baseline holds for every look of a decision (certification runs them all up front). */
-export function baselineTrials(pact: Pact, capability: string): number {
-  const cap = pact.capabilities.find((c) => c.name === capability);
-  return (cap?.trials ?? 0) * pact.looks;
 }
 
 /** Capabilities of the pact the baseline cannot pair with (not in it), so a person knows to re-certify. */

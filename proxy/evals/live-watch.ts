@@ -62,22 +62,29 @@ export class LiveWatch {
     return this.monitor;
   }
 
-  /** One model call the agent made, as its response leaves the pipeline. */
+  /**
+   * One model call the agent made, as its response leaves the pipeline. Only the sample is taken here;
+   * the store writes, logs and window comparisons happen just after, off the agent's response path,
+   * and a fault in them is logged, never the agent's call failing.
+   */
   observe(call: CallContext, req: Request | undefined, res: Response): void {
     const service = this.service;
     if (!service.pact || service.isOwnRun(header(call, 'x-warden-eval'))) return;
-    this.watchModel(call, res);
-    const monitor = this.passive();
-    if (!monitor) return;
-    // A window's comparison takes tens of milliseconds the first time (the calibration): never on the
-    // agent's response path.
     const sample = sampleOf(call, req, res, performance.now());
-    setImmediate(() => this.compare(monitor, sample));
+    const served = { asked: call.modelAsked, model: res.model ?? call.modelServed, fingerprint: call.systemFingerprint ?? res.systemFingerprint };
+    setImmediate(() => {
+      try {
+        this.watchModel(served.asked, served.model, served.fingerprint);
+        const monitor = this.passive();
+        if (monitor) this.compare(monitor, sample);
+      } catch (err) {
+        service.deps.log.error({ err: String(err) }, 'the live watch failed on a call');
+      }
+    });
   }
 
   private compare(monitor: PassiveMonitor, sample: LiveSample): void {
     const service = this.service;
-    if (monitor !== this.monitor) return;
     const wasComplete = monitor.snapshot().baselineComplete;
     const comparison = monitor.observe(sample);
     const snap = monitor.snapshot();
@@ -100,12 +107,10 @@ export class LiveWatch {
     }
   }
 
-  private watchModel(call: CallContext, res: Response): void {
+  private watchModel(asked: string | undefined, served: string | undefined, fingerprint: string | undefined): void {
     const service = this.service;
-    const asked = call.modelAsked;
-    const served = res.model ?? call.modelServed;
     if (!asked || !served || !service.pact || !usesModel(service, asked)) return;
-    const key = `${served}\0${call.systemFingerprint ?? res.systemFingerprint ?? ''}`;
+    const key = `${served}\0${fingerprint ?? ''}`;
     let seen = this.seen.get(asked);
     if (!seen) {
       seen = new Set();
@@ -117,9 +122,9 @@ export class LiveWatch {
     // What the baseline was certified on is never news (a rollback returns to it); the first pair
     // seen after a start is news only against a baseline served by something else.
     const baseline = service.certifiedModel?.asked === asked ? service.certifiedModel : undefined;
-    if (baseline && baseline.served === served && (baseline.systemFingerprint ?? '') === (call.systemFingerprint ?? '')) return;
+    if (baseline && baseline.served === served && (baseline.systemFingerprint ?? '') === (fingerprint ?? '')) return;
     if (first && !baseline) return;
-    const detail = { asked, served, systemFingerprint: call.systemFingerprint, baselineServed: baseline?.served };
+    const detail = { asked, served, systemFingerprint: fingerprint, baselineServed: baseline?.served };
     service.deps.metrics.modelChanges.inc();
     service.deps.store.addHistory(service.policy!.agent.id, 'model_change', detail);
     service.deps.log.warn(detail, 'the served model changed; evaluating the pact');

@@ -36,6 +36,9 @@ export async function rollback(service: PactService, input: ActionInput): Promis
   if (!snapshot) throw new EvalActionError(`baseline ${baseline.id} does not record the model it was served by, so there is no snapshot to pin`);
   const alias = baseline.model.asked;
   const previous = service.snapshotFor(alias) ?? service.policy!.models[alias]?.pin;
+  // Pinned there already and still drifting: another rollback and evaluation would only loop
+  // (the sidecar's own rule reacting to its own evaluation); a person has to look.
+  if (previous === snapshot && input.by === 'warden') return { alias, snapshot, previous };
   service.deps.store.setPin(agent, alias, snapshot, `rollback by ${input.by}${input.note ? `: ${input.note}` : ''}`);
   service.refreshPins();
   const detail = { by: input.by, note: input.note, alias, snapshot, previous, baseline: baseline.id, drift: service.openDrift && summarizeDrift(service.openDrift) };

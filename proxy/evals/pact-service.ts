@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Policy } from '../../policies/types.ts';
+import { callFailed } from '../../evals/assertions.ts';
 import { certifyBaseline, type Certified } from '../../evals/certify.ts';
 import { evaluateDrift } from '../../evals/evaluate.ts';
 import { loadPactFile } from '../../evals/pact.ts';
@@ -31,7 +32,7 @@ export interface PactServiceDeps {
   agentToken?: () => string | undefined;
 }
 
-export type EvalReason = 'schedule' | 'model_change' | 'operator' | 'rollback' | 'start';
+export type EvalReason = 'schedule' | 'model_change' | 'operator' | 'rollback';
 
 /** The last evaluation, as /status and the trust score read it. */
 export interface LastEvaluation {
@@ -95,9 +96,11 @@ export class PactService {
     this.pact = pact;
     this.refreshPins();
     this.live.reset();
+    this.baselineProblem = undefined;
     try {
       this.certifiedModel = (await this.baseline())?.model;
     } catch (err) {
+      this.certifiedModel = undefined;
       // An unreadable baseline file is a warning on /status (baselineProblem), not a reason to stop.
       this.baselineProblem = (err as Error).message;
     }
@@ -211,18 +214,23 @@ export class PactService {
   private async evaluateOnce(reason: EvalReason): Promise<void> {
     const { pact, policy } = this.ready();
     const agent = policy.agent.id;
-    const { release, ...opts } = this.runOptions(pact);
     const at = new Date().toISOString();
+    let release: (() => void) | undefined;
     try {
+      const { release: done, ...opts } = this.runOptions(pact);
+      release = done;
       const baseline = await this.baseline();
       if (!baseline) {
-        const run = await runPact(pact, opts);
+        const run = unfailed(await runPact(pact, opts));
         this.last = { at, reason, passed: run.passed, value: meanValue(run), served: run.served, drifted: [] };
         this.deps.store.addHistory(agent, 'evaluation', { reason, baseline: null, ...summarizeRun(run) });
         this.deps.metrics.evalRuns.inc({ reason, state: 'no_baseline' });
         return;
       }
       const report = await evaluateDrift(pact, baseline, opts);
+      unfailed(report.candidate);
+      // An operator accepted a new baseline while this ran: its verdict is about the old one.
+      if ((await this.baseline())?.id !== baseline.id) return;
       this.lastReport = report;
       const drifted = report.capabilities.filter((c) => c.state === 'drift').map((c) => c.name);
       this.last = { at, reason, state: report.state, passed: report.candidate.passed, value: meanValue(report.candidate), served: report.served, drifted };
@@ -242,7 +250,7 @@ export class PactService {
       this.deps.metrics.evalRuns.inc({ reason, state: 'failed' });
       this.deps.log.error({ err: message, reason }, 'pact evaluation failed');
     } finally {
-      release();
+      release?.();
     }
   }
 
@@ -264,6 +272,20 @@ export class PactService {
     clearInterval(this.timer);
     this.stop.abort(new Error('the sidecar is shutting down'));
   }
+}
+
+// Beyond this share of failed calls (an outage, a spent budget, a refused key), a run measures the
+// failure, not the behaviour: it is recorded as a failed evaluation, never as drift.
+const MAX_FAILED_SHARE = 0.2;
+
+/** The run, unless too many of its calls failed to say anything about behaviour (then it throws why). */
+function unfailed(run: RunResult): RunResult {
+  const trials = run.capabilities.flatMap((c) => c.cases.flatMap((k) => k.trials));
+  const failed = trials.filter((t) => callFailed(t.observation));
+  if (trials.length > 0 && failed.length / trials.length > MAX_FAILED_SHARE) {
+    throw new Error(`${failed.length} of ${trials.length} evaluation calls failed (first: ${failed[0].observation.error ?? `HTTP ${failed[0].observation.status}`}); behaviour was not judged`);
+  }
+  return run;
 }
 
 function meanValue(run: RunResult): number {

@@ -78,3 +78,19 @@ test('only the trials both runs have are paired; a capability missing from the b
   // A look limited to some capabilities decides only those.
   assert.deepEqual(decideDrift(PACT, run(capability('c', 10, 2, () => true), capability('d', 10, 2, () => true)), run(capability('c', 10, 2, () => true), capability('d', 10, 2, () => true)), { look: 2, capabilities: ['d'] }).map((c) => c.name), ['d']);
 });
+
+test('trials whose call failed (an outage, a spent budget) are left out of the pairs, never counted as drift', () => {
+  const base = run(capability('c', 20, 5, () => true));
+  const cand = run(capability('c', 20, 5, () => true));
+  // The candidate's upstream answered 503 to every third trial: those trials "fail" every check.
+  for (const k of cand.capabilities[0].cases) {
+    k.trials.forEach((t, j) => {
+      if (j % 3 === 0) Object.assign(t, { pass: false, observation: { ...t.observation, status: 503, error: 'HTTP 503' } });
+    });
+  }
+  const [c] = decideDrift(PACT, base, cand, { look: 1 });
+  assert.equal(c.n, 60, 'the 40 pairs with a failed call are left out');
+  assert.equal(c.delta, 0);
+  assert.notEqual(c.state, 'drift');
+  assert.deepEqual(c.regressions, []);
+});
