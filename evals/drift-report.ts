@@ -3,7 +3,7 @@
 // level, pairs and looks), the cases that regressed, and a one-line verdict. It takes the decision's
 // figures only, so a local `warden eval status` (a DriftReport) and a sidecar's GET /evals (its
 // summary) print the same way.
-import { formatInterval, percent } from './report.ts';
+import { formatInterval, percent, table } from './report.ts';
 import type { CapabilityDrift, DriftState } from './types.ts';
 
 /** The figures of one capability's decision that a report prints; tolerance is absent in a sidecar's summary. */
@@ -26,11 +26,6 @@ export function signedPercent(x: number): string {
 export function formatP(p: number): string {
   if (p === 0) return '0';
   return p >= 0.001 ? p.toFixed(4) : p.toExponential(1);
-}
-
-function table(rows: string[][], indent = ''): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd());
 }
 
 /** The capabilities' table, then each regressed case ("orders-3: 3/3 → 1/3 passes"). */

@@ -21,7 +21,8 @@ export function intervalName(cap: Pick<CapabilityResult, 'metric'>): string {
   return cap.metric === 'pass_rate' ? 'Wilson 95%' : 'bootstrap 95%';
 }
 
-function table(rows: string[][], indent = ''): string[] {
+/** Rows as aligned columns (two spaces apart), each line prefixed with `indent`. */
+export function table(rows: string[][], indent = ''): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd());
 }

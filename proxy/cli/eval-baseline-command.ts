@@ -8,7 +8,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { baselineFromRun } from '../../evals/certify.ts';
 import { EvalStore } from '../../evals/store.ts';
-import { formatInterval, percent } from '../../evals/report.ts';
+import { formatInterval, percent, table } from '../../evals/report.ts';
 import type { Baseline, Metric } from '../../evals/types.ts';
 import { summarizeRun } from '../evals/summaries.ts';
 import { ConfigError, UsageError } from '../errors.ts';
@@ -37,16 +37,14 @@ export function defaultBaselineFile(pactFile: string): string {
   return join(dirname(pactFile), `${basename(pactFile).replace(/\.ya?ml$/i, '')}.baseline.json`);
 }
 
-function table(rows: Row[]): string[] {
+function capabilityTable(rows: Row[]): string[] {
   const withTolerance = rows.some((r) => r.tolerance !== undefined);
   const head = ['CAPABILITY', 'METRIC', 'VALUE', '95% INTERVAL', 'TRIALS', 'MDE', ...(withTolerance ? ['TOLERANCE'] : [])];
   const cells = rows.map((r) => [
     r.name, r.metric, percent(r.value), formatInterval(r.interval), String(r.trials),
     r.mde === undefined ? '-' : percent(r.mde), ...(withTolerance ? [r.tolerance === undefined ? '-' : percent(r.tolerance)] : []),
   ]);
-  const all = [head, ...cells];
-  const widths = head.map((_, i) => Math.max(...all.map((c) => c[i].length)));
-  return all.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd());
+  return table([head, ...cells]);
 }
 
 function served(s: { model?: string; systemFingerprint?: string } | undefined): string {
@@ -131,7 +129,7 @@ export async function evalBaselineCommand(args: string[], stdout: Out, stderr: O
     `baseline ${baseline.id} for agent ${baseline.agent}, certified ${baseline.certifiedAt}`,
     `pact ${pact.file} (${pact.looks} looks of trials per case)  target ${run.target}  served ${served(run.served)}`,
     '',
-    ...table(rows),
+    ...capabilityTable(rows),
     '',
     'MDE: the smallest change in a capability a drift decision against this baseline can detect (80% power)',
     `wrote ${out} (point the policy's evals.baseline at it)`,
@@ -159,7 +157,7 @@ async function viaSidecar(f: { admin?: string; token?: string; by?: string; note
       `baseline ${r.baseline} certified by the sidecar at ${client.origin}`,
       `model ${model.asked ?? '?'}${model.pin ? ` pinned to ${model.pin}` : ''}  served ${served({ model: model.served, systemFingerprint: model.systemFingerprint })}`,
       '',
-      ...table(rows),
+      ...capabilityTable(rows),
       '',
       'MDE: the smallest change in a capability a drift decision against this baseline can detect (80% power)',
       'it is now the sidecar\'s active baseline',
