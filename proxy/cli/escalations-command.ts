@@ -10,14 +10,12 @@ import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { request } from 'undici';
 import { applyVerdict, type Verdict } from '../escalation/decide.ts';
 import { escalationJson, EscalationStore, type EscalationState } from '../escalation/store.ts';
-import { readSecret } from '../auth/secret.ts';
-import { ConfigError, UsageError, WardenError } from '../errors.ts';
+import { UsageError, WardenError } from '../errors.ts';
+import { adminClient, Refused, type Json } from './admin-client.ts';
 
 type Out = Pick<NodeJS.WriteStream, 'write'>;
-type Json = Record<string, any>;
 
 const SUBCOMMANDS = ['list', 'show', 'approve', 'reject'];
 const STATES = ['pending', 'approved', 'rejected', 'timed_out'];
@@ -45,8 +43,6 @@ interface Backend {
   close(): void;
 }
 
-/** A refusal from the queue (404, 409, 400): exit 1 with its message. */
-class Refused extends Error {}
 
 /** Runs `warden escalations <sub>` and returns the exit code. */
 export async function escalationsCommand(argv: string[], stdout: Out, stderr: Out): Promise<number> {
@@ -58,7 +54,7 @@ export async function escalationsCommand(argv: string[], stdout: Out, stderr: Ou
   if (sub === 'list' && positionals.length > 0) throw new UsageError(`escalations list takes no id (use show ${positionals[0]})`);
   if (f.state && !STATES.includes(f.state)) throw new UsageError(`--state must be one of ${STATES.join(', ')} (got "${f.state}")`);
   if (f.limit !== undefined && !/^[1-9][0-9]*$/.test(f.limit)) throw new UsageError(`--limit must be a positive whole number (got "${f.limit}")`);
-  const backend = f['data-dir'] ? fileBackend(f['data-dir']) : apiBackend(f.admin ?? process.env.WARDEN_ADMIN_URL ?? 'http://127.0.0.1:15101', () => adminToken(f.token));
+  const backend = f['data-dir'] ? fileBackend(f['data-dir']) : apiBackend(f.admin, f.token);
   try {
     if (sub === 'list') {
       const found = await backend.list(f.state, f.limit === undefined ? undefined : Number(f.limit));
@@ -86,20 +82,6 @@ export async function escalationsCommand(argv: string[], stdout: Out, stderr: Ou
   } finally {
     backend.close();
   }
-}
-
-/** The admin token a decision sends: --token, WARDEN_ADMIN_TOKEN, or the file WARDEN_ADMIN_TOKEN_FILE names; none is the sidecar's to refuse. */
-export function adminToken(flag: string | undefined): string | undefined {
-  if (flag !== undefined) {
-    if (!flag.trim()) throw new UsageError('--token is empty');
-    return flag.trim();
-  }
-  if (process.env.WARDEN_ADMIN_TOKEN?.trim()) return process.env.WARDEN_ADMIN_TOKEN.trim();
-  const file = process.env.WARDEN_ADMIN_TOKEN_FILE?.trim();
-  if (!file) return undefined;
-  const read = readSecret({ file }, 'WARDEN_ADMIN_TOKEN_FILE');
-  if ('problem' in read) throw new ConfigError(read.problem);
-  return read.value;
 }
 
 function parseEdited(text: string | undefined): unknown {
@@ -145,48 +127,19 @@ function table(rows: Json[]): string {
   return [head, ...cells].map((c) => c.map((v, i) => String(v).padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-function apiBackend(base: string, token: () => string | undefined): Backend {
-  let origin: URL;
-  try {
-    origin = new URL(base);
-  } catch {
-    throw new UsageError(`--admin must be the sidecar's admin URL, e.g. http://127.0.0.1:15101 (got "${base}")`);
-  }
-  async function call(method: string, path: string, body?: unknown, credential?: string): Promise<Json> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (credential) headers.authorization = `Bearer ${credential}`;
-    let res;
-    try {
-      res = await request(new URL(path, origin), {
-        method, body: body === undefined ? undefined : JSON.stringify(body), headers,
-        headersTimeout: 30_000, bodyTimeout: 30_000,
-      });
-    } catch (err) {
-      throw new ConfigError(`cannot reach the sidecar's admin API at ${origin.origin} (${(err as { code?: string }).code ?? (err as Error).message}): is it running? Set --admin URL or WARDEN_ADMIN_URL, or decide on the file with --data-dir DIR`);
-    }
-    const text = await res.body.text();
-    let json: Json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new ConfigError(`${origin.origin} did not answer like a Warden admin API (HTTP ${res.statusCode})`);
-    }
-    // No admin token, or the wrong one: the command cannot be run as set up, whatever the escalation.
-    if (res.statusCode === 401 || res.statusCode === 403) throw new ConfigError(`${json.error?.message ?? `HTTP ${res.statusCode}`}${json.error?.code ? ` (${json.error.code})` : ''}`);
-    if (res.statusCode >= 400) throw new Refused(`${json.error?.message ?? `HTTP ${res.statusCode}`}${json.error?.code ? ` (${json.error.code})` : ''}`);
-    return json;
-  }
+function apiBackend(base: string | undefined, tokenFlag: string | undefined): Backend {
+  const client = adminClient(base, tokenFlag, ', or decide on the file with --data-dir DIR');
   return {
     async list(state, limit) {
       const q = new URLSearchParams();
       if (state) q.set('state', state);
       if (limit) q.set('limit', String(limit));
-      return (await call('GET', `/escalations${q.size ? `?${q}` : ''}`)).escalations;
+      return (await client.get(`/escalations${q.size ? `?${q}` : ''}`)).escalations;
     },
-    show: (id) => call('GET', `/escalations/${encodeURIComponent(id)}`),
+    show: (id) => client.get(`/escalations/${encodeURIComponent(id)}`),
     decide: (id, v) => {
       const { state, ...body } = v;
-      return call('POST', `/escalations/${encodeURIComponent(id)}/${state === 'approved' ? 'approve' : 'reject'}`, body, token());
+      return client.post(`/escalations/${encodeURIComponent(id)}/${state === 'approved' ? 'approve' : 'reject'}`, body);
     },
     close() {},
   };

@@ -12,7 +12,8 @@ import { formatInterval, percent, table } from '../../evals/report.ts';
 import type { Baseline, Metric } from '../../evals/types.ts';
 import { summarizeRun } from '../evals/summaries.ts';
 import { ConfigError, UsageError } from '../errors.ts';
-import { ADMIN_FLAGS, adminClient, operatorName, refusalIsExit1 } from './eval-action-command.ts';
+import { adminClient } from './admin-client.ts';
+import { ADMIN_FLAGS, operatorName, refusalIsExit1 } from './eval-action-command.ts';
 import { parseEvalFlags, runWithProgress, TARGET_FLAGS, targetRunOptions, unusableTarget, type Out } from './eval-command.ts';
 
 // A function, not a const: eval-command.ts (TARGET_FLAGS) imports this file, so its consts are not

@@ -14,7 +14,8 @@ import type { Baseline, DriftReport, Pact } from '../../evals/types.ts';
 import type { RunOptions } from '../../evals/runner.ts';
 import { summarizeDrift, summarizeRun } from '../evals/summaries.ts';
 import { ConfigError, UsageError } from '../errors.ts';
-import { ADMIN_FLAGS, adminClient } from './eval-action-command.ts';
+import { adminClient } from './admin-client.ts';
+import { ADMIN_FLAGS } from './eval-action-command.ts';
 import { parseEvalFlags, TARGET_FLAGS, targetRunOptions, unusableTarget, withProgress, type Out } from './eval-command.ts';
 
 type Json = Record<string, any>;

@@ -2,6 +2,8 @@
 // background with capped backoff; the event itself is already in the behavioural history and the
 // audit log, so a receiver that stays down loses the notification, never the fact.
 import type { Logger } from 'pino';
+import type { Policy } from '../../policies/types.ts';
+import type { DriftReport } from '../../evals/types.ts';
 import { request } from 'undici';
 
 const TIMEOUT_MS = 10_000;
@@ -31,4 +33,16 @@ export function postAlert(url: string, headers: Readonly<Record<string, string>>
     });
   };
   attempt(1);
+}
+
+/** The webhook body for confirmed drift: what moved, the figures, the admin routes, and a Slack-style text line. */
+export function driftAlert(policy: Policy, report: DriftReport): Record<string, unknown> {
+  const moved = report.capabilities.filter((c) => c.state === 'drift')
+    .map((c) => `${c.name} ${(c.baselineValue * 100).toFixed(0)}% → ${(c.candidateValue * 100).toFixed(0)}%`).join(', ');
+  return {
+    kind: 'drift', agent: policy.agent.id, at: report.at, baseline: report.baselineId, served: report.served,
+    capabilities: report.capabilities.map(({ name, state, delta, interval, p }) => ({ name, state, delta, interval, p })),
+    admin: { status: '/evals', accept: '/evals/accept', rollback: '/evals/rollback', remediate: '/evals/remediate' },
+    text: `[warden] Agent ${policy.agent.id}: behaviour drifted on ${report.served.model ?? 'its model'} (${moved}). Review with \`warden eval status\`; then \`warden eval accept\`, \`rollback\` or \`remediate\`.`,
+  };
 }

@@ -2,15 +2,13 @@
 // never seen before for a model the pact uses (a provider moved an alias silently) starts an
 // evaluation at once, and the passive monitor compares each window of calls with its baseline period.
 // The sidecar's own evaluation calls are left out of both: they would measure the pact, not the agent.
-import { PassiveMonitor, type LiveSample, type PassiveComparison } from '../../evals/passive.ts';
+import { DEFAULT_PASSIVE_CONFIG, PassiveMonitor, type LiveSample, type PassiveComparison } from '../../evals/passive.ts';
 import { isRefusal } from '../../evals/refusal.ts';
 import type { Request, Response } from '../canonical.ts';
 import type { CallContext } from '../stage.ts';
 import { postAlert } from './drift-alert.ts';
 import type { PactService } from './pact-service.ts';
 
-// Permutations that calibrate the distribution thresholds, once per baseline period.
-const PERMUTATIONS = 300;
 // Replies that start like JSON are judged for validity; others are prose and have none to judge.
 const JSON_START = /^\s*(?:```(?:json)?\s*)?[[{]/;
 
@@ -57,7 +55,7 @@ export class LiveWatch {
     if (!policy || !cfg?.enabled) return (this.monitor = undefined);
     if (!this.monitor) {
       const stored = this.service.deps.store.passiveBaseline(policy.agent.id);
-      this.monitor = new PassiveMonitor({ ...cfg, permutations: PERMUTATIONS }, stored);
+      this.monitor = new PassiveMonitor({ ...cfg, permutations: DEFAULT_PASSIVE_CONFIG.permutations }, stored);
     }
     return this.monitor;
   }

@@ -17,7 +17,7 @@ import type { Baseline, DriftReport, DriftState, Pact, RunResult } from '../../e
 import type { AuditEntry } from '../audit/audit-log.ts';
 import { PolicyError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { postAlert } from './drift-alert.ts';
+import { driftAlert, postAlert } from './drift-alert.ts';
 import { LiveWatch } from './live-watch.ts';
 import { rollback } from './operator-actions.ts';
 import { summarizeDrift, summarizeRun } from './summaries.ts';
@@ -290,15 +290,4 @@ function unfailed(run: RunResult): RunResult {
 
 function meanValue(run: RunResult): number {
   return run.capabilities.length === 0 ? 0 : run.capabilities.reduce((s, c) => s + c.value, 0) / run.capabilities.length;
-}
-
-function driftAlert(policy: Policy, report: DriftReport): Record<string, unknown> {
-  const moved = report.capabilities.filter((c) => c.state === 'drift')
-    .map((c) => `${c.name} ${(c.baselineValue * 100).toFixed(0)}% → ${(c.candidateValue * 100).toFixed(0)}%`).join(', ');
-  return {
-    kind: 'drift', agent: policy.agent.id, at: report.at, baseline: report.baselineId, served: report.served,
-    capabilities: report.capabilities.map(({ name, state, delta, interval, p }) => ({ name, state, delta, interval, p })),
-    admin: { status: '/evals', accept: '/evals/accept', rollback: '/evals/rollback', remediate: '/evals/remediate' },
-    text: `[warden] Agent ${policy.agent.id}: behaviour drifted on ${report.served.model ?? 'its model'} (${moved}). Review with \`warden eval status\`; then \`warden eval accept\`, \`rollback\` or \`remediate\`.`,
-  };
 }
