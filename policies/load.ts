@@ -43,6 +43,7 @@ export function checkPolicyText(file: string, bytes: Buffer | string, env: NodeJ
 
   const interpolationProblems: InterpolationProblem[] = [];
   const doc = interpolate(src.value, env, interpolationProblems);
+  const overridden = overrideAgent(doc, env);
   const problems = interpolationProblems.map((p) => src.problem(p.path, p.message));
   const shape = validatePolicyShape(doc);
   problems.push(...shape.map((p) => src.problem(p.path, p.message, p.key)));
@@ -51,9 +52,26 @@ export function checkPolicyText(file: string, bytes: Buffer | string, env: NodeJ
   problems.sort((a, b) => lineCol(a) - lineCol(b));
   const notes = NOT_ENFORCED_YET.filter(([path]) => has(doc, path))
     .map(([path, what]) => src.problem(path, `note: ${path.join('.')} is valid, but ${what} are not enforced by this version of warden yet`, true));
+  for (const [field, variable] of overridden) notes.push(src.problem(['agent', field], `note: agent.${field} is "${env[variable]}", from ${variable}`, true));
   if (problems.length > 0) return { problems, notes };
   const sha256 = createHash('sha256').update(buf).digest('hex');
   return { policy: normalizePolicy(doc as Record<string, any>, { file, sha256 }), problems: [], notes };
+}
+
+// One image (and its baked-in policy) can serve several services: `warden deploy inject --agent-id
+// --agent-version` names the agent per service through these, and they outrank the file.
+const AGENT_OVERRIDES = [['id', 'WARDEN_AGENT_ID'], ['version', 'WARDEN_AGENT_VERSION']] as const;
+
+/** Applies WARDEN_AGENT_ID / WARDEN_AGENT_VERSION to the document (validated after); returns which applied. */
+function overrideAgent(doc: unknown, env: NodeJS.ProcessEnv): (typeof AGENT_OVERRIDES)[number][] {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return [];
+  const applied = AGENT_OVERRIDES.filter(([, variable]) => env[variable]);
+  const d = doc as Record<string, unknown>;
+  if (applied.length === 0) return [];
+  const agent = d.agent !== null && typeof d.agent === 'object' && !Array.isArray(d.agent) ? { ...d.agent } : {};
+  for (const [field, variable] of applied) (agent as Record<string, unknown>)[field] = env[variable];
+  d.agent = agent;
+  return applied;
 }
 
 function lineCol(problem: string): number {

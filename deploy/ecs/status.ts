@@ -9,7 +9,7 @@ export interface StatusRequest {
   service: string;
 }
 
-/** Prints where the service stands; returns the exit code. */
+/** Prints where the service stands; returns the exit code: 1 when a task's sidecar is UNHEALTHY. */
 export async function serviceStatus(ecs: ECSClient, req: StatusRequest, stdout: Out): Promise<number> {
   const { service, taskDefinitionArn, definition } = await readService(ecs, req.cluster, req.service);
   const lines: string[] = [];
@@ -40,8 +40,12 @@ export async function serviceStatus(ecs: ECSClient, req: StatusRequest, stdout: 
       ];
     })));
   }
+  // A sidecar ECS reports UNHEALTHY fails the check (scripts can wait on it); UNKNOWN is a task still
+  // starting, which a rollout passes through.
+  const unhealthy = tasks.filter((t) => (t.containers ?? []).some((c: Json) => c.name === WARDEN_CONTAINER && c.healthStatus === 'UNHEALTHY'));
+  if (unhealthy.length > 0) lines.push('', `${unhealthy.length} task(s) have an UNHEALTHY Warden sidecar: see its logs, and its /status on the admin port`);
   stdout.write(`${lines.join('\n')}\n`);
-  return 0;
+  return unhealthy.length > 0 ? 1 : 0;
 }
 
 function revision(arn: unknown): string {

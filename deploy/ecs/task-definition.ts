@@ -38,6 +38,9 @@ export interface WardenOptions {
   stopTimeoutS: number;
   /** Containers to route through Warden; absent: every container except FireLens log routers. */
   agentContainers?: string[];
+  /** The agent's id and release, outranking the policy's (WARDEN_AGENT_ID, WARDEN_AGENT_VERSION). */
+  agentId?: string;
+  agentVersion?: string;
 }
 
 export const DEFAULT_MEMORY_RESERVATION_MIB = 256;
@@ -106,7 +109,7 @@ export function addWarden(def: Json, opts: WardenOptions, previousRevisionArn: s
   const containers: Json[] = out.containerDefinitions ?? [];
   const first = containers.find((c) => agents.has(c.name));
   out.containerDefinitions = containers.map((c) => (agents.has(c.name) ? routeThroughWarden(c, opts) : c));
-  out.containerDefinitions.push(wardenContainer(opts, first?.logConfiguration));
+  out.containerDefinitions.push(wardenContainer(opts, first));
   out.volumes = [...(out.volumes ?? []), { name: WARDEN_VOLUME }];
   if (previousRevisionArn) out.tags = [...(out.tags ?? []), { key: PREVIOUS_REVISION_TAG, value: previousRevisionArn }];
   return out;
@@ -137,12 +140,16 @@ function routeThroughWarden(container: Json, opts: WardenOptions): Json {
   };
 }
 
-/** The sidecar's container definition. */
-export function wardenContainer(opts: WardenOptions, agentLogs: Json | undefined): Json {
+/** The sidecar's container definition, beside `agent` (the first routed container). */
+export function wardenContainer(opts: WardenOptions, agent: Json | undefined): Json {
   const environment: Json[] = [
     { name: 'WARDEN_DATA_DIR', value: WARDEN_DATA_PATH },
     { name: 'WARDEN_SHUTDOWN_GRACE_MS', value: String(Math.max(1, opts.stopTimeoutS - 5) * 1000) },
   ];
+  // The container whose image and digest the task metadata endpoint reports as the agent's identity.
+  if (agent?.name) environment.push({ name: 'WARDEN_AGENT_CONTAINER', value: agent.name });
+  if (opts.agentId) environment.push({ name: 'WARDEN_AGENT_ID', value: opts.agentId });
+  if (opts.agentVersion) environment.push({ name: 'WARDEN_AGENT_VERSION', value: opts.agentVersion });
   if (opts.collectorUrl) environment.push({ name: 'WARDEN_COLLECTOR_URL', value: opts.collectorUrl });
   if (opts.policyPath) environment.push({ name: 'WARDEN_POLICY', value: opts.policyPath });
   if (opts.policyInline !== undefined) environment.push({ name: 'WARDEN_POLICY_INLINE', value: opts.policyInline });
@@ -159,7 +166,7 @@ export function wardenContainer(opts: WardenOptions, agentLogs: Json | undefined
     dockerLabels: { 'warden.managed': 'true' },
   };
   if (opts.collectorTokenSecret) container.secrets = [{ name: 'WARDEN_COLLECTOR_TOKEN', valueFrom: opts.collectorTokenSecret }];
-  const logs = sidecarLogs(agentLogs);
+  const logs = sidecarLogs(agent?.logConfiguration);
   if (logs) container.logConfiguration = logs;
   return container;
 }
@@ -170,6 +177,11 @@ function sidecarLogs(agentLogs: Json | undefined): Json | undefined {
   const logs = structuredClone(agentLogs);
   if (logs.logDriver === 'awslogs') logs.options = { ...logs.options, 'awslogs-stream-prefix': WARDEN_CONTAINER };
   return logs;
+}
+
+/** The image of the sidecar Warden put in this definition earlier, if any. */
+export function sidecarImage(def: Json): string | undefined {
+  return (def.containerDefinitions ?? []).find((c: Json) => c.name === WARDEN_CONTAINER && c.dockerLabels?.['warden.managed'] === 'true')?.image;
 }
 
 /** Inject from any starting point: undo earlier edits, then add them afresh, keeping the first pre-Warden revision's ARN. */

@@ -28,6 +28,7 @@ function flags(args: string[]) {
         policy: { type: 'string' }, 'policy-path': { type: 'string' }, 'collector-url': { type: 'string' },
         'collector-token-secret': { type: 'string' }, 'agent-container': { type: 'string', multiple: true },
         'sidecar-memory': { type: 'string' }, 'stop-timeout': { type: 'string' }, 'dry-run': { type: 'boolean' },
+        'agent-id': { type: 'string' }, 'agent-version': { type: 'string' },
       },
     }).values;
   } catch (err) {
@@ -43,7 +44,7 @@ export async function deployCommand(argv: string[], stdout: Out, stderr: Out, ec
   if (!f.cluster) throw new UsageError(`deploy ${sub} needs --cluster C`);
   if (!f.service) throw new UsageError(`deploy ${sub} needs --service S`);
   const target = { cluster: f.cluster, service: f.service };
-  const injectOnly = ['image', 'allow-unpinned', 'policy', 'policy-path', 'collector-url', 'collector-token-secret', 'agent-container', 'sidecar-memory', 'stop-timeout'] as const;
+  const injectOnly = ['image', 'allow-unpinned', 'policy', 'policy-path', 'collector-url', 'collector-token-secret', 'agent-container', 'sidecar-memory', 'stop-timeout', 'agent-id', 'agent-version'] as const;
   if (sub !== 'inject') {
     const extra = injectOnly.find((k) => f[k] !== undefined);
     if (extra) throw new UsageError(`--${extra} is for deploy inject only`);
@@ -53,8 +54,7 @@ export async function deployCommand(argv: string[], stdout: Out, stderr: Out, ec
     return serviceStatus(ecs, target, stdout);
   }
   if (sub === 'remove') return removeService(ecs, { ...target, dryRun: !!f['dry-run'] }, stdout);
-  if (!f.image) throw new UsageError('deploy inject needs --image IMAGE@sha256:DIGEST (the sidecar image, pinned by digest)');
-  if (!DIGEST.test(f.image) && !f['allow-unpinned']) {
+  if (f.image && !DIGEST.test(f.image) && !f['allow-unpinned']) {
     throw new UsageError(`--image ${f.image} is not pinned by digest (IMAGE@sha256:…); a tag can move under a running service. Pin it, or pass --allow-unpinned`);
   }
   if (f.policy && f['policy-path']) throw new UsageError('give --policy FILE (sent inline) or --policy-path PATH (in the image), not both');
@@ -70,6 +70,8 @@ export async function deployCommand(argv: string[], stdout: Out, stderr: Out, ec
       memoryReservationMiB: whole(f['sidecar-memory'], DEFAULT_MEMORY_RESERVATION_MIB, '--sidecar-memory', 'MiB', 6, 1_000_000),
       stopTimeoutS: whole(f['stop-timeout'], DEFAULT_STOP_TIMEOUT_S, '--stop-timeout', 'seconds', 2, 120),
       agentContainers: f['agent-container'],
+      agentId: f['agent-id'] === undefined ? undefined : agentField(f['agent-id'], '--agent-id'),
+      agentVersion: f['agent-version'] === undefined ? undefined : agentField(f['agent-version'], '--agent-version'),
     },
   }, stdout, stderr);
 }
@@ -84,6 +86,15 @@ function readPolicy(file: string): string {
   if (!isUtf8(bytes)) throw new UsageError(`--policy ${file}: not valid UTF-8`);
   if (bytes.length > MAX_INLINE_POLICY_BYTES) throw new UsageError(`--policy ${file}: ${bytes.length} bytes is too big to pass inline (limit ${MAX_INLINE_POLICY_BYTES}); bake it into the image and use --policy-path`);
   return bytes.toString('utf8');
+}
+
+// The policy schema's rule for agent.id (and a sane one for a version), checked here so a typo fails
+// before a rollout rather than in a sidecar that will not start.
+const AGENT_FIELD = { '--agent-id': /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, '--agent-version': /^[\x21-\x7e]{1,128}$/ };
+
+function agentField(text: string, flag: keyof typeof AGENT_FIELD): string {
+  if (AGENT_FIELD[flag].test(text)) return text;
+  throw new UsageError(`${flag} must be ${flag === '--agent-id' ? 'letters, digits, . _ - (starting with a letter or digit)' : 'printable ASCII without spaces'}, at most 128 characters (got "${text}")`);
 }
 
 function collectorUrl(text: string): string {

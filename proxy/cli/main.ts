@@ -72,19 +72,23 @@ const USAGE = `usage: warden <command>
   identity [--data-dir DIR] [--agent ID] [--json]
                        this sidecar's agent identity public key (created if absent), for the
                        agents.trust section of the agents it calls
-  deploy inject --cluster C --service S --image IMAGE@sha256:… [--allow-unpinned] [--dry-run]
+  deploy inject --cluster C --service S [--image IMAGE@sha256:…] [--allow-unpinned] [--dry-run]
          [--policy FILE | --policy-path PATH] [--collector-url URL] [--collector-token-secret ARN]
-         [--agent-container NAME]... [--sidecar-memory MIB] [--stop-timeout S]
+         [--agent-id ID] [--agent-version V] [--agent-container NAME]... [--sidecar-memory MIB]
+         [--stop-timeout S]
                        add the sidecar to an ECS service's task definition (agents get OPENAI_BASE_URL and
                        ANTHROPIC_BASE_URL pointing at it and wait for it to be healthy), register it and
                        update the service; --policy sends a local policy inline (WARDEN_POLICY_INLINE), else
-                       the image's; re-running replaces the sidecar, never duplicates it; --dry-run prints
+                       the image's; --agent-id/--agent-version outrank the policy's agent (WARDEN_AGENT_ID,
+                       WARDEN_AGENT_VERSION); --image is needed the first time, later the sidecar's image is
+                       kept; re-running replaces the sidecar, never duplicates it; --dry-run prints
                        the task definition diff; exit 1 when the task definition is refused (awsvpc needed,
                        ports 15100/15101 free, a valid Fargate size with the sidecar), nothing registered
   deploy remove --cluster C --service S [--dry-run]
                        register the task definition without Warden (every edit undone) and update the service
   deploy status --cluster C --service S
-                       the service's deployments, its tasks and each task's sidecar health
+                       the service's deployments, its tasks and each task's sidecar health; exit 1
+                       when a task's sidecar is UNHEALTHY
                        (AWS: the SDK's usual credentials, AWS_REGION and AWS_ENDPOINT_URL_ECS)
   help                 this text
 `;

@@ -1,5 +1,5 @@
 // `warden proxy`: runs the sidecar until SIGTERM/SIGINT, then drains and exits 0.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,11 +36,15 @@ function millis(text: string | undefined, fallback: number, flag: string): numbe
   return n;
 }
 
-/** Writes an inline policy to a private temporary file, which the loader and its problems then name. */
-function inlinePolicyFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'warden-policy-')), 'inline-policy.yaml');
+/**
+ * Writes an inline policy to a private temporary file, which the loader and its problems then name
+ * (and a reload re-reads); `dispose` deletes it when the sidecar stops.
+ */
+function inlinePolicyFile(text: string): { file: string; dispose(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-policy-'));
+  const file = join(dir, 'inline-policy.yaml');
   writeFileSync(file, text, { mode: 0o600 });
-  return file;
+  return { file, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Starts the sidecar from flags (or their WARDEN_* env equivalents) and serves until a stop signal. */
@@ -48,7 +52,16 @@ export async function proxyCommand(args: string[]): Promise<number> {
   const flags = parse(args);
   const env = process.env;
   // WARDEN_POLICY_INLINE (set by `warden deploy inject --policy`) outranks the image's WARDEN_POLICY.
-  const policyFile = flags.policy ?? (env.WARDEN_POLICY_INLINE ? inlinePolicyFile(env.WARDEN_POLICY_INLINE) : env.WARDEN_POLICY);
+  const inline = flags.policy === undefined && env.WARDEN_POLICY_INLINE ? inlinePolicyFile(env.WARDEN_POLICY_INLINE) : undefined;
+  try {
+    return await serve(flags, inline?.file ?? flags.policy ?? env.WARDEN_POLICY);
+  } finally {
+    inline?.dispose();
+  }
+}
+
+async function serve(flags: ReturnType<typeof parse>, policyFile: string | undefined): Promise<number> {
+  const env = process.env;
   if (!policyFile) throw new UsageError('proxy needs --policy FILE (or WARDEN_POLICY, or the policy text in WARDEN_POLICY_INLINE)');
   const grace = Number(flags['shutdown-grace-ms'] ?? env.WARDEN_SHUTDOWN_GRACE_MS ?? 25_000);
   if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--shutdown-grace-ms must be a number of milliseconds, got "${flags['shutdown-grace-ms']}"`);

@@ -21,6 +21,7 @@ import { driftAlert, postAlert } from './drift-alert.ts';
 import { LiveWatch } from './live-watch.ts';
 import { rollback } from './operator-actions.ts';
 import { summarizeDrift, summarizeRun } from './summaries.ts';
+import { trustScore } from './trust-score.ts';
 
 export interface PactServiceDeps {
   store: EvalStore;
@@ -225,6 +226,7 @@ export class PactService {
         this.last = { at, reason, passed: run.passed, value: meanValue(run), served: run.served, drifted: [] };
         this.deps.store.addHistory(agent, 'evaluation', { reason, baseline: null, ...summarizeRun(run) });
         this.deps.metrics.evalRuns.inc({ reason, state: 'no_baseline' });
+        await this.recordEvaluation(at, reason, 'no_baseline', []);
         return;
       }
       const report = await evaluateDrift(pact, baseline, opts);
@@ -241,6 +243,7 @@ export class PactService {
       this.deps.metrics.evalRuns.inc({ reason, state: report.state });
       const summary = summarizeDrift(report);
       this.deps.store.addHistory(agent, 'evaluation', { reason, ...summary });
+      await this.recordEvaluation(at, reason, report.state, drifted);
       if (report.state === 'drift') await this.onDrift(report, summary);
     } catch (err) {
       if (this.closed) return;
@@ -252,6 +255,19 @@ export class PactService {
     } finally {
       release?.();
     }
+  }
+
+  /**
+   * Every finished evaluation goes to the audit log with the trust score it leaves, so the collector
+   * can draw each agent's trust history without the sidecar's own store.
+   */
+  private async recordEvaluation(at: string, reason: EvalReason, state: string, drifted: string[]): Promise<void> {
+    if (!this.deps.record || !this.last) return;
+    const trust = await trustScore(this.deps.metrics, this);
+    this.deps.record({
+      event: 'evaluation', ts: at, reason, state, passed: this.last.passed, value: this.last.value, drifted,
+      trust_score: trust.score, trust_components: trust.components,
+    });
   }
 
   /** Confirmed drift: history, audit, alert, and under `rules.model_drift: block` an automatic rollback. */

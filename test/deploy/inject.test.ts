@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ECSClient } from '@aws-sdk/client-ecs';
@@ -82,7 +83,7 @@ async function deploy(fake: FakeEcs, args: string[]): Promise<{ code: number; st
   return { code, stdout, stderr };
 }
 
-const INJECT = ['inject', '--cluster', 'prod', '--service', 'support-agent', '--image', IMAGE, '--collector-url', 'https://collector.internal:8443'];
+const INJECT = ['inject', '--cluster', 'prod', '--service', 'support-agent', '--image', IMAGE, '--collector-url', 'https://collector.internal:8443', '--agent-id', 'support-bot', '--agent-version', '1.4.2'];
 
 function writes(fake: FakeEcs): string[] {
   return fake.calls.map((c) => c.op).filter((op) => op === 'RegisterTaskDefinition' || op === 'UpdateService');
@@ -133,6 +134,24 @@ test('a second inject registers nothing; an inject with new options replaces the
   // Apart from the image, the re-inject registers what the first one did.
   second.containerDefinitions[2].image = IMAGE;
   assert.deepEqual(second, first);
+
+  // Without --image, a re-inject keeps the sidecar's image and changes only what was asked.
+  const bumped = await deploy(fake, ['inject', '--cluster', 'prod', '--service', 'support-agent', '--collector-url', 'https://collector.internal:8443', '--agent-id', 'support-bot', '--agent-version', '1.5.0']);
+  assert.equal(bumped.code, 0, bumped.stderr);
+  const third = fake.inputs('RegisterTaskDefinition')[2];
+  assert.equal(third.containerDefinitions[2].image, newer);
+  const env = Object.fromEntries(third.containerDefinitions[2].environment.map((e: Json) => [e.name, e.value]));
+  assert.deepEqual([env.WARDEN_AGENT_ID, env.WARDEN_AGENT_VERSION, env.WARDEN_AGENT_CONTAINER], ['support-bot', '1.5.0', 'agent']);
+});
+
+test('a first inject without --image, or with a bad --agent-id, is refused before any AWS write', async (t) => {
+  const fake = await startFakeEcs(seed());
+  t.after(() => fake.close());
+  const r = await deploy(fake, ['inject', '--cluster', 'prod', '--service', 'support-agent']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /has no Warden sidecar yet, so there is no image to keep; pass --image/);
+  await assert.rejects(deploy(fake, [...INJECT.slice(0, -4), '--agent-id', 'support bot']), /--agent-id must be letters, digits/);
+  assert.deepEqual(writes(fake), []);
 });
 
 test('remove restores the original containers, volumes, tags and every other registrable field', async (t) => {
@@ -191,7 +210,9 @@ test('status prints the deployments, the tasks and each task\'s sidecar health',
   t.after(() => fake.close());
   await deploy(fake, INJECT);
   const r = await deploy(fake, ['status', '--cluster', 'prod', '--service', 'support-agent']);
-  assert.equal(r.code, 0, r.stderr);
+  // One of the two tasks has an UNHEALTHY sidecar: the check fails, so a script can wait on it.
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /1 task\(s\) have an UNHEALTHY Warden sidecar/);
   assert.match(r.stdout, /task definition .*support-agent:8: Warden injected \(from .*support-agent:7\)/);
   assert.match(r.stdout, /PRIMARY +IN_PROGRESS +support-agent:8/);
   assert.match(r.stdout, /ACTIVE +COMPLETED +support-agent:7/);
@@ -226,16 +247,18 @@ test('the real CLI injects through AWS_ENDPOINT_URL_ECS, refuses an unpinned ima
   assert.equal(fake.inputs('UpdateService')[0].taskDefinition, 'arn:aws:ecs:us-east-1:123456789012:task-definition/support-agent:8');
 
   const status = await cli(['deploy', 'status', '--cluster', 'prod', '--service', 'support-agent'], env);
-  assert.equal(status.code, 0, status.stderr);
+  assert.equal(status.code, 1, status.stderr);
   assert.match(status.stdout, /WARDEN/);
   const missing = await cli(['deploy', 'status', '--cluster', 'prod', '--service', 'nope'], env);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /service "nope" not found in cluster "prod"/);
 });
 
-test('the sidecar reads a policy passed inline in WARDEN_POLICY_INLINE', async () => {
-  const r = await cli(['proxy'], { WARDEN_POLICY_INLINE: 'version: 1\nnot_a_section: true\n', WARDEN_POLICY: '/nonexistent/policy.yaml' });
+test('the sidecar reads a policy passed inline in WARDEN_POLICY_INLINE, and leaves no copy of it behind', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'warden-inline-'));
+  const r = await cli(['proxy'], { WARDEN_POLICY_INLINE: 'version: 1\nnot_a_section: true\n', WARDEN_POLICY: '/nonexistent/policy.yaml', TMPDIR: tmp });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /inline-policy\.yaml:\d+:\d+: /);
   assert.doesNotMatch(r.stderr, /nonexistent/);
+  assert.deepEqual(readdirSync(tmp), []);
 });

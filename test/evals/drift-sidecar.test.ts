@@ -72,6 +72,11 @@ test('a model update that takes one capability from 90% to 70% is confirmed drif
   const history = await admin(url, 'GET', '/evals/history?kind=drift');
   assert.equal(history.json.history.length, 1);
   await waitFor('the drift audit record', () => auditRecords(dataDir, 'drift').length === 1 || undefined);
+  // Each evaluation leaves an audit record with the trust score it left, for the collector's history.
+  const [evaluation] = auditRecords(dataDir, 'evaluation');
+  assert.equal(evaluation.state, 'drift');
+  assert.deepEqual(evaluation.drifted, ['orders']);
+  assert.ok(evaluation.trust_score > 0 && evaluation.trust_score < 1, `trust_score ${evaluation.trust_score}`);
 
   const rolled = await admin(url, 'POST', '/evals/rollback', ADMIN_TOKEN, { by: 'oncall', note: 'orders regressed' });
   assert.equal(rolled.status, 200, JSON.stringify(rolled.json));

@@ -66,6 +66,16 @@ test('${VAR} and ${VAR:-default} are resolved; an unset variable without a defau
   assert.match(bad.problems.join('\n'), /^p\.yaml:7:\d+: environment variable HOST is not set/m);
 });
 
+test('WARDEN_AGENT_ID and WARDEN_AGENT_VERSION (set by warden deploy inject) outrank the file, are validated, and are noted', () => {
+  const { policy, notes } = check(BASE, { WARDEN_AGENT_ID: 'orders-bot', WARDEN_AGENT_VERSION: '2.0.0' });
+  assert.deepEqual([policy!.agent.id, policy!.agent.version], ['orders-bot', '2.0.0']);
+  assert.deepEqual(notes, ['p.yaml:3:10: note: agent.id is "orders-bot", from WARDEN_AGENT_ID', 'p.yaml:3:19: note: agent.version is "2.0.0", from WARDEN_AGENT_VERSION']);
+  assert.equal(check(BASE, { WARDEN_AGENT_VERSION: '2.0.0' }).policy!.agent.id, 'bot');
+  const bad = check(BASE, { WARDEN_AGENT_ID: 'has spaces' });
+  assert.equal(bad.policy, undefined);
+  assert.match(bad.problems.join('\n'), /^p\.yaml:3:14: agent\.id must be .*"has spaces"/m);
+});
+
 test('every problem is reported at once, in file order, each with line and column', () => {
   const { policy, problems } = check(`apiVersion: warden/v2
 kind: Policy
