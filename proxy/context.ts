@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from './audit/audit-log.ts';
 import type { EcsIdentity } from './audit/ecs-identity.ts';
 import type { Metrics } from './metrics.ts';
+import type { RecentCalls } from './admin/recent-calls.ts';
 import type { Runtime, RuntimeServices } from './runtime.ts';
 import type { UsageLedger } from './usage-ledger.ts';
 
@@ -15,6 +16,8 @@ export interface SidecarContext {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly ledger: UsageLedger;
+  /** The last calls' summaries (no bodies), for the admin page and GET /calls/recent. */
+  readonly recentCalls: RecentCalls;
   /** The ECS task the sidecar runs in, when it does: part of every record's agent identity. */
   readonly identity?: EcsIdentity;
   /** Absent when the policy turns the audit log off. */

@@ -28,6 +28,7 @@ import { EscalationStore } from './escalation/store.ts';
 import { buildRuntime, closeRuntime, type RuntimeServices } from './runtime.ts';
 import { ToolLedger } from './tools/ledger.ts';
 import { UsageLedger } from './usage-ledger.ts';
+import { RecentCalls } from './admin/recent-calls.ts';
 import { Limiter } from './limits/limiter.ts';
 import { SpendStore } from './limits/spend-store.ts';
 import { EvalStore } from '../evals/store.ts';
@@ -183,7 +184,7 @@ async function start(opts: SidecarOptions, opened: Opened): Promise<Sidecar> {
   // A pact that does not load is a bad policy: nothing starts.
   await services.pacts!.configure(policy, await loadPactFor(policy));
   const ctx: SidecarContext = {
-    runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), identity, audit, inFlight: 0, draining: false,
+    runtime: buildRuntime(policy, services), services, metrics, log, ledger: new UsageLedger(), recentCalls: new RecentCalls(), identity, audit, inFlight: 0, draining: false,
   };
   running = ctx;
   metrics.trust = async () => ({ agent: ctx.runtime.policy.agent.id, score: (await trustScore(metrics, services.pacts)).score });

@@ -8,6 +8,7 @@ import type { SidecarContext } from '../context.ts';
 import type { ReloadResult } from '../policy-reloader.ts';
 import { admitReviewer, createAdminAuth, type AdminAuth } from './admin-auth.ts';
 import { escalationRoute } from './escalation-routes.ts';
+import { adminPageView, sendAdminPage } from './admin-page.ts';
 import { evalRoute, evalsHealth } from './eval-routes.ts';
 import { trustScore } from '../evals/trust-score.ts';
 
@@ -92,6 +93,13 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
       const pacts = deps.ctx.services.pacts;
       const body = status(deps);
       return json(res, 200, { ...body, trust: await trustScore(deps.ctx.metrics, pacts), evals: pacts?.pact && { last: pacts.last, pins: pacts.refreshPins() } });
+    }
+    // Reads, open like /status and GET /escalations; the page's buttons call the token-guarded POST routes.
+    case 'GET /':
+      return sendAdminPage(res, adminPageView(deps.ctx, status(deps), !!deps.adminAuth?.configured), url.searchParams.get('part') === 'sections');
+    case 'GET /calls/recent': {
+      const limit = Math.max(1, Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, deps.ctx.recentCalls.capacity));
+      return json(res, 200, { calls: deps.ctx.recentCalls.list(limit) });
     }
     case 'GET /usage':
       return json(res, 200, deps.ctx.ledger.snapshot(url.searchParams.get('task') ?? undefined));

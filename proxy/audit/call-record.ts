@@ -50,13 +50,21 @@ function ms(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
+/** What kind of call a record is about (`request`: it never became one, such as an unknown route). */
+export function callEvent(call: CallContext | undefined): string {
+  if (call === undefined) return 'request';
+  if (call.endpoint === 'agent') return 'agent_call';
+  if (call.toolCall) return 'tool_call';
+  return call.endpoint === 'passthrough' ? 'passthrough' : 'model_call';
+}
+
 /** The audit entry for a call (or for a request that never became one, such as an unknown route). */
 export function callEntry(call: CallContext | undefined, info: CallInfo, now: number): AuditEntry {
   const t = info.timing;
   const agent = call?.agent ?? info.policy.agent;
   const u = call?.usage;
   return {
-    event: call === undefined ? 'request' : call.endpoint === 'agent' ? 'agent_call' : call.toolCall ? 'tool_call' : call.endpoint === 'passthrough' ? 'passthrough' : 'model_call',
+    event: callEvent(call),
     ts: new Date(t.startedAt).toISOString(),
     request_id: info.id,
     agent: { id: agent.id, version: agent.version, ...info.identity },

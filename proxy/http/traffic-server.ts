@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Policy } from '../../policies/types.ts';
 import type { SidecarContext } from '../context.ts';
 import { callEntry, type CallInfo } from '../audit/call-record.ts';
+import { summarizeCall } from '../admin/recent-calls.ts';
 import { AuditFullError, AuditUnavailableError, InternalError, RouteNotFoundError, ShuttingDownError, UnknownUpstreamError, UpstreamTimeoutError, WardenError } from '../errors.ts';
 import { handleHttpTool } from '../tools/http-tool.ts';
 import { handleMcp } from '../tools/mcp-proxy.ts';
@@ -148,6 +149,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     // The call's concurrency slot frees, its token reservation settles against the reported usage, and its cost joins the day's spend.
     ctx.services.limits?.settle(call, timing.status);
     report(ctx, req, id, call, info.route, timing);
+    ctx.recentCalls.push(summarizeCall(call, id, info.route, timing, info.policy, performance.now()));
   }
 }
 
