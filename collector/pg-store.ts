@@ -4,7 +4,9 @@
 import pg from 'pg';
 import { MerkleFrontier } from '../proxy/audit/merkle.ts';
 import type { Checkpoint } from '../proxy/audit/signing.ts';
+import { currentPrices } from './dashboard-sql.ts';
 import { ingestBatch, MalformedBatchError, type IngestTx, type LogHead } from './ingest.ts';
+import { priceBook, recordFacts, type PriceBook } from './record-facts.ts';
 import { recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
 
 // Applied in order, each once, in its own transaction: append, never edit a shipped one.
@@ -28,10 +30,48 @@ const MIGRATIONS: string[] = [
   CREATE INDEX records_ts ON records(ts);
   CREATE TABLE checkpoints (log_id text COLLATE "C" NOT NULL, size bigint NOT NULL, root text NOT NULL, body text NOT NULL, PRIMARY KEY (log_id, size));
   CREATE TABLE alerts (id bigserial PRIMARY KEY, log_id text NOT NULL, seq bigint NOT NULL, kind text NOT NULL, detail text NOT NULL, at text NOT NULL);`,
+  // The dashboard: more facts per record (record-facts.ts), tags, the collector's price history, and
+  // the facts of records already held filled in from their bodies. jsonb refuses some text JSON
+  // allows (\u0000, a lone surrogate): such a body is left unfilled rather than failing the migration.
+  `ALTER TABLE records ADD COLUMN latency_ms double precision, ADD COLUMN tool text, ADD COLUMN error text, ADD COLUMN price_source text;
+  CREATE INDEX records_agent_event_ts ON records(agent_id, event, ts);
+  CREATE TABLE record_tags (
+    log_id text COLLATE "C" NOT NULL, seq bigint NOT NULL, agent_id text, ts text COLLATE "C" NOT NULL, tag_kind text NOT NULL, tag text NOT NULL, tool text
+  );
+  CREATE INDEX record_tags_agent ON record_tags(agent_id, tag_kind, ts);
+  CREATE INDEX record_tags_kind_ts ON record_tags(tag_kind, ts);
+  CREATE TABLE prices (id bigserial PRIMARY KEY, model text NOT NULL, input_per_mtok double precision NOT NULL, output_per_mtok double precision NOT NULL, since text NOT NULL);
+  CREATE FUNCTION pg_temp.warden_jsonb(t text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+  BEGIN
+    RETURN t::jsonb;
+  EXCEPTION WHEN others THEN
+    RETURN NULL;
+  END $$;
+  CREATE TEMP TABLE warden_backfill ON COMMIT DROP AS SELECT log_id, seq, agent_id, ts, pg_temp.warden_jsonb(body) AS j FROM records;
+  UPDATE records r SET
+    latency_ms = CASE WHEN jsonb_typeof(b.j->'latency_ms') = 'number' THEN
+      CASE WHEN abs((b.j->>'latency_ms')::numeric) < 1e300 THEN (b.j->>'latency_ms')::double precision END END,
+    tool = coalesce(CASE WHEN jsonb_typeof(b.j->'tool'->'name') = 'string' THEN b.j->'tool'->>'name' END,
+      CASE WHEN jsonb_typeof(b.j->'escalation'->'tool') = 'string' THEN b.j->'escalation'->>'tool' END),
+    error = coalesce(CASE WHEN jsonb_typeof(b.j->'error') = 'string' THEN b.j->>'error' END,
+      CASE WHEN jsonb_typeof(b.j->'stream_error') = 'string' THEN b.j->>'stream_error' END)
+  FROM warden_backfill b WHERE b.j IS NOT NULL AND r.log_id = b.log_id AND r.seq = b.seq;
+  UPDATE records SET price_source = 'sidecar' WHERE cost_usd IS NOT NULL;
+  INSERT INTO record_tags (log_id, seq, agent_id, ts, tag_kind, tag, tool)
+    SELECT b.log_id, b.seq, b.agent_id, b.ts, 'violation', v->>'kind', CASE WHEN jsonb_typeof(v->'tool') = 'string' THEN v->>'tool' END
+    FROM warden_backfill b, jsonb_array_elements(CASE WHEN jsonb_typeof(b.j->'violations') = 'array' THEN b.j->'violations' ELSE '[]'::jsonb END) v
+    WHERE jsonb_typeof(v->'kind') = 'string';
+  INSERT INTO record_tags (log_id, seq, agent_id, ts, tag_kind, tag, tool)
+    SELECT b.log_id, b.seq, b.agent_id, b.ts, 'hallucination', s->>'name',
+      CASE WHEN jsonb_typeof(b.j->'tool'->'name') = 'string' THEN b.j->'tool'->>'name' END
+    FROM warden_backfill b, jsonb_array_elements(CASE WHEN jsonb_typeof(b.j->'tool'->'signals'->'signals') = 'array' THEN b.j->'tool'->'signals'->'signals' ELSE '[]'::jsonb END) s
+    WHERE jsonb_typeof(s->'name') = 'string';
+  DROP FUNCTION pg_temp.warden_jsonb(text);`,
 ];
 
 const RECORD_COLUMNS = ['log_id', 'seq', 'ts', 'event', 'agent_id', 'agent_version', 'session', 'task', 'model', 'status',
-  'input_tokens', 'output_tokens', 'cost_usd', 'verified', 'leaf', 'body', 'fleet', 'received_at'];
+  'input_tokens', 'output_tokens', 'cost_usd', 'price_source', 'latency_ms', 'tool', 'error', 'verified', 'leaf', 'body', 'fleet', 'received_at'];
+const TAG_COLUMNS = ['log_id', 'seq', 'agent_id', 'ts', 'tag_kind', 'tag', 'tool'];
 // A multi-row INSERT stays well under PostgreSQL's 65,535 bind parameters.
 const INSERT_ROWS = 1_000;
 
@@ -77,21 +117,28 @@ async function migrate(pool: pg.Pool): Promise<void> {
   }
 }
 
-/** The IngestTx for one batch over one transaction's connection. */
-function ingestTx(c: pg.PoolClient, fleet: string): IngestTx {
+/** Writes rows in multi-row INSERTs of at most INSERT_ROWS rows, emptying `rows`. */
+async function insertRows(c: pg.PoolClient, table: string, columns: string[], rows: unknown[][]): Promise<void> {
+  while (rows.length > 0) {
+    const chunk = rows.splice(0, INSERT_ROWS);
+    const n = columns.length;
+    const values = chunk.map((_, r) => `(${columns.map((_, k) => `$${r * n + k + 1}`).join(', ')})`);
+    await c.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values.join(', ')}`, chunk.flat());
+  }
+}
+
+/** The IngestTx for one batch over one transaction's connection, pricing by `prices`. */
+function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx {
   let agentOfBatch: string | null = null;
   let alertsLocked = false;
   // Records are buffered and written in multi-row INSERTs (a round trip per record would dominate
   // ingest); every read of records flushes first, so the transaction always sees its own writes.
   const pending: unknown[][] = [];
+  const pendingTags: unknown[][] = [];
 
   async function flush(): Promise<void> {
-    while (pending.length > 0) {
-      const rows = pending.splice(0, INSERT_ROWS);
-      const n = RECORD_COLUMNS.length;
-      const values = rows.map((_, r) => `(${RECORD_COLUMNS.map((_, k) => `$${r * n + k + 1}`).join(', ')})`);
-      await c.query(`INSERT INTO records (${RECORD_COLUMNS.join(', ')}) VALUES ${values.join(', ')}`, rows.flat());
-    }
+    await insertRows(c, 'records', RECORD_COLUMNS, pending);
+    await insertRows(c, 'record_tags', TAG_COLUMNS, pendingTags);
   }
 
   return {
@@ -108,11 +155,12 @@ function ingestTx(c: pg.PoolClient, fleet: string): IngestTx {
       return (await c.query('SELECT leaf FROM records WHERE log_id = $1 AND seq <= $2 ORDER BY seq', [logId, size])).rows.map((r) => r.leaf);
     },
     async insertRecord(r) {
-      const p = r.parsed;
-      agentOfBatch ??= text(p.agent?.id) as string | null;
-      pending.push([r.logId, r.seq, text(r.ts), text(r.event), text(p.agent?.id), text(p.agent?.version), text(p.session), text(p.task),
-        text(p.model?.served ?? p.model?.asked), typeof p.status === 'number' ? p.status : null, p.usage?.input_tokens ?? null,
-        p.usage?.output_tokens ?? null, typeof p.cost_usd === 'number' ? p.cost_usd : null, r.verified, r.leaf, r.body, fleet, new Date().toISOString()]);
+      const f = recordFacts(r.parsed, prices);
+      const agent = text(f.agentId);
+      agentOfBatch ??= agent as string | null;
+      pending.push([r.logId, r.seq, text(r.ts), text(r.event), agent, text(f.agentVersion), text(f.session), text(f.task), text(f.model), f.status,
+        f.inputTokens, f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, text(f.tool), text(f.error), r.verified, r.leaf, r.body, fleet, new Date().toISOString()]);
+      for (const t of f.tags) pendingTags.push([r.logId, r.seq, agent, text(r.ts), t.kind, text(t.tag), text(t.tool)]);
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       const res = await c.query('INSERT INTO checkpoints (log_id, size, root, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
@@ -158,7 +206,9 @@ export async function openPgStore(connectionString: string): Promise<CollectorSt
       await c.query(`INSERT INTO logs (log_id, fleet, size, frontier, checkpoint_size, first_seen, last_seen)
         VALUES ($1, $2, 0, $3, 0, $4, $4) ON CONFLICT (log_id) DO NOTHING`, [batch.log_id, fleet, emptyFrontier, now]);
       await c.query('SELECT 1 FROM logs WHERE log_id = $1 FOR UPDATE', [batch.log_id]);
-      return ingestBatch(ingestTx(c, fleet), batch, fleet);
+      // A batch is priced by one price list, the one current when it was stored.
+      const prices = priceBook((await c.query(currentPrices().sql)).rows);
+      return ingestBatch(ingestTx(c, fleet, prices), batch, fleet);
     }),
     async records(rq: RecordQuery) {
       const { where, args } = recordFilter(rq, (n) => `$${n}`);
@@ -190,6 +240,13 @@ export async function openPgStore(connectionString: string): Promise<CollectorSt
     },
     async logCheckpoints(logId) {
       return (await pool.query('SELECT body FROM checkpoints WHERE log_id = $1 ORDER BY size', [logId])).rows.map((r) => r.body as string);
+    },
+    placeholder: (n) => `$${n}`,
+    async select<T>(sql: string, args: unknown[]) {
+      return (await pool.query(sql, args)).rows as T[];
+    },
+    async insertPrice(p) {
+      await pool.query('INSERT INTO prices (model, input_per_mtok, output_per_mtok, since) VALUES ($1, $2, $3, $4)', [p.model, p.inputPerMTok, p.outputPerMTok, p.since]);
     },
     async close() {
       // Waits for checked-out connections (batches in flight) to be released.

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { dashboardRoute } from './dashboard/routes.ts';
 import { MalformedBatchError, parseBatch } from './ingest.ts';
 import type { CollectorStore } from './store.ts';
 
@@ -75,6 +76,8 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
   const url = new URL(req.url ?? '/', 'http://collector');
   const key = `${req.method} ${url.pathname}`;
   if (key === 'GET /healthz') return json(res, 200, { ok: true });
+  // Everything outside the API is the dashboard: browser pages with their own sign-in and HTML errors.
+  if (!url.pathname.startsWith('/v1/')) return dashboardRoute(opts, req, res, url);
   const fleet = fleetOf(req, opts.tokens);
   const { store } = opts;
   if (key === 'POST /v1/ingest') {

@@ -2,7 +2,9 @@
 // in one IMMEDIATE transaction per batch, so a batch is stored whole or not at all.
 import Database from 'better-sqlite3';
 import type { Checkpoint } from '../proxy/audit/signing.ts';
+import { currentPrices } from './dashboard-sql.ts';
 import { ingestBatch, type IngestTx, type LogHead } from './ingest.ts';
+import { priceBook, recordFacts, type PriceBook, type PriceRow } from './record-facts.ts';
 import { recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
 
 const SCHEMA = `
@@ -23,7 +25,61 @@ CREATE INDEX IF NOT EXISTS records_session ON records(session);
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
 CREATE TABLE IF NOT EXISTS checkpoints (log_id TEXT NOT NULL, size INTEGER NOT NULL, root TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (log_id, size)) STRICT;
 CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY, log_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, at TEXT NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS records_agent_event_ts ON records(agent_id, event, ts);
+CREATE TABLE IF NOT EXISTS record_tags (
+  log_id TEXT NOT NULL, seq INTEGER NOT NULL, agent_id TEXT, ts TEXT NOT NULL, tag_kind TEXT NOT NULL, tag TEXT NOT NULL, tool TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS record_tags_agent ON record_tags(agent_id, tag_kind, ts);
+CREATE INDEX IF NOT EXISTS record_tags_kind_ts ON record_tags(tag_kind, ts);
+CREATE TABLE IF NOT EXISTS prices (id INTEGER PRIMARY KEY, model TEXT NOT NULL, input_per_mtok REAL NOT NULL, output_per_mtok REAL NOT NULL, since TEXT NOT NULL) STRICT;
 `;
+
+// Columns added after the first release, at the end of records (ALTER TABLE can only append).
+const ADDED_COLUMNS = ['latency_ms REAL', 'tool TEXT', 'error TEXT', 'price_source TEXT'];
+
+// Fills the added columns and the tags of records stored before they existed, with the semantics of
+// record-facts.ts. CASE rather than AND guards each JSON function: SQLite does not promise to
+// short-circuit, and a function given text that is not JSON (a body too deeply nested for SQLite, a
+// string element read as JSON) fails the whole statement. Records from then were priced by their
+// sidecar or not at all: the collector had no prices.
+const BACKFILL = `
+UPDATE records SET
+  latency_ms = CASE WHEN json_type(body, '$.latency_ms') IN ('integer', 'real') THEN json_extract(body, '$.latency_ms') END,
+  tool = coalesce(CASE WHEN json_type(body, '$.tool.name') = 'text' THEN json_extract(body, '$.tool.name') END,
+    CASE WHEN json_type(body, '$.escalation.tool') = 'text' THEN json_extract(body, '$.escalation.tool') END),
+  error = coalesce(CASE WHEN json_type(body, '$.error') = 'text' THEN json_extract(body, '$.error') END,
+    CASE WHEN json_type(body, '$.stream_error') = 'text' THEN json_extract(body, '$.stream_error') END)
+WHERE json_valid(body);
+UPDATE records SET price_source = 'sidecar' WHERE cost_usd IS NOT NULL;
+INSERT INTO record_tags (log_id, seq, agent_id, ts, tag_kind, tag, tool)
+  SELECT r.log_id, r.seq, r.agent_id, r.ts, 'violation', json_extract(v.value, '$.kind'),
+    CASE WHEN json_type(v.value, '$.tool') = 'text' THEN json_extract(v.value, '$.tool') END
+  FROM records r, json_each(CASE WHEN json_valid(r.body) THEN CASE WHEN json_type(r.body, '$.violations') = 'array' THEN r.body END END, '$.violations') v
+  WHERE CASE WHEN v.type = 'object' THEN json_type(v.value, '$.kind') END = 'text';
+INSERT INTO record_tags (log_id, seq, agent_id, ts, tag_kind, tag, tool)
+  SELECT r.log_id, r.seq, r.agent_id, r.ts, 'hallucination', json_extract(s.value, '$.name'),
+    CASE WHEN json_type(r.body, '$.tool.name') = 'text' THEN json_extract(r.body, '$.tool.name') END
+  FROM records r, json_each(CASE WHEN json_valid(r.body) THEN CASE WHEN json_type(r.body, '$.tool.signals.signals') = 'array' THEN r.body END END, '$.tool.signals.signals') s
+  WHERE CASE WHEN s.type = 'object' THEN json_type(s.value, '$.name') END = 'text';
+`;
+
+/** Adds the columns a store from before the dashboard lacks and backfills them, once, atomically. */
+function upgrade(db: Database.Database): void {
+  const upgraded = () => db.prepare("SELECT 1 FROM pragma_table_info('records') WHERE name = 'latency_ms'").get() !== undefined;
+  if (upgraded()) return;
+  // IMMEDIATE, then a second look: two collectors opening one old file upgrade it once.
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    if (!upgraded()) {
+      for (const column of ADDED_COLUMNS) db.exec(`ALTER TABLE records ADD COLUMN ${column}`);
+      db.exec(BACKFILL);
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
 
 /** Opens (creating) a SQLite collector store. */
 export function openSqliteStore(path: string): CollectorStore {
@@ -31,12 +87,17 @@ export function openSqliteStore(path: string): CollectorStore {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.exec(SCHEMA);
+  upgrade(db);
   const q = {
     head: db.prepare('SELECT log_id, size, head_leaf, frontier, checkpoint_size FROM logs WHERE log_id = ?'),
     leafAt: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq = ?'),
     leaves: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq <= ? ORDER BY seq'),
     insertRecord: db.prepare(`INSERT INTO records (log_id, seq, ts, event, agent_id, agent_version, session, task, model, status,
-      input_tokens, output_tokens, cost_usd, verified, leaf, body, fleet, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      input_tokens, output_tokens, cost_usd, price_source, latency_ms, tool, error, verified, leaf, body, fleet, received_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertTag: db.prepare('INSERT INTO record_tags (log_id, seq, agent_id, ts, tag_kind, tag, tool) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    prices: db.prepare(currentPrices().sql),
+    insertPrice: db.prepare('INSERT INTO prices (model, input_per_mtok, output_per_mtok, since) VALUES (?, ?, ?, ?)'),
     insertCheckpoint: db.prepare('INSERT OR IGNORE INTO checkpoints (log_id, size, root, body) VALUES (?, ?, ?, ?)'),
     alert: db.prepare('INSERT INTO alerts (log_id, seq, kind, detail, at) VALUES (?, ?, ?, ?, ?)'),
     saveHead: db.prepare(`INSERT INTO logs (log_id, agent_id, fleet, size, head_leaf, frontier, checkpoint_size, first_seen, last_seen)
@@ -46,6 +107,9 @@ export function openSqliteStore(path: string): CollectorStore {
   };
   let agentOfBatch: string | null = null;
   let fleetOfBatch = '';
+  let pricesOfBatch: PriceBook = new Map();
+  // The dashboard's queries are a fixed set of texts: each is prepared once.
+  const statements = new Map<string, Database.Statement>();
 
   const tx: IngestTx = {
     async head(logId) {
@@ -59,11 +123,11 @@ export function openSqliteStore(path: string): CollectorStore {
       return (q.leaves.all(logId, size) as { leaf: Buffer }[]).map((r) => r.leaf);
     },
     async insertRecord(r, fleet) {
-      const p = r.parsed;
-      agentOfBatch ??= p.agent?.id ?? null;
-      q.insertRecord.run(r.logId, r.seq, r.ts, r.event, p.agent?.id ?? null, p.agent?.version ?? null, p.session ?? null, p.task ?? null,
-        p.model?.served ?? p.model?.asked ?? null, typeof p.status === 'number' ? p.status : null, p.usage?.input_tokens ?? null,
-        p.usage?.output_tokens ?? null, typeof p.cost_usd === 'number' ? p.cost_usd : null, r.verified ? 1 : 0, r.leaf, r.body, fleet, new Date().toISOString());
+      const f = recordFacts(r.parsed, pricesOfBatch);
+      agentOfBatch ??= f.agentId;
+      q.insertRecord.run(r.logId, r.seq, r.ts, r.event, f.agentId, f.agentVersion, f.session, f.task, f.model, f.status, f.inputTokens,
+        f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, f.tool, f.error, r.verified ? 1 : 0, r.leaf, r.body, fleet, new Date().toISOString());
+      for (const t of f.tags) q.insertTag.run(r.logId, r.seq, f.agentId, r.ts, t.kind, t.tag, t.tool);
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       return q.insertCheckpoint.run(logId, cp.size, cp.root, JSON.stringify(cp)).changes > 0;
@@ -91,6 +155,8 @@ export function openSqliteStore(path: string): CollectorStore {
       fleetOfBatch = fleet;
       db.exec('BEGIN IMMEDIATE');
       try {
+        // Read inside the transaction: a batch is priced by one price list, the one current when it was stored.
+        pricesOfBatch = priceBook(q.prices.all() as PriceRow[]);
         const result = await ingestBatch(tx, batch, fleet);
         db.exec('COMMIT');
         return result;
@@ -130,6 +196,16 @@ export function openSqliteStore(path: string): CollectorStore {
     async logCheckpoints(logId) {
       return (db.prepare('SELECT body FROM checkpoints WHERE log_id = ? ORDER BY size').all(logId) as { body: string }[]).map((r) => r.body);
     },
+    placeholder: () => '?',
+    async select<T>(sql: string, args: unknown[]) {
+      let stmt = statements.get(sql);
+      if (!stmt) statements.set(sql, (stmt = db.prepare(sql)));
+      return stmt.all(...args) as T[];
+    },
+    // Serialized with ingest, so a price never lands inside a batch's transaction.
+    insertPrice: (p) => serialized(async () => {
+      q.insertPrice.run(p.model, p.inputPerMTok, p.outputPerMTok, p.since);
+    }),
     async close() {
       await queue;
       db.close();

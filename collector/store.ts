@@ -1,6 +1,7 @@
 // The collector's storage contract. SQLite (one process, one file) and PostgreSQL (stateless
 // replicas over one database) implement it; ingest verification is shared (ingest.ts).
 import type { IngestBatch, IngestResult, IntegrityAlert } from './ingest.ts';
+import type { Price } from './dashboard-types.ts';
 
 export interface RecordQuery {
   agent?: string;
@@ -47,6 +48,12 @@ export interface CollectorStore {
   /** Every stored record of a log in seq order, for `warden audit verify --collector`. */
   logRecords(logId: string): AsyncIterable<{ seq: number; body: string }>;
   logCheckpoints(logId: string): Promise<string[]>;
+  /** The n-th (1-based) bind parameter in this store's SQL dialect, for the shared queries (dashboard-sql.ts). */
+  placeholder(n: number): string;
+  /** Runs one read-only query written for both dialects (dashboard-sql.ts); counts and sums come back as numbers. */
+  select<T = Record<string, unknown>>(sql: string, args: unknown[]): Promise<T[]>;
+  /** Adds a price to the history; records ingested from then on are priced by it, those already held never change. */
+  insertPrice(price: Price): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
-// An `html` tagged template for server-rendered admin pages: every interpolated value is escaped
-// unless it is itself the output of `html` (or `raw`, for text the page's own code wrote), so a
-// session id, a reason or a tool argument is always text, never markup.
+// An `html` tagged template for server-rendered pages (the admin page and the collector's dashboard):
+// every interpolated value is escaped unless it is itself the output of `html` (or `raw`, for text the
+// page's own code wrote), so a session id, a reason or a tool argument is always text, never markup.
 
 /** Markup known to be safe: built by `html` (its values escaped) or marked with `raw`. */
 export class SafeHtml {
@@ -37,4 +37,9 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
 /** Marks the page's own constant text (its script and style) as markup; never use it on data. */
 export function raw(text: string): SafeHtml {
   return new SafeHtml(text);
+}
+
+/** JSON for a `<script type="application/json">` data block: no sequence in it can end the element. */
+export function jsonData(value: unknown): SafeHtml {
+  return new SafeHtml(JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029'));
 }

@@ -13,7 +13,9 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import pino from 'pino';
 import { Agent, request } from 'undici';
+import { agentDetail, fleetOverview, searchRecords, setPrice } from '../../collector/dashboard-data.ts';
 import { openPgStore } from '../../collector/pg-store.ts';
+import { openSqliteStore } from '../../collector/sqlite-store.ts';
 import { createCollectorServer } from '../../collector/server.ts';
 import type { CollectorStore } from '../../collector/store.ts';
 import { openAuditLog } from '../../proxy/audit/audit-log.ts';
@@ -21,6 +23,7 @@ import { startShipper } from '../../proxy/audit/shipper.ts';
 import { loadSigningKey } from '../../proxy/audit/signing.ts';
 import { startFakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import { TOKEN } from '../helpers/collector.ts';
+import { fleetEntries, ingestLog, NOW, signedLog } from '../helpers/dashboard-fixture.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { policyFor, startWarden, tempDataDir, tempFile, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
 
@@ -284,7 +287,7 @@ test('migrations: four replicas opening a fresh database at once apply each migr
     await db.connect();
     const rows = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
     await db.end();
-    assert.deepEqual(rows, [{ version: 1 }]);
+    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }]);
   } finally {
     await admin.end();
   }
@@ -306,5 +309,94 @@ test('`warden collector --store postgres://…` serves the PostgreSQL store and 
   } finally {
     proc.kill('SIGTERM');
     assert.deepEqual(await exited, [0, null]);
+  }
+});
+
+/** A new, empty database on the test server. */
+async function createDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(postgres.url);
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
+const DASHBOARD_RANGE = { from: '2025-05-16T00:00:00.000Z', to: '2025-06-16T00:00:00.000Z' };
+
+test('the dashboard data layer gives the same overview, agent detail, search and prices over PostgreSQL as over SQLite', async (t) => {
+  const log = await signedLog(fleetEntries());
+  // Unpriced by the sidecar, ingested after the collector has a price: the collector prices it.
+  const late = await signedLog([{ event: 'model_call', ts: NOW.toISOString(), agent: { id: 'beta', version: '2.0' }, task: 'late', status: 200,
+    latency_ms: 3, model: { asked: 'claude-sonnet', served: 'claude-sonnet' }, usage: { input_tokens: 15_625, output_tokens: 15_625 } }]);
+  const pgStore = await openPgStore(await createDatabase('dashboard_data'));
+  const sqlite = openSqliteStore(join(tempDataDir(), 'collector.db'));
+  try {
+    for (const store of [pgStore, sqlite]) {
+      await ingestLog(store, log, 150);
+      await setPrice(store, { model: 'claude-sonnet', inputPerMTok: 4, outputPerMTok: 8 }, NOW);
+      await ingestLog(store, late);
+    }
+    const [overview, sqliteOverview] = await Promise.all([fleetOverview(pgStore, NOW), fleetOverview(sqlite, NOW)]);
+    assert.deepEqual(overview, sqliteOverview);
+    assert.equal(overview.agents, 3);
+    assert.ok(overview.callsMonth > 0 && overview.costMonth > 0 && overview.daily.length === 30);
+    for (const agent of ['alpha', 'beta']) assert.deepEqual(await agentDetail(pgStore, agent, DASHBOARD_RANGE), await agentDetail(sqlite, agent, DASHBOARD_RANGE));
+    const alpha = await agentDetail(pgStore, 'alpha', DASHBOARD_RANGE);
+    assert.deepEqual(alpha.escalationOutcomes.map((o) => o.kind), ['approved', 'pending', 'rejected', 'timed_out']);
+    assert.equal(alpha.drift.length, 2);
+    const beta = await agentDetail(pgStore, 'beta', DASHBOARD_RANGE);
+    assert.equal(beta.costByTask.find((r) => r.key === 'late')?.costUsd, 0.1875);
+    assert.deepEqual((await searchRecords(pgStore, { event: 'model_call', limit: 1_000 })).rows, (await searchRecords(sqlite, { event: 'model_call', limit: 1_000 })).rows);
+    t.diagnostic(`PostgreSQL = SQLite: month ${overview.callsMonth} calls/${overview.errorsMonth} errors/$${overview.costMonth}; alpha ${alpha.calls} calls, $${alpha.costUsd}, p90 ${alpha.latency.p90} ms, ${alpha.violations.length} violation kinds; beta's collector-priced call $0.1875`);
+  } finally {
+    await Promise.all([pgStore.close(), sqlite.close()]);
+  }
+});
+
+test('migration 2 on a database from before the dashboard backfills columns and tags from the bodies, skipping bodies jsonb refuses', async (t) => {
+  const url = await createDatabase('dashboard_upgrade');
+  let store = await openPgStore(url);
+  const log = await signedLog(fleetEntries());
+  await ingestLog(store, log, 200);
+  // Bodies jsonb refuses (\u0000, a lone surrogate) still carry a violation each.
+  const odd = [{ kind: 'nul\u0000kind' }, { kind: '\ud800' }].map((v, i) => JSON.stringify({
+    agent: { id: 'odd' }, event: 'tool_call', log_id: 'odd-pg', seq: i + 1, ts: '2025-06-14T00:00:00.000Z', violations: [v, { kind: 'plain' }],
+  }));
+  await store.ingest({ log_id: 'odd-pg', first_seq: 1, last_seq: 2, records: odd, checkpoints: [] }, 'f');
+  const snapshot = async (s: typeof store) => ({
+    overview: await fleetOverview(s, NOW),
+    alpha: await agentDetail(s, 'alpha', DASHBOARD_RANGE),
+    columns: await s.select("SELECT log_id, seq, latency_ms, tool, error, price_source FROM records WHERE log_id <> 'odd-pg' ORDER BY log_id, seq", []),
+    tags: await s.select("SELECT log_id, seq, agent_id, ts, tag_kind, tag, tool FROM record_tags WHERE log_id <> 'odd-pg' ORDER BY log_id, seq, tag_kind, tag, tool", []),
+    oddTags: await s.select("SELECT seq, tag FROM record_tags WHERE log_id = 'odd-pg' ORDER BY seq, tag", []),
+  });
+  const fresh = await snapshot(store);
+  await store.close();
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(`ALTER TABLE records DROP COLUMN latency_ms, DROP COLUMN tool, DROP COLUMN error, DROP COLUMN price_source;
+      DROP INDEX records_agent_event_ts; DROP TABLE record_tags; DROP TABLE prices; DELETE FROM schema_migrations WHERE version = 2`);
+  } finally {
+    await db.end();
+  }
+  store = await openPgStore(url);
+  try {
+    const upgraded = await snapshot(store);
+    assert.deepEqual(upgraded.columns, fresh.columns);
+    assert.deepEqual(upgraded.tags, fresh.tags);
+    assert.deepEqual(upgraded.alpha, fresh.alpha);
+    const skipped = fresh.overview.agentRows.map((r) => (r.agent === 'odd' ? { ...r, violations: 0 } : r));
+    assert.deepEqual(upgraded.overview, { ...fresh.overview, agentRows: skipped });
+    assert.deepEqual(fresh.oddTags.map((x: any) => `${x.seq}:${x.tag}`).sort(), ['1:nulkind', '1:plain', '2:plain', '2:\ufffd']);
+    assert.deepEqual(upgraded.oddTags, [], 'the bodies jsonb refuses are skipped, not fatal');
+    t.diagnostic(`backfilled ${fresh.columns.length} records and ${fresh.tags.length} tags as ingest extracted them; 2 bodies jsonb refuses skipped`);
+  } finally {
+    await store.close();
   }
 });

@@ -1,0 +1,306 @@
+// The collector dashboard's figures, from either store: aggregates over the columns and tags
+// extracted at ingest (dashboard-sql.ts), never a parse of every record, so a page over a large
+// store stays fast. Only one agent's few drift, evaluation and escalation records are read whole.
+import { InvalidRequestError } from '../proxy/errors.ts';
+import * as q from './dashboard-sql.ts';
+import type { Sql, TotalsRow } from './dashboard-sql.ts';
+import type {
+  AgentDetail, AgentRow, CostRow, DailyRow, DriftEvent, EscalationRow, FleetOverview, KindCount, LatencySummary, Price, Range,
+  RecordPage, RecordRow, TrustPoint,
+} from './dashboard-types.ts';
+import type { CollectorStore, RecordQuery } from './store.ts';
+
+const DAY_MS = 86_400_000;
+/** The overview's chart: this many UTC days up to today. */
+const DAILY_DAYS = 30;
+/** A range longer than this is charted only over the days that have calls (no years of zeros). */
+const MAX_FILLED_DAYS = 3_660;
+// Drift, evaluation and escalation records are rare (a handful a day); past these, the newest are shown.
+const MAX_DRIFT = 500;
+const MAX_TRUST = 2_000;
+const MAX_ESCALATION_RECORDS = 5_000;
+/** The key cost per task groups model calls that carried no task under. */
+export const NO_TASK = '(no task)';
+const NO_MODEL = '(unknown model)';
+
+function select<T>(store: CollectorStore, query: Sql): Promise<T[]> {
+  return store.select<T>(query.sql, query.args);
+}
+
+function addDays(day: string, n: number): string {
+  return new Date(Date.parse(`${day}T00:00:00.000Z`) + n * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** Every UTC day from `first` to `last`, both included. */
+function daysBetween(first: string, last: string): string[] {
+  const days: string[] = [];
+  for (let d = first; d <= last; d = addDays(d, 1)) days.push(d);
+  return days;
+}
+
+function emptyDay(day: string): DailyRow {
+  return { day, calls: 0, errors: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+}
+
+function addTotals(into: DailyRow, row: TotalsRow): void {
+  into.calls += row.calls;
+  into.errors += row.errors;
+  into.inputTokens += row.inputTokens;
+  into.outputTokens += row.outputTokens;
+  into.costUsd += row.costUsd;
+}
+
+/** Code-unit order, as both stores order text, whatever the locale. */
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The fleet: today's and this month's calls, errors and cost (UTC, from `now`), 30 days of history, each agent. */
+export async function fleetOverview(store: CollectorStore, now: Date): Promise<FleetOverview> {
+  const p = store.placeholder.bind(store);
+  const today = now.toISOString().slice(0, 10);
+  const tomorrow = addDays(today, 1);
+  const monthStart = `${today.slice(0, 7)}-01`;
+  const firstDay = addDays(today, 1 - DAILY_DAYS);
+  const from = monthStart < firstDay ? monthStart : firstDay;
+  const [rows, agents, violations, alerts] = await Promise.all([
+    select<TotalsRow & { agent: string | null; day: string }>(store, q.fleetDaily(p, from, tomorrow)),
+    select<{ agent: string; version: string | null; lastSeen: string }>(store, q.fleetAgents()),
+    select<{ agent: string; count: number }>(store, q.fleetTagCounts(p, 'violation', monthStart, tomorrow)),
+    select<{ count: number }>(store, q.alertCount()),
+  ]);
+
+  const byAgent = new Map<string, AgentRow & { versionSeen: string }>();
+  for (const a of agents) {
+    let row = byAgent.get(a.agent);
+    if (!row) byAgent.set(a.agent, (row = { agent: a.agent, calls: 0, errors: 0, costToday: 0, costMonth: 0, violations: 0, lastSeen: a.lastSeen, versionSeen: '' }));
+    if (a.lastSeen > row.lastSeen) row.lastSeen = a.lastSeen;
+    // The newest version is the one whose newest record is the newest.
+    if (a.version !== null && a.lastSeen >= row.versionSeen) {
+      row.version = a.version;
+      row.versionSeen = a.lastSeen;
+    }
+  }
+  const daily = new Map(daysBetween(firstDay, today).map((d) => [d, emptyDay(d)]));
+  const month = emptyDay(monthStart);
+  const todayTotals = emptyDay(today);
+  for (const r of rows) {
+    const day = daily.get(r.day);
+    if (day) addTotals(day, r);
+    if (r.day >= monthStart) addTotals(month, r);
+    if (r.day === today) addTotals(todayTotals, r);
+    const agent = r.agent === null ? undefined : byAgent.get(r.agent);
+    if (!agent || r.day < monthStart) continue;
+    agent.calls += r.calls;
+    agent.errors += r.errors;
+    agent.costMonth += r.costUsd;
+    if (r.day === today) agent.costToday += r.costUsd;
+  }
+  for (const v of violations) {
+    const agent = byAgent.get(v.agent);
+    if (agent) agent.violations = v.count;
+  }
+  const agentRows: AgentRow[] = [...byAgent.values()]
+    .map(({ versionSeen: _, ...row }) => row)
+    .sort((a, b) => b.costMonth - a.costMonth || byText(a.agent, b.agent));
+  return {
+    now: now.toISOString(),
+    agents: agentRows.length,
+    callsToday: todayTotals.calls,
+    errorsToday: todayTotals.errors,
+    costToday: todayTotals.costUsd,
+    callsMonth: month.calls,
+    errorsMonth: month.errors,
+    costMonth: month.costUsd,
+    daily: [...daily.values()],
+    agentRows,
+    alerts: alerts[0]?.count ?? 0,
+  };
+}
+
+/** Nearest-rank percentiles of the latencies (ms). */
+export function latencySummary(values: Iterable<number>): LatencySummary {
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  const rank = (pct: number) => (n === 0 ? 0 : sorted[Math.max(1, Math.ceil((pct / 100) * n)) - 1]);
+  return { count: n, p50: rank(50), p90: rank(90), p99: rank(99), max: n === 0 ? 0 : sorted[n - 1] };
+}
+
+function costRows(rows: (TotalsRow & { key: string })[]): CostRow[] {
+  return rows
+    .map((r) => ({ key: r.key, calls: r.calls, inputTokens: r.inputTokens, outputTokens: r.outputTokens, costUsd: r.costUsd }))
+    .sort((a, b) => b.costUsd - a.costUsd || byText(a.key, b.key));
+}
+
+function kindCounts(rows: { kind: string; tool: string | null; count: number }[]): KindCount[] {
+  return rows
+    .map((r) => (r.tool === null ? { kind: r.kind, count: r.count } : { kind: r.kind, tool: r.tool, count: r.count }))
+    .sort((a, b) => b.count - a.count || byText(a.kind, b.kind) || byText(a.tool ?? '', b.tool ?? ''));
+}
+
+function round(x: unknown): string {
+  return typeof x === 'number' ? String(Math.round(x * 1000) / 1000) : String(x);
+}
+
+/** One line for a drift record: the capabilities that drifted, or the live metrics that moved. */
+function driftSummary(r: Record<string, any>): { kind: DriftEvent['kind']; summary: string } {
+  const passive = r.passive;
+  if (passive && typeof passive === 'object') {
+    const flagged: any[] = Array.isArray(passive.flagged) ? passive.flagged : [];
+    const moved = flagged.map((m) => (typeof m?.reason === 'string' ? m.reason : `${m?.metric}: ${round(m?.baseline)} → ${round(m?.current)}`));
+    return { kind: 'passive', summary: `Live traffic, window ${passive.window}: ${moved.join('; ') || 'metrics moved'}` };
+  }
+  const capabilities: any[] = Array.isArray(r.drift?.capabilities) ? r.drift.capabilities : [];
+  const drifted = capabilities.filter((c) => c?.state === 'drift')
+    .map((c) => `${c.name} ${round(c.baseline)} → ${round(c.candidate)} (Δ ${round(c.delta)})`);
+  return { kind: 'pact', summary: `Pact drift: ${drifted.join('; ') || 'confirmed'}` };
+}
+
+type BodyRow = { logId: string; seq: number; ts: string; body: string };
+
+function parsed(rows: BodyRow[]): (BodyRow & { r: Record<string, any> })[] {
+  return rows.flatMap((row) => {
+    try {
+      const r = JSON.parse(row.body);
+      return r && typeof r === 'object' ? [{ ...row, r }] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * Escalations from their records, newest first: one row per escalation, when and where it was
+ * opened and how it ended ("pending" while only opened in the range).
+ */
+function escalationRows(rows: BodyRow[]): EscalationRow[] {
+  const byId = new Map<string, EscalationRow>();
+  // Oldest first, so the opening record sets when and where, and the final one how it ended.
+  for (const { r, logId, seq, ts } of parsed(rows).reverse()) {
+    const e = r.escalation;
+    if (typeof e?.id !== 'string') continue;
+    let row = byId.get(e.id);
+    if (!row) {
+      row = { ts, id: e.id, kind: String(e.kind ?? ''), outcome: 'pending', logId, seq };
+      if (typeof e.tool === 'string') row.tool = e.tool;
+      if (typeof r.task === 'string') row.task = r.task;
+      byId.set(e.id, row);
+    }
+    if (r.action === 'opened' || typeof r.action !== 'string') continue;
+    row.outcome = r.action;
+    if (typeof r.decision?.by === 'string') row.by = r.decision.by;
+    if (typeof e.waited_ms === 'number') row.waitedMs = e.waited_ms;
+  }
+  return [...byId.values()].sort((a, b) => byText(b.ts, a.ts));
+}
+
+/** One agent over a range: calls, cost by task and model, latency, violations, hallucination signals, drift, trust, escalations. */
+export async function agentDetail(store: CollectorStore, agent: string, range: Range): Promise<AgentDetail> {
+  const p = store.placeholder.bind(store);
+  const { from, to } = range;
+  const [daily, byTask, byModel, latencies, versions, violations, hallucinations, drift, trust, escalations] = await Promise.all([
+    select<TotalsRow & { day: string }>(store, q.agentDaily(p, agent, from, to)),
+    select<TotalsRow & { key: string }>(store, q.agentCostBy(p, 'task', NO_TASK, agent, from, to)),
+    select<TotalsRow & { key: string }>(store, q.agentCostBy(p, 'model', NO_MODEL, agent, from, to)),
+    select<{ ms: number }>(store, q.agentLatencies(p, agent, from, to)),
+    select<{ version: string; firstSeen: string }>(store, q.agentVersions(p, agent, from, to)),
+    select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, 'violation', agent, from, to)),
+    select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, 'hallucination', agent, from, to)),
+    select<BodyRow>(store, q.agentEvents(p, ['drift'], agent, from, to, MAX_DRIFT)),
+    select<BodyRow>(store, q.agentEvents(p, ['evaluation', 'drift'], agent, from, to, MAX_TRUST)),
+    select<BodyRow>(store, q.agentEvents(p, ['escalation'], agent, from, to, MAX_ESCALATION_RECORDS)),
+  ]);
+
+  const totals = emptyDay('');
+  const days = new Map<string, DailyRow>();
+  const firstDay = from.slice(0, 10);
+  const lastDay = new Date(Date.parse(to) - 1).toISOString().slice(0, 10);
+  const filled = Date.parse(lastDay) - Date.parse(firstDay) <= MAX_FILLED_DAYS * DAY_MS;
+  if (filled) for (const d of daysBetween(firstDay, lastDay)) days.set(d, emptyDay(d));
+  for (const r of daily) {
+    addTotals(totals, r);
+    let day = days.get(r.day);
+    if (!day) days.set(r.day, (day = emptyDay(r.day)));
+    addTotals(day, r);
+  }
+  const escalationList = escalationRows(escalations);
+  const outcomes = new Map<string, number>();
+  for (const e of escalationList) outcomes.set(e.outcome, (outcomes.get(e.outcome) ?? 0) + 1);
+
+  return {
+    agent,
+    range: { from, to },
+    versions: versions.sort((a, b) => byText(a.firstSeen, b.firstSeen)).map((v) => v.version),
+    calls: totals.calls,
+    errors: totals.errors,
+    costUsd: totals.costUsd,
+    inputTokens: totals.inputTokens,
+    outputTokens: totals.outputTokens,
+    daily: [...days.values()].sort((a, b) => byText(a.day, b.day)),
+    costByTask: costRows(byTask),
+    costByModel: costRows(byModel),
+    latency: latencySummary(latencies.map((r) => r.ms)),
+    violations: kindCounts(violations),
+    hallucinations: kindCounts(hallucinations),
+    drift: parsed(drift).map(({ r, logId, seq, ts }) => ({ ts, ...driftSummary(r), logId, seq })),
+    trust: parsed(trust).flatMap(({ r, ts }): TrustPoint[] => (typeof r.trust_score === 'number' && Number.isFinite(r.trust_score) ? [{ ts, score: r.trust_score }] : []))
+      .reverse(),
+    escalations: escalationList,
+    escalationOutcomes: [...outcomes].map(([kind, count]) => ({ kind, count })).sort((a, b) => b.count - a.count || byText(a.kind, b.kind)),
+  };
+}
+
+type RowColumns = Omit<RecordRow, 'agent' | 'session' | 'task' | 'model' | 'status' | 'latencyMs' | 'costUsd' | 'verified'> & {
+  agent: string | null; session: string | null; task: string | null; model: string | null; status: number | null;
+  latencyMs: number | null; costUsd: number | null; verified: boolean | number;
+};
+
+function recordRow(r: RowColumns): RecordRow {
+  const row: RecordRow = { logId: r.logId, seq: r.seq, ts: r.ts, event: r.event, verified: Boolean(r.verified) };
+  if (r.agent !== null) row.agent = r.agent;
+  if (r.session !== null) row.session = r.session;
+  if (r.task !== null) row.task = r.task;
+  if (r.model !== null) row.model = r.model;
+  if (r.status !== null) row.status = r.status;
+  if (r.latencyMs !== null) row.latencyMs = r.latencyMs;
+  if (r.costUsd !== null) row.costUsd = r.costUsd;
+  return row;
+}
+
+/** One page of the audit search in (log_id, seq) order; `next` resumes after its last row (the /v1/records cursor). */
+export async function searchRecords(store: CollectorStore, query: RecordQuery): Promise<RecordPage> {
+  const rows = (await select<RowColumns>(store, q.recordRows(store.placeholder.bind(store), query))).map(recordRow);
+  const last = rows.at(-1);
+  return { rows, next: rows.length === query.limit && last ? `${last.logId}:${last.seq}` : null };
+}
+
+/** One record's row and exact stored text, or undefined when the collector does not hold it. */
+export async function recordDetail(store: CollectorStore, logId: string, seq: number): Promise<{ row: RecordRow; body: string } | undefined> {
+  if (!Number.isSafeInteger(seq)) return undefined;
+  const [r] = await select<RowColumns & { body: string }>(store, q.recordRow(store.placeholder.bind(store), logId, seq));
+  return r && { row: recordRow(r), body: r.body };
+}
+
+/** The collector's current price of each model it prices, by model name. */
+export async function listPrices(store: CollectorStore): Promise<Price[]> {
+  return (await select<Price>(store, q.currentPrices())).sort((a, b) => byText(a.model, b.model));
+}
+
+/**
+ * Makes `price` the model's current price from `now`: model calls the sidecar did not price are
+ * priced with it when ingested; records already stored keep what they were stored with.
+ */
+export async function setPrice(store: CollectorStore, price: Omit<Price, 'since'>, now: Date): Promise<Price> {
+  const problems: string[] = [];
+  if (typeof price.model !== 'string' || price.model.trim() === '' || price.model.length > 200 || /[\u0000-\u001f]/.test(price.model)) {
+    problems.push('model must be a name of 1 to 200 characters without control characters');
+  }
+  for (const key of ['inputPerMTok', 'outputPerMTok'] as const) {
+    const v = price[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) problems.push(`${key} must be a number of USD per million tokens, 0 or more`);
+  }
+  if (problems.length > 0) throw new InvalidRequestError(`invalid price: ${problems.join('; ')}`);
+  const stored: Price = { model: price.model, inputPerMTok: price.inputPerMTok, outputPerMTok: price.outputPerMTok, since: now.toISOString() };
+  await store.insertPrice(stored);
+  return stored;
+}

@@ -1,0 +1,116 @@
+// The dashboard's queries, one text for both stores: `p(n)` renders the n-th bind parameter in the
+// store's dialect (as recordFilter does). Every figure is an aggregate over indexed columns extracted
+// at ingest (record-facts.ts); only the few drift, evaluation and escalation records of one agent
+// are read back as bodies. Aliases are double-quoted so PostgreSQL keeps their case; ts is ISO text
+// in both stores, so a UTC day is substr(ts, 1, 10) and ranges compare as text.
+import { recordFilter, type RecordQuery } from './store.ts';
+
+export type Placeholder = (n: number) => string;
+
+export interface Sql {
+  sql: string;
+  args: unknown[];
+}
+
+/** A query's text and arguments: `bind` appends an argument and returns its placeholder. */
+function build(p: Placeholder, render: (bind: (v: unknown) => string) => string): Sql {
+  const args: unknown[] = [];
+  const sql = render((v) => {
+    args.push(v);
+    return p(args.length);
+  });
+  return { sql, args };
+}
+
+// "An error" is an answer of 400 or more, or an error Warden told (before or during a stream).
+const TOTALS = `count(*) AS calls, coalesce(sum(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END), 0) AS errors,
+  coalesce(sum(input_tokens), 0) AS "inputTokens", coalesce(sum(output_tokens), 0) AS "outputTokens", coalesce(sum(cost_usd), 0) AS "costUsd"`;
+
+export interface TotalsRow {
+  calls: number;
+  errors: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** Model calls per agent per UTC day in [from, to): the overview's every figure but violations. */
+export function fleetDaily(p: Placeholder, from: string, to: string): Sql {
+  return build(p, (bind) => `SELECT agent_id AS agent, substr(ts, 1, 10) AS day, ${TOTALS} FROM records
+    WHERE event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2`);
+}
+
+/** Every (agent, version) pair ever seen with its newest record: the fleet's agents, versions and last-seen times. */
+export function fleetAgents(): Sql {
+  return { sql: `SELECT agent_id AS agent, agent_version AS version, max(ts) AS "lastSeen" FROM records WHERE agent_id IS NOT NULL GROUP BY 1, 2`, args: [] };
+}
+
+/** Tags of one kind per agent in [from, to). */
+export function fleetTagCounts(p: Placeholder, kind: string, from: string, to: string): Sql {
+  return build(p, (bind) => `SELECT agent_id AS agent, count(*) AS count FROM record_tags
+    WHERE tag_kind = ${bind(kind)} AND ts >= ${bind(from)} AND ts < ${bind(to)} AND agent_id IS NOT NULL GROUP BY 1`);
+}
+
+export function alertCount(): Sql {
+  return { sql: 'SELECT count(*) AS count FROM alerts', args: [] };
+}
+
+/** One agent's model calls per UTC day in [from, to). */
+export function agentDaily(p: Placeholder, agent: string, from: string, to: string): Sql {
+  return build(p, (bind) => `SELECT substr(ts, 1, 10) AS day, ${TOTALS} FROM records
+    WHERE agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1`);
+}
+
+/** One agent's model calls in [from, to) grouped by task or model; a record without one groups under `missing`. */
+export function agentCostBy(p: Placeholder, column: 'task' | 'model', missing: string, agent: string, from: string, to: string): Sql {
+  return build(p, (bind) => `SELECT coalesce(${column}, ${bind(missing)}) AS key, ${TOTALS} FROM records
+    WHERE agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1`);
+}
+
+/** The latency of each of one agent's model calls in [from, to). */
+export function agentLatencies(p: Placeholder, agent: string, from: string, to: string): Sql {
+  return build(p, (bind) => `SELECT latency_ms AS ms FROM records
+    WHERE agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} AND latency_ms IS NOT NULL`);
+}
+
+/** The versions one agent ran in [from, to), first seen first. */
+export function agentVersions(p: Placeholder, agent: string, from: string, to: string): Sql {
+  return build(p, (bind) => `SELECT agent_version AS version, min(ts) AS "firstSeen" FROM records
+    WHERE agent_id = ${bind(agent)} AND ts >= ${bind(from)} AND ts < ${bind(to)} AND agent_version IS NOT NULL GROUP BY 1`);
+}
+
+/** One agent's tags of one kind in [from, to), counted by tag and tool. */
+export function agentTagCounts(p: Placeholder, kind: string, agent: string, from: string, to: string): Sql {
+  return build(p, (bind) => `SELECT tag AS kind, tool, count(*) AS count FROM record_tags
+    WHERE agent_id = ${bind(agent)} AND tag_kind = ${bind(kind)} AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2`);
+}
+
+/** The newest `limit` records of some events for one agent in [from, to), with their bodies. */
+export function agentEvents(p: Placeholder, events: string[], agent: string, from: string, to: string, limit: number): Sql {
+  return build(p, (bind) => `SELECT log_id AS "logId", seq, ts, body FROM records
+    WHERE agent_id = ${bind(agent)} AND event IN (${events.map(bind).join(', ')}) AND ts >= ${bind(from)} AND ts < ${bind(to)}
+    ORDER BY ts DESC, log_id DESC, seq DESC LIMIT ${bind(limit)}`);
+}
+
+const ROW_COLUMNS = `log_id AS "logId", seq, ts, event, agent_id AS agent, session, task, model, status, latency_ms AS "latencyMs",
+  cost_usd AS "costUsd", verified`;
+
+/** One page of the audit search, in (log_id, seq) order after the query's cursor. */
+export function recordRows(p: Placeholder, q: RecordQuery): Sql {
+  const { where, args } = recordFilter(q, p);
+  return { sql: `SELECT ${ROW_COLUMNS} FROM records ${where} ORDER BY log_id, seq LIMIT ${p(args.length + 1)}`, args: [...args, q.limit] };
+}
+
+/** One record's row and exact text. */
+export function recordRow(p: Placeholder, logId: string, seq: number): Sql {
+  return build(p, (bind) => `SELECT ${ROW_COLUMNS}, body FROM records WHERE log_id = ${bind(logId)} AND seq = ${bind(seq)}`);
+}
+
+/** The newest price of each model (the highest id: two changes in one millisecond stay ordered). */
+export function currentPrices(): Sql {
+  return {
+    sql: `SELECT model, input_per_mtok AS "inputPerMTok", output_per_mtok AS "outputPerMTok", since FROM prices
+      WHERE id IN (SELECT max(id) FROM prices GROUP BY model)`,
+    args: [],
+  };
+}

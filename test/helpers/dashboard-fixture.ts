@@ -1,0 +1,146 @@
+// A small fleet's audit records for the dashboard tests: three agents' model calls over eight weeks
+// (errors of every sort, tasks and none, priced and not), tool calls with violations and
+// hallucination signals, escalations, drift and evaluations. They are written to a real signed audit
+// log and cut into batches as the shipper sends them, so the stores see exactly what a sidecar ships.
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { IngestBatch } from '../../collector/ingest.ts';
+import type { CollectorStore } from '../../collector/store.ts';
+import { openAuditLog, type AuditEntry } from '../../proxy/audit/audit-log.ts';
+import { loadSigningKey } from '../../proxy/audit/signing.ts';
+import { tempDataDir } from './warden.ts';
+
+/** The dashboard's "now" for the fixture: mid-June, so "this month" is shorter than the 30-day chart. */
+export const NOW = new Date('2025-06-15T12:00:00.000Z');
+export const AGENTS = ['alpha', 'beta', 'gamma'];
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+function at(msBeforeNow: number): string {
+  return new Date(NOW.getTime() - msBeforeNow).toISOString();
+}
+
+const VERSIONS: Record<string, (daysBack: number) => string> = {
+  alpha: (d) => (d > 20 ? '1.0' : '1.1'),
+  beta: () => '2.0',
+  gamma: () => '0.9',
+};
+
+/** Model calls: costs are multiples of 1/64 so every sum is exact in any order, in any store. */
+function modelCalls(): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  for (let i = 0; i < 240; i++) {
+    const agent = AGENTS[i % 3];
+    const daysBack = i % 57;
+    // A quiet spell: the charts must still show these days, as zeros.
+    if (daysBack === 7 || daysBack === 8) continue;
+    const failed = i % 13 === 0;
+    out.push({
+      event: 'model_call', ts: at(daysBack * DAY + (i % 5) * HOUR), request_id: `req-${i}`,
+      agent: { id: agent, version: VERSIONS[agent](daysBack) }, session: `s-${i % 6}`, task: i % 7 === 0 ? undefined : `task-${i % 4}`,
+      model: i % 5 === 0 ? { asked: 'claude-sonnet', served: 'claude-sonnet' } : { asked: 'gpt-4o', served: i % 2 ? 'gpt-4o-2024-08-06' : 'gpt-4o' },
+      status: failed ? 502 : i % 23 === 0 ? 429 : 200,
+      error: failed ? 'WARDEN_ERR_UPSTREAM_UNREACHABLE' : undefined,
+      stream_error: i % 19 === 0 && !failed ? 'WARDEN_ERR_UPSTREAM_STREAM' : undefined,
+      latency_ms: ((i * 37) % 1000) + 0.25,
+      usage: { input_tokens: 15_625 * ((i % 4) + 1), output_tokens: 15_625 * (i % 3) },
+      // The sidecar had no price for some calls: they carry no cost.
+      cost_usd: i % 11 === 0 ? undefined : ((i % 8) + 1) / 64,
+      violations: i % 29 === 0 ? [{ kind: 'pii_in_prompt', message: 'an e-mail address in the prompt' }] : undefined,
+    });
+  }
+  return out;
+}
+
+function toolCalls(): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  for (let j = 0; j < 30; j++) {
+    const agent = j % 2 ? 'beta' : 'alpha';
+    const name = ['refund', 'lookup', 'search'][j % 3];
+    out.push({
+      event: 'tool_call', ts: at((j % 20) * DAY + 30 * 60_000), agent: { id: agent, version: VERSIONS[agent](j % 20) }, task: `task-${j % 4}`,
+      status: 200, latency_ms: 12 + j,
+      tool: {
+        name, target: 'http', outcome: 'ok',
+        signals: j % 4 === 0 ? { score: 0.51, signals: [{ name: 'round_numbers', weight: 0.3, detail: 'all round' }, { name: 'template_ids', weight: 0.3, detail: 'INV-001' }] } : undefined,
+      },
+      violations: j % 3 === 0 ? [{ kind: 'out_of_scope', tool: name, message: 'not in the agent\'s scopes' }]
+        : j % 5 === 0 ? [{ kind: 'suspicious_tool_result', tool: name, message: 'looks invented' }, { kind: 'invalid_args', tool: name, message: 'amount missing' }]
+          : undefined,
+    });
+  }
+  return out;
+}
+
+/** alpha's escalations (approved, rejected, timed out, still pending), drift, and trust history. */
+function oversight(): AuditEntry[] {
+  const alpha = { id: 'alpha', version: '1.1' };
+  const esc = (id: string, tool: string, opened: number, task: string): AuditEntry => ({
+    event: 'escalation', ts: at(opened), action: 'opened', agent: alpha, task, escalation: { id, kind: 'tool_call', tool, reason: 'irreversible' },
+  });
+  const decided = (id: string, tool: string, ts: number, action: string, waited: number, by?: string): AuditEntry => ({
+    event: 'escalation', ts: at(ts), action, agent: alpha, escalation: { id, kind: 'tool_call', tool, waited_ms: waited },
+    decision: by ? { by, note: 'checked' } : undefined,
+  });
+  return [
+    { event: 'evaluation', ts: at(10 * DAY), agent: alpha, reason: 'scheduled', state: 'no_drift', trust_score: 0.91 },
+    esc('esc-1', 'refund', 5 * DAY, 'task-1'),
+    decided('esc-1', 'refund', 5 * DAY - 300_000, 'approved', 300_000, 'ops@example.com'),
+    esc('esc-2', 'delete_account', 4 * DAY, 'task-2'),
+    decided('esc-2', 'delete_account', 4 * DAY - 60_000, 'rejected', 60_000, 'lead@example.com'),
+    esc('esc-4', 'refund', 3 * DAY, 'task-1'),
+    { event: 'drift', ts: at(3 * DAY), agent: alpha, drift: { baseline: 'b1', state: 'drift', capabilities: [
+      { name: 'refunds', state: 'drift', delta: -0.2, baseline: 0.9, candidate: 0.7 }, { name: 'tone', state: 'no_drift', delta: 0.01, baseline: 0.8, candidate: 0.81 }] } },
+    { event: 'evaluation', ts: at(3 * DAY), agent: alpha, reason: 'scheduled', state: 'drift', trust_score: 0.62 },
+    decided('esc-4', 'refund', 3 * DAY - 900_000, 'timed_out', 900_000),
+    { event: 'drift', ts: at(2 * DAY), agent: alpha, passive: { window: 4, flagged: [{ metric: 'error_rate', baseline: 0.01, current: 0.08, reason: 'error rate 1% → 8%' }] } },
+    esc('esc-3', 'refund', 1 * DAY, 'task-3'),
+    { event: 'evaluation', ts: at(1 * DAY), agent: alpha, reason: 'manual', state: 'no_drift', trust_score: 0.8 },
+    { event: 'evaluation', ts: at(1 * DAY), agent: { id: 'beta', version: '2.0' }, reason: 'manual', state: 'no_drift', trust_score: 0.5 },
+  ];
+}
+
+/** Every fixture entry, oldest first (as a sidecar's log holds them). */
+export function fleetEntries(): AuditEntry[] {
+  return [...modelCalls(), ...toolCalls(), ...oversight()].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+}
+
+export interface SignedLog {
+  logId: string;
+  records: string[];
+  checkpoints: IngestBatch['checkpoints'];
+}
+
+/** Writes `entries` to a new signed audit log and reads back its records and checkpoints. */
+export async function signedLog(entries: AuditEntry[]): Promise<SignedLog> {
+  const dir = tempDataDir();
+  const path = join(dir, 'audit.db');
+  const log = await openAuditLog({ path, key: loadSigningKey(dir, {}), strict: true, checkpointEveryRecords: 50, openEntry: { event: 'log_open', ts: NOW.toISOString() } });
+  await Promise.all(entries.map((e) => log.append(e)));
+  await log.close({ event: 'log_close', ts: NOW.toISOString() });
+  const db = new Database(path, { readonly: true });
+  try {
+    const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+    const records = (db.prepare('SELECT body FROM records ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
+    const checkpoints = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((c) => JSON.parse(c.body));
+    return { logId, records, checkpoints };
+  } finally {
+    db.close();
+  }
+}
+
+/** The batch of records first..last (1-based seqs) with the checkpoints inside it, as the shipper cuts them. */
+export function batchOf(log: SignedLog, first: number, last: number): IngestBatch {
+  return {
+    log_id: log.logId, first_seq: first, last_seq: last, records: log.records.slice(first - 1, last),
+    checkpoints: log.checkpoints.filter((c) => c.size >= first && c.size <= last),
+  };
+}
+
+/** Ships the whole log to `store` in batches of `size`, asserting nothing was refused or alerted. */
+export async function ingestLog(store: CollectorStore, log: SignedLog, size = 100): Promise<void> {
+  for (let first = 1; first <= log.records.length; first += size) {
+    const result = await store.ingest(batchOf(log, first, Math.min(log.records.length, first + size - 1)), 'test-fleet');
+    if (result.alerts.length > 0) throw new Error(`unexpected integrity alerts: ${JSON.stringify(result.alerts)}`);
+  }
+}
