@@ -33,6 +33,12 @@ export function niceMax(max: number): number {
   return 10 * power;
 }
 
+/** WIDE with a left margin wide enough for the longest y tick label (about 7.5 px a character at 13 px). */
+function wideFor(top: number, tick: (v: number) => string): Frame {
+  const longest = Math.max(...[0, 1, 2, 3, 4].map((i) => tick((top * i) / 4).length));
+  return { ...WIDE, left: Math.max(WIDE.left, Math.ceil(12 + 7.5 * longest)) };
+}
+
 function svg(f: Frame, label: string, body: SafeHtml): SafeHtml {
   return html`<figure class="chart"><svg viewBox="0 0 ${f.width} ${f.height}" role="img" aria-label="${label}" xmlns="http://www.w3.org/2000/svg"><title>${label}</title>${body}</svg></figure>`;
 }
@@ -71,8 +77,9 @@ export interface ColumnChartOptions {
 
 /** Vertical bars over an ordered axis (days). */
 export function columnChart(o: ColumnChartOptions): SafeHtml {
-  const f = WIDE;
   const top = niceMax(Math.max(0, ...o.values));
+  const tick = o.tick ?? compact;
+  const f = wideFor(top, tick);
   const plotW = f.width - f.left - f.right;
   const plotH = f.height - f.top - f.bottom;
   const slot = plotW / Math.max(1, o.values.length);
@@ -82,7 +89,7 @@ export function columnChart(o: ColumnChartOptions): SafeHtml {
     const h = (plotH * Math.max(0, v)) / top;
     return html`<rect class="bar" x="${n(xOf(i) - barW / 2)}" y="${n(f.top + plotH - h)}" width="${n(barW)}" height="${n(h)}"><title>${o.labels[i]}: ${o.format(v)}</title></rect>`;
   });
-  return svg(f, o.label, html`${yAxis(f, top, o.tick ?? compact)}${bars}${xLabels(f, o.labels, xOf, shortDay)}<line class="axis" x1="${f.left}" x2="${f.width - f.right}" y1="${f.top + plotH}" y2="${f.top + plotH}"/>`);
+  return svg(f, o.label, html`${yAxis(f, top, tick)}${bars}${xLabels(f, o.labels, xOf, shortDay)}<line class="axis" x1="${f.left}" x2="${f.width - f.right}" y1="${f.top + plotH}" y2="${f.top + plotH}"/>`);
 }
 
 export interface BarChartOptions {
@@ -130,8 +137,9 @@ export interface LineChartOptions {
 
 /** One or more lines over an ordered axis, a dot per point with its value, and a legend. */
 export function lineChart(o: LineChartOptions): SafeHtml {
-  const f = WIDE;
   const top = o.max ?? niceMax(Math.max(0, ...o.series.flatMap((s) => s.values)));
+  const tick = o.tick ?? compact;
+  const f = wideFor(top, tick);
   const plotW = f.width - f.left - f.right;
   const plotH = f.height - f.top - f.bottom;
   const count = Math.max(...o.series.map((s) => s.values.length), 0);
@@ -147,7 +155,7 @@ export function lineChart(o: LineChartOptions): SafeHtml {
   const legend = o.series.length > 1
     ? html`<g aria-hidden="true">${o.series.map((s, si) => html`<rect class="key s${si}" x="${f.left + 10 + si * 110}" y="${f.top + 2}" width="10" height="10"/><text class="tick" x="${f.left + 24 + si * 110}" y="${f.top + 11}">${s.name}</text>`)}</g>`
     : '';
-  return svg(f, o.label, html`${yAxis(f, top, o.tick ?? compact)}${lines}${xLabels(f, o.labels, xOf, o.short ?? shortDay)}<line class="axis" x1="${f.left}" x2="${f.width - f.right}" y1="${f.top + plotH}" y2="${f.top + plotH}"/>${legend}`);
+  return svg(f, o.label, html`${yAxis(f, top, tick)}${lines}${xLabels(f, o.labels, xOf, o.short ?? shortDay)}<line class="axis" x1="${f.left}" x2="${f.width - f.right}" y1="${f.top + plotH}" y2="${f.top + plotH}"/>${legend}`);
 }
 
 /** An ISO timestamp as MM-DD for axis labels. */

@@ -1,11 +1,10 @@
 // Records reach the collector exactly once and in order, through load and through a collector outage.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { Agent, request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
+import { auditLogSize } from '../helpers/audit.ts';
 import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
 import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
 
@@ -50,19 +49,7 @@ async function load(calls: number, concurrency = 20, task = 'load'): Promise<voi
   }));
 }
 
-function localSize(): number {
-  const db = new Database(join(dataDir, 'audit.db'), { readonly: true });
-  try {
-    return (db.prepare('SELECT max(seq) AS n FROM records').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
 
-async function collectorSize(): Promise<number> {
-  const { logs } = await collector.get<{ logs: { size: number }[] }>('/v1/logs');
-  return logs[0]?.size ?? 0;
-}
 
 /** Every record the collector holds for the log, in order, read back through the query API. */
 async function collectorSeqs(): Promise<number[]> {
@@ -78,8 +65,8 @@ async function collectorSeqs(): Promise<number[]> {
 
 test('10,000 calls: every record reaches the collector exactly once, in order, with no integrity alert', { timeout: 120_000 }, async () => {
   await load(10_000);
-  const size = localSize();
-  await waitFor(async () => (await collectorSize()) === size, 60_000, 'the collector to catch up');
+  const size = auditLogSize(dataDir);
+  await waitFor(async () => (await collector.logSize()) === size, 60_000, 'the collector to catch up');
   const seqs = await collectorSeqs();
   assert.deepEqual(seqs, Array.from({ length: size }, (_, i) => i + 1));
   assert.deepEqual((await collector.get('/v1/alerts')).alerts, []);
@@ -101,9 +88,9 @@ test(`the collector down for ${OUTAGE_MS / 1000} s under load, then back: everyt
   assert.equal(status.state, 'yellow');
   assert.match(status.reasons.join(), /audit shipping is failing \(network/);
   await collector.up();
-  const size = localSize();
+  const size = auditLogSize(dataDir);
   // The shipper's backoff is capped at 60 s (full jitter), so it is back within a minute.
-  await waitFor(async () => (await collectorSize()) === size, 90_000, 'the collector to catch up after the outage');
+  await waitFor(async () => (await collector.logSize()) === size, 90_000, 'the collector to catch up after the outage');
   assert.deepEqual(await collectorSeqs(), Array.from({ length: size }, (_, i) => i + 1));
   assert.deepEqual((await collector.get('/v1/alerts')).alerts, []);
   const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();

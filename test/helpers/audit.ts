@@ -11,3 +11,13 @@ export function auditRecords(dataDir: string, event = 'model_call'): Record<stri
     db.close();
   }
 }
+
+/** The highest seq in a sidecar's audit log: the size its collector must reach. */
+export function auditLogSize(dataDir: string): number {
+  const db = new Database(join(dataDir, 'audit.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT max(seq) AS n FROM records').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}

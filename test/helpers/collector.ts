@@ -22,6 +22,8 @@ export interface TestCollector {
   /** Listens again on the same port. */
   up(): Promise<void>;
   get<T = any>(path: string): Promise<T>;
+  /** The size of the (first) log the collector holds, 0 before any. */
+  logSize(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,10 @@ export async function startCollector(path = join(tempDataDir(), 'collector.db'))
     s.closeAllConnections();
     await closed;
   }
+  async function get<T>(path: string): Promise<T> {
+    const res = await request(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    return res.body.json() as Promise<T>;
+  }
   await up();
   return {
     get url() {
@@ -54,9 +60,10 @@ export async function startCollector(path = join(tempDataDir(), 'collector.db'))
     store,
     down,
     up,
-    async get(path) {
-      const res = await request(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      return res.body.json() as never;
+    get,
+    async logSize() {
+      const { logs } = await get<{ logs: { size: number }[] }>('/v1/logs');
+      return logs[0]?.size ?? 0;
     },
     async close() {
       if (server) await down();
