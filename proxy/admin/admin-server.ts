@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { SidecarContext } from '../context.ts';
 import type { ReloadResult } from '../policy-reloader.ts';
 import { admitReviewer, createAdminAuth, type AdminAuth } from './admin-auth.ts';
-import { escalationRoute } from './escalation-routes.ts';
+import { adminErrorBody, escalationRoute } from './escalation-routes.ts';
+import { WardenError } from '../errors.ts';
 import { adminPageView, sendAdminPage } from './admin-page.ts';
 import { evalRoute, evalsHealth } from './eval-routes.ts';
 import { trustScore } from '../evals/trust-score.ts';
@@ -108,7 +109,7 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
       return json(res, result.ok ? 200 : 422, { ok: result.ok, problems: result.ok ? undefined : result.problems });
     }
     default:
-      if (url.pathname.startsWith('/memory/')) return memoryRoute(deps, req.method ?? 'GET', url, res);
+      if (url.pathname.startsWith('/memory/')) return memoryRoute(deps, req, url, res);
       if (url.pathname === '/evals' || url.pathname.startsWith('/evals/')) {
         return evalRoute(deps.ctx.services.pacts, deps.ctx.metrics, req, url, res, json, (r, s) => admitReviewer(deps.adminAuth!, r.headers, s, deps.ctx.metrics));
       }
@@ -121,9 +122,20 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
 
 /**
  * A session's context memory: GET lists it (or searches it with ?q=), DELETE erases it (a person's
- * right to erasure: gone from the store and from recall at once).
+ * right to erasure: gone from the store and from recall at once; admin token required).
  */
-function memoryRoute(deps: AdminDeps, method: string, url: URL, res: ServerResponse): void {
+function memoryRoute(deps: AdminDeps, req: IncomingMessage, url: URL, res: ServerResponse): void {
+  const method = req.method ?? 'GET';
+  // Erasure destroys data, so it takes the admin token like any other decision; the agent shares
+  // this loopback in an ECS task and must not be able to erase what it was told. Reads stay open.
+  if (method === 'DELETE') {
+    try {
+      admitReviewer(deps.adminAuth!, req.headers, res, deps.ctx.metrics);
+    } catch (err) {
+      if (err instanceof WardenError) return json(res, err.status, adminErrorBody(err));
+      throw err;
+    }
+  }
   let session: string;
   try {
     session = decodeURIComponent(url.pathname.slice('/memory/'.length));

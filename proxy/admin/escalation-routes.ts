@@ -44,10 +44,10 @@ export async function escalationRoute(queue: EscalationQueue, req: IncomingMessa
         : queue.reject(id, { by: text('by'), note: text('note') });
       return json(res, 200, escalationJson(esc));
     }
-    return json(res, 404, errorBody(new WardenError('WARDEN_ERR_ROUTE_NOT_FOUND', 404, 'warden_not_found',
+    return json(res, 404, adminErrorBody(new WardenError('WARDEN_ERR_ROUTE_NOT_FOUND', 404, 'warden_not_found',
       `no admin route ${method} ${url.pathname}: use GET /escalations[?state=S], GET /escalations/{id}, POST /escalations/{id}/approve or /reject`)));
   } catch (err) {
-    if (err instanceof WardenError) return json(res, err.status, errorBody(err));
+    if (err instanceof WardenError) return json(res, err.status, adminErrorBody(err));
     throw err;
   }
 }
@@ -76,6 +76,7 @@ function choiceOf(v: unknown): number | undefined {
   return n;
 }
 
-function errorBody(err: WardenError): unknown {
+/** A typed error as the admin API's JSON error body (every admin route answers errors this way). */
+export function adminErrorBody(err: WardenError): unknown {
   return { error: { message: err.message, type: err.type, code: err.code } };
 }

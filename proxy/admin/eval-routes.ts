@@ -3,6 +3,7 @@
 // actions as POSTs: run, baseline, accept, rollback, remediate. `warden eval` speaks to these routes.
 // Reads are open to whoever reaches the admin listener; actions change what model the agent gets, so
 // they need the admin token like escalation decisions (401 without it, 403 when the sidecar has none).
+import { adminErrorBody } from './escalation-routes.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HistoryKind } from '../../evals/store.ts';
 import { EvalActionError, InvalidRequestError, WardenError } from '../errors.ts';
@@ -104,6 +105,6 @@ export async function evalRoute(service: PactService | undefined, metrics: Metri
     }
   } catch (err) {
     if (!(err instanceof WardenError)) throw err;
-    return json(res, err.status, { error: { message: err.message, type: err.type, code: err.code } });
+    return json(res, err.status, adminErrorBody(err));
   }
 }

@@ -150,7 +150,13 @@ test('memory survives a restart of the sidecar, and erasing a session removes it
   }
   await w.shutdown();
 
-  w = await startWarden(policy, false, dir);
+  // Erasure takes the admin token, read when the sidecar starts.
+  process.env.WARDEN_ADMIN_TOKEN = 'erase-token-Vb8nQ2';
+  try {
+    w = await startWarden(policy, false, dir);
+  } finally {
+    delete process.env.WARDEN_ADMIN_TOKEN;
+  }
   c = new OpenAI({ baseURL: `${w.trafficUrl}/v1`, apiKey: 'k', maxRetries: 0 });
   const ask = async () => {
     await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [...messages, { role: 'user', content: 'What is the gate code for the delivery?' }] }, { headers: session });
@@ -160,7 +166,10 @@ test('memory survives a restart of the sidecar, and erasing a session removes it
     assert.match(await ask(), /\[warden memory\][^"]*4471#/, 'recalled after the restart');
     const listed = await (await request(`${w.adminUrl}/memory/restart`)).body.json() as { memories: { text: string }[] };
     assert.ok(listed.memories.some((m) => m.text.includes('4471#')));
-    const erased = await (await request(`${w.adminUrl}/memory/restart`, { method: 'DELETE' })).body.json() as { erased: number };
+    const refused = await request(`${w.adminUrl}/memory/restart`, { method: 'DELETE' });
+    assert.deepEqual([refused.statusCode, ((await refused.body.json()) as any).error.code], [401, 'WARDEN_ERR_ADMIN_UNAUTHORIZED'], 'no erasure without the admin token');
+    assert.match(await ask(), /\[warden memory\][^"]*4471#/, 'still recalled after the refused erasure');
+    const erased = await (await request(`${w.adminUrl}/memory/restart`, { method: 'DELETE', headers: { authorization: 'Bearer erase-token-Vb8nQ2' } })).body.json() as { erased: number };
     assert.ok(erased.erased > 0);
     assert.doesNotMatch(await ask(), /4471#/, 'gone from recall once erased');
   } finally {

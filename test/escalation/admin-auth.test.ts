@@ -199,7 +199,7 @@ test('malformed percent-escapes in admin paths are a 404 (escalations) or a 400 
       }
     }
     for (const method of ['GET', 'DELETE'] as const) {
-      const mem = await request(`${w.adminUrl}/memory/%zz`, { method });
+      const mem = await request(`${w.adminUrl}/memory/%zz`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
       assert.deepEqual([mem.statusCode, ((await mem.body.json()) as any).error.code], [400, 'WARDEN_ERR_INVALID_REQUEST'], method);
     }
   } finally {
