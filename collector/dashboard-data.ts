@@ -1,6 +1,7 @@
 // The collector dashboard's figures, from either store: aggregates over the columns and tags
 // extracted at ingest (dashboard-sql.ts), never a parse of every record, so a page over a large
 // store stays fast. Only one agent's few drift, evaluation and escalation records are read whole.
+// Everything is one fleet's (the signed-in one): its records, alerts and prices, no other's.
 import { InvalidRequestError } from '../proxy/errors.ts';
 import * as q from './dashboard-sql.ts';
 import type { Sql, TotalsRow } from './dashboard-sql.ts';
@@ -56,7 +57,7 @@ function byText(a: string, b: string): number {
 }
 
 /** The fleet: today's and this month's calls, errors and cost (UTC, from `now`), 30 days of history, each agent. */
-export async function fleetOverview(store: CollectorStore, now: Date): Promise<FleetOverview> {
+export async function fleetOverview(store: CollectorStore, fleet: string, now: Date): Promise<FleetOverview> {
   const p = store.placeholder.bind(store);
   const today = now.toISOString().slice(0, 10);
   const tomorrow = addDays(today, 1);
@@ -64,10 +65,10 @@ export async function fleetOverview(store: CollectorStore, now: Date): Promise<F
   const firstDay = addDays(today, 1 - DAILY_DAYS);
   const from = monthStart < firstDay ? monthStart : firstDay;
   const [rows, agents, violations, alerts] = await Promise.all([
-    select<TotalsRow & { agent: string | null; day: string }>(store, q.fleetDaily(p, from, tomorrow)),
-    select<{ agent: string; version: string | null; lastSeen: string }>(store, q.fleetAgents()),
-    select<{ agent: string; count: number }>(store, q.fleetTagCounts(p, 'violation', monthStart, tomorrow)),
-    select<{ count: number }>(store, q.alertCount()),
+    select<TotalsRow & { agent: string | null; day: string }>(store, q.fleetDaily(p, fleet, from, tomorrow)),
+    select<{ agent: string; version: string | null; lastSeen: string }>(store, q.fleetAgents(p, fleet)),
+    select<{ agent: string; count: number }>(store, q.fleetTagCounts(p, fleet, 'violation', monthStart, tomorrow)),
+    select<{ count: number }>(store, q.alertCount(p, fleet)),
   ]);
 
   const byAgent = new Map<string, AgentRow & { versionSeen: string }>();
@@ -195,20 +196,20 @@ function escalationRows(rows: BodyRow[]): EscalationRow[] {
 }
 
 /** One agent over a range: calls, cost by task and model, latency, violations, hallucination signals, drift, trust, escalations. */
-export async function agentDetail(store: CollectorStore, agent: string, range: Range): Promise<AgentDetail> {
+export async function agentDetail(store: CollectorStore, fleet: string, agent: string, range: Range): Promise<AgentDetail> {
   const p = store.placeholder.bind(store);
   const { from, to } = range;
   const [daily, byTask, byModel, latencies, versions, violations, hallucinations, drift, trust, escalations] = await Promise.all([
-    select<TotalsRow & { day: string }>(store, q.agentDaily(p, agent, from, to)),
-    select<TotalsRow & { key: string }>(store, q.agentCostBy(p, 'task', NO_TASK, agent, from, to)),
-    select<TotalsRow & { key: string }>(store, q.agentCostBy(p, 'model', NO_MODEL, agent, from, to)),
-    select<{ ms: number }>(store, q.agentLatencies(p, agent, from, to)),
-    select<{ version: string; firstSeen: string }>(store, q.agentVersions(p, agent, from, to)),
-    select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, 'violation', agent, from, to)),
-    select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, 'hallucination', agent, from, to)),
-    select<BodyRow>(store, q.agentEvents(p, ['drift'], agent, from, to, MAX_DRIFT)),
-    select<BodyRow>(store, q.agentEvents(p, ['evaluation', 'drift'], agent, from, to, MAX_TRUST)),
-    select<BodyRow>(store, q.agentEvents(p, ['escalation'], agent, from, to, MAX_ESCALATION_RECORDS)),
+    select<TotalsRow & { day: string }>(store, q.agentDaily(p, fleet, agent, from, to)),
+    select<TotalsRow & { key: string }>(store, q.agentCostBy(p, fleet, 'task', NO_TASK, agent, from, to)),
+    select<TotalsRow & { key: string }>(store, q.agentCostBy(p, fleet, 'model', NO_MODEL, agent, from, to)),
+    select<{ ms: number }>(store, q.agentLatencies(p, fleet, agent, from, to)),
+    select<{ version: string; firstSeen: string }>(store, q.agentVersions(p, fleet, agent, from, to)),
+    select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, fleet, 'violation', agent, from, to)),
+    select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, fleet, 'hallucination', agent, from, to)),
+    select<BodyRow>(store, q.agentEvents(p, fleet, ['drift'], agent, from, to, MAX_DRIFT)),
+    select<BodyRow>(store, q.agentEvents(p, fleet, ['evaluation', 'drift'], agent, from, to, MAX_TRUST)),
+    select<BodyRow>(store, q.agentEvents(p, fleet, ['escalation'], agent, from, to, MAX_ESCALATION_RECORDS)),
   ]);
 
   const totals = emptyDay('');
@@ -268,29 +269,30 @@ function recordRow(r: RowColumns): RecordRow {
 }
 
 /** One page of the audit search in (log_id, seq) order; `next` resumes after its last row (the /v1/records cursor). */
-export async function searchRecords(store: CollectorStore, query: RecordQuery): Promise<RecordPage> {
-  const rows = (await select<RowColumns>(store, q.recordRows(store.placeholder.bind(store), query))).map(recordRow);
+export async function searchRecords(store: CollectorStore, fleet: string, query: RecordQuery): Promise<RecordPage> {
+  const rows = (await select<RowColumns>(store, q.recordRows(store.placeholder.bind(store), fleet, query))).map(recordRow);
   const last = rows.at(-1);
   return { rows, next: rows.length === query.limit && last ? `${last.logId}:${last.seq}` : null };
 }
 
-/** One record's row and exact stored text, or undefined when the collector does not hold it. */
-export async function recordDetail(store: CollectorStore, logId: string, seq: number): Promise<{ row: RecordRow; body: string } | undefined> {
+/** One record's row and exact stored text, or undefined when the collector does not hold it for this fleet. */
+export async function recordDetail(store: CollectorStore, fleet: string, logId: string, seq: number): Promise<{ row: RecordRow; body: string } | undefined> {
   if (!Number.isSafeInteger(seq)) return undefined;
-  const [r] = await select<RowColumns & { body: string }>(store, q.recordRow(store.placeholder.bind(store), logId, seq));
+  const [r] = await select<RowColumns & { body: string }>(store, q.recordRow(store.placeholder.bind(store), fleet, logId, seq));
   return r && { row: recordRow(r), body: r.body };
 }
 
-/** The collector's current price of each model it prices, by model name. */
-export async function listPrices(store: CollectorStore): Promise<Price[]> {
-  return (await select<Price>(store, q.currentPrices())).sort((a, b) => byText(a.model, b.model));
+/** The fleet's current price of each model the collector prices for it, by model name. */
+export async function listPrices(store: CollectorStore, fleet: string): Promise<Price[]> {
+  return (await select<Price>(store, q.currentPrices(store.placeholder.bind(store), fleet))).sort((a, b) => byText(a.model, b.model));
 }
 
 /**
- * Makes `price` the model's current price from `now`: model calls the sidecar did not price are
- * priced with it when ingested; records already stored keep what they were stored with.
+ * Makes `price` the model's current price for the fleet from `now`: the fleet's model calls the
+ * sidecar did not price are priced with it when ingested; records already stored keep what they
+ * were stored with, and other fleets keep their own prices.
  */
-export async function setPrice(store: CollectorStore, price: Omit<Price, 'since'>, now: Date): Promise<Price> {
+export async function setPrice(store: CollectorStore, fleet: string, price: Omit<Price, 'since'>, now: Date): Promise<Price> {
   const problems: string[] = [];
   if (typeof price.model !== 'string' || price.model.trim() === '' || price.model.length > 200 || /[\u0000-\u001f]/.test(price.model)) {
     problems.push('model must be a name of 1 to 200 characters without control characters');
@@ -301,6 +303,6 @@ export async function setPrice(store: CollectorStore, price: Omit<Price, 'since'
   }
   if (problems.length > 0) throw new InvalidRequestError(`invalid price: ${problems.join('; ')}`);
   const stored: Price = { model: price.model, inputPerMTok: price.inputPerMTok, outputPerMTok: price.outputPerMTok, since: now.toISOString() };
-  await store.insertPrice(stored);
+  await store.insertPrice(fleet, stored);
   return stored;
 }

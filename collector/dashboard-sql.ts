@@ -2,7 +2,8 @@
 // store's dialect (as recordFilter does). Every figure is an aggregate over indexed columns extracted
 // at ingest (record-facts.ts); only the few drift, evaluation and escalation records of one agent
 // are read back as bodies. Aliases are double-quoted so PostgreSQL keeps their case; ts is ISO text
-// in both stores, so a UTC day is substr(ts, 1, 10) and ranges compare as text.
+// in both stores, so a UTC day is substr(ts, 1, 10) and ranges compare as text. Every query is one
+// fleet's (its first condition, the first column of the indexes it uses): no fleet reads another's.
 import { recordFilter, type RecordQuery } from './store.ts';
 
 export type Placeholder = (n: number) => string;
@@ -35,60 +36,61 @@ export interface TotalsRow {
 }
 
 /** Model calls per agent per UTC day in [from, to): the overview's every figure but violations. */
-export function fleetDaily(p: Placeholder, from: string, to: string): Sql {
+export function fleetDaily(p: Placeholder, fleet: string, from: string, to: string): Sql {
   return build(p, (bind) => `SELECT agent_id AS agent, substr(ts, 1, 10) AS day, ${TOTALS} FROM records
-    WHERE event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2`);
+    WHERE fleet = ${bind(fleet)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2`);
 }
 
 /** Every (agent, version) pair ever seen with its newest record: the fleet's agents, versions and last-seen times. */
-export function fleetAgents(): Sql {
-  return { sql: `SELECT agent_id AS agent, agent_version AS version, max(ts) AS "lastSeen" FROM records WHERE agent_id IS NOT NULL GROUP BY 1, 2`, args: [] };
+export function fleetAgents(p: Placeholder, fleet: string): Sql {
+  return build(p, (bind) => `SELECT agent_id AS agent, agent_version AS version, max(ts) AS "lastSeen" FROM records
+    WHERE fleet = ${bind(fleet)} AND agent_id IS NOT NULL GROUP BY 1, 2`);
 }
 
 /** Tags of one kind per agent in [from, to). */
-export function fleetTagCounts(p: Placeholder, kind: string, from: string, to: string): Sql {
+export function fleetTagCounts(p: Placeholder, fleet: string, kind: string, from: string, to: string): Sql {
   return build(p, (bind) => `SELECT agent_id AS agent, count(*) AS count FROM record_tags
-    WHERE tag_kind = ${bind(kind)} AND ts >= ${bind(from)} AND ts < ${bind(to)} AND agent_id IS NOT NULL GROUP BY 1`);
+    WHERE fleet = ${bind(fleet)} AND tag_kind = ${bind(kind)} AND ts >= ${bind(from)} AND ts < ${bind(to)} AND agent_id IS NOT NULL GROUP BY 1`);
 }
 
-export function alertCount(): Sql {
-  return { sql: 'SELECT count(*) AS count FROM alerts', args: [] };
+export function alertCount(p: Placeholder, fleet: string): Sql {
+  return build(p, (bind) => `SELECT count(*) AS count FROM alerts WHERE fleet = ${bind(fleet)}`);
 }
 
 /** One agent's model calls per UTC day in [from, to). */
-export function agentDaily(p: Placeholder, agent: string, from: string, to: string): Sql {
+export function agentDaily(p: Placeholder, fleet: string, agent: string, from: string, to: string): Sql {
   return build(p, (bind) => `SELECT substr(ts, 1, 10) AS day, ${TOTALS} FROM records
-    WHERE agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1`);
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1`);
 }
 
 /** One agent's model calls in [from, to) grouped by task or model; a record without one groups under `missing`. */
-export function agentCostBy(p: Placeholder, column: 'task' | 'model', missing: string, agent: string, from: string, to: string): Sql {
+export function agentCostBy(p: Placeholder, fleet: string, column: 'task' | 'model', missing: string, agent: string, from: string, to: string): Sql {
   return build(p, (bind) => `SELECT coalesce(${column}, ${bind(missing)}) AS key, ${TOTALS} FROM records
-    WHERE agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1`);
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1`);
 }
 
 /** The latency of each of one agent's model calls in [from, to). */
-export function agentLatencies(p: Placeholder, agent: string, from: string, to: string): Sql {
+export function agentLatencies(p: Placeholder, fleet: string, agent: string, from: string, to: string): Sql {
   return build(p, (bind) => `SELECT latency_ms AS ms FROM records
-    WHERE agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} AND latency_ms IS NOT NULL`);
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} AND latency_ms IS NOT NULL`);
 }
 
 /** The versions one agent ran in [from, to), first seen first. */
-export function agentVersions(p: Placeholder, agent: string, from: string, to: string): Sql {
+export function agentVersions(p: Placeholder, fleet: string, agent: string, from: string, to: string): Sql {
   return build(p, (bind) => `SELECT agent_version AS version, min(ts) AS "firstSeen" FROM records
-    WHERE agent_id = ${bind(agent)} AND ts >= ${bind(from)} AND ts < ${bind(to)} AND agent_version IS NOT NULL GROUP BY 1`);
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND ts >= ${bind(from)} AND ts < ${bind(to)} AND agent_version IS NOT NULL GROUP BY 1`);
 }
 
 /** One agent's tags of one kind in [from, to), counted by tag and tool. */
-export function agentTagCounts(p: Placeholder, kind: string, agent: string, from: string, to: string): Sql {
+export function agentTagCounts(p: Placeholder, fleet: string, kind: string, agent: string, from: string, to: string): Sql {
   return build(p, (bind) => `SELECT tag AS kind, tool, count(*) AS count FROM record_tags
-    WHERE agent_id = ${bind(agent)} AND tag_kind = ${bind(kind)} AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2`);
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND tag_kind = ${bind(kind)} AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2`);
 }
 
 /** The newest `limit` records of some events for one agent in [from, to), with their bodies. */
-export function agentEvents(p: Placeholder, events: string[], agent: string, from: string, to: string, limit: number): Sql {
+export function agentEvents(p: Placeholder, fleet: string, events: string[], agent: string, from: string, to: string, limit: number): Sql {
   return build(p, (bind) => `SELECT log_id AS "logId", seq, ts, body FROM records
-    WHERE agent_id = ${bind(agent)} AND event IN (${events.map(bind).join(', ')}) AND ts >= ${bind(from)} AND ts < ${bind(to)}
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event IN (${events.map(bind).join(', ')}) AND ts >= ${bind(from)} AND ts < ${bind(to)}
     ORDER BY ts DESC, log_id DESC, seq DESC LIMIT ${bind(limit)}`);
 }
 
@@ -96,21 +98,22 @@ const ROW_COLUMNS = `log_id AS "logId", seq, ts, event, agent_id AS agent, sessi
   cost_usd AS "costUsd", verified`;
 
 /** One page of the audit search, in (log_id, seq) order after the query's cursor. */
-export function recordRows(p: Placeholder, q: RecordQuery): Sql {
-  const { where, args } = recordFilter(q, p);
+export function recordRows(p: Placeholder, fleet: string, q: RecordQuery): Sql {
+  const { where, args } = recordFilter(fleet, q, p);
   return { sql: `SELECT ${ROW_COLUMNS} FROM records ${where} ORDER BY log_id, seq LIMIT ${p(args.length + 1)}`, args: [...args, q.limit] };
 }
 
-/** One record's row and exact text. */
-export function recordRow(p: Placeholder, logId: string, seq: number): Sql {
-  return build(p, (bind) => `SELECT ${ROW_COLUMNS}, body FROM records WHERE log_id = ${bind(logId)} AND seq = ${bind(seq)}`);
+/** One record's row and exact text, if it is the fleet's. */
+export function recordRow(p: Placeholder, fleet: string, logId: string, seq: number): Sql {
+  return build(p, (bind) => `SELECT ${ROW_COLUMNS}, body FROM records WHERE log_id = ${bind(logId)} AND seq = ${bind(seq)} AND fleet = ${bind(fleet)}`);
 }
 
-/** The newest price of each model (the highest id: two changes in one millisecond stay ordered). */
-export function currentPrices(): Sql {
-  return {
-    sql: `SELECT model, input_per_mtok AS "inputPerMTok", output_per_mtok AS "outputPerMTok", since FROM prices
-      WHERE id IN (SELECT max(id) FROM prices GROUP BY model)`,
-    args: [],
-  };
+/**
+ * The fleet's newest price of each model (the highest id: two changes in one millisecond stay
+ * ordered). Prices set before prices were per fleet have no fleet and apply to every fleet until it
+ * sets its own: no such price is written any more, so any fleet's price has a higher id and wins.
+ */
+export function currentPrices(p: Placeholder, fleet: string): Sql {
+  return build(p, (bind) => `SELECT model, input_per_mtok AS "inputPerMTok", output_per_mtok AS "outputPerMTok", since FROM prices
+    WHERE id IN (SELECT max(id) FROM prices WHERE fleet = ${bind(fleet)} OR fleet IS NULL GROUP BY model)`);
 }

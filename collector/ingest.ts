@@ -26,6 +26,8 @@ export interface LogHead {
   frontier?: string;
   /** The largest checkpoint held. */
   checkpointSize: number;
+  /** The fleet that owns the log (the first to ship it); undefined for a new log. */
+  fleet?: string;
 }
 
 export interface StoredRecord {
@@ -69,6 +71,20 @@ export interface IngestResult {
 /** A batch whose shape is wrong (not evidence: the sender is broken); answered with 400. */
 export class MalformedBatchError extends Error {}
 
+/**
+ * 403: a batch for a log another fleet owns. A log is one fleet's from its first batch: letting a
+ * second token append to it would let that fleet write into (and read back) evidence not its own.
+ * The sender keeps the batch and retries, as for any refused token, until its token is put right.
+ */
+export class ForeignLogError extends Error {
+  readonly status = 403;
+  readonly code = 'WARDEN_ERR_LOG_OF_ANOTHER_FLEET';
+  constructor(logId: string) {
+    // The owner is not named: a fleet learns nothing about another from the refusal.
+    super(`log ${logId} belongs to another fleet: a log ships under one fleet's token for its whole life`);
+  }
+}
+
 /** Validates the batch's shape. */
 export function parseBatch(value: unknown): IngestBatch {
   const b = value as IngestBatch;
@@ -87,6 +103,8 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   };
   const logId = batch.log_id;
   const head: LogHead = (await tx.head(logId)) ?? { logId, size: 0, frontier: new MerkleFrontier().serialize(), checkpointSize: 0 };
+  // Before anything is read or written: the transaction rolls back and nothing of the log is told.
+  if (head.fleet !== undefined && head.fleet !== fleet) throw new ForeignLogError(logId);
   let frontier = head.frontier === undefined ? undefined : MerkleFrontier.parse(head.frontier);
   const pending = [...batch.checkpoints].sort((a, b) => a.size - b.size);
   let stored = 0;

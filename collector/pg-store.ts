@@ -7,7 +7,7 @@ import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
 import { ingestBatch, MalformedBatchError, type IngestTx, type LogHead } from './ingest.ts';
 import { priceBook, recordFacts, type PriceBook } from './record-facts.ts';
-import { recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
+import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
 
 // Applied in order, each once, in its own transaction: append, never edit a shipped one.
 // Text columns that are compared or ordered are COLLATE "C" so ordering is bytewise, as in SQLite,
@@ -67,11 +67,22 @@ const MIGRATIONS: string[] = [
     FROM warden_backfill b, jsonb_array_elements(CASE WHEN jsonb_typeof(b.j->'tool'->'signals'->'signals') = 'array' THEN b.j->'tool'->'signals'->'signals' ELSE '[]'::jsonb END) s
     WHERE jsonb_typeof(s->'name') = 'string';
   DROP FUNCTION pg_temp.warden_jsonb(text);`,
+  // Every read is one fleet's: tags, alerts and prices get the fleet records and logs already had
+  // (tags from their record, alerts from their log; prices from before have none and stay shared,
+  // see currentPrices), and the indexes lead with the fleet so one fleet's pages never scan another's
+  // rows. The indexes they replace are dropped: each is a prefix-less copy a fleet's query cannot use.
+  `ALTER TABLE record_tags ADD COLUMN fleet text;
+  UPDATE record_tags t SET fleet = r.fleet FROM records r WHERE r.log_id = t.log_id AND r.seq = t.seq;
+  ALTER TABLE alerts ADD COLUMN fleet text;
+  UPDATE alerts a SET fleet = l.fleet FROM logs l WHERE l.log_id = a.log_id COLLATE "C";
+  ALTER TABLE prices ADD COLUMN fleet text;
+  DROP INDEX IF EXISTS ${PRE_FLEET_INDEXES.join(', ')};
+${FLEET_INDEXES}`,
 ];
 
 const RECORD_COLUMNS = ['log_id', 'seq', 'ts', 'event', 'agent_id', 'agent_version', 'session', 'task', 'model', 'status',
   'input_tokens', 'output_tokens', 'cost_usd', 'price_source', 'latency_ms', 'tool', 'error', 'verified', 'leaf', 'body', 'fleet', 'received_at'];
-const TAG_COLUMNS = ['log_id', 'seq', 'agent_id', 'ts', 'tag_kind', 'tag', 'tool'];
+const TAG_COLUMNS = ['log_id', 'seq', 'agent_id', 'ts', 'tag_kind', 'tag', 'tool', 'fleet'];
 // A multi-row INSERT stays well under PostgreSQL's 65,535 bind parameters.
 const INSERT_ROWS = 1_000;
 
@@ -143,8 +154,8 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
 
   return {
     async head(logId) {
-      const r = (await c.query('SELECT size, head_leaf, frontier, checkpoint_size FROM logs WHERE log_id = $1', [logId])).rows[0];
-      return r && { logId, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size };
+      const r = (await c.query('SELECT size, head_leaf, frontier, checkpoint_size, fleet FROM logs WHERE log_id = $1', [logId])).rows[0];
+      return r && { logId, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size, fleet: r.fleet ?? undefined };
     },
     async leafAt(logId, seq) {
       await flush();
@@ -160,7 +171,7 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
       agentOfBatch ??= agent as string | null;
       pending.push([r.logId, r.seq, text(r.ts), text(r.event), agent, text(f.agentVersion), text(f.session), text(f.task), text(f.model), f.status,
         f.inputTokens, f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, text(f.tool), text(f.error), r.verified, r.leaf, r.body, fleet, new Date().toISOString()]);
-      for (const t of f.tags) pendingTags.push([r.logId, r.seq, agent, text(r.ts), t.kind, text(t.tag), text(t.tool)]);
+      for (const t of f.tags) pendingTags.push([r.logId, r.seq, agent, text(r.ts), t.kind, text(t.tag), text(t.tool), fleet]);
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       const res = await c.query('INSERT INTO checkpoints (log_id, size, root, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
@@ -172,13 +183,15 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
       // one committed late by another log's transaction. Alerts are rare; serializing them is cheap.
       if (!alertsLocked) await c.query(`SELECT pg_advisory_xact_lock(hashtext('warden.collector.alerts'))`);
       alertsLocked = true;
-      await c.query('INSERT INTO alerts (log_id, seq, kind, detail, at) VALUES ($1, $2, $3, $4, $5)', [a.logId, a.seq, a.kind, a.detail, new Date().toISOString()]);
+      // Ingest refuses another fleet's log, so the batch's fleet is the log's.
+      await c.query('INSERT INTO alerts (log_id, seq, kind, detail, at, fleet) VALUES ($1, $2, $3, $4, $5, $6)',
+        [a.logId, a.seq, a.kind, a.detail, new Date().toISOString(), fleet]);
     },
     async saveHead(h: LogHead) {
       await flush();
       await c.query(`UPDATE logs SET size = $2, head_leaf = $3, frontier = $4, checkpoint_size = $5, last_seen = $6,
-        agent_id = coalesce(agent_id, $7) WHERE log_id = $1`,
-      [h.logId, h.size, h.headLeaf ?? null, h.frontier ?? null, h.checkpointSize, new Date().toISOString(), agentOfBatch]);
+        agent_id = coalesce(agent_id, $7), fleet = coalesce(fleet, $8) WHERE log_id = $1`,
+      [h.logId, h.size, h.headLeaf ?? null, h.frontier ?? null, h.checkpointSize, new Date().toISOString(), agentOfBatch, fleet]);
     },
   };
 }
@@ -206,47 +219,52 @@ export async function openPgStore(connectionString: string): Promise<CollectorSt
       await c.query(`INSERT INTO logs (log_id, fleet, size, frontier, checkpoint_size, first_seen, last_seen)
         VALUES ($1, $2, 0, $3, 0, $4, $4) ON CONFLICT (log_id) DO NOTHING`, [batch.log_id, fleet, emptyFrontier, now]);
       await c.query('SELECT 1 FROM logs WHERE log_id = $1 FOR UPDATE', [batch.log_id]);
-      // A batch is priced by one price list, the one current when it was stored.
-      const prices = priceBook((await c.query(currentPrices().sql)).rows);
+      // A batch is priced by one price list, its fleet's current when it was stored.
+      const current = currentPrices((n) => `$${n}`, fleet);
+      const prices = priceBook((await c.query(current.sql, current.args)).rows);
       return ingestBatch(ingestTx(c, fleet, prices), batch, fleet);
     }),
-    async records(rq: RecordQuery) {
-      const { where, args } = recordFilter(rq, (n) => `$${n}`);
+    async records(fleet, rq: RecordQuery) {
+      const { where, args } = recordFilter(fleet, rq, (n) => `$${n}`);
       const sql = `SELECT log_id AS "logId", seq, body FROM records ${where} ORDER BY log_id, seq LIMIT $${args.length + 1}`;
       return (await pool.query(sql, [...args, rq.limit])).rows;
     },
-    async cost(groupBy, from, to) {
+    async cost(fleet, groupBy, from, to) {
       const col = groupBy === 'agent' ? 'agent_id' : 'task';
       return (await pool.query(`SELECT ${col} AS key, count(*) AS calls, coalesce(sum(input_tokens), 0) AS "inputTokens",
         coalesce(sum(output_tokens), 0) AS "outputTokens", coalesce(sum(cost_usd), 0) AS "costUsd" FROM records
-        WHERE event = 'model_call' AND ${col} IS NOT NULL AND ts >= $1 AND ts < $2 GROUP BY ${col} ORDER BY "costUsd" DESC`,
-      [from ?? '', to ?? '9999'])).rows;
+        WHERE fleet = $1 AND event = 'model_call' AND ${col} IS NOT NULL AND ts >= $2 AND ts < $3 GROUP BY ${col} ORDER BY "costUsd" DESC`,
+      [fleet, from ?? '', to ?? '9999'])).rows;
     },
-    async alerts(sinceId = 0) {
-      return (await pool.query('SELECT id, log_id AS "logId", seq, kind, detail, at FROM alerts WHERE id > $1 ORDER BY id', [sinceId])).rows;
+    async alerts(fleet, sinceId = 0) {
+      return (await pool.query('SELECT id, log_id AS "logId", seq, kind, detail, at FROM alerts WHERE fleet = $1 AND id > $2 ORDER BY id', [fleet, sinceId])).rows;
     },
-    async logs() {
-      return (await pool.query('SELECT log_id AS "logId", agent_id AS agent, size, checkpoint_size AS "checkpointSize", last_seen AS "lastSeen" FROM logs ORDER BY log_id')).rows;
+    async logs(fleet) {
+      return (await pool.query(`SELECT log_id AS "logId", agent_id AS agent, size, checkpoint_size AS "checkpointSize", last_seen AS "lastSeen" FROM logs
+        WHERE fleet = $1 ORDER BY log_id`, [fleet])).rows;
     },
-    async *logRecords(logId) {
+    async *logRecords(fleet, logId) {
       // Paged, so a long log is never held in memory at once.
       let after = 0;
       for (;;) {
-        const page = (await pool.query('SELECT seq, body FROM records WHERE log_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000', [logId, after])).rows as { seq: number; body: string }[];
+        const page = (await pool.query('SELECT seq, body FROM records WHERE log_id = $1 AND seq > $2 AND fleet = $3 ORDER BY seq LIMIT 1000',
+          [logId, after, fleet])).rows as { seq: number; body: string }[];
         if (page.length === 0) return;
         yield* page;
         after = page[page.length - 1].seq;
       }
     },
-    async logCheckpoints(logId) {
-      return (await pool.query('SELECT body FROM checkpoints WHERE log_id = $1 ORDER BY size', [logId])).rows.map((r) => r.body as string);
+    async logCheckpoints(fleet, logId) {
+      return (await pool.query('SELECT body FROM checkpoints WHERE log_id = $1 AND EXISTS (SELECT 1 FROM logs WHERE log_id = $1 AND fleet = $2) ORDER BY size',
+        [logId, fleet])).rows.map((r) => r.body as string);
     },
     placeholder: (n) => `$${n}`,
     async select<T>(sql: string, args: unknown[]) {
       return (await pool.query(sql, args)).rows as T[];
     },
-    async insertPrice(p) {
-      await pool.query('INSERT INTO prices (model, input_per_mtok, output_per_mtok, since) VALUES ($1, $2, $3, $4)', [p.model, p.inputPerMTok, p.outputPerMTok, p.since]);
+    async insertPrice(fleet, p) {
+      await pool.query('INSERT INTO prices (model, input_per_mtok, output_per_mtok, since, fleet) VALUES ($1, $2, $3, $4, $5)',
+        [p.model, p.inputPerMTok, p.outputPerMTok, p.since, fleet]);
     },
     async close() {
       // Waits for checked-out connections (batches in flight) to be released.

@@ -1,13 +1,14 @@
 // The collector's HTTP API. Ingest takes gzip'd batches from sidecars (bearer token per fleet) and
-// answers with how far it holds each log; queries read records, cost and integrity alerts. The
-// process keeps no state of its own beyond its store, so replicas can share one database.
+// answers with how far it holds each log; queries read records, cost and integrity alerts, each of
+// the token's own fleet only. The process keeps no state of its own beyond its store, so replicas
+// can share one database.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { dashboardRoute } from './dashboard/routes.ts';
-import { MalformedBatchError, parseBatch } from './ingest.ts';
+import { ForeignLogError, MalformedBatchError, parseBatch } from './ingest.ts';
 import type { CollectorStore } from './store.ts';
 
 const gunzipAsync = promisify(gunzip);
@@ -89,7 +90,11 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
       throw new HttpError(400, 'WARDEN_ERR_INVALID_JSON', 'batch is not valid JSON');
     }
     const batch = parseBatch(value);
-    const result = await store.ingest(batch, fleet);
+    const result = await store.ingest(batch, fleet).catch((err: unknown) => {
+      // A token moved to another fleet, or a sender guessing log ids: the operator should know.
+      if (err instanceof ForeignLogError) opts.log.warn({ logId: batch.log_id, fleet }, 'batch refused: the log belongs to another fleet');
+      throw err;
+    });
     if (result.alerts.length > 0) opts.log.warn({ logId: batch.log_id, alerts: result.alerts }, 'integrity alerts');
     return json(res, 200, { committed_through: result.committedThrough, stored: result.stored, duplicates: result.duplicates, alerts: result.alerts.length });
   }
@@ -97,7 +102,7 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
     const after = param(url, 'after');
     const cut = after?.lastIndexOf(':') ?? -1;
     const limit = Math.min(Number(param(url, 'limit') ?? 100) || 100, 1_000);
-    const rows = await store.records({
+    const rows = await store.records(fleet, {
       agent: param(url, 'agent'), session: param(url, 'session'), task: param(url, 'task'), event: param(url, 'event'),
       logId: param(url, 'log'), from: param(url, 'from'), to: param(url, 'to'), limit,
       after: after && cut > 0 ? { logId: after.slice(0, cut), seq: Number(after.slice(cut + 1)) } : undefined,
@@ -107,17 +112,18 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
   }
   if (key === 'GET /v1/cost') {
     const by = param(url, 'by') === 'task' ? 'task' : 'agent';
-    return json(res, 200, { by, rows: await store.cost(by, param(url, 'from'), param(url, 'to')) });
+    return json(res, 200, { by, rows: await store.cost(fleet, by, param(url, 'from'), param(url, 'to')) });
   }
-  if (key === 'GET /v1/alerts') return json(res, 200, { alerts: await store.alerts(Number(param(url, 'since') ?? 0) || 0) });
-  if (key === 'GET /v1/logs') return json(res, 200, { logs: await store.logs() });
+  if (key === 'GET /v1/alerts') return json(res, 200, { alerts: await store.alerts(fleet, Number(param(url, 'since') ?? 0) || 0) });
+  if (key === 'GET /v1/logs') return json(res, 200, { logs: await store.logs(fleet) });
   const exportMatch = /^\/v1\/logs\/(.+)\/export$/.exec(url.pathname);
   if (req.method === 'GET' && exportMatch) {
-    // JSONL: every record's exact text, then the checkpoints, for offline verification.
+    // JSONL: every record's exact text, then the checkpoints, for offline verification. Another
+    // fleet's log exports as empty, as a log the collector does not hold does: its existence is not told.
     const logId = decodeURIComponent(exportMatch[1]);
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    for await (const r of store.logRecords(logId)) res.write(`${JSON.stringify({ record: r.body })}\n`);
-    for (const cp of await store.logCheckpoints(logId)) res.write(`${JSON.stringify({ checkpoint: JSON.parse(cp) })}\n`);
+    for await (const r of store.logRecords(fleet, logId)) res.write(`${JSON.stringify({ record: r.body })}\n`);
+    for (const cp of await store.logCheckpoints(fleet, logId)) res.write(`${JSON.stringify({ checkpoint: JSON.parse(cp) })}\n`);
     res.end();
     return;
   }
@@ -131,6 +137,7 @@ export function createCollectorServer(opts: CollectorOptions): Server {
       if (res.headersSent) return void res.destroy();
       if (err instanceof HttpError) return json(res, err.status, { error: { message: err.message, code: err.code } });
       if (err instanceof MalformedBatchError) return json(res, 400, { error: { message: err.message, code: 'WARDEN_ERR_MALFORMED_BATCH' } });
+      if (err instanceof ForeignLogError) return json(res, err.status, { error: { message: err.message, code: err.code } });
       // The store failed (disk, database down): the sender keeps the batch and retries.
       opts.log.error({ err }, 'collector request failed');
       json(res, 503, { error: { message: 'the collector store is unavailable', code: 'WARDEN_ERR_STORE_UNAVAILABLE' } }, { 'retry-after': '5' });

@@ -5,7 +5,7 @@ import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
 import { ingestBatch, type IngestTx, type LogHead } from './ingest.ts';
 import { priceBook, recordFacts, type PriceBook, type PriceRow } from './record-facts.ts';
-import { recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
+import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS logs (
@@ -19,18 +19,11 @@ CREATE TABLE IF NOT EXISTS records (
   verified INTEGER NOT NULL, leaf BLOB NOT NULL, body TEXT NOT NULL, fleet TEXT NOT NULL, received_at TEXT NOT NULL,
   PRIMARY KEY (log_id, seq)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS records_agent_ts ON records(agent_id, ts);
-CREATE INDEX IF NOT EXISTS records_task ON records(task);
-CREATE INDEX IF NOT EXISTS records_session ON records(session);
-CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
 CREATE TABLE IF NOT EXISTS checkpoints (log_id TEXT NOT NULL, size INTEGER NOT NULL, root TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (log_id, size)) STRICT;
 CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY, log_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, at TEXT NOT NULL) STRICT;
-CREATE INDEX IF NOT EXISTS records_agent_event_ts ON records(agent_id, event, ts);
 CREATE TABLE IF NOT EXISTS record_tags (
   log_id TEXT NOT NULL, seq INTEGER NOT NULL, agent_id TEXT, ts TEXT NOT NULL, tag_kind TEXT NOT NULL, tag TEXT NOT NULL, tool TEXT
 ) STRICT;
-CREATE INDEX IF NOT EXISTS record_tags_agent ON record_tags(agent_id, tag_kind, ts);
-CREATE INDEX IF NOT EXISTS record_tags_kind_ts ON record_tags(tag_kind, ts);
 CREATE TABLE IF NOT EXISTS prices (id INTEGER PRIMARY KEY, model TEXT NOT NULL, input_per_mtok REAL NOT NULL, output_per_mtok REAL NOT NULL, since TEXT NOT NULL) STRICT;
 `;
 
@@ -63,22 +56,44 @@ INSERT INTO record_tags (log_id, seq, agent_id, ts, tag_kind, tag, tool)
   WHERE CASE WHEN s.type = 'object' THEN json_type(s.value, '$.name') END = 'text';
 `;
 
-/** Adds the columns a store from before the dashboard lacks and backfills them, once, atomically. */
-function upgrade(db: Database.Database): void {
-  const upgraded = () => db.prepare("SELECT 1 FROM pragma_table_info('records') WHERE name = 'latency_ms'").get() !== undefined;
-  if (upgraded()) return;
+// Every read is one fleet's: tags, alerts and prices get the fleet records and logs already had
+// (tags from their record, alerts from their log; prices from before have none and stay shared,
+// see currentPrices), and the indexes lead with the fleet so one fleet's pages never scan another's
+// rows. The indexes they replace are dropped: each is a prefix-less copy a fleet's query cannot use.
+const FLEET_UPGRADE = `
+ALTER TABLE record_tags ADD COLUMN fleet TEXT;
+UPDATE record_tags SET fleet = (SELECT r.fleet FROM records r WHERE r.log_id = record_tags.log_id AND r.seq = record_tags.seq);
+ALTER TABLE alerts ADD COLUMN fleet TEXT;
+UPDATE alerts SET fleet = (SELECT l.fleet FROM logs l WHERE l.log_id = alerts.log_id);
+ALTER TABLE prices ADD COLUMN fleet TEXT;
+${PRE_FLEET_INDEXES.map((name) => `DROP INDEX IF EXISTS ${name};`).join('\n')}
+${FLEET_INDEXES}`;
+
+function hasColumn(db: Database.Database, table: string, column: string): boolean {
+  return db.prepare('SELECT 1 FROM pragma_table_info(?) WHERE name = ?').get(table, column) !== undefined;
+}
+
+/** Applies one schema step, once, atomically, unless `done` says the file already has it. */
+function upgradeOnce(db: Database.Database, done: () => boolean, apply: () => void): void {
+  if (done()) return;
   // IMMEDIATE, then a second look: two collectors opening one old file upgrade it once.
   db.exec('BEGIN IMMEDIATE');
   try {
-    if (!upgraded()) {
-      for (const column of ADDED_COLUMNS) db.exec(`ALTER TABLE records ADD COLUMN ${column}`);
-      db.exec(BACKFILL);
-    }
+    if (!done()) apply();
     db.exec('COMMIT');
   } catch (err) {
     db.exec('ROLLBACK');
     throw err;
   }
+}
+
+/** Brings a store from an earlier release (or a new, empty one) to the current schema, backfilling what it lacks. */
+function upgrade(db: Database.Database): void {
+  upgradeOnce(db, () => hasColumn(db, 'records', 'latency_ms'), () => {
+    for (const column of ADDED_COLUMNS) db.exec(`ALTER TABLE records ADD COLUMN ${column}`);
+    db.exec(BACKFILL);
+  });
+  upgradeOnce(db, () => hasColumn(db, 'record_tags', 'fleet'), () => db.exec(FLEET_UPGRADE));
 }
 
 /** Opens (creating) a SQLite collector store. */
@@ -89,21 +104,22 @@ export function openSqliteStore(path: string): CollectorStore {
   db.exec(SCHEMA);
   upgrade(db);
   const q = {
-    head: db.prepare('SELECT log_id, size, head_leaf, frontier, checkpoint_size FROM logs WHERE log_id = ?'),
+    head: db.prepare('SELECT log_id, size, head_leaf, frontier, checkpoint_size, fleet FROM logs WHERE log_id = ?'),
     leafAt: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq = ?'),
     leaves: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq <= ? ORDER BY seq'),
     insertRecord: db.prepare(`INSERT INTO records (log_id, seq, ts, event, agent_id, agent_version, session, task, model, status,
       input_tokens, output_tokens, cost_usd, price_source, latency_ms, tool, error, verified, leaf, body, fleet, received_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    insertTag: db.prepare('INSERT INTO record_tags (log_id, seq, agent_id, ts, tag_kind, tag, tool) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    prices: db.prepare(currentPrices().sql),
-    insertPrice: db.prepare('INSERT INTO prices (model, input_per_mtok, output_per_mtok, since) VALUES (?, ?, ?, ?)'),
+    insertTag: db.prepare('INSERT INTO record_tags (log_id, seq, agent_id, ts, tag_kind, tag, tool, fleet) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+    // One text for every fleet: the fleet is its argument.
+    prices: db.prepare(currentPrices(() => '?', '').sql),
+    insertPrice: db.prepare('INSERT INTO prices (model, input_per_mtok, output_per_mtok, since, fleet) VALUES (?, ?, ?, ?, ?)'),
     insertCheckpoint: db.prepare('INSERT OR IGNORE INTO checkpoints (log_id, size, root, body) VALUES (?, ?, ?, ?)'),
-    alert: db.prepare('INSERT INTO alerts (log_id, seq, kind, detail, at) VALUES (?, ?, ?, ?, ?)'),
+    alert: db.prepare('INSERT INTO alerts (log_id, seq, kind, detail, at, fleet) VALUES (?, ?, ?, ?, ?, ?)'),
     saveHead: db.prepare(`INSERT INTO logs (log_id, agent_id, fleet, size, head_leaf, frontier, checkpoint_size, first_seen, last_seen)
       VALUES (@logId, @agent, @fleet, @size, @headLeaf, @frontier, @checkpointSize, @now, @now)
       ON CONFLICT (log_id) DO UPDATE SET size = @size, head_leaf = @headLeaf, frontier = @frontier, checkpoint_size = @checkpointSize,
-      last_seen = @now, agent_id = coalesce(logs.agent_id, @agent)`),
+      last_seen = @now, agent_id = coalesce(logs.agent_id, @agent), fleet = coalesce(logs.fleet, @fleet)`),
   };
   let agentOfBatch: string | null = null;
   let fleetOfBatch = '';
@@ -113,8 +129,8 @@ export function openSqliteStore(path: string): CollectorStore {
 
   const tx: IngestTx = {
     async head(logId) {
-      const r = q.head.get(logId) as { log_id: string; size: number; head_leaf: string | null; frontier: string | null; checkpoint_size: number } | undefined;
-      return r && { logId: r.log_id, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size };
+      const r = q.head.get(logId) as { log_id: string; size: number; head_leaf: string | null; frontier: string | null; checkpoint_size: number; fleet: string | null } | undefined;
+      return r && { logId: r.log_id, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size, fleet: r.fleet ?? undefined };
     },
     async leafAt(logId, seq) {
       return (q.leafAt.get(logId, seq) as { leaf: Buffer } | undefined)?.leaf;
@@ -127,13 +143,14 @@ export function openSqliteStore(path: string): CollectorStore {
       agentOfBatch ??= f.agentId;
       q.insertRecord.run(r.logId, r.seq, r.ts, r.event, f.agentId, f.agentVersion, f.session, f.task, f.model, f.status, f.inputTokens,
         f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, f.tool, f.error, r.verified ? 1 : 0, r.leaf, r.body, fleet, new Date().toISOString());
-      for (const t of f.tags) q.insertTag.run(r.logId, r.seq, f.agentId, r.ts, t.kind, t.tag, t.tool);
+      for (const t of f.tags) q.insertTag.run(r.logId, r.seq, f.agentId, r.ts, t.kind, t.tag, t.tool, fleet);
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       return q.insertCheckpoint.run(logId, cp.size, cp.root, JSON.stringify(cp)).changes > 0;
     },
     async alert(a) {
-      q.alert.run(a.logId, a.seq, a.kind, a.detail, new Date().toISOString());
+      // Ingest refuses another fleet's log, so the batch's fleet is the log's.
+      q.alert.run(a.logId, a.seq, a.kind, a.detail, new Date().toISOString(), fleetOfBatch);
     },
     async saveHead(h: LogHead) {
       q.saveHead.run({ logId: h.logId, agent: agentOfBatch, fleet: fleetOfBatch, size: h.size, headLeaf: h.headLeaf ?? null, frontier: h.frontier ?? null, checkpointSize: h.checkpointSize, now: new Date().toISOString() });
@@ -155,8 +172,8 @@ export function openSqliteStore(path: string): CollectorStore {
       fleetOfBatch = fleet;
       db.exec('BEGIN IMMEDIATE');
       try {
-        // Read inside the transaction: a batch is priced by one price list, the one current when it was stored.
-        pricesOfBatch = priceBook(q.prices.all() as PriceRow[]);
+        // Read inside the transaction: a batch is priced by one price list, its fleet's current when it was stored.
+        pricesOfBatch = priceBook(q.prices.all(...currentPrices(() => '?', fleet).args) as PriceRow[]);
         const result = await ingestBatch(tx, batch, fleet);
         db.exec('COMMIT');
         return result;
@@ -165,36 +182,39 @@ export function openSqliteStore(path: string): CollectorStore {
         throw err;
       }
     }),
-    async records(rq: RecordQuery) {
-      const { where, args } = recordFilter(rq, () => '?');
+    async records(fleet, rq: RecordQuery) {
+      const { where, args } = recordFilter(fleet, rq, () => '?');
       const sql = `SELECT log_id AS logId, seq, body FROM records ${where} ORDER BY log_id, seq LIMIT ?`;
       return db.prepare(sql).all(...args, rq.limit) as { logId: string; seq: number; body: string }[];
     },
-    async cost(groupBy, from, to) {
+    async cost(fleet, groupBy, from, to) {
       const col = groupBy === 'agent' ? 'agent_id' : 'task';
       return db.prepare(`SELECT ${col} AS key, count(*) AS calls, coalesce(sum(input_tokens), 0) AS inputTokens,
         coalesce(sum(output_tokens), 0) AS outputTokens, coalesce(sum(cost_usd), 0) AS costUsd FROM records
-        WHERE event = 'model_call' AND ${col} IS NOT NULL AND ts >= ? AND ts < ? GROUP BY ${col} ORDER BY costUsd DESC`)
-        .all(from ?? '', to ?? '9999') as never;
+        WHERE fleet = ? AND event = 'model_call' AND ${col} IS NOT NULL AND ts >= ? AND ts < ? GROUP BY ${col} ORDER BY costUsd DESC`)
+        .all(fleet, from ?? '', to ?? '9999') as never;
     },
-    async alerts(sinceId = 0) {
-      return db.prepare('SELECT id, log_id AS logId, seq, kind, detail, at FROM alerts WHERE id > ? ORDER BY id').all(sinceId) as never;
+    async alerts(fleet, sinceId = 0) {
+      return db.prepare('SELECT id, log_id AS logId, seq, kind, detail, at FROM alerts WHERE fleet = ? AND id > ? ORDER BY id').all(fleet, sinceId) as never;
     },
-    async logs() {
-      return db.prepare('SELECT log_id AS logId, agent_id AS agent, size, checkpoint_size AS checkpointSize, last_seen AS lastSeen FROM logs ORDER BY log_id').all() as never;
+    async logs(fleet) {
+      return db.prepare(`SELECT log_id AS logId, agent_id AS agent, size, checkpoint_size AS checkpointSize, last_seen AS lastSeen FROM logs
+        WHERE fleet = ? ORDER BY log_id`).all(fleet) as never;
     },
-    async *logRecords(logId) {
+    async *logRecords(fleet, logId) {
       // Paged, so a long log is never held in memory at once.
       let after = 0;
       for (;;) {
-        const page = db.prepare('SELECT seq, body FROM records WHERE log_id = ? AND seq > ? ORDER BY seq LIMIT 1000').all(logId, after) as { seq: number; body: string }[];
+        const page = db.prepare('SELECT seq, body FROM records WHERE log_id = ? AND seq > ? AND fleet = ? ORDER BY seq LIMIT 1000')
+          .all(logId, after, fleet) as { seq: number; body: string }[];
         if (page.length === 0) return;
         yield* page;
         after = page[page.length - 1].seq;
       }
     },
-    async logCheckpoints(logId) {
-      return (db.prepare('SELECT body FROM checkpoints WHERE log_id = ? ORDER BY size').all(logId) as { body: string }[]).map((r) => r.body);
+    async logCheckpoints(fleet, logId) {
+      return (db.prepare('SELECT body FROM checkpoints WHERE log_id = ? AND EXISTS (SELECT 1 FROM logs WHERE log_id = ? AND fleet = ?) ORDER BY size')
+        .all(logId, logId, fleet) as { body: string }[]).map((r) => r.body);
     },
     placeholder: () => '?',
     async select<T>(sql: string, args: unknown[]) {
@@ -203,8 +223,8 @@ export function openSqliteStore(path: string): CollectorStore {
       return stmt.all(...args) as T[];
     },
     // Serialized with ingest, so a price never lands inside a batch's transaction.
-    insertPrice: (p) => serialized(async () => {
-      q.insertPrice.run(p.model, p.inputPerMTok, p.outputPerMTok, p.since);
+    insertPrice: (fleet, p) => serialized(async () => {
+      q.insertPrice.run(p.model, p.inputPerMTok, p.outputPerMTok, p.since, fleet);
     }),
     async close() {
       await queue;

@@ -62,19 +62,19 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefin
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-/** The page for a signed-in request, or undefined when there is no such page. */
-async function page(opts: DashboardOptions, req: IncomingMessage, res: ServerResponse, url: URL, ): Promise<Page | Problem | 'sent' | undefined> {
+/** The page for a request signed in to `fleet` (over that fleet's data only), or undefined when there is no such page. */
+async function page(opts: DashboardOptions, fleet: string, req: IncomingMessage, res: ServerResponse, url: URL): Promise<Page | Problem | 'sent' | undefined> {
   const { store } = opts;
   const now = opts.now?.() ?? new Date();
   const path = url.pathname;
   // HEAD is GET without the body (node:http drops it), so monitors can probe any page.
   const get = req.method === 'GET' || req.method === 'HEAD';
-  if (get && path === '/') return overviewPage(await fleetOverview(store, now), url);
-  if (get && path === '/alerts') return alertsPage(await store.alerts(), url);
+  if (get && path === '/') return overviewPage(await fleetOverview(store, fleet, now), url);
+  if (get && path === '/alerts') return alertsPage(await store.alerts(fleet), url);
   if (get && path === '/records') {
     const q = recordQuery(url);
     if (!q) return { status: 400, title: 'Bad search', message: '"from" and "to" must be dates (YYYY-MM-DD) or ISO times.' };
-    return recordsPage(await searchRecords(store, q), url);
+    return recordsPage(await searchRecords(store, fleet, q), url);
   }
   const agent = /^\/agents\/([^/]+)$/.exec(path);
   if (get && agent) {
@@ -82,12 +82,12 @@ async function page(opts: DashboardOptions, req: IncomingMessage, res: ServerRes
     if (id === undefined) return undefined;
     const range = rangeOf(url, now);
     if (!range) return { status: 400, title: 'Bad range', message: '"from" and "to" must be dates (YYYY-MM-DD) or ISO times, "from" before "to".' };
-    return agentPage(await agentDetail(store, id, range), url);
+    return agentPage(await agentDetail(store, fleet, id, range), url);
   }
   const record = /^\/records\/([^/]+)\/(\d+)$/.exec(path);
   if (get && record) {
     const logId = decode(record[1]);
-    const found = logId === undefined ? undefined : await recordDetail(store, logId, Number(record[2]));
+    const found = logId === undefined ? undefined : await recordDetail(store, fleet, logId, Number(record[2]));
     if (!found) return undefined;
     if (url.searchParams.get('format') === 'json') {
       res.writeHead(200, { ...PRIVATE, 'content-type': 'application/json', 'content-length': Buffer.byteLength(found.body) });
@@ -96,13 +96,13 @@ async function page(opts: DashboardOptions, req: IncomingMessage, res: ServerRes
     }
     return recordPage(found.row, found.body);
   }
-  if (path === '/prices' && get) return pricesPage(await listPrices(store), url);
+  if (path === '/prices' && get) return pricesPage(await listPrices(store, fleet), url);
   if (path === '/prices' && req.method === 'POST') {
     if (!sameOrigin(req)) return FOREIGN_FORM;
     const form = await readForm(req);
     const parsed = form ? parsePriceForm(form) : { error: 'The form is too large.' };
-    if ('error' in parsed) return pricesPage(await listPrices(store), url, { error: parsed.error, form: form ?? new URLSearchParams() });
-    await setPrice(store, parsed.price, now);
+    if ('error' in parsed) return pricesPage(await listPrices(store, fleet), url, { error: parsed.error, form: form ?? new URLSearchParams() });
+    await setPrice(store, fleet, parsed.price, now);
     redirect(res, '/prices');
     return 'sent';
   }
@@ -162,7 +162,7 @@ export async function dashboardRoute(opts: DashboardOptions, req: IncomingMessag
       return redirect(res, `/login?next=${encodeURIComponent(`${path}${url.search}`)}`);
     }
     const ctx: PageContext = { fleet: who.fleet, cookie: who.cookie };
-    const p = await page(opts, req, res, url);
+    const p = await page(opts, who.fleet, req, res, url);
     if (p === 'sent') return;
     if (!p) return send(res, 404, errorPage('Not found', `There is no page at ${path}.`, ctx));
     render(res, p, url, ctx);

@@ -11,7 +11,7 @@ import { openSqliteStore } from '../../collector/sqlite-store.ts';
 import type { CollectorStore } from '../../collector/store.ts';
 import type { AuditEntry } from '../../proxy/audit/audit-log.ts';
 import { WardenError } from '../../proxy/errors.ts';
-import { batchOf, fleetEntries, ingestLog, NOW, signedLog, type SignedLog } from '../helpers/dashboard-fixture.ts';
+import { batchOf, FLEET, fleetEntries, ingestLog, NOW, signedLog, toDashboardSchema, type SignedLog } from '../helpers/dashboard-fixture.ts';
 import { tempDataDir } from '../helpers/warden.ts';
 
 const entries = fleetEntries();
@@ -40,7 +40,7 @@ function nearestRank(values: number[], pct: number): number {
 }
 
 test('fleet overview: today and this month (UTC), 30 zero-filled days, per-agent rows sorted by month cost', async (t) => {
-  const o = await fleetOverview(store, NOW);
+  const o = await fleetOverview(store, FLEET, NOW);
   const today = modelCalls.filter((e) => e.ts.startsWith('2025-06-15'));
   const month = modelCalls.filter((e) => e.ts >= '2025-06-01');
   assert.equal(o.now, NOW.toISOString());
@@ -74,7 +74,7 @@ test('fleet overview: today and this month (UTC), 30 zero-filled days, per-agent
 });
 
 test('agent detail: totals, cost per task and per model equal to the audit records, nearest-rank latency', async (t) => {
-  const d = await agentDetail(store, 'alpha', RANGE);
+  const d = await agentDetail(store, FLEET, 'alpha', RANGE);
   const mine = modelCalls.filter((e) => e.agent.id === 'alpha' && within(e as AuditEntry, RANGE.from, RANGE.to));
   assert.deepEqual([d.calls, d.errors, d.costUsd], [mine.length, mine.filter(isError).length, cost(mine)]);
   assert.equal(d.inputTokens, mine.reduce((n, e) => n + e.usage.input_tokens, 0));
@@ -108,7 +108,7 @@ test('nearest-rank percentiles: 1..100 gives 50/90/99/100; one value is every pe
 });
 
 test('agent detail: violations by kind and tool, hallucination signals by tool, drift, trust history, escalations', async (t) => {
-  const d = await agentDetail(store, 'alpha', RANGE);
+  const d = await agentDetail(store, FLEET, 'alpha', RANGE);
   const counts = new Map<string, number>();
   for (const e of entries) {
     if ((e.agent as { id?: string })?.id !== 'alpha' || !within(e, RANGE.from, RANGE.to)) continue;
@@ -126,7 +126,7 @@ test('agent detail: violations by kind and tool, hallucination signals by tool, 
   assert.match(d.drift[0].summary, /window 4: error rate 1% → 8%/);
   assert.match(d.drift[1].summary, /refunds 0\.9 → 0\.7 \(Δ -0\.2\)/);
   assert.doesNotMatch(d.drift[1].summary, /tone/);
-  const drift = await recordDetail(store, d.drift[1].logId, d.drift[1].seq);
+  const drift = await recordDetail(store, FLEET, d.drift[1].logId, d.drift[1].seq);
   assert.equal(JSON.parse(drift!.body).event, 'drift', 'a drift event points at its record');
 
   assert.deepEqual(d.trust.map((p) => p.score), [0.91, 0.62, 0.8], 'oldest first, only alpha\'s');
@@ -136,12 +136,12 @@ test('agent detail: violations by kind and tool, hallucination signals by tool, 
     ['esc-2', 'rejected', 'delete_account', 'lead@example.com', 60_000, 'task-2'],
     ['esc-1', 'approved', 'refund', 'ops@example.com', 300_000, 'task-1'],
   ]);
-  const opened = await recordDetail(store, d.escalations[3].logId, d.escalations[3].seq);
+  const opened = await recordDetail(store, FLEET, d.escalations[3].logId, d.escalations[3].seq);
   assert.equal(JSON.parse(opened!.body).action, 'opened', 'an escalation row points at the record that opened it');
   assert.deepEqual(d.escalationOutcomes, [
     { kind: 'approved', count: 1 }, { kind: 'pending', count: 1 }, { kind: 'rejected', count: 1 }, { kind: 'timed_out', count: 1 },
   ]);
-  const quiet = await agentDetail(store, 'alpha', { from: '2025-01-01T00:00:00.000Z', to: '2025-02-01T00:00:00.000Z' });
+  const quiet = await agentDetail(store, FLEET, 'alpha', { from: '2025-01-01T00:00:00.000Z', to: '2025-02-01T00:00:00.000Z' });
   assert.deepEqual([quiet.calls, quiet.costUsd, quiet.drift.length, quiet.trust.length, quiet.escalations.length, quiet.latency.count], [0, 0, 0, 0, 0, 0]);
   assert.ok(quiet.daily.every((x) => x.calls === 0) && quiet.daily.length === 31);
   t.diagnostic(`alpha: violations ${d.violations.map((v) => `${v.kind}${v.tool ? `@${v.tool}` : ''}×${v.count}`).join(' ')}; hallucinations ${d.hallucinations.map((h) => `${h.kind}@${h.tool}×${h.count}`).join(' ')}; drift "${d.drift.map((x) => x.summary).join('" / "')}"; trust ${d.trust.map((p) => p.score).join(',')}; escalations ${d.escalationOutcomes.map((o) => `${o.kind}=${o.count}`).join(' ')}`);
@@ -152,8 +152,8 @@ test('record search pages in (log_id, seq) order with the /v1/records cursor; a 
   let after: { logId: string; seq: number } | undefined;
   let pages = 0;
   for (;;) {
-    const page = await searchRecords(store, { agent: 'beta', event: 'model_call', limit: 25, after });
-    const raw = await store.records({ agent: 'beta', event: 'model_call', limit: 25, after });
+    const page = await searchRecords(store, FLEET, { agent: 'beta', event: 'model_call', limit: 25, after });
+    const raw = await store.records(FLEET, { agent: 'beta', event: 'model_call', limit: 25, after });
     assert.deepEqual(page.rows.map((r) => r.seq), raw.map((r) => r.seq), 'the same rows as the JSON API');
     pages++;
     seen.push(...page.rows.map((r) => r.seq));
@@ -164,16 +164,16 @@ test('record search pages in (log_id, seq) order with the /v1/records cursor; a 
   const expected = log.records.map((b) => JSON.parse(b)).filter((r) => r.event === 'model_call' && r.agent.id === 'beta').map((r) => r.seq);
   assert.deepEqual(seen, expected);
 
-  const [row] = (await searchRecords(store, { agent: 'alpha', event: 'model_call', task: 'task-1', limit: 1 })).rows;
+  const [row] = (await searchRecords(store, FLEET, { agent: 'alpha', event: 'model_call', task: 'task-1', limit: 1 })).rows;
   const body = log.records[row.seq - 1];
   const r = JSON.parse(body);
   assert.deepEqual(row, {
     logId: log.logId, seq: r.seq, ts: r.ts, event: 'model_call', agent: 'alpha', session: r.session, task: 'task-1', model: r.model.served,
     status: r.status, latencyMs: r.latency_ms, ...(r.cost_usd === undefined ? {} : { costUsd: r.cost_usd }), verified: true,
   });
-  assert.deepEqual(await recordDetail(store, log.logId, row.seq), { row, body });
-  assert.equal(await recordDetail(store, log.logId, 99_999), undefined);
-  assert.equal(await recordDetail(store, 'no-such-log', 1), undefined);
+  assert.deepEqual(await recordDetail(store, FLEET, log.logId, row.seq), { row, body });
+  assert.equal(await recordDetail(store, FLEET, log.logId, 99_999), undefined);
+  assert.equal(await recordDetail(store, FLEET, 'no-such-log', 1), undefined);
   t.diagnostic(`${seen.length} of beta's model calls in ${pages} pages of 25`);
 });
 
@@ -185,35 +185,35 @@ test('prices: the collector prices model calls the sidecar did not, and a later 
       model: { asked: 'mini', served: 'mini-2025' }, usage: { input_tokens: 15_625, output_tokens: 31_250 }, ...extra,
     });
     const priced = await signedLog([call(1), call(2), call(3, { cost_usd: 0.5 }), call(4), call(5, { model: { asked: 'mini' } }), call(6)]);
-    const costs = async () => (await searchRecords(s, { agent: 'pricey', limit: 100 })).rows.map((r) => r.costUsd);
+    const costs = async () => (await searchRecords(s, 'f', { agent: 'pricey', limit: 100 })).rows.map((r) => r.costUsd);
     const sources = async () => (await s.select<{ source: string | null }>("SELECT price_source AS source FROM records WHERE agent_id = 'pricey' ORDER BY seq", [])).map((r) => r.source);
     // No price yet: the first call stays unpriced.
     await s.ingest(batchOf(priced, 1, 2), 'f');
-    assert.deepEqual(await listPrices(s), []);
-    const first = await setPrice(s, { model: 'mini', inputPerMTok: 1, outputPerMTok: 2 }, new Date('2025-06-15T12:00:00.000Z'));
+    assert.deepEqual(await listPrices(s, 'f'), []);
+    const first = await setPrice(s, 'f', { model: 'mini', inputPerMTok: 1, outputPerMTok: 2 }, new Date('2025-06-15T12:00:00.000Z'));
     assert.deepEqual(first, { model: 'mini', inputPerMTok: 1, outputPerMTok: 2, since: '2025-06-15T12:00:00.000Z' });
     // Asked "mini", served "mini-2025" (unpriced): priced by what was asked. The sidecar-priced one keeps its cost.
     await s.ingest(batchOf(priced, 3, 4), 'f');
     assert.deepEqual(await costs(), [undefined, 0.078125, 0.5]);
-    await setPrice(s, { model: 'mini', inputPerMTok: 4, outputPerMTok: 8 }, new Date('2025-06-15T13:00:00.000Z'));
-    await setPrice(s, { model: 'mini-2025', inputPerMTok: 2, outputPerMTok: 2 }, new Date('2025-06-15T13:00:00.000Z'));
+    await setPrice(s, 'f', { model: 'mini', inputPerMTok: 4, outputPerMTok: 8 }, new Date('2025-06-15T13:00:00.000Z'));
+    await setPrice(s, 'f', { model: 'mini-2025', inputPerMTok: 2, outputPerMTok: 2 }, new Date('2025-06-15T13:00:00.000Z'));
     await s.ingest(batchOf(priced, 5, priced.records.length), 'f');
     // Served "mini-2025" now has a price of its own, which wins over the asked model's; "mini" alone
     // takes the new "mini" price; the call priced earlier keeps the old one.
     assert.deepEqual(await costs(), [undefined, 0.078125, 0.5, 0.09375, 0.3125, 0.09375]);
     assert.deepEqual(await sources(), [null, 'collector', 'sidecar', 'collector', 'collector', 'collector']);
-    assert.deepEqual(await listPrices(s), [
+    assert.deepEqual(await listPrices(s, 'f'), [
       { model: 'mini', inputPerMTok: 4, outputPerMTok: 8, since: '2025-06-15T13:00:00.000Z' },
       { model: 'mini-2025', inputPerMTok: 2, outputPerMTok: 2, since: '2025-06-15T13:00:00.000Z' },
     ]);
-    const d = await agentDetail(s, 'pricey', { from: '2025-06-15T00:00:00.000Z', to: '2025-06-16T00:00:00.000Z' });
+    const d = await agentDetail(s, 'f', 'pricey', { from: '2025-06-15T00:00:00.000Z', to: '2025-06-16T00:00:00.000Z' });
     assert.equal(d.costUsd, 0.078125 + 0.5 + 0.09375 + 0.3125 + 0.09375);
-    await assert.rejects(setPrice(s, { model: '', inputPerMTok: -1, outputPerMTok: Number.NaN }, NOW), (err: WardenError) => {
+    await assert.rejects(setPrice(s, 'f', { model: '', inputPerMTok: -1, outputPerMTok: Number.NaN }, NOW), (err: WardenError) => {
       assert.equal(err.code, 'WARDEN_ERR_INVALID_REQUEST');
       assert.match(err.message, /model.*inputPerMTok.*outputPerMTok/);
       return true;
     });
-    t.diagnostic(`costs by ingest order: ${(await costs()).join(', ')}; current prices ${(await listPrices(s)).map((p) => `${p.model} ${p.inputPerMTok}/${p.outputPerMTok}`).join(', ')}`);
+    t.diagnostic(`costs by ingest order: ${(await costs()).join(', ')}; current prices ${(await listPrices(s, 'f')).map((p) => `${p.model} ${p.inputPerMTok}/${p.outputPerMTok}`).join(', ')}`);
   } finally {
     await s.close();
   }
@@ -234,6 +234,7 @@ function oddBatch(): { batch: Parameters<CollectorStore['ingest']>[0]; deepSeq: 
 /** Strips a store's file back to the schema it had before the dashboard. */
 function toOldSchema(file: string): void {
   const db = new Database(file);
+  toDashboardSchema(db);
   for (const column of ['latency_ms', 'tool', 'error', 'price_source']) db.exec(`ALTER TABLE records DROP COLUMN ${column}`);
   db.exec('DROP INDEX records_agent_event_ts; DROP TABLE record_tags; DROP TABLE prices;');
   db.close();
@@ -244,11 +245,11 @@ test('a store from before the dashboard is upgraded on open: columns and tags ba
   let s = openSqliteStore(file);
   await ingestLog(s, log, 200);
   const odd = oddBatch();
-  await s.ingest(odd.batch, 'f');
+  await s.ingest(odd.batch, FLEET);
   const snapshot = async (st: CollectorStore) => ({
-    overview: await fleetOverview(st, NOW),
-    alpha: await agentDetail(st, 'alpha', RANGE),
-    rows: (await searchRecords(st, { limit: 1_000 })).rows,
+    overview: await fleetOverview(st, FLEET, NOW),
+    alpha: await agentDetail(st, FLEET, 'alpha', RANGE),
+    rows: (await searchRecords(st, FLEET, { limit: 1_000 })).rows,
     tags: await st.select("SELECT log_id, seq, agent_id, ts, tag_kind, tag, tool FROM record_tags WHERE log_id <> 'odd-log' ORDER BY log_id, seq, tag_kind, tag, tool", []),
     columns: await st.select("SELECT log_id, seq, latency_ms, tool, error, price_source FROM records WHERE log_id <> 'odd-log' ORDER BY log_id, seq", []),
     odd: await st.select("SELECT seq, latency_ms, tool, error FROM records WHERE log_id = 'odd-log' ORDER BY seq", []),

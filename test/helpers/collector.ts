@@ -27,12 +27,13 @@ export interface TestCollector {
   close(): Promise<void>;
 }
 
-export async function startCollector(path = join(tempDataDir(), 'collector.db')): Promise<TestCollector> {
+/** Starts a collector; `tokens` (token → fleet) defaults to TOKEN for the fleet "test-fleet". */
+export async function startCollector(path = join(tempDataDir(), 'collector.db'), tokens: ReadonlyMap<string, string> = new Map([[TOKEN, 'test-fleet']])): Promise<TestCollector> {
   const store = openSqliteStore(path);
   let server: Server | undefined;
   let port = 0;
   async function up(): Promise<void> {
-    server = createCollectorServer({ store, tokens: new Map([[TOKEN, 'test-fleet']]), log: pino({ level: 'silent' }) });
+    server = createCollectorServer({ store, tokens, log: pino({ level: 'silent' }) });
     server.listen(port, '127.0.0.1');
     await once(server, 'listening');
     port = (server.address() as { port: number }).port;

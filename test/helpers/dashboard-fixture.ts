@@ -13,6 +13,8 @@ import { tempDataDir } from './warden.ts';
 /** The dashboard's "now" for the fixture: mid-June, so "this month" is shorter than the 30-day chart. */
 export const NOW = new Date('2025-06-15T12:00:00.000Z');
 export const AGENTS = ['alpha', 'beta', 'gamma'];
+/** The fleet the fixture is ingested as (the test collector's token's fleet). */
+export const FLEET = 'test-fleet';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
@@ -141,10 +143,23 @@ export function batchOf(log: SignedLog, first: number, last: number): IngestBatc
   };
 }
 
-/** Ships the whole log to `store` in batches of `size`, asserting nothing was refused or alerted. */
-export async function ingestLog(store: CollectorStore, log: SignedLog, size = 100): Promise<void> {
+/** Ships the whole log to `store` as `fleet` in batches of `size`, asserting nothing was refused or alerted. */
+export async function ingestLog(store: CollectorStore, log: SignedLog, size = 100, fleet = FLEET): Promise<void> {
   for (let first = 1; first <= log.records.length; first += size) {
-    const result = await store.ingest(batchOf(log, first, Math.min(log.records.length, first + size - 1)), 'test-fleet');
+    const result = await store.ingest(batchOf(log, first, Math.min(log.records.length, first + size - 1)), fleet);
     if (result.alerts.length > 0) throw new Error(`unexpected integrity alerts: ${JSON.stringify(result.alerts)}`);
   }
+}
+
+const FLEET_INDEXES = ['records_fleet_agent_event_ts', 'records_fleet_agent_ts', 'records_fleet_event_ts', 'records_fleet_ts', 'records_fleet_log', 'records_fleet_task',
+  'records_fleet_session', 'record_tags_fleet_agent', 'record_tags_fleet_kind_ts', 'alerts_fleet'];
+
+/** Strips a store's file back to the schema it had before reads were scoped per fleet (the dashboard's first release). */
+export function toDashboardSchema(db: Database.Database): void {
+  for (const index of FLEET_INDEXES) db.exec(`DROP INDEX ${index}`);
+  for (const table of ['record_tags', 'alerts', 'prices']) db.exec(`ALTER TABLE ${table} DROP COLUMN fleet`);
+  db.exec(`CREATE INDEX records_agent_ts ON records(agent_id, ts); CREATE INDEX records_task ON records(task);
+    CREATE INDEX records_session ON records(session); CREATE INDEX records_ts ON records(ts);
+    CREATE INDEX records_agent_event_ts ON records(agent_id, event, ts);
+    CREATE INDEX record_tags_agent ON record_tags(agent_id, tag_kind, ts); CREATE INDEX record_tags_kind_ts ON record_tags(tag_kind, ts);`);
 }
