@@ -37,3 +37,15 @@ export function interpolate(value: unknown, env: NodeJS.ProcessEnv, problems: In
   }
   return value;
 }
+
+/** The environment variables `value`'s strings interpolate (set or not), in first-use order. */
+export function interpolatedNames(value: unknown, out = new Set<string>()): string[] {
+  if (typeof value === 'string') {
+    for (const m of value.matchAll(PATTERN)) if (m[1] !== undefined) out.add(m[1]);
+  } else if (Array.isArray(value)) {
+    for (const v of value) interpolatedNames(v, out);
+  } else if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) interpolatedNames(v, out);
+  }
+  return [...out];
+}

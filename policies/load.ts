@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import { PolicyError } from '../proxy/errors.ts';
-import { interpolate, type InterpolationProblem } from './interpolate.ts';
+import { interpolate, interpolatedNames, type InterpolationProblem } from './interpolate.ts';
 import { normalizePolicy, semanticProblems } from './normalize.ts';
 import { NOT_ENFORCED_YET } from './pending.ts';
 import type { Policy } from './types.ts';
@@ -55,7 +55,7 @@ export function checkPolicyText(file: string, bytes: Buffer | string, env: NodeJ
   for (const [field, variable] of overridden) notes.push(src.problem(['agent', field], `note: agent.${field} is "${env[variable]}", from ${variable}`, true));
   if (problems.length > 0) return { problems, notes };
   const sha256 = createHash('sha256').update(buf).digest('hex');
-  return { policy: normalizePolicy(doc as Record<string, any>, { file, sha256 }), problems: [], notes };
+  return { policy: normalizePolicy(doc as Record<string, any>, { file, sha256, variables: interpolatedNames(src.value) }), problems: [], notes };
 }
 
 // One image (and its baked-in policy) can serve several services: `warden deploy inject --agent-id

@@ -275,5 +275,6 @@ export interface Policy {
   /** Absent: this agent neither calls other agents nor takes their calls. */
   agents?: AgentsConfig;
   /** Where the policy came from: file path and SHA-256 of its bytes. */
-  source: { file: string; sha256: string };
+  /** `variables`: the environment variables the file interpolates (the admin page hides their values). */
+  source: { file: string; sha256: string; variables?: readonly string[] };
 }

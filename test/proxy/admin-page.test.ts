@@ -28,6 +28,9 @@ const SECRETS = {
   LOOKUP_QUERY_KEY: 'lookup-qk-m1n2b3v4c5',
   DEMO_API_KEY: 'demo-key-p0o9i8u7y6',
   HOOK_PATH_SECRET: 'hookpath-k3j4h5g6f7',
+  // Names no pattern would call secret: hidden because the policy interpolates them.
+  SLACK_HOOK_PATH: 'T000/B000/slackpath-x7y8z9',
+  DB_PWD: 'db pwd {a1s2d3f4}',
 };
 
 let fake: FakeUpstream;
@@ -56,7 +59,11 @@ tools:
     http: { url: "${tool.url}/refunds", headers: { authorization: "Bearer \${ORDERS_API_TOKEN}" } }
   lookup:
     scope: finance
+    description: "reads the orders database as \${DB_PWD}"
     http: { url: "http://svc:\${LOOKUP_PASSWORD}@127.0.0.1:9/lookup?key=\${LOOKUP_QUERY_KEY}&v=2" }
+  notify_team:
+    scope: finance
+    http: { url: "http://127.0.0.1:9/services/\${SLACK_HOOK_PATH}#key=fragment-key-q9w8e7" }
 escalation:
   timeoutMs: 60000
   webhook: "${hook.url}/hooks/\${HOOK_PATH_SECRET}"
@@ -203,9 +210,11 @@ test('the page: status, policy identity, security headers with a per-response no
 test('the policy is shown with its settings but none of its secrets', async () => {
   const { text } = await page();
   for (const [name, value] of Object.entries(SECRETS)) assert.ok(!text.includes(value), `${name} is not on the page`);
+  assert.ok(!text.includes('fragment-key-q9w8e7'), 'a URL fragment is not on the page');
   const policy = section(text, 'policy');
   // The settings are all there, secrets replaced by markers.
-  for (const shown of ['issue_refund', 'x-extra-auth', '&quot;authorization&quot;: &quot;[redacted]&quot;', 'approval', '[redacted: $DEMO_API_KEY]', '/lookup?key=[redacted]&amp;v=[redacted]', '//[redacted]@127.0.0.1:9/lookup', '/[redacted]&quot;']) {
+  for (const shown of ['issue_refund', 'x-extra-auth', '&quot;authorization&quot;: &quot;[redacted]&quot;', 'approval', '[redacted: $DEMO_API_KEY]', '/lookup?key=[redacted]&amp;v=[redacted]', '//[redacted]@127.0.0.1:9/lookup', '/[redacted]&quot;',
+    'reads the orders database as [redacted: $DB_PWD]', '/services/[redacted: $SLACK_HOOK_PATH]#[redacted]']) {
     assert.ok(policy.includes(shown), shown);
   }
   assert.ok(policy.includes(`${hook.url}/[redacted]`), 'a webhook keeps only its origin');
@@ -260,7 +269,14 @@ test('pending escalations appear with Approve and Reject; the API refuses a deci
 });
 
 test('the ring fills with the audit log off, and masks what the policy masks', async () => {
-  const other = await startWarden(tempFile('off.yaml', policyFor(fake.url, 'audit: { enabled: false, mask: [task, model] }\n', 'quiet-agent')));
+  // This sidecar starts without an admin token: the page says decisions over the API are off.
+  delete process.env.WARDEN_ADMIN_TOKEN;
+  let other: Sidecar;
+  try {
+    other = await startWarden(tempFile('off.yaml', policyFor(fake.url, 'audit: { enabled: false, mask: [task, model] }\n', 'quiet-agent')));
+  } finally {
+    process.env.WARDEN_ADMIN_TOKEN = TOKEN;
+  }
   try {
     const openai = new OpenAI({ baseURL: `${other.trafficUrl}/v1`, apiKey: 'sk-test', maxRetries: 0, defaultHeaders: { 'x-warden-task': 'secret-task', 'x-warden-session': 's1' } });
     await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
@@ -270,7 +286,10 @@ test('the ring fills with the audit log off, and masks what the policy masks', a
     const { text } = await get(`${other.adminUrl}/`);
     assert.ok(!text.includes('secret-task'));
     assert.match(section(text, 'status'), /<dt>audit<\/dt><dd>off<\/dd>/);
-    assert.match(section(text, 'escalations'), /No admin token is configured|Nothing waits/);
+    const escalations = section(text, 'escalations');
+    assert.match(escalations, /No admin token is configured on this sidecar: decisions over the API are refused/);
+    assert.match(escalations, /Nothing waits for a person/);
+    assert.doesNotMatch(section((await page()).text, 'escalations'), /No admin token is configured/, 'the first sidecar has one');
   } finally {
     await other.shutdown();
   }
