@@ -119,12 +119,12 @@ export async function fleetOverview(store: CollectorStore, fleet: string, now: D
   };
 }
 
-/** Nearest-rank percentiles of the latencies (ms). */
-export function latencySummary(values: Iterable<number>): LatencySummary {
-  const sorted = Float64Array.from(values).sort();
-  const n = sorted.length;
-  const rank = (pct: number) => (n === 0 ? 0 : sorted[Math.max(1, Math.ceil((pct / 100) * n)) - 1]);
-  return { count: n, p50: rank(50), p90: rank(90), p99: rank(99), max: n === 0 ? 0 : sorted[n - 1] };
+/** The summary from agentLatencies' rows: each wanted rank (1-based) with its latency, and the count. */
+export function latencySummary(rows: readonly { n: number; rn: number; ms: number }[]): LatencySummary {
+  const n = rows[0]?.n ?? 0;
+  const at = (rank: number) => rows.find((r) => r.rn === rank)?.ms ?? 0;
+  const rank = (pct: number) => at(Math.floor((pct * n + 99) / 100));
+  return { count: n, p50: rank(50), p90: rank(90), p99: rank(99), max: at(n) };
 }
 
 function costRows(rows: (TotalsRow & { key: string })[]): CostRow[] {
@@ -203,7 +203,7 @@ export async function agentDetail(store: CollectorStore, fleet: string, agent: s
     select<TotalsRow & { day: string }>(store, q.agentDaily(p, fleet, agent, from, to)),
     select<TotalsRow & { key: string }>(store, q.agentCostBy(p, fleet, 'task', NO_TASK, agent, from, to)),
     select<TotalsRow & { key: string }>(store, q.agentCostBy(p, fleet, 'model', NO_MODEL, agent, from, to)),
-    select<{ ms: number }>(store, q.agentLatencies(p, fleet, agent, from, to)),
+    select<{ n: number; rn: number; ms: number }>(store, q.agentLatencies(p, fleet, agent, from, to)),
     select<{ version: string; firstSeen: string }>(store, q.agentVersions(p, fleet, agent, from, to)),
     select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, fleet, 'violation', agent, from, to)),
     select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, fleet, 'hallucination', agent, from, to)),
@@ -240,7 +240,7 @@ export async function agentDetail(store: CollectorStore, fleet: string, agent: s
     daily: [...days.values()].sort((a, b) => byText(a.day, b.day)),
     costByTask: costRows(byTask),
     costByModel: costRows(byModel),
-    latency: latencySummary(latencies.map((r) => r.ms)),
+    latency: latencySummary(latencies),
     violations: kindCounts(violations),
     hallucinations: kindCounts(hallucinations),
     drift: parsed(drift).map(({ r, logId, seq, ts }) => ({ ts, ...driftSummary(r), logId, seq })),

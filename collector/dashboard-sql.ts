@@ -71,8 +71,12 @@ export function agentCostBy(p: Placeholder, fleet: string, column: 'task' | 'mod
 
 /** The latency of each of one agent's model calls in [from, to). */
 export function agentLatencies(p: Placeholder, fleet: string, agent: string, from: string, to: string): Sql {
-  return build(p, (bind) => `SELECT latency_ms AS ms FROM records
-    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} AND latency_ms IS NOT NULL`);
+  // Nearest-rank percentiles ranked in the database, so a busy agent's page reads four rows, not
+  // every call's latency; ceil(pct·n/100) in integer arithmetic, the same in both dialects.
+  return build(p, (bind) => `SELECT n, rn, ms FROM (
+      SELECT latency_ms AS ms, row_number() OVER (ORDER BY latency_ms) AS rn, count(*) OVER () AS n FROM records
+      WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} AND latency_ms IS NOT NULL
+    ) ranked WHERE rn IN ((50 * n + 99) / 100, (90 * n + 99) / 100, (99 * n + 99) / 100, n)`);
 }
 
 /** The versions one agent ran in [from, to), first seen first. */

@@ -101,7 +101,8 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
   if (key === 'GET /v1/records') {
     const after = param(url, 'after');
     const cut = after?.lastIndexOf(':') ?? -1;
-    const limit = Math.min(Number(param(url, 'limit') ?? 100) || 100, 1_000);
+    // Clamped both ways: SQLite reads LIMIT -5 as no limit at all, PostgreSQL refuses it.
+    const limit = Math.max(1, Math.min(Math.trunc(Number(param(url, 'limit') ?? 100)) || 100, 1_000));
     const rows = await store.records(fleet, {
       agent: param(url, 'agent'), session: param(url, 'session'), task: param(url, 'task'), event: param(url, 'event'),
       logId: param(url, 'log'), from: param(url, 'from'), to: param(url, 'to'), limit,

@@ -99,7 +99,9 @@ export function localPath(next: string | null | undefined): string {
   if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || /[\u0000-\u001f\\]/.test(next)) return '/';
   try {
     const u = new URL(next, 'http://collector.invalid');
-    return u.origin === 'http://collector.invalid' ? `${u.pathname}${u.search}` : '/';
+    // Checked again after parsing: removing dot segments can make one ("/.//evil" → "//evil").
+    if (u.origin !== 'http://collector.invalid' || u.pathname.startsWith('//')) return '/';
+    return `${u.pathname}${u.search}`;
   } catch {
     return '/';
   }
@@ -107,7 +109,7 @@ export function localPath(next: string | null | undefined): string {
 
 /**
  * CSRF defence for form posts, beside SameSite=Strict. A browser's Sec-Fetch-Site, when sent, must
- * say same-origin; its Origin, when sent, must name this host (and https when the request came over
+ * say same-origin; its Origin, when sent, must name this host or the X-Forwarded-Host (and https when the request came over
  * https). Origin "null" is what browsers send for our own forms under Referrer-Policy: no-referrer,
  * and also what a sandboxed frame sends, so it passes only with Sec-Fetch-Site: same-origin.
  * Clients that send neither (curl, scripts) have no ambient cookie to abuse.
@@ -120,7 +122,10 @@ export function sameOrigin(req: IncomingMessage): boolean {
   if (origin === 'null') return site === 'same-origin';
   try {
     const u = new URL(origin);
-    if (u.host !== req.headers.host) return false;
+    // Behind a reverse proxy that rewrites Host, the browser's host arrives as X-Forwarded-Host: a
+    // cross-site form cannot set that header (nor can script without a CORS grant, which we never give).
+    const forwarded = String(req.headers['x-forwarded-host'] ?? '').split(',')[0].trim();
+    if (u.host !== req.headers.host && u.host !== forwarded) return false;
     return isHttps(req) ? u.protocol === 'https:' : u.protocol === 'http:' || u.protocol === 'https:';
   } catch {
     return false;

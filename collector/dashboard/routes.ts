@@ -51,15 +51,23 @@ function redirect(res: ServerResponse, location: string, headers: Record<string,
   res.end();
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+/**
+ * The posted form, or undefined when it is over MAX_FORM_BYTES. A body declared too large is not read
+ * and its connection closes after the answer; one that only turns out too large is read to its end
+ * (kept no further), so the answer is not cut off by a reset.
+ */
+async function readForm(req: IncomingMessage, res: ServerResponse): Promise<URLSearchParams | undefined> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_FORM_BYTES) {
+    res.setHeader('connection', 'close');
+    return undefined;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_FORM_BYTES) return undefined;
-    chunks.push(chunk);
+    if (size <= MAX_FORM_BYTES) chunks.push(chunk);
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return size > MAX_FORM_BYTES ? undefined : new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
 /** The page for a request signed in to `fleet` (over that fleet's data only), or undefined when there is no such page. */
@@ -99,7 +107,7 @@ async function page(opts: DashboardOptions, fleet: string, req: IncomingMessage,
   if (path === '/prices' && get) return pricesPage(await listPrices(store, fleet), url);
   if (path === '/prices' && req.method === 'POST') {
     if (!sameOrigin(req)) return FOREIGN_FORM;
-    const form = await readForm(req);
+    const form = await readForm(req, res);
     const parsed = form ? parsePriceForm(form) : { error: 'The form is too large.' };
     if ('error' in parsed) return pricesPage(await listPrices(store, fleet), url, { error: parsed.error, form: form ?? new URLSearchParams() });
     await setPrice(store, fleet, parsed.price, now);
@@ -135,7 +143,7 @@ export async function dashboardRoute(opts: DashboardOptions, req: IncomingMessag
   const now = opts.now?.() ?? new Date();
   const path = url.pathname;
   try {
-    if (req.method === 'GET' && path.startsWith('/assets/')) {
+    if ((req.method === 'GET' || req.method === 'HEAD') && path.startsWith('/assets/')) {
       const asset = ASSETS.get(path.slice('/assets/'.length));
       if (!asset) return send(res, 404, errorPage('Not found', 'There is no such file.', {}));
       res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': asset.type, 'content-length': Buffer.byteLength(asset.body), 'cache-control': 'public, max-age=300' });
@@ -144,7 +152,7 @@ export async function dashboardRoute(opts: DashboardOptions, req: IncomingMessag
     if (path === '/login' && req.method === 'GET') return send(res, 200, loginPage(localPath(url.searchParams.get('next'))));
     if (path === '/login' && req.method === 'POST') {
       if (!sameOrigin(req)) return render(res, FOREIGN_FORM, url, {});
-      const form = await readForm(req);
+      const form = await readForm(req, res);
       const next = localPath(form?.get('next'));
       const token = form?.get('token') ?? '';
       const fleet = token ? fleetOfToken(token, opts.tokens) : undefined;

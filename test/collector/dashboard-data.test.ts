@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { agentDetail, fleetOverview, latencySummary, listPrices, NO_TASK, recordDetail, searchRecords, setPrice } from '../../collector/dashboard-data.ts';
+import { agentLatencies } from '../../collector/dashboard-sql.ts';
 import { openSqliteStore } from '../../collector/sqlite-store.ts';
 import type { CollectorStore } from '../../collector/store.ts';
 import type { AuditEntry } from '../../proxy/audit/audit-log.ts';
@@ -100,11 +101,24 @@ test('agent detail: totals, cost per task and per model equal to the audit recor
   t.diagnostic(`alpha: ${d.calls} calls, ${d.errors} errors, $${d.costUsd}; tasks ${d.costByTask.map((r) => `${r.key}=$${r.costUsd}`).join(' ')}; latency p50 ${d.latency.p50} p90 ${d.latency.p90} p99 ${d.latency.p99} max ${d.latency.max} ms over ${d.latency.count}`);
 });
 
-test('nearest-rank percentiles: 1..100 gives 50/90/99/100; one value is every percentile; none is zeros', () => {
-  assert.deepEqual(latencySummary(Array.from({ length: 100 }, (_, i) => 100 - i)), { count: 100, p50: 50, p90: 90, p99: 99, max: 100 });
-  assert.deepEqual(latencySummary([7.5]), { count: 1, p50: 7.5, p90: 7.5, p99: 7.5, max: 7.5 });
-  assert.deepEqual(latencySummary([]), { count: 0, p50: 0, p90: 0, p99: 0, max: 0 });
-  assert.deepEqual(latencySummary([3, 1, 2, 10]), { count: 4, p50: 2, p90: 10, p99: 10, max: 10 });
+test('nearest-rank percentiles, ranked by SQL: 1..100 gives 50/90/99/100; one value is every percentile; none is zeros', () => {
+  const summary = (values: number[]) => {
+    const db = new Database(':memory:');
+    try {
+      db.exec('CREATE TABLE records (fleet TEXT, agent_id TEXT, event TEXT, ts TEXT, latency_ms REAL)');
+      const insert = db.prepare("INSERT INTO records VALUES ('f', 'a', 'model_call', '2025-06-01T00:00:00Z', ?)");
+      for (const v of [...values, null]) insert.run(v);
+      const { sql, args } = agentLatencies(() => '?', 'f', 'a', '2025-01-01', '2026-01-01');
+      return latencySummary(db.prepare(sql).all(...args) as { n: number; rn: number; ms: number }[]);
+    } finally {
+      db.close();
+    }
+  };
+  assert.deepEqual(summary(Array.from({ length: 100 }, (_, i) => 100 - i)), { count: 100, p50: 50, p90: 90, p99: 99, max: 100 });
+  assert.deepEqual(summary([7.5]), { count: 1, p50: 7.5, p90: 7.5, p99: 7.5, max: 7.5 });
+  assert.deepEqual(summary([]), { count: 0, p50: 0, p90: 0, p99: 0, max: 0 });
+  assert.deepEqual(summary([3, 1, 2, 10]), { count: 4, p50: 2, p90: 10, p99: 10, max: 10 });
+  assert.deepEqual(summary([5, 5, 5, 1]), { count: 4, p50: 5, p90: 5, p99: 5, max: 5 }, 'ties');
 });
 
 test('agent detail: violations by kind and tool, hallucination signals by tool, drift, trust history, escalations', async (t) => {

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import type { AgentDetail, FleetOverview } from '../../collector/dashboard-types.ts';
@@ -178,7 +180,8 @@ describe('sign-in', () => {
 
   test('next is followed only to a local path', () => {
     assert.equal(localPath('/agents/a%20b?from=2025-01-01'), '/agents/a%20b?from=2025-01-01');
-    for (const bad of ['//evil.example/', '/\\evil.example', 'https://evil.example/', 'javascript:alert(1)', '/\t/evil.example', '', null, 'agents']) {
+    for (const bad of ['//evil.example/', '/\\evil.example', 'https://evil.example/', 'javascript:alert(1)', '/\t/evil.example', '', null, 'agents',
+      '/.//evil.example', '/..//evil.example', '/a/..//evil.example', '/%2e//evil.example', '/x/%2e%2e//evil.example']) {
       assert.equal(localPath(bad), '/', String(bad));
     }
   });
@@ -194,6 +197,10 @@ describe('sign-in', () => {
     assert.equal(sameOrigin(req({ host: 'c.test:8080', 'sec-fetch-site': 'same-site' })), false, 'a sibling subdomain');
     assert.equal(sameOrigin(req({ host: 'c.test', origin: 'http://c.test', 'x-forwarded-proto': 'https' })), false, 'http origin on an https site');
     assert.equal(sameOrigin(req({ host: 'c.test', origin: 'https://c.test', 'x-forwarded-proto': 'https' })), true);
+    // Behind a proxy that rewrites Host: the browser's host is the forwarded one.
+    const proxied = { host: '127.0.0.1:15200', 'x-forwarded-host': 'dash.example.com', 'x-forwarded-proto': 'https' };
+    assert.equal(sameOrigin(req({ ...proxied, origin: 'https://dash.example.com' })), true);
+    assert.equal(sameOrigin(req({ ...proxied, origin: 'https://evil.example' })), false);
   });
 });
 
@@ -277,6 +284,17 @@ async function post(path: string, form: Record<string, string>, headers: Record<
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
 }
 
+/** Writes raw bytes on one connection and returns every response head and status until it closes (or 3 s pass). */
+async function exchange(bytes: string): Promise<{ status: number; head: string }[]> {
+  const socket = connect(collector.port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  socket.write(bytes);
+  await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 3_000))]);
+  socket.destroy();
+  return [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n([\s\S]*?)\r\n\r\n/g)].map((m) => ({ status: Number(m[1]), head: m[2] }));
+}
+
 /** Signs in through the form and returns the Cookie header a browser would send. */
 async function signIn(): Promise<string> {
   const res = await post('/login', { token: TOKEN, next: '/' });
@@ -313,6 +331,8 @@ describe('over HTTP', () => {
     const anon = await get('/v1/records');
     assert.equal(anon.status, 401);
     assert.equal(JSON.parse(anon.text).error.code, 'WARDEN_ERR_UNAUTHORIZED');
+    const negative = JSON.parse((await get('/v1/records?limit=-5', { authorization: `Bearer ${TOKEN}` })).text);
+    assert.equal(negative.records.length, 1, 'a limit below 1 is 1, never "no limit"');
     const missing = await get('/v1/nothing', { authorization: `Bearer ${TOKEN}` });
     assert.equal(missing.status, 404);
     assert.equal(JSON.parse(missing.text).error.code, 'WARDEN_ERR_ROUTE_NOT_FOUND');
@@ -423,6 +443,17 @@ describe('over HTTP', () => {
     assert.equal((await post('/prices', { model: 'm-3', inputPerMTok: '1', outputPerMTok: '1' })).status, 401, 'signed out');
   });
 
+  test('an oversized form is refused with an answer, not a reset; a chunked one keeps the connection usable', async () => {
+    const big = 'token=' + 'x'.repeat(200_000);
+    const login = 'GET /login HTTP/1.1\r\nhost: collector\r\n\r\n';
+    const declared = await exchange(`POST /login HTTP/1.1\r\nhost: collector\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: ${big.length}\r\n\r\n${big}${login}`);
+    assert.deepEqual(declared.map((r) => r.status), [401], 'a declared oversize is answered, then the connection closes');
+    assert.match(declared[0].head, /^connection: close$/im);
+    const chunk = (t: string) => `${t.length.toString(16)}\r\n${t}\r\n`;
+    const chunked = await exchange(`POST /login HTTP/1.1\r\nhost: collector\r\ncontent-type: application/x-www-form-urlencoded\r\ntransfer-encoding: chunked\r\n\r\n${chunk(big.slice(0, 100_000))}${chunk(big.slice(100_000))}0\r\n\r\n${login}`);
+    assert.deepEqual(chunked.map((r) => r.status), [401, 200], 'read to its end: the next request on the connection is answered');
+  });
+
   test('sign-out clears the cookie (and is refused from another site)', async () => {
     const cookie = await signIn();
     assert.equal((await post('/logout', {}, { cookie, origin: 'http://evil.example' })).status, 403);
@@ -443,6 +474,9 @@ describe('over HTTP', () => {
     const head = await request(`${collector.url}/alerts`, { method: 'HEAD', headers: { cookie } });
     assert.equal(head.statusCode, 200, 'HEAD answers like GET, without a body');
     assert.equal(await head.body.text(), '');
+    const asset = await request(`${collector.url}/assets/dashboard.css`, { method: 'HEAD' });
+    assert.equal(asset.statusCode, 200, 'assets answer HEAD too');
+    await asset.body.text();
   });
 
   test('in a browser: sign in, open an encrypted record, paste the key, read the plaintext (CSP intact)', async () => {
