@@ -82,6 +82,13 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
+/** The resident set split as the kernel counts it: anonymous (heaps, V8 pages, WASM memory) vs file-backed (the node binary, libraries), in MB. */
+async function rssPartsOf(pid: number): Promise<{ anonMB: number; fileMB: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { anonMB: kb('RssAnon') / 1024, fileMB: kb('RssFile') / 1024 };
+}
+
 // Warden runs with the Node flags its image sets (NODE_OPTIONS in the Dockerfile), as in production.
 const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))?.[1] ?? '';
 
@@ -126,9 +133,11 @@ const recordsPerSecond = (await auditRecords(warden.info.adminUrl) - auditRecord
 const memBefore = await rssOf(warden.proc.pid!);
 await load(targets.warden, 50, 0, MEMORY_CALLS);
 const memAfter = await rssOf(warden.proc.pid!);
+const wardenParts = await rssPartsOf(warden.proc.pid!);
 // The same calls through the bare pass-through say how much of that is Node and undici themselves.
 await load(targets.bare, 50, 0, MEMORY_CALLS);
 const bareMem = await rssOf(bare.proc.pid!);
+const bareParts = await rssPartsOf(bare.proc.pid!);
 
 const throughputRatio = summary.warden.rpsC50 / summary.bare.rpsC50;
 const auditRatio = summary.warden.rpsC50 / summary.wardenNoAudit.rpsC50;
@@ -136,7 +145,7 @@ const addedP50 = summary.warden.p50C1Ms - summary.bare.p50C1Ms;
 const results = {
   date: new Date().toISOString(), node: process.version, seconds: SECONDS, rounds: ROUNDS, summary,
   throughputRatioVsBare: throughputRatio, addedP50MsVsBare: addedP50, auditThroughputRatio: auditRatio, auditRecordsPerSecond: recordsPerSecond, rssAfterCallsMB: memAfter / 2 ** 20,
-  rssBeforeCallsMB: memBefore / 2 ** 20, bareRssAfterCallsMB: bareMem / 2 ** 20, memoryCalls: MEMORY_CALLS, wardenNodeOptions: IMAGE_NODE_OPTIONS,
+  rssBeforeCallsMB: memBefore / 2 ** 20, bareRssAfterCallsMB: bareMem / 2 ** 20, rssPartsAfterCallsMB: { warden: wardenParts, bare: bareParts }, memoryCalls: MEMORY_CALLS, wardenNodeOptions: IMAGE_NODE_OPTIONS,
   targets: { throughputRatioVsBare: 0.7, addedP50MsVsBare: 0.5, rssAfterCallsMB: 120, auditThroughputRatio: 0.85 },
 };
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
@@ -155,6 +164,7 @@ process.stdout.write([
   `Warden p50 added over bare at c=1: ${addedP50.toFixed(3)} ms (target <= 0.5 ms) ${addedP50 <= 0.5 ? 'PASS' : 'MISS'}`,
   `Warden RSS after ${MEMORY_CALLS} calls: ${(memAfter / 2 ** 20).toFixed(1)} MB (before: ${(memBefore / 2 ** 20).toFixed(1)} MB; target <= 120 MB) ${memAfter / 2 ** 20 <= 120 ? 'PASS' : 'MISS'}`,
   `Bare pass-through RSS after ${MEMORY_CALLS} calls: ${(bareMem / 2 ** 20).toFixed(1)} MB (both with NODE_OPTIONS="${IMAGE_NODE_OPTIONS}")`,
+  `RSS anonymous / file-backed: Warden ${wardenParts.anonMB.toFixed(1)} / ${wardenParts.fileMB.toFixed(1)} MB, bare ${bareParts.anonMB.toFixed(1)} / ${bareParts.fileMB.toFixed(1)} MB`,
   '',
 ].join('\n'));
 process.exit(0);
