@@ -15,7 +15,7 @@ import type { AuditEntry } from '../audit/audit-log.ts';
 import { EscalationConsumedError, EscalationNotFoundError, ShuttingDownError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applyVerdict, type ApproveInput, type RejectInput, type SchemaLookup } from './decide.ts';
-import { argsHash, newEscalationId, type Escalation, type EscalationState, type EscalationStore } from './store.ts';
+import { argsHash, newEscalationId, type Escalation, type EscalationState, type EscalationStore, type KeptAnswer } from './store.ts';
 import { postWebhook, webhookBackoffMs } from './webhook.ts';
 
 export type { Escalation, EscalationState } from './store.ts';
@@ -104,6 +104,20 @@ export class EscalationQueue {
     });
     this.opts.log?.info({ escalation: esc.id, kind: esc.kind, tool: esc.tool, reqId: esc.requestId, reason: esc.reason }, 'escalation opened');
     return esc;
+  }
+
+  /** The escalation a call with this key would attach to (pending, or decided and not yet delivered), if any. */
+  attachable(key: string): Escalation | undefined {
+    return this.store.claimable(key, Date.now() - CLAIM_GRACE_MS);
+  }
+
+  /** Keeps a jury's answers with its escalation (see KeptAnswer). */
+  keepAnswers(id: string, answers: readonly KeptAnswer[]): void {
+    this.store.keepAnswers(id, answers);
+  }
+
+  answers(id: string): KeptAnswer[] {
+    return this.store.answers(id);
   }
 
   /**

@@ -58,6 +58,21 @@ export interface Escalation {
 
 export type NewEscalation = Omit<Escalation, 'state' | 'decidedAt' | 'consumedAt' | 'decision'>;
 
+/**
+ * A jury's answer kept with its escalation, as the upstream sent it (candidates hold only what the
+ * reviewer reads), so the same call sent again after a restart gets the person's pick replayed
+ * without asking the upstream again. Dropped once delivered, or with the escalation.
+ */
+export interface KeptAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  raw: Buffer;
+  /** The upstream and model that answered. */
+  upstream: string;
+  model?: string;
+  confidence?: number;
+}
+
 /** SHA-256 of a value's RFC 8785 canonical JSON (absent arguments count as {}). */
 export function argsHash(args: unknown): string {
   return createHash('sha256').update(canonicalize(args ?? {})).digest('hex');
@@ -117,6 +132,10 @@ export class EscalationStore {
       CREATE INDEX IF NOT EXISTS escalations_pending ON escalations (deadline) WHERE state = 'pending';
       CREATE INDEX IF NOT EXISTS escalations_unnoted ON escalations (noted) WHERE noted = 0;
       CREATE INDEX IF NOT EXISTS escalations_created ON escalations (created_at);
+      CREATE TABLE IF NOT EXISTS kept_answers (
+        escalation_id TEXT NOT NULL, idx INTEGER NOT NULL, status INTEGER NOT NULL, headers TEXT NOT NULL, raw BLOB NOT NULL,
+        upstream TEXT NOT NULL, model TEXT, confidence REAL, PRIMARY KEY (escalation_id, idx)
+      ) STRICT;
       CREATE TABLE IF NOT EXISTS webhook_outbox (
         escalation_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT
       ) STRICT;
@@ -137,6 +156,11 @@ export class EscalationStore {
       consume: prepare(`UPDATE escalations SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL AND state <> 'pending'`),
       counts: prepare('SELECT state, count(*) AS n FROM escalations GROUP BY state'),
       prune: prepare(`DELETE FROM escalations WHERE state <> 'pending' AND decided_at < ?`),
+      pruneAnswers: prepare('DELETE FROM kept_answers WHERE escalation_id NOT IN (SELECT id FROM escalations)'),
+      keepAnswer: prepare(`INSERT OR REPLACE INTO kept_answers (escalation_id, idx, status, headers, raw, upstream, model, confidence)
+        VALUES (@id, @idx, @status, @headers, @raw, @upstream, @model, @confidence)`),
+      answers: prepare('SELECT * FROM kept_answers WHERE escalation_id = ? ORDER BY idx'),
+      dropAnswers: prepare('DELETE FROM kept_answers WHERE escalation_id = ?'),
       enqueue: prepare('INSERT OR IGNORE INTO webhook_outbox (escalation_id, next_at) VALUES (?, ?)'),
       dueWebhooks: prepare('SELECT escalation_id AS id, attempts FROM webhook_outbox WHERE next_at <= ? ORDER BY next_at LIMIT ?'),
       delivered: prepare('DELETE FROM webhook_outbox WHERE escalation_id = ?'),
@@ -190,9 +214,26 @@ export class EscalationStore {
     this.stmts.noted.run(id);
   }
 
-  /** Marks a decided escalation as delivered to its call; false when another call got it first. */
+  /** Marks a decided escalation as delivered to its call (its kept answers are no longer needed); false when another call got it first. */
   consume(id: string, now: number): boolean {
-    return this.stmts.consume.run(now, id).changes === 1;
+    const first = this.stmts.consume.run(now, id).changes === 1;
+    if (first) this.stmts.dropAnswers.run(id);
+    return first;
+  }
+
+  /** Keeps a jury's answers (in candidate order) with its escalation. */
+  keepAnswers(id: string, answers: readonly KeptAnswer[]): void {
+    this.db.transaction(() => {
+      answers.forEach((a, idx) => this.stmts.keepAnswer.run({
+        id, idx, status: a.status, headers: JSON.stringify(a.headers), raw: a.raw, upstream: a.upstream, model: a.model ?? null, confidence: a.confidence ?? null,
+      }));
+    })();
+  }
+
+  /** The answers kept with an escalation, in candidate order (none: not a jury's, or already delivered). */
+  answers(id: string): KeptAnswer[] {
+    return (this.stmts.answers.all(id) as { status: number; headers: string; raw: Buffer; upstream: string; model: string | null; confidence: number | null }[])
+      .map((r) => ({ status: r.status, headers: JSON.parse(r.headers), raw: r.raw, upstream: r.upstream, model: r.model ?? undefined, confidence: r.confidence ?? undefined }));
   }
 
   /** How many escalations are in each state (every state present). */
@@ -204,7 +245,9 @@ export class EscalationStore {
 
   /** Forgets escalations decided before `before` (the audit log keeps their record). */
   prune(before: number): number {
-    return this.stmts.prune.run(before).changes;
+    const pruned = this.stmts.prune.run(before).changes;
+    this.stmts.pruneAnswers.run();
+    return pruned;
   }
 
   enqueueWebhook(id: string, at: number): void {

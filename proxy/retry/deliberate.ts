@@ -4,9 +4,10 @@
 // through the normal response path. Every score and vote goes into the call's record.
 import { addUsage, zeroUsage, type Usage } from '../canonical.ts';
 import { captureValue } from '../audit/call-record.ts';
-import { EscalationRejectedError, EscalationTimeoutError, WardenError } from '../errors.ts';
+import { EscalationConsumedError, EscalationRejectedError, EscalationTimeoutError, WardenError } from '../errors.ts';
 import { toWardenError } from '../http/upstream-client.ts';
 import type { EscalationQueue } from '../escalation/queue.ts';
+import { argsHash, type KeptAnswer } from '../escalation/store.ts';
 import type { Metrics } from '../metrics.ts';
 import { partialResponse, readWhole, type Buffered } from './buffered.ts';
 import { meanProbability } from './confidence.ts';
@@ -118,6 +119,14 @@ async function jury(input: DeliberateInput): Promise<Chosen> {
   const { fwd, metrics } = input;
   const { call } = fwd;
   const cfg = input.plan.parallel!;
+  if (call.policy.mode === 'enforce') {
+    const again = await reattached(input).catch((err) => {
+      // Another sending of this call took the decision: this one runs its own jury.
+      if (err instanceof EscalationConsumedError) return undefined;
+      throw err;
+    });
+    if (again) return again;
+  }
   const attempts = await Promise.all(Array.from({ length: cfg.n }, (_, i) => attempt(input, i + 1)));
   const answers = attempts.filter(answered);
   call.actions.push(`jury:${cfg.n}`);
@@ -148,11 +157,37 @@ function preview(r: Response): string {
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
+/**
+ * Identifies a jury's call across requests: the agent, its session and the agent's exact request. The
+ * same call sent again (its request cut by a sidecar restart or the agent's own timeout) attaches to
+ * the escalation its first sending opened, instead of running a new jury and a new review.
+ */
+function juryKey(fwd: ForwardInput): string {
+  return `model:${fwd.call.agent.id}:${fwd.call.session ?? ''}:${argsHash(fwd.wire)}`;
+}
+
+/**
+ * A call sent again while its jury waits for a person, or after the person decided: the pick among
+ * the answers kept with the escalation, without asking the upstream again. Undefined: run the jury.
+ */
+async function reattached(input: DeliberateInput): Promise<Chosen | undefined> {
+  const esc = input.escalations.attachable(juryKey(input.fwd));
+  if (esc?.kind !== 'model_answer') return undefined;
+  const kept = input.escalations.answers(esc.id).map((a) => keptChosen(input.fwd, a));
+  if (kept.length === 0) return undefined;
+  return awaitPick(input, esc.id, kept, esc.reason, 'attached');
+}
+
+function keptChosen(fwd: ForwardInput, a: KeptAnswer): Chosen {
+  // The upstream that answered, as this policy knows it (the first target if it is gone since).
+  const target = fwd.targets.find((t) => t.client.config.name === a.upstream && t.model === a.model) ?? fwd.targets[0];
+  return { status: a.status, headers: a.headers, raw: a.raw, confidence: a.confidence, target };
+}
+
 /** Holds the call for a person to pick among the distinct answers (the jury's pick first). */
 async function escalate(input: DeliberateInput, answers: readonly Chosen[], groups: readonly number[][], agreement: number): Promise<Chosen> {
   const { fwd, escalations } = input;
   const { call } = fwd;
-  const cfg = call.policy.escalation;
   const reason = `the jury agreed at ${agreement.toFixed(2)}, below escalateBelowAgreement ${input.plan.parallel!.escalateBelowAgreement}`;
   // Monitor and research modes record what would have gone to a person, and never hold a call.
   if (call.policy.mode !== 'enforce') {
@@ -165,22 +200,45 @@ async function escalate(input: DeliberateInput, answers: readonly Chosen[], grou
     const r = shown(input, answers[g[0]].response!);
     return { text: r.text, toolCalls: r.toolCalls.length ? r.toolCalls : undefined, confidence: answers[g[0]].confidence, votes: g.length };
   });
-  const esc = escalations.open({
-    kind: 'model_answer', key: `model:${call.id}`, agent: call.agent.id, session: call.session, task: call.task, requestId: call.id,
-    candidates, reason, timeoutMs: cfg.timeoutMs,
-  });
-  call.decisions.push({ stage: 'escalation', decision: 'opened', detail: { id: esc.id, reason } });
+  const picks = groups.map((g) => answers[g[0]]);
+  for (;;) {
+    const esc = escalations.open({
+      kind: 'model_answer', key: juryKey(fwd), agent: call.agent.id, session: call.session, task: call.task, requestId: call.id,
+      candidates, reason, timeoutMs: call.policy.escalation.timeoutMs,
+    });
+    const mine = esc.requestId === call.id;
+    if (mine) {
+      escalations.keepAnswers(esc.id, picks.map((c) => ({
+        status: c.status, headers: c.headers, raw: c.raw, upstream: c.target.client.config.name, model: c.target.model, confidence: c.confidence,
+      })));
+    }
+    // An identical call already waits (sent twice at once): this one waits for the same person's pick.
+    const kept = mine ? picks : escalations.answers(esc.id).map((a) => keptChosen(fwd, a));
+    try {
+      return await awaitPick(input, esc.id, kept.length > 0 ? kept : picks, reason, mine ? 'opened' : 'attached');
+    } catch (err) {
+      // The other sending took the decision: this one needs its own review.
+      if (err instanceof EscalationConsumedError) continue;
+      throw err;
+    }
+  }
+}
+
+/** Waits for the person's decision on escalation `id`; the answer it picks among `kept` (in candidate order). */
+async function awaitPick(input: DeliberateInput, id: string, kept: readonly Chosen[], reason: string, how: 'opened' | 'attached'): Promise<Chosen> {
+  const { call } = input.fwd;
+  call.decisions.push({ stage: 'escalation', decision: how, detail: { id, reason } });
   input.beforeHumanWait();
-  const decision = await escalations.wait(esc.id, fwd.signal);
-  call.decisions.push({ stage: 'escalation', decision: decision.state, detail: { id: esc.id, ...decision } });
+  const decision = await input.escalations.wait(id, input.fwd.signal);
+  call.decisions.push({ stage: 'escalation', decision: decision.state, detail: { id, ...decision } });
   if (decision.state === 'approved') {
     call.actions.push('reviewed');
-    return answers[groups[Math.min(decision.choice ?? 0, groups.length - 1)][0]];
+    return kept[Math.min(decision.choice ?? 0, kept.length - 1)];
   }
-  if (decision.state === 'rejected') throw new EscalationRejectedError(esc.id, decision.note);
-  if (cfg.onTimeout === 'unreviewed') {
+  if (decision.state === 'rejected') throw new EscalationRejectedError(id, decision.note);
+  if (call.policy.escalation.onTimeout === 'unreviewed') {
     call.actions.push('unreviewed');
-    return answers[groups[0][0]];
+    return kept[0];
   }
-  throw new EscalationTimeoutError(reason, esc.id);
+  throw new EscalationTimeoutError(reason, id);
 }

@@ -9,6 +9,7 @@ import type { Sidecar } from '../../proxy/sidecar.ts';
 import { answerKey, belowAgreement, judge } from '../../proxy/retry/jury.ts';
 import { auditRecords } from '../helpers/audit.ts';
 import { chatEvents, chatJson, script, sse } from '../helpers/scripted.ts';
+import { warden as wardenCli } from '../helpers/escalation.ts';
 import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
 
 let fake: FakeUpstream;
@@ -85,6 +86,58 @@ test('A, B, C: agreement below the threshold escalates; the reviewer\'s pick is 
   assert.equal(await metric('warden_jury_disagreements_total'), before + 1);
   const rec = auditRecords(dataDir).at(-1)!;
   assert.ok(rec.decisions.some((d: any) => d.stage === 'escalation' && d.decision === 'approved'));
+});
+
+test('a split jury survives a restart: the call sent again attaches to its escalation and gets the pick made meanwhile, without asking again', async () => {
+  const dir = tempDataDir();
+  const policy = tempFile('restart.yaml', policyFor(fake.url, `retries:
+  parallel: { n: 3, select: majority, escalateBelowAgreement: 0.67, when: { header: x-warden-critical } }
+escalation: { timeoutMs: 60000, onTimeout: fail }
+`, 'restart-jury'));
+  const answers = ['Refund in full.', 'Refund half.', 'Offer a voucher.'];
+  const seen = script(fake, (_req, n, res) => chatJson(res, answers[n % 3]));
+  const question = ask('What do we do about order 81?');
+  const session = { headers: { ...critical.headers, 'x-warden-session': 'sess-81' } };
+  let w = await startWarden(policy, false, dir);
+  let esc: { id: string; candidates?: { text: string }[] } | undefined;
+  try {
+    const agent = new OpenAI({ apiKey: 'sk', baseURL: `${w.trafficUrl}/v1`, maxRetries: 0 });
+    const cut = new AbortController();
+    const first = agent.chat.completions.create(question, { ...session, signal: cut.signal }).then(() => 'answered', () => 'cut');
+    await waitFor(() => !!(esc = w.ctx.services.escalations.list({ state: 'pending' }).find((e) => e.kind === 'model_answer')), 10_000, 'the escalation');
+    assert.equal(seen.length, 3);
+    // The agent's request is cut, then the sidecar restarts: the escalation waits in its file.
+    cut.abort();
+    assert.equal(await first, 'cut');
+  } finally {
+    await w.shutdown();
+  }
+  // Decided while the sidecar is down, on its data volume.
+  const picked = esc!.candidates![2].text;
+  const cli = await wardenCli('escalations', 'approve', esc!.id, '--choice', '2', '--by', 'night shift', '--data-dir', dir);
+  assert.equal(cli.code, 0, cli.err);
+  w = await startWarden(policy, false, dir);
+  try {
+    const agent = new OpenAI({ apiKey: 'sk', baseURL: `${w.trafficUrl}/v1`, maxRetries: 0 });
+    const { data, response } = await agent.chat.completions.create(question, session).withResponse();
+    assert.equal(data.choices[0].message.content, picked, 'the person\'s pick, replayed');
+    assert.equal(seen.length, 3, 'the upstream was not asked again');
+    assert.match(response.headers.get('x-warden-actions') ?? '', /reviewed/);
+    await waitFor(() => auditRecords(dir).length > 0, 5_000, 'the record');
+    const rec = auditRecords(dir).at(-1)!;
+    const escalation = rec.decisions.filter((d: any) => d.stage === 'escalation').map((d: any) => [d.decision, d.detail.id]);
+    assert.deepEqual(escalation, [['attached', esc!.id], ['approved', esc!.id]]);
+    assert.deepEqual(w.ctx.services.escalations.answers(esc!.id), [], 'kept answers are dropped once delivered');
+    // Delivered once: the same question again is a new call, with a new jury.
+    const next = agent.chat.completions.create(question, session);
+    await waitFor(() => seen.length === 6, 10_000, 'a new jury');
+    const reopened = w.ctx.services.escalations.list({ state: 'pending' }).find((e) => e.kind === 'model_answer');
+    assert.ok(reopened && reopened.id !== esc!.id);
+    w.ctx.services.escalations.reject(reopened.id, { by: 'test' });
+    await assert.rejects(next);
+  } finally {
+    await w.shutdown();
+  }
 });
 
 async function metric(name: string): Promise<number> {
