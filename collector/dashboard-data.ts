@@ -1,6 +1,7 @@
-// The collector dashboard's figures, from either store: aggregates over the columns and tags
-// extracted at ingest (dashboard-sql.ts), never a parse of every record, so a page over a large
-// store stays fast. Only one agent's few drift, evaluation and escalation records are read whole.
+// The collector dashboard's figures, from either store: calls, errors, tokens and cost from the
+// rollups kept at ingest (rollups.ts) plus a range's partial edge days, the rest aggregates over the
+// columns and tags extracted at ingest (dashboard-sql.ts), never a parse of every record, so a page
+// over a large store stays fast. Only one agent's few drift, evaluation and escalation records are read whole.
 // Everything is one fleet's (the signed-in one): its records, alerts and prices, no other's.
 import { InvalidRequestError } from '../proxy/errors.ts';
 import * as q from './dashboard-sql.ts';
@@ -43,7 +44,7 @@ function emptyDay(day: string): DailyRow {
   return { day, calls: 0, errors: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
 }
 
-function addTotals(into: DailyRow, row: TotalsRow): void {
+function addTotals(into: TotalsRow, row: TotalsRow): void {
   into.calls += row.calls;
   into.errors += row.errors;
   into.inputTokens += row.inputTokens;
@@ -71,16 +72,12 @@ export async function fleetOverview(store: CollectorStore, fleet: string, now: D
     select<{ count: number }>(store, q.alertCount(p, fleet)),
   ]);
 
-  const byAgent = new Map<string, AgentRow & { versionSeen: string }>();
+  // One row per agent from the per-agent rollup, its newest version already chosen at ingest.
+  const byAgent = new Map<string, AgentRow>();
   for (const a of agents) {
-    let row = byAgent.get(a.agent);
-    if (!row) byAgent.set(a.agent, (row = { agent: a.agent, calls: 0, errors: 0, costToday: 0, costMonth: 0, violations: 0, lastSeen: a.lastSeen, versionSeen: '' }));
-    if (a.lastSeen > row.lastSeen) row.lastSeen = a.lastSeen;
-    // The newest version is the one whose newest record is the newest.
-    if (a.version !== null && a.lastSeen >= row.versionSeen) {
-      row.version = a.version;
-      row.versionSeen = a.lastSeen;
-    }
+    const row: AgentRow = { agent: a.agent, calls: 0, errors: 0, costToday: 0, costMonth: 0, violations: 0, lastSeen: a.lastSeen };
+    if (a.version !== null) row.version = a.version;
+    byAgent.set(a.agent, row);
   }
   const daily = new Map(daysBetween(firstDay, today).map((d) => [d, emptyDay(d)]));
   const month = emptyDay(monthStart);
@@ -102,7 +99,6 @@ export async function fleetOverview(store: CollectorStore, fleet: string, now: D
     if (agent) agent.violations = v.count;
   }
   const agentRows: AgentRow[] = [...byAgent.values()]
-    .map(({ versionSeen: _, ...row }) => row)
     .sort((a, b) => b.costMonth - a.costMonth || byText(a.agent, b.agent));
   return {
     now: now.toISOString(),
@@ -195,14 +191,65 @@ function escalationRows(rows: BodyRow[]): EscalationRow[] {
   return [...byId.values()].sort((a, b) => byText(b.ts, a.ts));
 }
 
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * [from, to) as the whole UTC days [fromDay, toDay) the daily rollup answers for, and the raw ranges
+ * around them, so that together they hold exactly the records from <= ts < to (ts compared as text,
+ * as the raw queries do). The split points are bare days: a ts is >= a day D exactly when its rollup
+ * day (first 10 characters) is, whatever else it holds, so no record is counted twice or missed. The
+ * lower edge runs to the day after from's day (a whole day when from is a midnight: the day string
+ * D sorts before "DT00:00:00.000Z", so day D is not entirely inside the range), the upper edge from
+ * to's day: at most two days of one agent's records are read raw, however long the range.
+ */
+export function splitRange(from: string, to: string): { days?: { from: string; to: string }; raw: Range[] } {
+  const fromDay = from.slice(0, 10);
+  const toDay = to.slice(0, 10);
+  if (!DAY.test(fromDay) || !DAY.test(toDay) || Number.isNaN(Date.parse(fromDay))) return { raw: [{ from, to }] };
+  const firstWhole = addDays(fromDay, 1);
+  if (!DAY.test(firstWhole) || firstWhole >= toDay) return { raw: [{ from, to }] };
+  return { days: { from: firstWhole, to: toDay }, raw: [{ from, to: firstWhole }, { from: toDay, to }] };
+}
+
+function addTo(rows: Map<string, TotalsRow & { key: string }>, key: string, row: TotalsRow): void {
+  let into = rows.get(key);
+  if (!into) rows.set(key, (into = { key, calls: 0, errors: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 }));
+  addTotals(into, row);
+}
+
+/**
+ * One agent's model calls in [from, to) by UTC day, task and model: the rollup's whole days plus the
+ * raw records of the partial days at the edges, equal to aggregating every raw record of the range.
+ */
+async function agentCalls(store: CollectorStore, fleet: string, agent: string, from: string, to: string) {
+  const p = store.placeholder.bind(store);
+  const { days, raw } = splitRange(from, to);
+  const none = Promise.resolve([]);
+  const [daily, byTask, byModel, ...edges] = await Promise.all([
+    days ? select<TotalsRow & { day: string }>(store, q.agentDaily(p, fleet, agent, days.from, days.to)) : none,
+    days ? select<TotalsRow & { key: string }>(store, q.agentCostBy(p, fleet, 'task', NO_TASK, agent, days.from, days.to)) : none,
+    days ? select<TotalsRow & { key: string }>(store, q.agentCostBy(p, fleet, 'model', NO_MODEL, agent, days.from, days.to)) : none,
+    ...raw.map((r) => select<TotalsRow & { day: string; task: string | null; model: string | null }>(store, q.agentCallsRaw(p, fleet, agent, r.from, r.to))),
+  ]);
+  const tasks = new Map<string, TotalsRow & { key: string }>();
+  const models = new Map<string, TotalsRow & { key: string }>();
+  for (const r of byTask) addTo(tasks, r.key, r);
+  for (const r of byModel) addTo(models, r.key, r);
+  for (const r of edges.flat()) {
+    daily.push(r);
+    // As the rollup query's coalesce(task, missing) groups them.
+    addTo(tasks, r.task ?? NO_TASK, r);
+    addTo(models, r.model ?? NO_MODEL, r);
+  }
+  return { daily, byTask: [...tasks.values()], byModel: [...models.values()] };
+}
+
 /** One agent over a range: calls, cost by task and model, latency, violations, hallucination signals, drift, trust, escalations. */
 export async function agentDetail(store: CollectorStore, fleet: string, agent: string, range: Range): Promise<AgentDetail> {
   const p = store.placeholder.bind(store);
   const { from, to } = range;
-  const [daily, byTask, byModel, latencies, versions, violations, hallucinations, drift, trust, escalations] = await Promise.all([
-    select<TotalsRow & { day: string }>(store, q.agentDaily(p, fleet, agent, from, to)),
-    select<TotalsRow & { key: string }>(store, q.agentCostBy(p, fleet, 'task', NO_TASK, agent, from, to)),
-    select<TotalsRow & { key: string }>(store, q.agentCostBy(p, fleet, 'model', NO_MODEL, agent, from, to)),
+  const [{ daily, byTask, byModel }, latencies, versions, violations, hallucinations, drift, trust, escalations] = await Promise.all([
+    agentCalls(store, fleet, agent, from, to),
     select<{ n: number; rn: number; ms: number }>(store, q.agentLatencies(p, fleet, agent, from, to)),
     select<{ version: string; firstSeen: string }>(store, q.agentVersions(p, fleet, agent, from, to)),
     select<{ kind: string; tool: string | null; count: number }>(store, q.agentTagCounts(p, fleet, 'violation', agent, from, to)),

@@ -1,7 +1,9 @@
 // The dashboard's queries, one text for both stores: `p(n)` renders the n-th bind parameter in the
-// store's dialect (as recordFilter does). Every figure is an aggregate over indexed columns extracted
-// at ingest (record-facts.ts); only the few drift, evaluation and escalation records of one agent
-// are read back as bodies. Aliases are double-quoted so PostgreSQL keeps their case; ts is ISO text
+// store's dialect (as recordFilter does). Calls, errors, tokens and cost come from the rollups kept at
+// ingest (rollups.ts: per UTC day, so a page reads days, not records), plus the raw records of at
+// most the two partial days at a range's edges; the rest are aggregates over indexed columns
+// extracted at ingest (record-facts.ts); only the few drift, evaluation and escalation records of one
+// agent are read back as bodies. Aliases are double-quoted so PostgreSQL keeps their case; ts is ISO text
 // in both stores, so a UTC day is substr(ts, 1, 10) and ranges compare as text. Every query is one
 // fleet's (its first condition, the first column of the indexes it uses): no fleet reads another's.
 import { recordFilter, type RecordQuery } from './store.ts';
@@ -35,16 +37,24 @@ export interface TotalsRow {
   costUsd: number;
 }
 
-/** Model calls per agent per UTC day in [from, to): the overview's every figure but violations. */
-export function fleetDaily(p: Placeholder, fleet: string, from: string, to: string): Sql {
-  return build(p, (bind) => `SELECT agent_id AS agent, substr(ts, 1, 10) AS day, ${TOTALS} FROM records
-    WHERE fleet = ${bind(fleet)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2`);
+// The same totals summed over rollup rows.
+const ROLLUP_TOTALS = `sum(calls) AS calls, sum(errors) AS errors, sum(input_tokens) AS "inputTokens", sum(output_tokens) AS "outputTokens",
+  sum(cost_usd) AS "costUsd"`;
+
+/**
+ * Model calls per agent per UTC day from day `fromDay` up to (not including) `toDay`, from the daily
+ * rollup: the overview's every figure but violations. Exactly the raw records with
+ * fromDay <= ts < toDay, whatever a ts holds: for a 10-character day D, ts >= D exactly when its
+ * first 10 characters (its rollup day) are >= D, and likewise for <.
+ */
+export function fleetDaily(p: Placeholder, fleet: string, fromDay: string, toDay: string): Sql {
+  return build(p, (bind) => `SELECT agent_id AS agent, day, ${ROLLUP_TOTALS} FROM daily_rollups
+    WHERE fleet = ${bind(fleet)} AND day >= ${bind(fromDay)} AND day < ${bind(toDay)} GROUP BY 1, 2`);
 }
 
-/** Every (agent, version) pair ever seen with its newest record: the fleet's agents, versions and last-seen times. */
+/** The fleet's agents (every agent_id a record of the fleet named), each with its newest version and last-seen time. */
 export function fleetAgents(p: Placeholder, fleet: string): Sql {
-  return build(p, (bind) => `SELECT agent_id AS agent, agent_version AS version, max(ts) AS "lastSeen" FROM records
-    WHERE fleet = ${bind(fleet)} AND agent_id IS NOT NULL GROUP BY 1, 2`);
+  return build(p, (bind) => `SELECT agent_id AS agent, version, last_seen AS "lastSeen" FROM agent_rollups WHERE fleet = ${bind(fleet)}`);
 }
 
 /** Tags of one kind per agent in [from, to). */
@@ -57,16 +67,22 @@ export function alertCount(p: Placeholder, fleet: string): Sql {
   return build(p, (bind) => `SELECT count(*) AS count FROM alerts WHERE fleet = ${bind(fleet)}`);
 }
 
-/** One agent's model calls per UTC day in [from, to). */
-export function agentDaily(p: Placeholder, fleet: string, agent: string, from: string, to: string): Sql {
-  return build(p, (bind) => `SELECT substr(ts, 1, 10) AS day, ${TOTALS} FROM records
-    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1`);
+/** One agent's model calls per UTC day for the whole days [fromDay, toDay), from the daily rollup. */
+export function agentDaily(p: Placeholder, fleet: string, agent: string, fromDay: string, toDay: string): Sql {
+  return build(p, (bind) => `SELECT day, ${ROLLUP_TOTALS} FROM daily_rollups
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND day >= ${bind(fromDay)} AND day < ${bind(toDay)} GROUP BY 1`);
 }
 
-/** One agent's model calls in [from, to) grouped by task or model; a record without one groups under `missing`. */
-export function agentCostBy(p: Placeholder, fleet: string, column: 'task' | 'model', missing: string, agent: string, from: string, to: string): Sql {
-  return build(p, (bind) => `SELECT coalesce(${column}, ${bind(missing)}) AS key, ${TOTALS} FROM records
-    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1`);
+/** One agent's model calls for the whole days [fromDay, toDay) grouped by task or model, from the daily rollup; none groups under `missing`. */
+export function agentCostBy(p: Placeholder, fleet: string, column: 'task' | 'model', missing: string, agent: string, fromDay: string, toDay: string): Sql {
+  return build(p, (bind) => `SELECT coalesce(${column}, ${bind(missing)}) AS key, ${ROLLUP_TOTALS} FROM daily_rollups
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND day >= ${bind(fromDay)} AND day < ${bind(toDay)} GROUP BY 1`);
+}
+
+/** One agent's model calls in [from, to) from the raw records, by UTC day, task and model: a range's partial days. */
+export function agentCallsRaw(p: Placeholder, fleet: string, agent: string, from: string, to: string): Sql {
+  return build(p, (bind) => `SELECT substr(ts, 1, 10) AS day, task, model, ${TOTALS} FROM records
+    WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2, 3`);
 }
 
 /** The latency of each of one agent's model calls in [from, to). */

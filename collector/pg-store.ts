@@ -7,6 +7,7 @@ import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
 import { ingestBatch, MalformedBatchError, type IngestTx, type LogHead } from './ingest.ts';
 import { priceBook, recordFacts, type PriceBook } from './record-facts.ts';
+import { AGENT_COLUMNS, BatchRollup, DAILY_COLUMNS, ROLLUP_INDEXES, rollupBackfill, upsertAgents, upsertDaily } from './rollups.ts';
 import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
 
 // Applied in order, each once, in its own transaction: append, never edit a shipped one.
@@ -78,6 +79,18 @@ const MIGRATIONS: string[] = [
   ALTER TABLE prices ADD COLUMN fleet text;
   DROP INDEX IF EXISTS ${PRE_FLEET_INDEXES.join(', ')};
 ${FLEET_INDEXES}`,
+  // The dashboard's rollups (rollups.ts), kept at ingest from now on and filled here from the records
+  // already held, as ingest would have built them. day, times and versions are compared: "C" as ts.
+  `CREATE TABLE daily_rollups (
+    fleet text NOT NULL, day text COLLATE "C" NOT NULL, agent_id text, task text, model text,
+    calls bigint NOT NULL, errors bigint NOT NULL, input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, cost_usd double precision NOT NULL
+  );
+  CREATE TABLE agent_rollups (
+    fleet text NOT NULL, agent_id text NOT NULL, first_seen text COLLATE "C" NOT NULL, last_seen text COLLATE "C" NOT NULL,
+    version text COLLATE "C", version_seen text COLLATE "C", PRIMARY KEY (fleet, agent_id)
+  );
+${ROLLUP_INDEXES}
+${rollupBackfill(' COLLATE "C"')}`,
 ];
 
 const RECORD_COLUMNS = ['log_id', 'seq', 'ts', 'event', 'agent_id', 'agent_version', 'session', 'task', 'model', 'status',
@@ -138,6 +151,18 @@ async function insertRows(c: pg.PoolClient, table: string, columns: string[], ro
   }
 }
 
+/** Adds a batch's rollup rows, in multi-row upserts of at most INSERT_ROWS rows (each key once per batch). */
+async function upsertRollups(c: pg.PoolClient, rollup: BatchRollup): Promise<void> {
+  const { daily, agents } = rollup.rows();
+  for (const [rows, n, sql] of [[daily, DAILY_COLUMNS.length, upsertDaily], [agents, AGENT_COLUMNS.length, upsertAgents]] as const) {
+    for (let i = 0; i < rows.length; i += INSERT_ROWS) {
+      const chunk = rows.slice(i, i + INSERT_ROWS);
+      const values = chunk.map((_, r) => `(${Array.from({ length: n }, (_, k) => `$${r * n + k + 1}`).join(', ')})`);
+      await c.query(sql(values.join(', ')), chunk.flat());
+    }
+  }
+}
+
 /** The IngestTx for one batch over one transaction's connection, pricing by `prices`. */
 function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx {
   let agentOfBatch: string | null = null;
@@ -146,6 +171,7 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
   // ingest); every read of records flushes first, so the transaction always sees its own writes.
   const pending: unknown[][] = [];
   const pendingTags: unknown[][] = [];
+  const rollup = new BatchRollup(fleet);
 
   async function flush(): Promise<void> {
     await insertRows(c, 'records', RECORD_COLUMNS, pending);
@@ -167,11 +193,16 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
     },
     async insertRecord(r) {
       const f = recordFacts(r.parsed, prices);
-      const agent = text(f.agentId);
-      agentOfBatch ??= agent as string | null;
-      pending.push([r.logId, r.seq, text(r.ts), text(r.event), agent, text(f.agentVersion), text(f.session), text(f.task), text(f.model), f.status,
-        f.inputTokens, f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, text(f.tool), text(f.error), r.verified, r.leaf, r.body, fleet, new Date().toISOString()]);
-      for (const t of f.tags) pendingTags.push([r.logId, r.seq, agent, text(r.ts), t.kind, text(t.tag), text(t.tool), fleet]);
+      const agent = text(f.agentId) as string | null;
+      agentOfBatch ??= agent;
+      const stored = { ts: text(r.ts) as string, event: text(r.event) as string, agentId: agent, agentVersion: text(f.agentVersion) as string | null,
+        task: text(f.task) as string | null, model: text(f.model) as string | null, error: text(f.error) as string | null };
+      pending.push([r.logId, r.seq, stored.ts, stored.event, agent, stored.agentVersion, text(f.session), stored.task, stored.model, f.status,
+        f.inputTokens, f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, text(f.tool), stored.error, r.verified, r.leaf, r.body, fleet, new Date().toISOString()]);
+      for (const t of f.tags) pendingTags.push([r.logId, r.seq, agent, stored.ts, t.kind, text(t.tag), text(t.tool), fleet]);
+      // The values as stored (NUL dropped), so the rollup groups as a query over records would. A
+      // duplicate never reaches insertRecord, and a failed insert rolls the whole batch back.
+      rollup.add({ ...stored, status: f.status, inputTokens: f.inputTokens, outputTokens: f.outputTokens, costUsd: f.costUsd });
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       const res = await c.query('INSERT INTO checkpoints (log_id, size, root, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
@@ -189,6 +220,8 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
     },
     async saveHead(h: LogHead) {
       await flush();
+      // Last in the transaction: the rollup rows an agent's other logs also update stay locked only until the commit.
+      await upsertRollups(c, rollup);
       await c.query(`UPDATE logs SET size = $2, head_leaf = $3, frontier = $4, checkpoint_size = $5, last_seen = $6,
         agent_id = coalesce(agent_id, $7), fleet = coalesce(fleet, $8) WHERE log_id = $1`,
       [h.logId, h.size, h.headLeaf ?? null, h.frontier ?? null, h.checkpointSize, new Date().toISOString(), agentOfBatch, fleet]);

@@ -5,6 +5,7 @@ import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
 import { ingestBatch, type IngestTx, type LogHead } from './ingest.ts';
 import { priceBook, recordFacts, type PriceBook, type PriceRow } from './record-facts.ts';
+import { AGENT_COLUMNS, BatchRollup, DAILY_COLUMNS, ROLLUP_INDEXES, rollupBackfill, upsertAgents, upsertDaily } from './rollups.ts';
 import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
 
 const SCHEMA = `
@@ -69,6 +70,24 @@ ALTER TABLE prices ADD COLUMN fleet TEXT;
 ${PRE_FLEET_INDEXES.map((name) => `DROP INDEX IF EXISTS ${name};`).join('\n')}
 ${FLEET_INDEXES}`;
 
+// The dashboard's rollups (rollups.ts), created and filled from the records already held: a store
+// from an earlier release gets them once, on open, as ingest would have built them.
+const ROLLUPS = `
+CREATE TABLE daily_rollups (
+  fleet TEXT NOT NULL, day TEXT NOT NULL, agent_id TEXT, task TEXT, model TEXT,
+  calls INTEGER NOT NULL, errors INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL
+) STRICT;
+CREATE TABLE agent_rollups (
+  fleet TEXT NOT NULL, agent_id TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, version TEXT, version_seen TEXT,
+  PRIMARY KEY (fleet, agent_id)
+) STRICT;
+${ROLLUP_INDEXES}
+${rollupBackfill('')}`;
+
+function hasTable(db: Database.Database, table: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+}
+
 function hasColumn(db: Database.Database, table: string, column: string): boolean {
   return db.prepare('SELECT 1 FROM pragma_table_info(?) WHERE name = ?').get(table, column) !== undefined;
 }
@@ -94,7 +113,12 @@ function upgrade(db: Database.Database): void {
     db.exec(BACKFILL);
   });
   upgradeOnce(db, () => hasColumn(db, 'record_tags', 'fleet'), () => db.exec(FLEET_UPGRADE));
+  // Last: the backfill reads the columns the steps above add and fill.
+  upgradeOnce(db, () => hasTable(db, 'agent_rollups'), () => db.exec(ROLLUPS));
 }
+
+const DAILY_PARAMS = DAILY_COLUMNS.map(() => '?').join(', ');
+const AGENT_PARAMS = AGENT_COLUMNS.map(() => '?').join(', ');
 
 /** Opens (creating) a SQLite collector store. */
 export function openSqliteStore(path: string): CollectorStore {
@@ -120,10 +144,13 @@ export function openSqliteStore(path: string): CollectorStore {
       VALUES (@logId, @agent, @fleet, @size, @headLeaf, @frontier, @checkpointSize, @now, @now)
       ON CONFLICT (log_id) DO UPDATE SET size = @size, head_leaf = @headLeaf, frontier = @frontier, checkpoint_size = @checkpointSize,
       last_seen = @now, agent_id = coalesce(logs.agent_id, @agent), fleet = coalesce(logs.fleet, @fleet)`),
+    upsertDaily: db.prepare(upsertDaily(`(${DAILY_PARAMS})`)),
+    upsertAgent: db.prepare(upsertAgents(`(${AGENT_PARAMS})`)),
   };
   let agentOfBatch: string | null = null;
   let fleetOfBatch = '';
   let pricesOfBatch: PriceBook = new Map();
+  let rollupOfBatch = new BatchRollup('');
   // The dashboard's queries are a fixed set of texts: each is prepared once.
   const statements = new Map<string, Database.Statement>();
 
@@ -144,6 +171,8 @@ export function openSqliteStore(path: string): CollectorStore {
       q.insertRecord.run(r.logId, r.seq, r.ts, r.event, f.agentId, f.agentVersion, f.session, f.task, f.model, f.status, f.inputTokens,
         f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, f.tool, f.error, r.verified ? 1 : 0, r.leaf, r.body, fleet, new Date().toISOString());
       for (const t of f.tags) q.insertTag.run(r.logId, r.seq, f.agentId, r.ts, t.kind, t.tag, t.tool, fleet);
+      // Only here, after the insert: a duplicate never reaches insertRecord, and a failed insert rolls the batch back.
+      rollupOfBatch.add({ ...f, ts: r.ts, event: r.event });
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       return q.insertCheckpoint.run(logId, cp.size, cp.root, JSON.stringify(cp)).changes > 0;
@@ -153,6 +182,9 @@ export function openSqliteStore(path: string): CollectorStore {
       q.alert.run(a.logId, a.seq, a.kind, a.detail, new Date().toISOString(), fleetOfBatch);
     },
     async saveHead(h: LogHead) {
+      const { daily, agents } = rollupOfBatch.rows();
+      for (const row of daily) q.upsertDaily.run(...row);
+      for (const row of agents) q.upsertAgent.run(...row);
       q.saveHead.run({ logId: h.logId, agent: agentOfBatch, fleet: fleetOfBatch, size: h.size, headLeaf: h.headLeaf ?? null, frontier: h.frontier ?? null, checkpointSize: h.checkpointSize, now: new Date().toISOString() });
     },
   };
@@ -170,6 +202,7 @@ export function openSqliteStore(path: string): CollectorStore {
     ingest: (batch, fleet) => serialized(async () => {
       agentOfBatch = null;
       fleetOfBatch = fleet;
+      rollupOfBatch = new BatchRollup(fleet);
       db.exec('BEGIN IMMEDIATE');
       try {
         // Read inside the transaction: a batch is priced by one price list, its fleet's current when it was stored.

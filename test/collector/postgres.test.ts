@@ -23,7 +23,9 @@ import { startShipper } from '../../proxy/audit/shipper.ts';
 import { loadSigningKey } from '../../proxy/audit/signing.ts';
 import { startFakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import { TOKEN } from '../helpers/collector.ts';
-import { batchOf, FLEET, fleetEntries, ingestLog, NOW, signedLog } from '../helpers/dashboard-fixture.ts';
+import {
+  actualAgent, batchOf, expectedAgent, FLEET, fleetEntries, ingestLog, NOW, oddTimeCalls, RANGES, rawRollupsOf, rollupsOf, signedLog,
+} from '../helpers/dashboard-fixture.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { policyFor, startWarden, tempDataDir, tempFile, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
 
@@ -287,7 +289,7 @@ test('migrations: four replicas opening a fresh database at once apply each migr
     await db.connect();
     const rows = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
     await db.end();
-    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }, { version: 3 }]);
+    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
   } finally {
     await admin.end();
   }
@@ -358,6 +360,83 @@ test('the dashboard data layer gives the same overview, agent detail, search and
   }
 });
 
+test('rollups over PostgreSQL: overlapping batches racing on two replicas count each record once; equal to the raw aggregates and to SQLite; any range equals the raw records', async (t) => {
+  const entries = [...fleetEntries(), ...oddTimeCalls()];
+  const log = await signedLog(entries);
+  const url = await createDatabase('rollups');
+  const [one, two] = await Promise.all([openPgStore(url), openPgStore(url)]);
+  const sqlite = openSqliteStore(join(tempDataDir(), 'collector.db'));
+  try {
+    // A second log of the same agents in the same fleet ingests alongside: the rollup rows they share take turns.
+    const twin = await signedLog(entries);
+    const n = log.records.length;
+    // Each sender resends from a little before what the collector last told it it holds (as a shipper
+    // that lost answers would), in batches of its own size: every batch overlaps others, none skips ahead.
+    const senders = [one, two, one, two].map(async (store, i) => {
+      const through = new Map([[log, 0], [twin, 0]]);
+      while ([...through.values()].some((x) => x < n)) {
+        for (const l of [log, twin]) {
+          const first = Math.max(1, through.get(l)! - 4 - i);
+          const r = await store.ingest(batchOf(l, first, Math.min(n, first + 20 + 7 * i)), FLEET);
+          assert.deepEqual(r.alerts, []);
+          through.set(l, Math.max(through.get(l)!, r.committedThrough));
+        }
+      }
+    });
+    await Promise.all(senders);
+    for (const store of [one, sqlite]) {
+      await ingestLog(store, log, n);
+      await ingestLog(store, twin, n);
+    }
+    await ingestLog(sqlite, log, 70);
+    await ingestLog(sqlite, twin, 70);
+    assert.deepEqual((await one.logs(FLEET)).map((l) => l.size), [n, n]);
+    const rollups = await rollupsOf(one);
+    assert.deepEqual(rollups, await rawRollupsOf(one));
+    assert.deepEqual(rollups, await rollupsOf(sqlite), 'PostgreSQL = SQLite');
+    assert.deepEqual(await fleetOverview(one, FLEET, NOW), await fleetOverview(sqlite, FLEET, NOW));
+    const twice = [...entries, ...entries];
+    for (const range of RANGES) {
+      for (const agent of ['alpha', 'gamma']) {
+        const pgPage = await actualAgent(two, agent, range);
+        assert.deepEqual(pgPage, expectedAgent(twice, agent, range), `${agent} ${range.from}..${range.to}`);
+        assert.deepEqual(await agentDetail(two, FLEET, agent, range), await agentDetail(sqlite, FLEET, agent, range));
+      }
+    }
+    t.diagnostic(`2 logs × ${n} records sent in overlapping batches by 4 senders on 2 replicas: ${rollups.daily.length} daily rows = raw = SQLite; ${RANGES.length} ranges equal`);
+  } finally {
+    await Promise.all([one.close(), two.close(), sqlite.close()]);
+  }
+});
+
+test('migration 4 on a database from before the rollups creates and backfills them as ingest built them', async (t) => {
+  const url = await createDatabase('rollups_upgrade');
+  let store = await openPgStore(url);
+  await ingestLog(store, await signedLog([...fleetEntries(), ...oddTimeCalls()]), 200);
+  await ingestLog(store, await signedLog(fleetEntries().slice(0, 40)), 15, 'other-fleet');
+  const snapshot = async (s: CollectorStore) => ({
+    rollups: await rollupsOf(s), overview: await fleetOverview(s, FLEET, NOW), other: await fleetOverview(s, 'other-fleet', NOW),
+    pages: await Promise.all(RANGES.map((r) => agentDetail(s, FLEET, 'alpha', r))),
+  });
+  const fresh = await snapshot(store);
+  await store.close();
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query('DROP TABLE daily_rollups; DROP TABLE agent_rollups; DELETE FROM schema_migrations WHERE version = 4');
+  } finally {
+    await db.end();
+  }
+  store = await openPgStore(url);
+  try {
+    assert.deepEqual(await snapshot(store), fresh);
+    assert.deepEqual(await rollupsOf(store), await rawRollupsOf(store));
+    t.diagnostic(`backfilled ${fresh.rollups.daily.length} daily rows and ${fresh.rollups.agents.length} agents, equal to ingest's`);
+  } finally {
+    await store.close();
+  }
+});
+
 test('migrations 2 and 3 on a database from before the dashboard backfill columns and tags from the bodies, skipping bodies jsonb refuses', async (t) => {
   const url = await createDatabase('dashboard_upgrade');
   let store = await openPgStore(url);
@@ -387,7 +466,7 @@ test('migrations 2 and 3 on a database from before the dashboard backfill column
       CREATE INDEX records_agent_ts ON records(agent_id, ts); CREATE INDEX records_task ON records(task);
       CREATE INDEX records_session ON records(session); CREATE INDEX records_ts ON records(ts);
       ALTER TABLE records DROP COLUMN latency_ms, DROP COLUMN tool, DROP COLUMN error, DROP COLUMN price_source;
-      DROP TABLE record_tags; DROP TABLE prices; DELETE FROM schema_migrations WHERE version >= 2`);
+      DROP TABLE record_tags; DROP TABLE prices; DROP TABLE daily_rollups; DROP TABLE agent_rollups; DELETE FROM schema_migrations WHERE version >= 2`);
   } finally {
     await db.end();
   }

@@ -4,7 +4,10 @@
 // log and cut into batches as the shipper sends them, so the stores see exactly what a sidecar ships.
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { agentDetail, NO_TASK } from '../../collector/dashboard-data.ts';
+import type { CostRow, DailyRow } from '../../collector/dashboard-types.ts';
 import type { IngestBatch } from '../../collector/ingest.ts';
+import { compareText } from '../../collector/rollups.ts';
 import type { CollectorStore } from '../../collector/store.ts';
 import { openAuditLog, type AuditEntry } from '../../proxy/audit/audit-log.ts';
 import { loadSigningKey } from '../../proxy/audit/signing.ts';
@@ -154,12 +157,111 @@ export async function ingestLog(store: CollectorStore, log: SignedLog, size = 10
 const FLEET_INDEXES = ['records_fleet_agent_event_ts', 'records_fleet_agent_ts', 'records_fleet_event_ts', 'records_fleet_ts', 'records_fleet_log', 'records_fleet_task',
   'records_fleet_session', 'record_tags_fleet_agent', 'record_tags_fleet_kind_ts', 'alerts_fleet'];
 
+/** Strips a store's file back to the schema it had before the dashboard's rollups (rollups.ts): the upgrade on open backfills them. */
+export function toPreRollupSchema(db: Database.Database): void {
+  db.exec('DROP TABLE daily_rollups; DROP TABLE agent_rollups;');
+}
+
 /** Strips a store's file back to the schema it had before reads were scoped per fleet (the dashboard's first release). */
 export function toDashboardSchema(db: Database.Database): void {
+  toPreRollupSchema(db);
   for (const index of FLEET_INDEXES) db.exec(`DROP INDEX ${index}`);
   for (const table of ['record_tags', 'alerts', 'prices']) db.exec(`ALTER TABLE ${table} DROP COLUMN fleet`);
   db.exec(`CREATE INDEX records_agent_ts ON records(agent_id, ts); CREATE INDEX records_task ON records(task);
     CREATE INDEX records_session ON records(session); CREATE INDEX records_ts ON records(ts);
     CREATE INDEX records_agent_event_ts ON records(agent_id, event, ts);
     CREATE INDEX record_tags_agent ON record_tags(agent_id, tag_kind, ts); CREATE INDEX record_tags_kind_ts ON record_tags(tag_kind, ts);`);
+}
+
+// NULLs last in both dialects (SQLite sorts them first, PostgreSQL last), so two stores' rows compare.
+const ROLLUP_ORDER = 'ORDER BY fleet, day, agent_id IS NULL, agent_id, task IS NULL, task, model IS NULL, model';
+
+/** The rows of a store's daily and per-agent rollups, in a fixed order. */
+export async function rollupsOf(store: CollectorStore): Promise<{ daily: unknown[]; agents: unknown[] }> {
+  return {
+    daily: await store.select(`SELECT fleet, day, agent_id, task, model, calls, errors, input_tokens, output_tokens, cost_usd FROM daily_rollups ${ROLLUP_ORDER}`, []),
+    agents: await store.select('SELECT fleet, agent_id, first_seen, last_seen, version, version_seen FROM agent_rollups ORDER BY 1, 2', []),
+  };
+}
+
+/** What the rollups must hold, aggregated from the raw records the store holds (the queries the dashboard ran before rollups). */
+export async function rawRollupsOf(store: CollectorStore): Promise<{ daily: unknown[]; agents: unknown[] }> {
+  return {
+    daily: await store.select(`SELECT fleet, substr(ts, 1, 10) AS day, agent_id, task, model, count(*) AS calls,
+      coalesce(sum(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END), 0) AS errors, coalesce(sum(input_tokens), 0) AS input_tokens,
+      coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost_usd), 0) AS cost_usd
+      FROM records WHERE event = 'model_call' GROUP BY 1, 2, 3, 4, 5 ${ROLLUP_ORDER}`, []),
+    // Each agent's newest version: the one with the latest record (the greater version at a tie).
+    agents: await store.select(`SELECT a.fleet, a.agent_id, a.first_seen, a.last_seen, v.version, v.version_seen FROM
+      (SELECT fleet, agent_id, min(ts) AS first_seen, max(ts) AS last_seen FROM records WHERE agent_id IS NOT NULL GROUP BY 1, 2) a
+      LEFT JOIN (SELECT fleet, agent_id, agent_version AS version, max(ts) AS version_seen FROM records WHERE agent_version IS NOT NULL AND agent_id IS NOT NULL GROUP BY 1, 2, 3) v
+        ON v.fleet = a.fleet AND v.agent_id = a.agent_id AND NOT EXISTS (SELECT 1 FROM records r WHERE r.fleet = a.fleet AND r.agent_id = a.agent_id
+          AND r.agent_version IS NOT NULL AND (r.ts > v.version_seen OR (r.ts = v.version_seen AND r.agent_version > v.version)))
+      ORDER BY 1, 2`, []),
+  };
+}
+
+/**
+ * Model calls whose ts is not what toISOString writes: a bare day (sorts before that day's midnight),
+ * a space for the T, no milliseconds. Text comparison decides which range they fall in, as it does
+ * for the raw queries; the rollup day is the first 10 characters.
+ */
+export function oddTimeCalls(): AuditEntry[] {
+  const call = (ts: string, i: number): AuditEntry => ({
+    event: 'model_call', ts, agent: { id: 'alpha', version: '1.1' }, task: i % 2 ? 'odd-task' : undefined, model: { asked: 'odd-model' },
+    status: i === 1 ? 500 : 200, latency_ms: 1, usage: { input_tokens: 100 + i, output_tokens: i }, cost_usd: (i + 1) / 64,
+  });
+  return ['2025-06-10', '2025-06-11', '2025-06-10 12:00:00', '2025-06-12T00:00:00Z', '2025-06-09T23:59:59.999Z', '2025-06-14'].map(call);
+}
+
+/** The range cases: whole days, partial days at either end or both, within one day, across one midnight, midnights with odd ts at them. */
+export const RANGES = [
+  { from: '2025-05-16T00:00:00.000Z', to: '2025-06-16T00:00:00.000Z' },
+  { from: '2025-05-20T13:37:00.000Z', to: '2025-06-14T05:00:00.000Z' },
+  { from: '2025-06-10T01:00:00.000Z', to: '2025-06-10T20:00:00.000Z' },
+  { from: '2025-06-09T12:00:00.000Z', to: '2025-06-10T12:00:00.000Z' },
+  { from: '2025-06-09T00:00:00.000Z', to: '2025-06-11T00:00:00.000Z' },
+  { from: '2025-06-10T00:00:00.000Z', to: '2025-06-12T00:00:00.000Z' },
+  { from: '2025-06-11T00:00:00.000Z', to: '2025-06-15T10:30:00.000Z' },
+  { from: new Date(NOW.getTime() - 30 * 86_400_000).toISOString(), to: NOW.toISOString() },
+  { from: '2024-01-01T00:00:00.000Z', to: '2026-01-01T00:00:00.000Z' },
+];
+
+const isError = (e: Record<string, any>) => e.status >= 400 || e.error !== undefined || e.stream_error !== undefined;
+
+function totals(es: Record<string, any>[]) {
+  return {
+    calls: es.length, errors: es.filter(isError).length, inputTokens: es.reduce((n, e) => n + e.usage.input_tokens, 0),
+    outputTokens: es.reduce((n, e) => n + e.usage.output_tokens, 0), costUsd: es.reduce((n, e) => n + (e.cost_usd ?? 0), 0),
+  };
+}
+
+function groupBy(es: Record<string, any>[], key: (e: Record<string, any>) => string): Map<string, Record<string, any>[]> {
+  const out = new Map<string, Record<string, any>[]>();
+  for (const e of es) out.set(key(e), [...(out.get(key(e)) ?? []), e]);
+  return out;
+}
+
+/** An agent's calls, errors, tokens, cost, days with calls, cost per task and per model in [from, to), straight from the audit entries. */
+export function expectedAgent(entries: AuditEntry[], agent: string, range: { from: string; to: string }) {
+  const mine = (entries as Record<string, any>[]).filter((e) => e.event === 'model_call' && e.agent?.id === agent && e.ts >= range.from && e.ts < range.to);
+  const costRows = (m: Map<string, Record<string, any>[]>): CostRow[] => [...m].map(([key, es]) => {
+    const { errors: _, ...t } = totals(es);
+    return { key, ...t };
+  }).sort((a, b) => b.costUsd - a.costUsd || compareText(a.key, b.key));
+  return {
+    ...totals(mine),
+    days: [...groupBy(mine, (e) => e.ts.slice(0, 10))].map(([day, es]): DailyRow => ({ day, ...totals(es) })).sort((a, b) => compareText(a.day, b.day)),
+    costByTask: costRows(groupBy(mine, (e) => e.task ?? NO_TASK)),
+    costByModel: costRows(groupBy(mine, (e) => e.model.served ?? e.model.asked)),
+  };
+}
+
+/** The same figures from the dashboard's agent page. */
+export async function actualAgent(store: CollectorStore, agent: string, range: { from: string; to: string }) {
+  const d = await agentDetail(store, FLEET, agent, range);
+  return {
+    calls: d.calls, errors: d.errors, inputTokens: d.inputTokens, outputTokens: d.outputTokens, costUsd: d.costUsd,
+    days: d.daily.filter((x) => x.calls > 0), costByTask: d.costByTask, costByModel: d.costByModel,
+  };
 }
