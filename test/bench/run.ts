@@ -5,7 +5,7 @@
 // Prints a Markdown table and writes test/bench/results.json.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
@@ -96,6 +96,8 @@ const fake = await start(['test/bench/fake-server.ts'], 'url');
 // The bare pass-through gets the same Node flags, so the memory figures compare like with like.
 const bare = await start(['test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url', { NODE_OPTIONS: IMAGE_NODE_OPTIONS });
 const scratch = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+// Each run writes ~600 MB of audit log: removed when the bench ends, however it ends.
+process.once('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const startWarden = (policy: string, dataDir: string) => start(['bin/warden.js', 'proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--no-watch'],
   'trafficUrl', { WARDEN_DEMO_UPSTREAM: fake.info.url, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'info', NODE_OPTIONS: IMAGE_NODE_OPTIONS, WARDEN_DATA_DIR: dataDir });
 const warden = await startWarden('policies/examples/demo.yaml', join(scratch, 'audited'));

@@ -1,6 +1,6 @@
 // Starting sidecars for black-box tests: in-process (fast) or as the real CLI in a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,22 @@ import { startSidecar, type Sidecar } from '../../proxy/sidecar.ts';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const WARDEN_BIN = join(ROOT, 'bin/warden.js');
 
+// Every temporary directory a test file makes is removed when its process exits (node:test runs
+// each file in its own), so repeated runs do not fill the disk; WARDEN_TEST_KEEP=1 keeps them.
+const made: string[] = [];
+function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (made.push(dir) === 1 && !process.env.WARDEN_TEST_KEEP) {
+    process.once('exit', () => {
+      for (const d of made) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
 /** Writes text to a fresh temporary directory and returns the file's path. */
 export function tempFile(name: string, text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-test-'));
+  const dir = scratchDir('warden-test-');
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;
@@ -31,7 +44,7 @@ ${extra}`;
 
 /** A fresh data directory (audit log, signing key) for one sidecar. */
 export function tempDataDir(): string {
-  return mkdtempSync(join(tmpdir(), 'warden-data-'));
+  return scratchDir('warden-data-');
 }
 
 /** Starts a sidecar in this process on ephemeral loopback ports, logging nothing. */
