@@ -81,7 +81,10 @@ const MIGRATIONS: string[] = [
 ${FLEET_INDEXES}`,
   // The dashboard's rollups (rollups.ts), kept at ingest from now on and filled here from the records
   // already held, as ingest would have built them. day, times and versions are compared: "C" as ts.
-  `CREATE TABLE daily_rollups (
+  // The SHARE lock holds ingest (other replicas included) until the backfill commits, so no batch
+  // lands between the snapshot it reads and the rollups it writes.
+  `LOCK TABLE records IN SHARE MODE;
+  CREATE TABLE daily_rollups (
     fleet text NOT NULL, day text COLLATE "C" NOT NULL, agent_id text, task text, model text,
     calls bigint NOT NULL, errors bigint NOT NULL, input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, cost_usd double precision NOT NULL
   );
@@ -107,8 +110,9 @@ types.setTypeParser(pg.types.builtins.NUMERIC, Number);
 
 // PostgreSQL text cannot hold NUL, which a JSON string may: the columns pulled out of a record for
 // queries drop it, so such a record is stored (its body keeps it escaped) instead of failing forever.
+// Lone surrogates are written as U+FFFD here, as the driver would, so what is compared is what is stored.
 function text(v: unknown): unknown {
-  return typeof v === 'string' ? v.replaceAll('\0', '') : v ?? null;
+  return typeof v === 'string' ? v.replaceAll('\0', '').toWellFormed() : v ?? null;
 }
 
 async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {

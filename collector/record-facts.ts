@@ -47,8 +47,17 @@ export interface RecordFacts {
 // Records are evidence, not input to trust: a field of the wrong type is left out, never allowed to
 // make the insert fail (which would refuse the whole batch, forever).
 function str(v: unknown): string | null {
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') return indexable(v);
   return typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+}
+
+/**
+ * A string as every store keeps it in a column: PostgreSQL text holds no NUL and the drivers write a
+ * lone surrogate as U+FFFD. Normalized here, before rollups group by it, so two values that a store
+ * would keep as one are one key (else a batch's upsert hits one row twice and fails forever).
+ */
+function indexable(v: string): string {
+  return (v.includes('\0') ? v.replaceAll('\0', '') : v).toWellFormed();
 }
 
 function num(v: unknown): number | null {
@@ -57,6 +66,15 @@ function num(v: unknown): number | null {
 
 function int(v: unknown): number | null {
   return Number.isSafeInteger(v) ? (v as number) : null;
+}
+
+// No call uses 2^40 tokens; a count above it is garbage, and summed by the millions in a rollup it
+// would overflow a 64-bit column and fail its batch forever.
+const MAX_TOKENS = 2 ** 40;
+
+function tokens(v: unknown): number | null {
+  const n = int(v);
+  return n !== null && n >= 0 && n <= MAX_TOKENS ? n : null;
 }
 
 /** The status column is a 32-bit integer in PostgreSQL. */
@@ -70,15 +88,15 @@ function tagsOf(p: Record<string, any>): RecordTag[] {
   if (Array.isArray(p.violations)) {
     for (const v of p.violations) {
       const kind = typeof v?.kind === 'string' ? v.kind : null;
-      if (kind !== null) tags.push({ kind: 'violation', tag: kind, tool: typeof v.tool === 'string' ? v.tool : null });
+      if (kind !== null) tags.push({ kind: 'violation', tag: indexable(kind), tool: typeof v.tool === 'string' ? indexable(v.tool) : null });
     }
   }
   // Every signal the sidecar recorded on a tool result, flagged or not: each is weak evidence alone,
   // and the dashboard shows which tools keep producing them.
   const signals = p.tool?.signals?.signals;
   if (Array.isArray(signals)) {
-    const tool = typeof p.tool.name === 'string' ? p.tool.name : null;
-    for (const s of signals) if (typeof s?.name === 'string') tags.push({ kind: 'hallucination', tag: s.name, tool });
+    const tool = typeof p.tool.name === 'string' ? indexable(p.tool.name) : null;
+    for (const s of signals) if (typeof s?.name === 'string') tags.push({ kind: 'hallucination', tag: indexable(s.name), tool });
   }
   return tags;
 }
@@ -89,8 +107,8 @@ function tagsOf(p: Record<string, any>): RecordTag[] {
  */
 function collectorCost(p: Record<string, any>, prices: PriceBook): number | null {
   if (p.event !== 'model_call' || prices.size === 0) return null;
-  const input = int(p.usage?.input_tokens);
-  const output = int(p.usage?.output_tokens);
+  const input = tokens(p.usage?.input_tokens);
+  const output = tokens(p.usage?.output_tokens);
   if (input === null && output === null) return null;
   const served = str(p.model?.served);
   const asked = str(p.model?.asked);
@@ -110,8 +128,8 @@ export function recordFacts(p: Record<string, any>, prices: PriceBook): RecordFa
     task: str(p.task),
     model: str(p.model?.served) ?? str(p.model?.asked),
     status: status(p.status),
-    inputTokens: int(p.usage?.input_tokens),
-    outputTokens: int(p.usage?.output_tokens),
+    inputTokens: tokens(p.usage?.input_tokens),
+    outputTokens: tokens(p.usage?.output_tokens),
     costUsd: sidecarCost ?? collectorPrice,
     priceSource: sidecarCost !== null ? 'sidecar' : collectorPrice !== null ? 'collector' : null,
     latencyMs: num(p.latency_ms),

@@ -276,6 +276,20 @@ test('a record whose fields hold NUL (which PostgreSQL text cannot) is stored, n
   assert.deepEqual((await get(b.url, '/v1/records?log=nul-log')).records, [JSON.parse(body)]);
 });
 
+test('values PostgreSQL would store as one (NUL dropped, lone surrogates as U+FFFD) are one rollup key, so their batch is not refused forever', async () => {
+  const ts = new Date().toISOString();
+  const call = (seq: number, task: string, model: string) => JSON.stringify({
+    event: 'model_call', log_id: 'lookalike-log', prev_hash: '0'.repeat(64), seq, ts, agent: { id: 'lookalike' }, task, model: { asked: model }, status: 200,
+    usage: { input_tokens: 10, output_tokens: 1 }, cost_usd: 0.25,
+  });
+  const records = [call(1, 'look\u0000alike', 'm\ud800'), call(2, 'lookalike', 'm\ud801'), call(3, 'lookalike', 'm\ufffd')];
+  const res = await post(a.url, { log_id: 'lookalike-log', first_seq: 1, last_seq: 3, records, checkpoints: [] });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.equal(res.body.stored, 3);
+  const cost = await get(b.url, '/v1/cost?by=task');
+  assert.deepEqual(cost.rows.filter((r: any) => r.key === 'lookalike').map((r: any) => [r.calls, r.costUsd]), [[3, 0.75]]);
+});
+
 test('migrations: four replicas opening a fresh database at once apply each migration exactly once', async () => {
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
