@@ -81,8 +81,8 @@ export class EscalationQueue {
     this.tick();
   }
 
-  /** Opens an escalation for a call, or returns the one this call (by key) already has. */
-  open(req: EscalationRequest): Escalation {
+  /** Opens an escalation for a call (with a jury's answers to keep), or returns the one this call (by key) already has. */
+  open(req: EscalationRequest, answers: readonly KeptAnswer[] = []): Escalation {
     if (this.closed) throw new ShuttingDownError();
     const now = Date.now();
     const existing = this.store.claimable(req.key, now - CLAIM_GRACE_MS);
@@ -92,7 +92,7 @@ export class EscalationQueue {
       requestId: req.requestId, tool: req.tool, reason: req.reason, createdAt: now, deadline: now + req.timeoutMs,
       ...(req.kind === 'tool_call' ? { args: req.args ?? {}, argsHash: argsHash(req.args), argsSchema: req.argsSchema } : { candidates: req.candidates ?? [] }),
     };
-    this.store.insert(esc);
+    this.store.insert(esc, answers);
     if (this.opts.settings().webhook) {
       this.store.enqueueWebhook(esc.id, now);
       queueMicrotask(() => void this.pump());
@@ -109,11 +109,6 @@ export class EscalationQueue {
   /** The escalation a call with this key would attach to (pending, or decided and not yet delivered), if any. */
   attachable(key: string): Escalation | undefined {
     return this.store.claimable(key, Date.now() - CLAIM_GRACE_MS);
-  }
-
-  /** Keeps a jury's answers with its escalation (see KeptAnswer). */
-  keepAnswers(id: string, answers: readonly KeptAnswer[]): void {
-    this.store.keepAnswers(id, answers);
   }
 
   answers(id: string): KeptAnswer[] {
@@ -209,6 +204,7 @@ export class EscalationQueue {
       if (Date.now() - this.lastPrune > 3_600_000) {
         this.lastPrune = Date.now();
         this.store.prune(Date.now() - RETAIN_MS);
+        this.store.pruneAnswers(Date.now() - CLAIM_GRACE_MS);
       }
     } catch (err) {
       this.opts.log?.error({ err: String(err) }, 'escalation queue: settling failed');

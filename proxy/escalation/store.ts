@@ -156,7 +156,9 @@ export class EscalationStore {
       consume: prepare(`UPDATE escalations SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL AND state <> 'pending'`),
       counts: prepare('SELECT state, count(*) AS n FROM escalations GROUP BY state'),
       prune: prepare(`DELETE FROM escalations WHERE state <> 'pending' AND decided_at < ?`),
-      pruneAnswers: prepare('DELETE FROM kept_answers WHERE escalation_id NOT IN (SELECT id FROM escalations)'),
+      // Kept answers are the upstream's raw bytes: gone as soon as no call can attach to their escalation.
+      pruneAnswers: prepare(`DELETE FROM kept_answers WHERE escalation_id NOT IN
+        (SELECT id FROM escalations WHERE consumed_at IS NULL AND (state = 'pending' OR decided_at > ?))`),
       keepAnswer: prepare(`INSERT OR REPLACE INTO kept_answers (escalation_id, idx, status, headers, raw, upstream, model, confidence)
         VALUES (@id, @idx, @status, @headers, @raw, @upstream, @model, @confidence)`),
       answers: prepare('SELECT * FROM kept_answers WHERE escalation_id = ? ORDER BY idx'),
@@ -170,11 +172,17 @@ export class EscalationStore {
     };
   }
 
-  insert(e: NewEscalation): void {
+  /** Inserts an escalation and, for a jury's, the answers kept with it: one transaction, so neither is ever without the other. */
+  insert(e: NewEscalation, answers: readonly KeptAnswer[] = []): void {
     const subject = e.kind === 'tool_call' ? { args: e.args, schema: e.argsSchema } : { candidates: e.candidates };
-    this.stmts.insert.run({
-      ...e, session: e.session ?? null, task: e.task ?? null, tool: e.tool ?? null, argsHash: e.argsHash ?? null, subject: JSON.stringify(subject),
-    });
+    this.db.transaction(() => {
+      this.stmts.insert.run({
+        ...e, session: e.session ?? null, task: e.task ?? null, tool: e.tool ?? null, argsHash: e.argsHash ?? null, subject: JSON.stringify(subject),
+      });
+      answers.forEach((a, idx) => this.stmts.keepAnswer.run({
+        id: e.id, idx, status: a.status, headers: JSON.stringify(a.headers), raw: a.raw, upstream: a.upstream, model: a.model ?? null, confidence: a.confidence ?? null,
+      }));
+    })();
   }
 
   /** The newest escalation with this key that a call may still attach to: pending, or decided after `decidedAfter` and not yet consumed. */
@@ -221,15 +229,6 @@ export class EscalationStore {
     return first;
   }
 
-  /** Keeps a jury's answers (in candidate order) with its escalation. */
-  keepAnswers(id: string, answers: readonly KeptAnswer[]): void {
-    this.db.transaction(() => {
-      answers.forEach((a, idx) => this.stmts.keepAnswer.run({
-        id, idx, status: a.status, headers: JSON.stringify(a.headers), raw: a.raw, upstream: a.upstream, model: a.model ?? null, confidence: a.confidence ?? null,
-      }));
-    })();
-  }
-
   /** The answers kept with an escalation, in candidate order (none: not a jury's, or already delivered). */
   answers(id: string): KeptAnswer[] {
     return (this.stmts.answers.all(id) as { status: number; headers: string; raw: Buffer; upstream: string; model: string | null; confidence: number | null }[])
@@ -245,9 +244,12 @@ export class EscalationStore {
 
   /** Forgets escalations decided before `before` (the audit log keeps their record). */
   prune(before: number): number {
-    const pruned = this.stmts.prune.run(before).changes;
-    this.stmts.pruneAnswers.run();
-    return pruned;
+    return this.stmts.prune.run(before).changes;
+  }
+
+  /** Drops the kept answers of escalations no call can attach to any more (delivered, or decided before `decidedBefore`). */
+  pruneAnswers(decidedBefore: number): number {
+    return this.stmts.pruneAnswers.run(decidedBefore).changes;
   }
 
   enqueueWebhook(id: string, at: number): void {

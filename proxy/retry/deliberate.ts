@@ -119,7 +119,7 @@ async function jury(input: DeliberateInput): Promise<Chosen> {
   const { fwd, metrics } = input;
   const { call } = fwd;
   const cfg = input.plan.parallel!;
-  if (call.policy.mode === 'enforce') {
+  if (call.policy.mode === 'enforce' && call.policy.audit.bodies !== 'none') {
     const again = await reattached(input).catch((err) => {
       // Another sending of this call took the decision: this one runs its own jury.
       if (err instanceof EscalationConsumedError) return undefined;
@@ -158,12 +158,14 @@ function preview(r: Response): string {
 }
 
 /**
- * Identifies a jury's call across requests: the agent, its session and the agent's exact request. The
- * same call sent again (its request cut by a sidecar restart or the agent's own timeout) attaches to
- * the escalation its first sending opened, instead of running a new jury and a new review.
+ * Identifies a jury's call across requests: the agent, its session, where it goes (route, endpoint,
+ * upstream) and the agent's exact request. The same call sent again (its request cut by a sidecar
+ * restart or the agent's own timeout) attaches to the escalation its first sending opened, instead
+ * of running a new jury and a new review.
  */
 function juryKey(fwd: ForwardInput): string {
-  return `model:${fwd.call.agent.id}:${fwd.call.session ?? ''}:${argsHash(fwd.wire)}`;
+  const { call } = fwd;
+  return `model:${call.agent.id}:${call.session ?? ''}:${call.route}:${call.endpoint}:${fwd.targets[0].client.config.name}:${argsHash(fwd.wire)}`;
 }
 
 /**
@@ -201,21 +203,29 @@ async function escalate(input: DeliberateInput, answers: readonly Chosen[], grou
     return { text: r.text, toolCalls: r.toolCalls.length ? r.toolCalls : undefined, confidence: answers[g[0]].confidence, votes: g.length };
   });
   const picks = groups.map((g) => answers[g[0]]);
+  // With audit.bodies: none the operator keeps model output off disk: nothing is kept, and a call sent
+  // again runs its own jury (its key is its own request).
+  const keep = call.policy.audit.bodies !== 'none';
+  const kept = keep ? picks.map((c) => ({
+    status: c.status, headers: c.headers, raw: c.raw, upstream: c.target.client.config.name, model: c.target.model, confidence: c.confidence,
+  })) : [];
+  let key = keep ? juryKey(fwd) : `model:${call.id}`;
   for (;;) {
     const esc = escalations.open({
-      kind: 'model_answer', key: juryKey(fwd), agent: call.agent.id, session: call.session, task: call.task, requestId: call.id,
+      kind: 'model_answer', key, agent: call.agent.id, session: call.session, task: call.task, requestId: call.id,
       candidates, reason, timeoutMs: call.policy.escalation.timeoutMs,
-    });
+    }, kept);
     const mine = esc.requestId === call.id;
-    if (mine) {
-      escalations.keepAnswers(esc.id, picks.map((c) => ({
-        status: c.status, headers: c.headers, raw: c.raw, upstream: c.target.client.config.name, model: c.target.model, confidence: c.confidence,
-      })));
+    // An identical call already waits (sent twice at once): this one waits for the same person's pick,
+    // among the answers that person saw.
+    const theirs = mine ? [] : escalations.answers(esc.id).map((a) => keptChosen(fwd, a));
+    if (!mine && theirs.length === 0) {
+      // Nothing kept to map the pick onto (delivered meanwhile): this call is reviewed on its own.
+      key = `model:${call.id}`;
+      continue;
     }
-    // An identical call already waits (sent twice at once): this one waits for the same person's pick.
-    const kept = mine ? picks : escalations.answers(esc.id).map((a) => keptChosen(fwd, a));
     try {
-      return await awaitPick(input, esc.id, kept.length > 0 ? kept : picks, reason, mine ? 'opened' : 'attached');
+      return await awaitPick(input, esc.id, mine ? picks : theirs, reason, mine ? 'opened' : 'attached');
     } catch (err) {
       // The other sending took the decision: this one needs its own review.
       if (err instanceof EscalationConsumedError) continue;

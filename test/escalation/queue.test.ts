@@ -255,3 +255,26 @@ test('the webhook is retried with backoff until it lands, resumes after a restar
     await later.close();
   }
 });
+
+test('a jury\'s kept answers live with their escalation, in one transaction, only while a call can still attach', () => {
+  const store = new EscalationStore(join(tempDataDir(), 'escalations.db'));
+  try {
+    const answer = (text: string) => ({ status: 200, headers: { 'content-type': 'application/json' }, raw: Buffer.from(text), upstream: 'openai', model: 'gpt-4o' });
+    const base = { kind: 'model_answer' as const, agent: 'a1', requestId: 'r', reason: 'split jury', candidates: [{ text: 'A' }, { text: 'B' }], createdAt: 0, deadline: 9e15 };
+    store.insert({ ...base, id: 'esc_open', key: 'k-open' }, [answer('A'), answer('B')]);
+    store.insert({ ...base, id: 'esc_old', key: 'k-old' }, [answer('C')]);
+    store.insert({ ...base, id: 'esc_done', key: 'k-done' }, [answer('D')]);
+    assert.deepEqual(store.answers('esc_open').map((a) => [a.raw.toString(), a.upstream, a.model]), [['A', 'openai', 'gpt-4o'], ['B', 'openai', 'gpt-4o']]);
+    const now = Date.now();
+    assert.ok(store.decide('esc_old', 'approved', { choice: 0 }, now - 10_000));
+    assert.ok(store.decide('esc_done', 'approved', { choice: 0 }, now));
+    assert.ok(store.consume('esc_done', now));
+    assert.deepEqual(store.answers('esc_done'), [], 'delivered: dropped at once');
+    // Decided before the claim window: no call can attach any more.
+    assert.equal(store.pruneAnswers(now - 5_000), 1);
+    assert.deepEqual(store.answers('esc_old'), []);
+    assert.equal(store.answers('esc_open').length, 2, 'pending: kept');
+  } finally {
+    store.close();
+  }
+});

@@ -140,6 +140,20 @@ escalation: { timeoutMs: 60000, onTimeout: fail }
   }
 });
 
+test('the same question in another session is its own call: its own jury and its own review', async () => {
+  const answers = ['One.', 'Two.', 'Three.'];
+  const seen = script(fake, (_req, n, res) => chatJson(res, answers[n % 3]));
+  const inSession = (session: string) => ({ headers: { ...critical.headers, 'x-warden-session': session } });
+  const first = client.chat.completions.create(ask('Pick a number'), inSession('s-1')).catch((err: Error) => err);
+  const pending = () => warden.ctx.services.escalations.list({ state: 'pending' }).filter((e) => e.kind === 'model_answer');
+  await waitFor(() => pending().length === 1, 10_000, 'the first escalation');
+  const second = client.chat.completions.create(ask('Pick a number'), inSession('s-2')).catch((err: Error) => err);
+  await waitFor(() => pending().length === 2, 10_000, 'a second escalation, not an attachment');
+  assert.equal(seen.length, 6, 'two juries');
+  for (const e of pending()) warden.ctx.services.escalations.reject(e.id, { by: 'test' });
+  for (const r of [await first, await second]) assert.ok(r instanceof Error && /rejected/i.test(r.message), String(r));
+});
+
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${warden.adminUrl}/metrics`)).text();
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
