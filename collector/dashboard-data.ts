@@ -4,10 +4,12 @@
 // over a large store stays fast. Only one agent's few drift, evaluation and escalation records are read whole.
 // Everything is one fleet's (the signed-in one): its records, alerts and prices, no other's.
 import { InvalidRequestError } from '../proxy/errors.ts';
+import { driftSummary, escalationRows, parsed, type BodyRow } from './dashboard-events.ts';
 import * as q from './dashboard-sql.ts';
+import { compareText } from './rollups.ts';
 import type { Sql, TotalsRow } from './dashboard-sql.ts';
 import type {
-  AgentDetail, AgentRow, CostRow, DailyRow, DriftEvent, EscalationRow, FleetOverview, KindCount, LatencySummary, Price, Range,
+  AgentDetail, AgentRow, CostRow, DailyRow, FleetOverview, KindCount, LatencySummary, Price, Range,
   RecordPage, RecordRow, TrustPoint,
 } from './dashboard-types.ts';
 import type { CollectorStore, RecordQuery } from './store.ts';
@@ -52,10 +54,6 @@ function addTotals(into: TotalsRow, row: TotalsRow): void {
   into.costUsd += row.costUsd;
 }
 
-/** Code-unit order, as both stores order text, whatever the locale. */
-function byText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /** The fleet: today's and this month's calls, errors and cost (UTC, from `now`), 30 days of history, each agent. */
 export async function fleetOverview(store: CollectorStore, fleet: string, now: Date): Promise<FleetOverview> {
@@ -99,7 +97,7 @@ export async function fleetOverview(store: CollectorStore, fleet: string, now: D
     if (agent) agent.violations = v.count;
   }
   const agentRows: AgentRow[] = [...byAgent.values()]
-    .sort((a, b) => b.costMonth - a.costMonth || byText(a.agent, b.agent));
+    .sort((a, b) => b.costMonth - a.costMonth || compareText(a.agent, b.agent));
   return {
     now: now.toISOString(),
     agents: agentRows.length,
@@ -126,69 +124,13 @@ export function latencySummary(rows: readonly { n: number; rn: number; ms: numbe
 function costRows(rows: (TotalsRow & { key: string })[]): CostRow[] {
   return rows
     .map((r) => ({ key: r.key, calls: r.calls, inputTokens: r.inputTokens, outputTokens: r.outputTokens, costUsd: r.costUsd }))
-    .sort((a, b) => b.costUsd - a.costUsd || byText(a.key, b.key));
+    .sort((a, b) => b.costUsd - a.costUsd || compareText(a.key, b.key));
 }
 
 function kindCounts(rows: { kind: string; tool: string | null; count: number }[]): KindCount[] {
   return rows
     .map((r) => (r.tool === null ? { kind: r.kind, count: r.count } : { kind: r.kind, tool: r.tool, count: r.count }))
-    .sort((a, b) => b.count - a.count || byText(a.kind, b.kind) || byText(a.tool ?? '', b.tool ?? ''));
-}
-
-function round(x: unknown): string {
-  return typeof x === 'number' ? String(Math.round(x * 1000) / 1000) : String(x);
-}
-
-/** One line for a drift record: the capabilities that drifted, or the live metrics that moved. */
-function driftSummary(r: Record<string, any>): { kind: DriftEvent['kind']; summary: string } {
-  const passive = r.passive;
-  if (passive && typeof passive === 'object') {
-    const flagged: any[] = Array.isArray(passive.flagged) ? passive.flagged : [];
-    const moved = flagged.map((m) => (typeof m?.reason === 'string' ? m.reason : `${m?.metric}: ${round(m?.baseline)} → ${round(m?.current)}`));
-    return { kind: 'passive', summary: `Live traffic, window ${passive.window}: ${moved.join('; ') || 'metrics moved'}` };
-  }
-  const capabilities: any[] = Array.isArray(r.drift?.capabilities) ? r.drift.capabilities : [];
-  const drifted = capabilities.filter((c) => c?.state === 'drift')
-    .map((c) => `${c.name} ${round(c.baseline)} → ${round(c.candidate)} (Δ ${round(c.delta)})`);
-  return { kind: 'pact', summary: `Pact drift: ${drifted.join('; ') || 'confirmed'}` };
-}
-
-type BodyRow = { logId: string; seq: number; ts: string; body: string };
-
-function parsed(rows: BodyRow[]): (BodyRow & { r: Record<string, any> })[] {
-  return rows.flatMap((row) => {
-    try {
-      const r = JSON.parse(row.body);
-      return r && typeof r === 'object' ? [{ ...row, r }] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/**
- * Escalations from their records, newest first: one row per escalation, when and where it was
- * opened and how it ended ("pending" while only opened in the range).
- */
-function escalationRows(rows: BodyRow[]): EscalationRow[] {
-  const byId = new Map<string, EscalationRow>();
-  // Oldest first, so the opening record sets when and where, and the final one how it ended.
-  for (const { r, logId, seq, ts } of parsed(rows).reverse()) {
-    const e = r.escalation;
-    if (typeof e?.id !== 'string') continue;
-    let row = byId.get(e.id);
-    if (!row) {
-      row = { ts, id: e.id, kind: String(e.kind ?? ''), outcome: 'pending', logId, seq };
-      if (typeof e.tool === 'string') row.tool = e.tool;
-      if (typeof r.task === 'string') row.task = r.task;
-      byId.set(e.id, row);
-    }
-    if (r.action === 'opened' || typeof r.action !== 'string') continue;
-    row.outcome = r.action;
-    if (typeof r.decision?.by === 'string') row.by = r.decision.by;
-    if (typeof e.waited_ms === 'number') row.waitedMs = e.waited_ms;
-  }
-  return [...byId.values()].sort((a, b) => byText(b.ts, a.ts));
+    .sort((a, b) => b.count - a.count || compareText(a.kind, b.kind) || compareText(a.tool ?? '', b.tool ?? ''));
 }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -278,13 +220,13 @@ export async function agentDetail(store: CollectorStore, fleet: string, agent: s
   return {
     agent,
     range: { from, to },
-    versions: versions.sort((a, b) => byText(a.firstSeen, b.firstSeen)).map((v) => v.version),
+    versions: versions.sort((a, b) => compareText(a.firstSeen, b.firstSeen)).map((v) => v.version),
     calls: totals.calls,
     errors: totals.errors,
     costUsd: totals.costUsd,
     inputTokens: totals.inputTokens,
     outputTokens: totals.outputTokens,
-    daily: [...days.values()].sort((a, b) => byText(a.day, b.day)),
+    daily: [...days.values()].sort((a, b) => compareText(a.day, b.day)),
     costByTask: costRows(byTask),
     costByModel: costRows(byModel),
     latency: latencySummary(latencies),
@@ -294,7 +236,7 @@ export async function agentDetail(store: CollectorStore, fleet: string, agent: s
     trust: parsed(trust).flatMap(({ r, ts }): TrustPoint[] => (typeof r.trust_score === 'number' && Number.isFinite(r.trust_score) ? [{ ts, score: r.trust_score }] : []))
       .reverse(),
     escalations: escalationList,
-    escalationOutcomes: [...outcomes].map(([kind, count]) => ({ kind, count })).sort((a, b) => b.count - a.count || byText(a.kind, b.kind)),
+    escalationOutcomes: [...outcomes].map(([kind, count]) => ({ kind, count })).sort((a, b) => b.count - a.count || compareText(a.kind, b.kind)),
   };
 }
 
@@ -331,7 +273,21 @@ export async function recordDetail(store: CollectorStore, fleet: string, logId: 
 
 /** The fleet's current price of each model the collector prices for it, by model name. */
 export async function listPrices(store: CollectorStore, fleet: string): Promise<Price[]> {
-  return (await select<Price>(store, q.currentPrices(store.placeholder.bind(store), fleet))).sort((a, b) => byText(a.model, b.model));
+  return (await select<Price>(store, q.currentPrices(store.placeholder.bind(store), fleet))).sort((a, b) => compareText(a.model, b.model));
+}
+
+/** What is wrong with a price, if anything: one rule for the form and for every other caller. */
+export function priceProblems(price: Omit<Price, 'since'>): string[] {
+  const problems: string[] = [];
+  // eslint-disable-next-line no-control-regex
+  if (typeof price.model !== 'string' || price.model.trim() === '' || price.model.length > 200 || /[\u0000-\u001f]/.test(price.model)) {
+    problems.push('model must be a name of 1 to 200 characters without control characters');
+  }
+  for (const key of ['inputPerMTok', 'outputPerMTok'] as const) {
+    const v = price[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1_000_000) problems.push(`${key} must be a number of USD per million tokens, 0 to 1,000,000`);
+  }
+  return problems;
 }
 
 /**
@@ -340,14 +296,7 @@ export async function listPrices(store: CollectorStore, fleet: string): Promise<
  * were stored with, and other fleets keep their own prices.
  */
 export async function setPrice(store: CollectorStore, fleet: string, price: Omit<Price, 'since'>, now: Date): Promise<Price> {
-  const problems: string[] = [];
-  if (typeof price.model !== 'string' || price.model.trim() === '' || price.model.length > 200 || /[\u0000-\u001f]/.test(price.model)) {
-    problems.push('model must be a name of 1 to 200 characters without control characters');
-  }
-  for (const key of ['inputPerMTok', 'outputPerMTok'] as const) {
-    const v = price[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) problems.push(`${key} must be a number of USD per million tokens, 0 or more`);
-  }
+  const problems = priceProblems(price);
   if (problems.length > 0) throw new InvalidRequestError(`invalid price: ${problems.join('; ')}`);
   const stored: Price = { model: price.model, inputPerMTok: price.inputPerMTok, outputPerMTok: price.outputPerMTok, since: now.toISOString() };
   await store.insertPrice(fleet, stored);

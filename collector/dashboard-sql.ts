@@ -6,6 +6,7 @@
 // agent are read back as bodies. Aliases are double-quoted so PostgreSQL keeps their case; ts is ISO text
 // in both stores, so a UTC day is substr(ts, 1, 10) and ranges compare as text. Every query is one
 // fleet's (its first condition, the first column of the indexes it uses): no fleet reads another's.
+import { IS_ERROR } from './rollups.ts';
 import { recordFilter, type RecordQuery } from './store.ts';
 
 export type Placeholder = (n: number) => string;
@@ -25,8 +26,7 @@ function build(p: Placeholder, render: (bind: (v: unknown) => string) => string)
   return { sql, args };
 }
 
-// "An error" is an answer of 400 or more, or an error Warden told (before or during a stream).
-const TOTALS = `count(*) AS calls, coalesce(sum(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END), 0) AS errors,
+const TOTALS = `count(*) AS calls, coalesce(sum(${IS_ERROR}), 0) AS errors,
   coalesce(sum(input_tokens), 0) AS "inputTokens", coalesce(sum(output_tokens), 0) AS "outputTokens", coalesce(sum(cost_usd), 0) AS "costUsd"`;
 
 export interface TotalsRow {
@@ -85,7 +85,7 @@ export function agentCallsRaw(p: Placeholder, fleet: string, agent: string, from
     WHERE fleet = ${bind(fleet)} AND agent_id = ${bind(agent)} AND event = 'model_call' AND ts >= ${bind(from)} AND ts < ${bind(to)} GROUP BY 1, 2, 3`);
 }
 
-/** The latency of each of one agent's model calls in [from, to). */
+/** One agent's model-call latencies in [from, to) at the ranks latencySummary reads (p50, p90, p99, max), with their count. */
 export function agentLatencies(p: Placeholder, fleet: string, agent: string, from: string, to: string): Sql {
   // Nearest-rank percentiles ranked in the database, so a busy agent's page reads four rows, not
   // every call's latency; ceil(pct·n/100) in integer arithmetic, the same in both dialects.

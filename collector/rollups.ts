@@ -21,6 +21,10 @@ export interface RollupFacts {
   costUsd: number | null;
 }
 
+// "An error" is an answer of 400 or more, or an error Warden told (before or during a stream): 1 per
+// such call, summed. The rollups and the raw queries count with this one expression.
+export const IS_ERROR = 'CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END';
+
 export const DAILY_COLUMNS = ['fleet', 'day', 'agent_id', 'task', 'model', 'calls', 'errors', 'input_tokens', 'output_tokens', 'cost_usd'];
 export const AGENT_COLUMNS = ['fleet', 'agent_id', 'first_seen', 'last_seen', 'version', 'version_seen'];
 
@@ -63,7 +67,7 @@ export function upsertAgents(values: string): string {
  */
 export const rollupBackfill = (bytewise: string) => `
 INSERT INTO daily_rollups (${DAILY_COLUMNS.join(', ')})
-  SELECT fleet, substr(ts, 1, 10), agent_id, task, model, count(*), sum(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END),
+  SELECT fleet, substr(ts, 1, 10), agent_id, task, model, count(*), sum(${IS_ERROR}),
     coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0)
   FROM records WHERE event = 'model_call' GROUP BY fleet, substr(ts, 1, 10), agent_id, task, model;
 INSERT INTO agent_rollups (${AGENT_COLUMNS.join(', ')})

@@ -3,10 +3,10 @@
 // the token's own fleet only. The process keeps no state of its own beyond its store, so replicas
 // can share one database.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { fleetOfBearer } from './dashboard/auth.ts';
 import { dashboardRoute } from './dashboard/routes.ts';
 import { ForeignLogError, MalformedBatchError, parseBatch } from './ingest.ts';
 import type { CollectorStore } from './store.ts';
@@ -39,15 +39,9 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
 }
 
 function fleetOf(req: IncomingMessage, tokens: ReadonlyMap<string, string>): string {
-  const m = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''));
-  if (m) {
-    const given = Buffer.from(m[1]);
-    for (const [token, fleet] of tokens) {
-      const want = Buffer.from(token);
-      if (want.length === given.length && timingSafeEqual(want, given)) return fleet;
-    }
-  }
-  throw new HttpError(401, 'WARDEN_ERR_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');
+  const fleet = fleetOfBearer(req, tokens);
+  if (fleet === undefined) throw new HttpError(401, 'WARDEN_ERR_UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');
+  return fleet;
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -151,8 +151,13 @@ export function openSqliteStore(path: string): CollectorStore {
   let fleetOfBatch = '';
   let pricesOfBatch: PriceBook = new Map();
   let rollupOfBatch = new BatchRollup('');
-  // The dashboard's queries are a fixed set of texts: each is prepared once.
+  // The read queries (the API's and the dashboard's) are a small fixed set of texts: each is prepared once.
   const statements = new Map<string, Database.Statement>();
+  const prepared = (sql: string): Database.Statement => {
+    let stmt = statements.get(sql);
+    if (!stmt) statements.set(sql, (stmt = db.prepare(sql)));
+    return stmt;
+  };
 
   const tx: IngestTx = {
     async head(logId) {
@@ -218,27 +223,27 @@ export function openSqliteStore(path: string): CollectorStore {
     async records(fleet, rq: RecordQuery) {
       const { where, args } = recordFilter(fleet, rq, () => '?');
       const sql = `SELECT log_id AS logId, seq, body FROM records ${where} ORDER BY log_id, seq LIMIT ?`;
-      return db.prepare(sql).all(...args, rq.limit) as { logId: string; seq: number; body: string }[];
+      return prepared(sql).all(...args, rq.limit) as { logId: string; seq: number; body: string }[];
     },
     async cost(fleet, groupBy, from, to) {
       const col = groupBy === 'agent' ? 'agent_id' : 'task';
-      return db.prepare(`SELECT ${col} AS key, count(*) AS calls, coalesce(sum(input_tokens), 0) AS inputTokens,
+      return prepared(`SELECT ${col} AS key, count(*) AS calls, coalesce(sum(input_tokens), 0) AS inputTokens,
         coalesce(sum(output_tokens), 0) AS outputTokens, coalesce(sum(cost_usd), 0) AS costUsd FROM records
         WHERE fleet = ? AND event = 'model_call' AND ${col} IS NOT NULL AND ts >= ? AND ts < ? GROUP BY ${col} ORDER BY costUsd DESC`)
         .all(fleet, from ?? '', to ?? '9999') as never;
     },
     async alerts(fleet, sinceId = 0) {
-      return db.prepare('SELECT id, log_id AS logId, seq, kind, detail, at FROM alerts WHERE fleet = ? AND id > ? ORDER BY id').all(fleet, sinceId) as never;
+      return prepared('SELECT id, log_id AS logId, seq, kind, detail, at FROM alerts WHERE fleet = ? AND id > ? ORDER BY id').all(fleet, sinceId) as never;
     },
     async logs(fleet) {
-      return db.prepare(`SELECT log_id AS logId, agent_id AS agent, size, checkpoint_size AS checkpointSize, last_seen AS lastSeen FROM logs
+      return prepared(`SELECT log_id AS logId, agent_id AS agent, size, checkpoint_size AS checkpointSize, last_seen AS lastSeen FROM logs
         WHERE fleet = ? ORDER BY log_id`).all(fleet) as never;
     },
     async *logRecords(fleet, logId) {
       // Paged, so a long log is never held in memory at once.
       let after = 0;
       for (;;) {
-        const page = db.prepare('SELECT seq, body FROM records WHERE log_id = ? AND seq > ? AND fleet = ? ORDER BY seq LIMIT 1000')
+        const page = prepared('SELECT seq, body FROM records WHERE log_id = ? AND seq > ? AND fleet = ? ORDER BY seq LIMIT 1000')
           .all(logId, after, fleet) as { seq: number; body: string }[];
         if (page.length === 0) return;
         yield* page;
@@ -246,14 +251,12 @@ export function openSqliteStore(path: string): CollectorStore {
       }
     },
     async logCheckpoints(fleet, logId) {
-      return (db.prepare('SELECT body FROM checkpoints WHERE log_id = ? AND EXISTS (SELECT 1 FROM logs WHERE log_id = ? AND fleet = ?) ORDER BY size')
+      return (prepared('SELECT body FROM checkpoints WHERE log_id = ? AND EXISTS (SELECT 1 FROM logs WHERE log_id = ? AND fleet = ?) ORDER BY size')
         .all(logId, logId, fleet) as { body: string }[]).map((r) => r.body);
     },
     placeholder: () => '?',
     async select<T>(sql: string, args: unknown[]) {
-      let stmt = statements.get(sql);
-      if (!stmt) statements.set(sql, (stmt = db.prepare(sql)));
-      return stmt.all(...args) as T[];
+      return prepared(sql).all(...args) as T[];
     },
     // Serialized with ingest, so a price never lands inside a batch's transaction.
     insertPrice: (fleet, p) => serialized(async () => {

@@ -66,8 +66,8 @@ const AGENT_OVERRIDES = [['id', 'WARDEN_AGENT_ID'], ['version', 'WARDEN_AGENT_VE
 function overrideAgent(doc: unknown, env: NodeJS.ProcessEnv): (typeof AGENT_OVERRIDES)[number][] {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return [];
   const applied = AGENT_OVERRIDES.filter(([, variable]) => env[variable]);
-  const d = doc as Record<string, unknown>;
   if (applied.length === 0) return [];
+  const d = doc as Record<string, unknown>;
   const agent = d.agent !== null && typeof d.agent === 'object' && !Array.isArray(d.agent) ? { ...d.agent } : {};
   for (const [field, variable] of applied) (agent as Record<string, unknown>)[field] = env[variable];
   d.agent = agent;

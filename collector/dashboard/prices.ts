@@ -1,4 +1,5 @@
 // GET /prices : the collector's price table, and the form that sets a model's price (POST /prices).
+import { priceProblems } from '../dashboard-data.ts';
 import type { Price } from '../dashboard-types.ts';
 import { usd, when } from './format.ts';
 import { html } from '../../proxy/admin/html.ts';
@@ -7,19 +8,13 @@ import { renderTable, table } from './table.ts';
 
 export type PriceInput = Omit<Price, 'since'>;
 
-/** A submitted price form, or what is wrong with it. */
+/** A submitted price form, or what is wrong with it (setPrice's rules). */
 export function parsePriceForm(form: URLSearchParams): { price: PriceInput } | { error: string } {
-  const model = (form.get('model') ?? '').trim();
-  const inputPerMTok = Number(form.get('inputPerMTok') ?? '');
-  const outputPerMTok = Number(form.get('outputPerMTok') ?? '');
-  const problems: string[] = [];
-  // eslint-disable-next-line no-control-regex
-  if (!model || model.length > 200 || /[\u0000-\u001f]/.test(model)) problems.push('a model name of 1 to 200 characters without control characters');
-  for (const [name, v, raw] of [['input', inputPerMTok, form.get('inputPerMTok')], ['output', outputPerMTok, form.get('outputPerMTok')]] as const) {
-    if (!raw?.trim() || !Number.isFinite(v) || v < 0 || v > 1_000_000) problems.push(`an ${name} price of 0 or more USD per million tokens`);
-  }
-  if (problems.length) return { error: `The price needs ${problems.join(', and ')}.` };
-  return { price: { model, inputPerMTok, outputPerMTok } };
+  // An empty field is no number (Number('') would be 0).
+  const amount = (name: string) => (form.get(name)?.trim() ? Number(form.get(name)) : Number.NaN);
+  const price = { model: (form.get('model') ?? '').trim(), inputPerMTok: amount('inputPerMTok'), outputPerMTok: amount('outputPerMTok') };
+  const problems = priceProblems(price);
+  return problems.length > 0 ? { error: `The price was refused: ${problems.join('; ')}.` } : { price };
 }
 
 /** The price table and the form; `error` and `form` refill it after a refused submission. */

@@ -5,6 +5,7 @@ import type { RecordPage, RecordRow } from '../dashboard-types.ts';
 import type { RecordQuery } from '../store.ts';
 import { count, ms, usd, when } from './format.ts';
 import { html, jsonData, type SafeHtml } from '../../proxy/admin/html.ts';
+import { isEncryptedField } from '../../proxy/audit/field-protection.ts';
 import { agentHref, recordHref, type Page } from './layout.ts';
 import { isoOf } from './range.ts';
 import { renderTable, table } from './table.ts';
@@ -77,7 +78,7 @@ function labelOf(name: (typeof FILTERS)[number]): string {
 /** Whether a record body holds any field protected by field-protection.ts. */
 export function hasEncryptedFields(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
-  if ((value as { $enc?: unknown }).$enc === 'aes-256-gcm') return true;
+  if (isEncryptedField(value)) return true;
   return Object.values(value as object).some(hasEncryptedFields);
 }
 

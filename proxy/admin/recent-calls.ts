@@ -5,6 +5,7 @@
 // audit log is on; a push is O(1) and allocates only the summary itself.
 import type { Policy } from '../../policies/types.ts';
 import { callEvent } from '../audit/call-record.ts';
+import { segments } from '../audit/field-protection.ts';
 import type { CallTiming } from '../http/call-timing.ts';
 import type { CallContext } from '../stage.ts';
 
@@ -81,7 +82,7 @@ const hidden = new WeakMap<Policy, readonly (keyof CallSummary)[]>();
 function hiddenFields(policy: Policy): readonly (keyof CallSummary)[] {
   let fields = hidden.get(policy);
   if (!fields) {
-    const norm = (p: string) => p.replace(/^\$\.?/, '');
+    const norm = (p: string) => segments(p).join('.');
     const paths = [...policy.audit.mask.map((m) => norm(m.path)), ...policy.audit.encrypt.map(norm)];
     // A rule on `model` covers model.asked; one on `agent` covers nothing here.
     fields = FIELD_PATHS.filter(([, path]) => paths.some((p) => path === p || path.startsWith(`${p}.`))).map(([f]) => f);

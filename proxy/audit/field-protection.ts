@@ -32,6 +32,11 @@ export interface EncryptedField {
   tag: string;
 }
 
+/** Whether a value is a field this module sealed. */
+export function isEncryptedField(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && (value as { $enc?: unknown }).$enc === 'aes-256-gcm';
+}
+
 /** A problem with keys or a field that does not decrypt; its message names the seq, path and key id. */
 export class KeyError extends Error {}
 
@@ -63,7 +68,8 @@ export function loadKeyring(env: NodeJS.ProcessEnv = process.env): Keyring | und
   return { activeKid, keys };
 }
 
-function segments(path: string): string[] {
+/** A policy's field path (`$.request.text`, `request.text`) as its segments. */
+export function segments(path: string): string[] {
   return path.replace(/^\$\.?/, '').split('.').filter(Boolean);
 }
 
@@ -110,7 +116,7 @@ export function decryptRecord(record: Record<string, unknown>, keyring: Keyring 
     if (node === null || typeof node !== 'object') return node;
     if (Array.isArray(node)) return node.map((v, i) => walk(v, [...path, String(i)]));
     const obj = node as Record<string, unknown>;
-    if (obj.$enc === 'aes-256-gcm') return open(obj as unknown as EncryptedField, path.join('.'));
+    if (isEncryptedField(obj)) return open(obj as unknown as EncryptedField, path.join('.'));
     for (const k of Object.keys(obj)) obj[k] = walk(obj[k], [...path, k]);
     return obj;
   };
