@@ -61,7 +61,7 @@ export interface CallContext {
   /** Usage of attempts made for this call but not delivered (jury members, low-confidence answers). */
   extraUsage?: Usage;
   costUsd?: number;
-  /** Input tokens of the request as sent upstream, when context windowing counted them. */
+  /** Input tokens of the request whose answer was delivered, as the upstream counted them. */
   contextTokens?: number;
   /** Short labels for x-warden-actions, e.g. `model-pinned`. */
   readonly actions: string[];

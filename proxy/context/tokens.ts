@@ -6,7 +6,8 @@
 // hashed: re-counting a long conversation costs a string comparison per message and a tokenization
 // of the new ones.
 import { hash } from 'node:crypto';
-import { get_encoding, type Tiktoken } from 'tiktoken';
+import { createRequire } from 'node:module';
+import type { Tiktoken } from 'tiktoken';
 import type { Message, Request, ToolCall, ToolDefinition, ToolResult } from '../canonical.ts';
 
 export type TokenizerFamily = 'openai' | 'anthropic';
@@ -17,6 +18,13 @@ export interface TokenCounter {
   countMessage(model: string, family: TokenizerFamily, m: Message): number;
   /** Tokens of a whole request: its messages, its tool definitions, and the reply priming. */
   countRequest(model: string, family: TokenizerFamily, req: Pick<Request, 'messages' | 'tools'>): number;
+  /**
+   * A cheap upper bound on countRequest, never below it: the same formula with each text's UTF-8
+   * byte length for its token count (a BPE token spans at least one byte). It needs no tokenizer, so
+   * a request that fits by its bound is never tokenized, and the tokenizer's tables (tens of MB) are
+   * loaded only once a conversation comes near its window.
+   */
+  boundRequest(model: string, family: TokenizerFamily, req: Pick<Request, 'messages' | 'tools'>): number;
   /** Tokens of a plain text (e.g. a note Warden adds). */
   countText(model: string, family: TokenizerFamily, text: string): number;
   /**
@@ -71,11 +79,14 @@ const RECENT_CONVERSATIONS = 16;
 
 // One encoder per encoding for the whole process, shared by every counter: building one parses a
 // multi-megabyte BPE table into WASM memory (30-150 ms), they hold no per-use state, and are never freed.
-const encoders = new Map<Encoding, Tiktoken>();
+// tiktoken itself is loaded on first use too (its WASM module is ~20 MB resident): a sidecar whose
+// requests all fit by their bound (boundRequest) never loads it.
+const encoders = new Map<Encoding, Tokens>();
+const require = createRequire(import.meta.url);
 
-function encoder(e: Encoding): Tiktoken {
+function encoder(e: Encoding): Tokens {
   let enc = encoders.get(e);
-  if (!enc) encoders.set(e, (enc = get_encoding(e)));
+  if (!enc) encoders.set(e, (enc = exactTokens((require('tiktoken') as typeof import('tiktoken')).get_encoding(e))));
   return enc;
 }
 
@@ -202,17 +213,22 @@ function sameMessage(a: Seen, b: Message): boolean {
   return ar.length === br.length && ar.every((r, i) => r.toolCallId === br[i].toolCallId && (b.role === 'tool' || r.content === br[i].content));
 }
 
-function tokens(enc: Tiktoken, text: string): number {
+/** How many tokens a text is: exactly, by an encoder, or bounded from above, by its UTF-8 bytes. */
+type Tokens = (text: string) => number;
+
+function exactTokens(enc: Tiktoken): Tokens {
   // encode_ordinary: text that spells a special token ("<|endoftext|>") is counted as text, not refused.
-  return text === '' ? 0 : enc.encode_ordinary(text).length;
+  return (text) => (text === '' ? 0 : enc.encode_ordinary(text).length);
 }
 
-function openaiMessageTokens(enc: Tiktoken, m: Message): number {
-  let n = TOKENS_PER_MESSAGE + tokens(enc, m.role) + tokens(enc, m.text);
+const byteBound: Tokens = (text) => Buffer.byteLength(text, 'utf8');
+
+function openaiMessageTokens(tokens: Tokens, m: Message): number {
+  let n = TOKENS_PER_MESSAGE + tokens(m.role) + tokens(m.text);
   const name = nameOf(m);
-  if (name !== undefined) n += TOKENS_PER_NAME + tokens(enc, name);
-  for (const c of m.toolCalls ?? []) n += TOKENS_PER_TOOL_CALL + tokens(enc, c.name) + tokens(enc, c.arguments);
-  for (const r of countedResults(m)) n += tokens(enc, r.content);
+  if (name !== undefined) n += TOKENS_PER_NAME + tokens(name);
+  for (const c of m.toolCalls ?? []) n += TOKENS_PER_TOOL_CALL + tokens(c.name) + tokens(c.arguments);
+  for (const r of countedResults(m)) n += tokens(r.content);
   return n;
 }
 
@@ -226,8 +242,8 @@ function withoutFinalDot(s: string): string {
  * only covers flat properties; the rest of a property's schema (nested objects, array items, formats,
  * defaults) is counted by its JSON text, which over-counts the terser form OpenAI renders it in.
  */
-function openaiToolTokens(enc: Tiktoken, encoding: Encoding, t: ToolDefinition): number {
-  let n = FUNC_INIT[encoding] + tokens(enc, `${t.name}:${withoutFinalDot(t.description ?? '')}`);
+function openaiToolTokens(tokens: Tokens, encoding: Encoding, t: ToolDefinition): number {
+  let n = FUNC_INIT[encoding] + tokens(`${t.name}:${withoutFinalDot(t.description ?? '')}`);
   const properties = Object.entries(objectOf(objectOf(t.parameters)?.properties) ?? {});
   if (properties.length === 0) return n;
   n += PROP_INIT;
@@ -236,11 +252,11 @@ function openaiToolTokens(enc: Tiktoken, encoding: Encoding, t: ToolDefinition):
     n += PROP_KEY;
     if (Array.isArray(values)) {
       n += ENUM_INIT;
-      for (const v of values) n += ENUM_ITEM + tokens(enc, typeof v === 'string' ? v : JSON.stringify(v));
+      for (const v of values) n += ENUM_ITEM + tokens(typeof v === 'string' ? v : JSON.stringify(v));
     }
     const typeText = Array.isArray(type) ? type.join(' | ') : typeof type === 'string' ? type : '';
-    n += tokens(enc, `${key}:${typeText}:${withoutFinalDot(typeof description === 'string' ? description : '')}`);
-    if (Object.keys(rest).length > 0) n += tokens(enc, JSON.stringify(rest));
+    n += tokens(`${key}:${typeText}:${withoutFinalDot(typeof description === 'string' ? description : '')}`);
+    if (Object.keys(rest).length > 0) n += tokens(JSON.stringify(rest));
   }
   return n;
 }
@@ -328,7 +344,7 @@ export function createTokenCounter(opts: { cacheEntries?: number } = {}): TokenC
     return ratios.get(model)?.ratio ?? 1;
   }
 
-  return {
+  const counter: TokenCounter = {
     countMessage(model, family, m) {
       return family === 'openai' ? openaiMessage(encodingFor(model), m) : Math.ceil(anthropicMessageRaw(m) * ratio(model));
     },
@@ -350,8 +366,19 @@ export function createTokenCounter(opts: { cacheEntries?: number } = {}): TokenC
       return Math.ceil(raw * ratio(model));
     },
 
+    boundRequest(model, family, req) {
+      // Anthropic counts are a byte estimate already: the count is as cheap as a bound would be.
+      if (family !== 'openai') return counter.countRequest(model, family, req);
+      const encoding = encodingFor(model);
+      let n = REPLY_PRIMING;
+      for (const m of req.messages) n += openaiMessageTokens(byteBound, m);
+      if (req.tools.length > 0) n += FUNC_END;
+      for (const t of req.tools) n += openaiToolTokens(byteBound, encoding, t);
+      return n;
+    },
+
     countText(model, family, text) {
-      return family === 'openai' ? tokens(encoder(encodingFor(model)), text) : Math.ceil(bytesToTokens(text) * ratio(model));
+      return family === 'openai' ? encoder(encodingFor(model))(text) : Math.ceil(bytesToTokens(text) * ratio(model));
     },
 
     calibrate(model, estimated, reported) {
@@ -368,4 +395,5 @@ export function createTokenCounter(opts: { cacheEntries?: number } = {}): TokenC
 
     ratio,
   };
+  return counter;
 }

@@ -66,13 +66,17 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
       }
       const count = (messages: readonly Message[]) => services.tokens.countRequest(req.model, family, { messages, tools: req.tools });
       const budget = window - (req.maxOutputTokens ?? cfg.reserveOutputTokens) - cfg.marginTokens;
+      const session = call.session ?? derivedSession(agent, req.messages);
+      let cut = cuts.get(session);
+      // With no cut standing, a conversation under the trigger by its upper bound goes unchanged, so it
+      // is not tokenized at all. (An Anthropic count is a byte estimate, as cheap as a bound, and its
+      // calibration needs it.)
+      if (cut === undefined && family === 'openai' && services.tokens.boundRequest(req.model, family, req) <= cfg.trigger * budget) return CONTINUE;
       const before = count(req.messages);
       call.state.set(NAME, { estimate: before, family });
-      const session = call.session ?? derivedSession(agent, req.messages);
       // Memory and summaries outlive the request, so they need a session the agent named: two
       // conversations that merely open alike must never share them.
       const keeps = call.session !== undefined;
-      let cut = cuts.get(session);
 
       const units = unitsOf(req.messages);
       const keep = pinnedUnits(units, req.messages, cfg, (m) => pinnedByRule(m), (ms) => count(ms) - count([]));
@@ -88,10 +92,7 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
         if (cuts.size >= MAX_SESSIONS && !cuts.has(session)) cuts.delete(cuts.keys().next().value!);
         cuts.set(session, cut);
       }
-      if (plan.dropped.length === 0 && plan.cleared === 0) {
-        call.contextTokens = before;
-        return CONTINUE;
-      }
+      if (plan.dropped.length === 0 && plan.cleared === 0) return CONTINUE;
       const slide = droppable.slice(0, cut!.dropped);
       const known = !keeps ? undefined : services.memory ? services.memory.summary(agent, session) : summaries.get(session);
       if (!keeps || !cfg.summarize.enabled || slide.length === 0 || known?.dropped === slide.length) {
@@ -170,11 +171,9 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
     const orphans = orphansOf(messages);
     if (orphans.calls.length > 0 || orphans.results.length > 0) {
       call.decisions.push({ stage: NAME, decision: 'invalid-history', detail: { ...orphans, note: 'forwarded unchanged' } });
-      call.contextTokens = before;
       return CONTINUE;
     }
     const after = count(messages);
-    call.contextTokens = after;
     if (after > budget) {
       // Everything droppable is gone and it still does not fit (pinned messages, the newest turns, or
       // parts Warden cannot count): the upstream will judge; the record says why.

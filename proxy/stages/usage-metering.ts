@@ -24,6 +24,9 @@ export function createUsageMetering(policy: Policy): Stage {
 
   function meter(call: CallContext, res: Response): void {
     if (!res.usage) return;
+    // The context this call sent, as the provider counted it: exact for every provider, which
+    // Warden's own count is not (it is skipped when a request is far from its window).
+    call.contextTokens = res.usage.inputTokens;
     // Attempts Warden made and discarded (a jury's other members) were paid for too.
     const usage = call.extraUsage ? addUsage(res.usage, call.extraUsage) : res.usage;
     call.usage = usage;

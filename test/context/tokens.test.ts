@@ -274,3 +274,35 @@ test('cache: bounded, the least recently used entry is evicted', () => {
   const sameAgain = createTokenCounter({ cacheEntries: 2 });
   assert.equal(sameAgain.countMessage('gpt-4o', 'openai', b), counter.countMessage('gpt-4o', 'openai', b));
 });
+
+test('boundRequest is never below countRequest, and is the count itself for Anthropic', () => {
+  const counter = createTokenCounter();
+  const tools: ToolDefinition[] = [
+    { name: 'get_weather', description: 'Weather in a city.', parameters: { type: 'object', properties: { city: { type: 'string', description: 'Zürich, 東京' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit', 7] }, days: { type: 'array', items: { type: 'integer', minimum: 1 } } } } },
+    { name: 'noop', parameters: {} },
+  ];
+  // Random texts from a seeded generator: ASCII words, accents, CJK, emoji (surrogate pairs), lone
+  // surrogates, control characters and long runs, which BPE packs most tightly.
+  let seed = 0x5eed;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const alphabet = ['the ', 'order ', 'é', 'ß', '日本', '語', '🙂', '👩‍💻', '\ud800', '\n', '\t', '{"a":1}', 'aaaaaaaa', '          ', '0123456789'];
+  const text = () => Array.from({ length: rand(60) }, () => alphabet[rand(alphabet.length)]).join('');
+  const conversations: Message[][] = [PLAIN, TOOLS_TURN, [...PLAIN, ...TOOLS_TURN]];
+  for (let i = 0; i < 200; i++) {
+    conversations.push(Array.from({ length: 1 + rand(6) }, (): Message => rand(4) === 0
+      ? { role: 'assistant', text: text(), toolCalls: [{ id: `c${i}`, name: 'get_weather', arguments: text() }] }
+      : { role: rand(2) === 0 ? 'user' : 'system', text: text(), ...(rand(3) === 0 ? { raw: { role: 'user', name: 'bob' } } : {}) }));
+  }
+  for (const model of ['gpt-4o', 'gpt-4']) {
+    for (const [i, messages] of conversations.entries()) {
+      for (const t of [[], tools]) {
+        const req = { messages, tools: t };
+        const bound = counter.boundRequest(model, 'openai', req);
+        const count = counter.countRequest(model, 'openai', req);
+        assert.ok(bound >= count, `${model}, conversation ${i}: bound ${bound} < count ${count}`);
+      }
+    }
+  }
+  const req = { messages: [...PLAIN, ...TOOLS_TURN], tools };
+  assert.equal(counter.boundRequest('claude-sonnet-4-5', 'anthropic', req), counter.countRequest('claude-sonnet-4-5', 'anthropic', req));
+});
