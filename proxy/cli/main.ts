@@ -1,15 +1,6 @@
 // The CLI dispatcher: `warden <command> [subcommand] [flags]`. Exit codes: 0 ok, 1 check failed,
 // 2 usage or config error; every error names what was wrong and where.
 import { ConfigError, PolicyError, UsageError } from '../errors.ts';
-import { auditCommand } from './audit-command.ts';
-import { collectorCommand } from './collector-command.ts';
-import { demoCommand } from './demo-command.ts';
-import { escalationsCommand } from './escalations-command.ts';
-import { evalCommand } from './eval-command.ts';
-import { identityCommand } from './identity-command.ts';
-import { memoryCommand } from './memory-command.ts';
-import { policyCheckCommand } from './policy-check.ts';
-import { proxyCommand } from './proxy-command.ts';
 
 const USAGE = `usage: warden <command>
 
@@ -95,20 +86,21 @@ const USAGE = `usage: warden <command>
 
 type Command = (args: string[]) => Promise<number>;
 
+// Each command's modules load when it runs: the sidecar (`proxy`) then never holds the collector's
+// dashboard, the PostgreSQL driver, the demo's fake servers or the AWS SDK in its heap.
 const COMMANDS: Record<string, Command> = {
-  proxy: proxyCommand,
-  demo: demoCommand,
+  proxy: async (args) => (await import('./proxy-command.ts')).proxyCommand(args),
+  demo: async (args) => (await import('./demo-command.ts')).demoCommand(args),
   policy: async (args) => {
     if (args[0] !== 'check') throw new UsageError(`unknown policy subcommand "${args[0] ?? ''}" (expected: check)`);
-    return policyCheckCommand(args.slice(1), process.stdout, process.stderr);
+    return (await import('./policy-check.ts')).policyCheckCommand(args.slice(1), process.stdout, process.stderr);
   },
-  audit: (args) => auditCommand(args, process.stdout, process.stderr),
-  collector: collectorCommand,
-  memory: (args) => memoryCommand(args, process.stdout),
-  escalations: (args) => escalationsCommand(args, process.stdout, process.stderr),
-  eval: (args) => evalCommand(args, process.stdout, process.stderr),
-  identity: (args) => identityCommand(args, process.stdout),
-  // Loaded on use: the AWS SDK would add to every other command's start-up.
+  audit: async (args) => (await import('./audit-command.ts')).auditCommand(args, process.stdout, process.stderr),
+  collector: async (args) => (await import('./collector-command.ts')).collectorCommand(args),
+  memory: async (args) => (await import('./memory-command.ts')).memoryCommand(args, process.stdout),
+  escalations: async (args) => (await import('./escalations-command.ts')).escalationsCommand(args, process.stdout, process.stderr),
+  eval: async (args) => (await import('./eval-command.ts')).evalCommand(args, process.stdout, process.stderr),
+  identity: async (args) => (await import('./identity-command.ts')).identityCommand(args, process.stdout),
   deploy: async (args) => (await import('./deploy-command.ts')).deployCommand(args, process.stdout, process.stderr),
   help: async () => {
     process.stdout.write(USAGE);
