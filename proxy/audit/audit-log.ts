@@ -10,7 +10,8 @@ import { AuditUnavailableError } from '../errors.ts';
 import type { SpaceReport } from './disk-space.ts';
 import type { ProtectionConfig } from './field-protection.ts';
 import type { SigningKey } from './signing.ts';
-import type { FromWriter, SpaceConfig, ToWriter, WriterConfig } from './writer-protocol.ts';
+import { canonicalAround } from './canonical-json.ts';
+import { CHAIN_MEMBERS, RECORD_VERSION, type AppendItem, type FromWriter, type SpaceConfig, type ToWriter, type WriterConfig } from './writer-protocol.ts';
 
 export interface AuditEntry {
   event: string;
@@ -111,7 +112,9 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
   const worker = new Worker(new URL('./writer-worker.ts', import.meta.url), { workerData: config });
   const waiting = new Map<number, { resolve(): void; reject(err: Error): void }>();
   let nextId = 1;
-  let outbox: { id: number; entry: AuditEntry }[] = [];
+  let outbox: AppendItem[] = [];
+  // Masking and encryption bind each field to its seq, so protected records are canonicalized by the writer.
+  const protecting = (opts.protection?.encrypt.length ?? 0) > 0 || (opts.protection?.mask.length ?? 0) > 0;
   let broken: Error | undefined;
   let closed: (() => void) | undefined;
   const stats: AuditStats = { committed: 0, size: 0, checkpointed: 0, pending: 0, deadLettered: 0, pruned: 0 };
@@ -227,7 +230,10 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
       if (waiting.size === 0) worker.ref();
       // One postMessage per event-loop turn carries every record appended during it.
       if (outbox.length === 0) setImmediate(send);
-      outbox.push({ id, entry });
+      outbox.push(protecting ? { id, entry } : {
+        id, ts: String(entry.ts), event: String(entry.event),
+        around: canonicalAround({ ...entry, v: RECORD_VERSION, log_id: logId }, CHAIN_MEMBERS),
+      });
       return new Promise<void>((resolve, reject) => waiting.set(id, { resolve, reject }));
     },
     stats: () => ({ ...stats, pending: waiting.size }),

@@ -58,7 +58,10 @@ export function callEvent(call: CallContext | undefined): string {
   return call.endpoint === 'passthrough' ? 'passthrough' : 'model_call';
 }
 
-/** The audit entry for a call (or for a request that never became one, such as an unknown route). */
+/**
+ * The audit entry for a call (or for a request that never became one, such as an unknown route).
+ * Nested objects list their keys in canonical order, which lets canonicalize write them natively.
+ */
 export function callEntry(call: CallContext | undefined, info: CallInfo, now: number): AuditEntry {
   const t = info.timing;
   const agent = call?.agent ?? info.policy.agent;
@@ -75,14 +78,14 @@ export function callEntry(call: CallContext | undefined, info: CallInfo, now: nu
     path: info.path,
     endpoint: call?.endpoint,
     model: call?.modelAsked === undefined ? undefined : {
-      asked: call.modelAsked, sent: call.modelSent, served: call.modelServed, fingerprint: call.systemFingerprint,
+      asked: call.modelAsked, fingerprint: call.systemFingerprint, sent: call.modelSent, served: call.modelServed,
     },
     status: t.status,
     error: t.error,
     stream_error: t.streamError,
     latency_ms: ms(now - t.start),
     upstream_ms: t.upstreamStart === undefined ? undefined : ms((t.upstreamEnd ?? now) - t.upstreamStart),
-    usage: u && { input_tokens: u.inputTokens, output_tokens: u.outputTokens, cached_input_tokens: u.cachedInputTokens, cache_write_tokens: u.cacheWriteTokens },
+    usage: u && { cache_write_tokens: u.cacheWriteTokens, cached_input_tokens: u.cachedInputTokens, input_tokens: u.inputTokens, output_tokens: u.outputTokens },
     cost_usd: call?.costUsd,
     actions: call?.actions.length ? call.actions : undefined,
     decisions: call?.decisions.length ? call.decisions : undefined,

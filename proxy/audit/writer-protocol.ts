@@ -29,8 +29,24 @@ export interface SpaceConfig {
   retainShippedMs: number;
 }
 
+/** The record format's version, the `v` of every record. */
+export const RECORD_VERSION = 1;
+
+/** What only the writer knows of a record: its place in the chain. */
+export const CHAIN_MEMBERS = ['prev_hash', 'seq'] as const;
+
+/**
+ * A record to append: its canonical text around the members only the writer knows (CHAIN_MEMBERS;
+ * the sidecar canonicalizes it, since a string crosses to the writer thread far more cheaply than
+ * an object graph), or, when fields must be masked or encrypted (which binds each to its seq), the
+ * record's fields for the writer to protect and canonicalize.
+ */
+export type AppendItem =
+  | { id: number; ts: string; event: string; around: string[] }
+  | { id: number; entry: Record<string, unknown> };
+
 export type ToWriter =
-  | { type: 'append'; items: { id: number; entry: Record<string, unknown> }[] }
+  | { type: 'append'; items: AppendItem[] }
   | { type: 'close'; id: number; entry: Record<string, unknown> }
   | { type: 'configure'; space: SpaceConfig };
 

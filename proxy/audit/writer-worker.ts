@@ -14,7 +14,7 @@ import { startShipper, type Shipper } from './shipper.ts';
 import { DiskSpace, type SpaceLevel } from './disk-space.ts';
 import { pruneShipped } from './retention.ts';
 import { getMeta, openAuditDb, prunedBase } from './store.ts';
-import type { FromWriter, SpaceConfig, ToWriter, WriterConfig } from './writer-protocol.ts';
+import { RECORD_VERSION, type AppendItem, type FromWriter, type SpaceConfig, type ToWriter, type WriterConfig } from './writer-protocol.ts';
 
 const config = workerData as WriterConfig;
 const port = parentPort!;
@@ -57,18 +57,27 @@ let checkpointed = (db.prepare('SELECT max(size) AS n FROM checkpoints').get() a
 const insert = db.prepare('INSERT INTO records(seq, ts, event, leaf, body) VALUES (?, ?, ?, ?, ?)');
 const insertCheckpoint = db.prepare('INSERT OR IGNORE INTO checkpoints(size, root, body) VALUES (?, ?, ?)');
 
-interface Pending {
-  id: number;
-  entry: Record<string, unknown>;
-}
-let queue: Pending[] = [];
+let queue: AppendItem[] = [];
 let scheduled = false;
 
 let spaceConfig: SpaceConfig = config.space;
 const space = new DiskSpace(db, config.path, spaceConfig.quotaBytes);
 let spaceLevel: SpaceLevel | undefined;
 
-function commit(batch: Pending[]): void {
+/** A record's canonical text, now that its place in the chain is known. */
+function recordText(item: AppendItem, seq: number, prevHash: string): string {
+  // CHAIN_MEMBERS in order: prev_hash (lowercase hex, so its JSON string needs no escapes), then seq.
+  if ('around' in item) return `${item.around[0]}"${prevHash}"${item.around[1]}${seq}${item.around[2]}`;
+  const record = { ...item.entry, v: RECORD_VERSION, log_id: logId, seq, prev_hash: prevHash };
+  if (protecting) protectRecord(record, protection, keyring, hmacKey);
+  return canonicalize(record);
+}
+
+function eventOf(item: AppendItem): string {
+  return 'around' in item ? item.event : String(item.entry.event);
+}
+
+function commit(batch: AppendItem[]): void {
   const started = performance.now();
   const leaves: Hash[] = [];
   const events: Record<string, number> = {};
@@ -76,16 +85,15 @@ function commit(batch: Pending[]): void {
   let seq = frontier.size;
   try {
     db.transaction(() => {
-      for (const { entry } of batch) {
+      for (const item of batch) {
         seq++;
-        const record = { ...entry, v: 1, log_id: logId, seq, prev_hash: head ? head.toString('hex') : ZERO };
-        if (protecting) protectRecord(record, protection, keyring, hmacKey);
-        const body = canonicalize(record);
+        const body = recordText(item, seq, head ? head.toString('hex') : ZERO);
         const leaf = leafHash(body);
-        insert.run(seq, String(entry.ts), String(entry.event), leaf, body);
+        const event = eventOf(item);
+        insert.run(seq, 'around' in item ? item.ts : String(item.entry.ts), event, leaf, body);
         leaves.push(leaf);
         head = leaf;
-        events[String(entry.event)] = (events[String(entry.event)] ?? 0) + 1;
+        events[event] = (events[event] ?? 0) + 1;
       }
     })();
   } catch (err) {
@@ -99,7 +107,7 @@ function commit(batch: Pending[]): void {
   }
   for (const leaf of leaves) frontier.append(leaf);
   prevHash = head;
-  lastEvent = String(batch[batch.length - 1].entry.event);
+  lastEvent = eventOf(batch[batch.length - 1]);
   // Checkpoint before acknowledging, so a caller that awaited its record also sees the checkpoint.
   if (frontier.size - checkpointed >= config.checkpointEveryRecords) checkpoint();
   watchSpace(false);
