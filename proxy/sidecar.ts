@@ -131,7 +131,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 
 async function start(opts: SidecarOptions, opened: Opened): Promise<Sidecar> {
   const { policy, notes } = await loadPolicyFile(opts.policyFile);
-  const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' }, redact: LOG_REDACT });
+  // Asynchronous writes: a line per call must not cost the event loop a write(2) each; lines written
+  // while one write is in flight go out together, and pino flushes what is left when the process exits.
+  const log = opts.logger ?? pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden' }, redact: LOG_REDACT }, pino.destination({ dest: 1, sync: false }));
   const metrics = createMetrics();
   const dataDir = resolve(opts.dataDir ?? process.env.WARDEN_DATA_DIR ?? '.warden');
   // Outside ECS there is no metadata endpoint; inside, a failure to read it must not stop the sidecar.

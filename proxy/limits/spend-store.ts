@@ -14,9 +14,15 @@ const FLUSH_MS = 1_000;
 // lost): a sidecar serving a million task ids a day reads them back from SQLite instead.
 const MAX_CACHED = 100_000;
 
+// The day of the last instant asked about: every call asks, and days change rarely.
+let lastDay = { start: 0, end: 0, text: '' };
+
 /** The UTC day of an instant, as YYYY-MM-DD. */
 export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  if (ms >= lastDay.start && ms < lastDay.end) return lastDay.text;
+  const start = ms - (((ms % DAY_MS) + DAY_MS) % DAY_MS);
+  lastDay = { start, end: start + DAY_MS, text: new Date(ms).toISOString().slice(0, 10) };
+  return lastDay.text;
 }
 
 /** Milliseconds from `ms` to the next UTC midnight, when a day's budget starts afresh. */

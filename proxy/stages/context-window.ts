@@ -66,12 +66,15 @@ export function createContextWindow(policy: Policy, services: ContextServices): 
       }
       const count = (messages: readonly Message[]) => services.tokens.countRequest(req.model, family, { messages, tools: req.tools });
       const budget = window - (req.maxOutputTokens ?? cfg.reserveOutputTokens) - cfg.marginTokens;
-      const session = call.session ?? derivedSession(agent, req.messages);
-      let cut = cuts.get(session);
+      // A derived session is a hash of the conversation's opening: not taken while no session has a cut
+      // and the request may not need one.
+      let session = call.session ?? (cuts.size > 0 ? derivedSession(agent, req.messages) : undefined);
+      let cut = session === undefined ? undefined : cuts.get(session);
       // With no cut standing, a conversation under the trigger by its upper bound goes unchanged, so it
       // is not tokenized at all. (An Anthropic count is a byte estimate, as cheap as a bound, and its
       // calibration needs it.)
       if (cut === undefined && family === 'openai' && services.tokens.boundRequest(req.model, family, req) <= cfg.trigger * budget) return CONTINUE;
+      session ??= derivedSession(agent, req.messages);
       const before = count(req.messages);
       call.state.set(NAME, { estimate: before, family });
       // Memory and summaries outlive the request, so they need a session the agent named: two

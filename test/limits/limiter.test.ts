@@ -191,6 +191,11 @@ test('settle never throws: a store that fails is reported, and the slot is freed
 
 test('UTC helpers', () => {
   assert.equal(utcDay(NOON), '2025-06-01');
+  // The day is remembered: each instant around midnight still gets its own day, in either order.
+  const midnight = Date.UTC(2025, 5, 2);
+  for (const ms of [midnight - 1, midnight, midnight - 1, NOON, midnight + 86_400_000 - 1, midnight + 86_400_000, -1, 0]) {
+    assert.equal(utcDay(ms), new Date(ms).toISOString().slice(0, 10), String(ms));
+  }
   assert.equal(msToUtcMidnight(NOON), 12 * 3_600_000);
   assert.equal(msToUtcMidnight(Date.UTC(2025, 5, 2)), 86_400_000);
 });
