@@ -88,7 +88,7 @@ export function callEntry(call: CallContext | undefined, info: CallInfo, now: nu
     usage: u && { cache_write_tokens: u.cacheWriteTokens, cached_input_tokens: u.cachedInputTokens, input_tokens: u.inputTokens, output_tokens: u.outputTokens },
     cost_usd: call?.costUsd,
     actions: call?.actions.length ? call.actions : undefined,
-    decisions: call?.decisions.length ? call.decisions : undefined,
+    decisions: call?.decisions.length ? call.decisions.map((d) => ({ decision: d.decision, detail: d.detail, stage: d.stage })) : undefined,
     violations: call?.violations.length ? call.violations : undefined,
     tool: call?.toolCall,
     request: call?.bodies.request,

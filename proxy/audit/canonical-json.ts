@@ -98,12 +98,16 @@ export function canonicalAround(value: Record<string, unknown>, holes: readonly 
   let empty = true;
   let next = 0;
   for (let h = 0; h <= holes.length; h++) {
-    // The members before this hole, copied in order so that the run is one native JSON.stringify.
+    // The members before this hole, copied in order so that the run is one native JSON.stringify;
+    // when one of them is out of order (a stage's decision), each member is written on its own.
     const run: Record<string, unknown> = {};
-    let members = 0;
-    for (; next < keys.length && (h === holes.length || keys[next] < holes[h]); next++, members++) run[keys[next]] = value[keys[next]];
-    if (members > 0) {
-      out += `${empty ? '' : ','}${canonicalize(run).slice(1, -1)}`;
+    const first = next;
+    for (; next < keys.length && (h === holes.length || keys[next] < holes[h]); next++) run[keys[next]] = value[keys[next]];
+    if (next > first) {
+      const text = inCanonicalOrder(run)
+        ? JSON.stringify(run).slice(1, -1)
+        : keys.slice(first, next).map((k) => `${JSON.stringify(k)}:${canonicalize(value[k])}`).join(',');
+      out += `${empty ? '' : ','}${text}`;
       empty = false;
     }
     if (h === holes.length) break;
