@@ -35,7 +35,7 @@ export function createModelPinning(policy: Policy, overrides?: PinOverrides): St
         return CONTINUE;
       }
       call.modelSent = pin;
-      call.decisions.push({ stage: 'model-pinning', decision: 'pinned', detail: { asked: req.model, pinned: pin, by: override ? 'rollback' : 'policy' } });
+      call.decisions.push({ stage: 'model-pinning', decision: 'pinned', detail: { asked: req.model, by: override ? 'rollback' : 'policy', pinned: pin } });
       return rewrite({ ...req, model: pin }, 'model-pinned');
     },
     onResponse(call, res) {
