@@ -226,14 +226,18 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
     },
     append(entry) {
       if (broken) return Promise.reject(new AuditUnavailableError(broken.message, { cause: broken }));
+      let around: string[] | undefined;
+      try {
+        if (!protecting) around = canonicalAround({ ...entry, v: RECORD_VERSION, log_id: logId }, CHAIN_MEMBERS);
+      } catch (err) {
+        // A value JSON cannot hold (a non-finite number): this record fails alone, before it is queued.
+        return Promise.reject(new AuditUnavailableError(`the record cannot be written: ${(err as Error).message}`, { cause: err }));
+      }
       const id = nextId++;
       if (waiting.size === 0) worker.ref();
       // One postMessage per event-loop turn carries every record appended during it.
       if (outbox.length === 0) setImmediate(send);
-      outbox.push(protecting ? { id, entry } : {
-        id, ts: String(entry.ts), event: String(entry.event),
-        around: canonicalAround({ ...entry, v: RECORD_VERSION, log_id: logId }, CHAIN_MEMBERS),
-      });
+      outbox.push(around ? { id, ts: String(entry.ts), event: String(entry.event), around } : { id, entry });
       return new Promise<void>((resolve, reject) => waiting.set(id, { resolve, reject }));
     },
     stats: () => ({ ...stats, pending: waiting.size }),

@@ -11,7 +11,20 @@
 
 /** The canonical JSON text of a value; undefined members are omitted, as JSON.stringify does. */
 export function canonicalize(value: unknown): string {
-  return inCanonicalOrder(value) ? JSON.stringify(value) : sorted(value);
+  return (value !== undefined && native(value)) || sorted(value);
+}
+
+/**
+ * JSON.stringify's text of a value already in canonical order, else undefined. The check's and
+ * JSON.stringify's recursion give up sooner than `sorted`'s on very deep values: those go there.
+ */
+function native(value: unknown): string | undefined {
+  try {
+    return inCanonicalOrder(value) ? JSON.stringify(value) : undefined;
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    return undefined;
+  }
 }
 
 /**
@@ -31,6 +44,7 @@ function inCanonicalOrder(value: unknown): boolean {
     case 'object': {
       if (value === null) return true;
       if (Array.isArray(value)) {
+        if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
         for (const v of value) if (!inCanonicalOrder(v)) return false;
         return true;
       }
@@ -58,6 +72,9 @@ function sorted(value: unknown): string {
       return JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
+      // toJSON first (Dates), like JSON.stringify, arrays included.
+      const json = (value as { toJSON?: () => unknown }).toJSON;
+      if (typeof json === 'function') return sorted(json.call(value));
       if (Array.isArray(value)) {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
@@ -66,9 +83,6 @@ function sorted(value: unknown): string {
         }
         return `${out}]`;
       }
-      // toJSON first (Dates), like JSON.stringify.
-      const json = (value as { toJSON?: () => unknown }).toJSON;
-      if (typeof json === 'function') return sorted(json.call(value));
       // Array.prototype.sort without a comparator orders strings by UTF-16 code units, as JCS asks.
       const keys = Object.keys(value).sort();
       let out = '{';
@@ -100,13 +114,12 @@ export function canonicalAround(value: Record<string, unknown>, holes: readonly 
   for (let h = 0; h <= holes.length; h++) {
     // The members before this hole, copied in order so that the run is one native JSON.stringify;
     // when one of them is out of order (a stage's decision), each member is written on its own.
-    const run: Record<string, unknown> = {};
+    // A null prototype, so that a member named __proto__ is a member.
+    const run: Record<string, unknown> = Object.create(null);
     const first = next;
     for (; next < keys.length && (h === holes.length || keys[next] < holes[h]); next++) run[keys[next]] = value[keys[next]];
     if (next > first) {
-      const text = inCanonicalOrder(run)
-        ? JSON.stringify(run).slice(1, -1)
-        : keys.slice(first, next).map((k) => `${JSON.stringify(k)}:${canonicalize(value[k])}`).join(',');
+      const text = native(run)?.slice(1, -1) ?? keys.slice(first, next).map((k) => `${JSON.stringify(k)}:${canonicalize(value[k])}`).join(',');
       out += `${empty ? '' : ','}${text}`;
       empty = false;
     }

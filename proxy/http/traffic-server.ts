@@ -175,7 +175,13 @@ function appendRecord(ctx: SidecarContext, call: CallContext | undefined, info: 
   // A call refused for want of room made no upstream call, and its record would eat the headroom
   // kept for the calls already in flight.
   if (info.timing.error === 'WARDEN_ERR_AUDIT_FULL') return Promise.resolve();
-  const committed = audit.append(callEntry(call, info, performance.now()));
+  let committed: Promise<void>;
+  try {
+    committed = audit.append(callEntry(call, info, performance.now()));
+  } catch (err) {
+    // Never a throw out of the release: the call's answer and its bookkeeping still run.
+    committed = Promise.reject(err);
+  }
   committed.catch((err) => ctx.log.error({ err, reqId: info.id }, 'audit record not committed'));
   return info.policy.audit.durability === 'strict' ? committed : Promise.resolve();
 }

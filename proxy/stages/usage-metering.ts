@@ -32,7 +32,9 @@ export function createUsageMetering(policy: Policy): Stage {
     call.usage = usage;
     // Price by what was served, falling back to what was sent and asked (a served name may be unknown).
     const price = (models.lookup(res.model) ?? models.lookup(call.modelSent) ?? models.lookup(call.modelAsked))?.price;
-    if (price) call.costUsd = costOf(usage, price);
+    // Absurd usage (1e308 tokens) must not become an infinite cost that no record can hold.
+    const cost = price && costOf(usage, price);
+    if (cost !== undefined && Number.isFinite(cost)) call.costUsd = cost;
   }
 
   return {

@@ -52,11 +52,23 @@ function value(depth: number): unknown {
 test('canonicalize equals the RFC 8785 reference on 5,000 generated values, by either path', () => {
   for (let i = 0; i < 5000; i++) {
     const v = value(0);
-    assert.equal(canonicalize(v), reference(v), JSON.stringify(v));
+    if (v === undefined) assert.throws(() => canonicalize(v), TypeError);
+    else assert.equal(canonicalize(v), reference(v), JSON.stringify(v));
   }
   for (const bad of [NaN, Infinity, { a: -Infinity }, [() => 1], { f: Symbol('s') }, 10n]) assert.throws(() => canonicalize(bad), TypeError);
   // Integer-like keys are listed first by the engine, whatever their insertion order.
   assert.equal(canonicalize({ 10: 1, 9: 2, a: 3 }), '{"10":1,"9":2,"a":3}');
+  // What JSON.stringify would write differently goes the sorting way: an array's own toJSON, an
+  // Array subclass's, and a top-level undefined (not JSON at all).
+  const withToJson = Object.assign([1, 2], { toJSON: () => ({ b: 1, a: 2 }) });
+  class Pair extends Array { toJSON() { return { y: 1, x: 2 }; } }
+  assert.equal(canonicalize({ a: withToJson }), reference({ a: withToJson }));
+  assert.equal(canonicalize({ a: Pair.from([1]) }), '{"a":{"x":2,"y":1}}');
+  assert.throws(() => canonicalize(undefined), TypeError);
+  // Deep values the native path's recursion gives up on still canonicalize.
+  let deep: unknown = { a: 1 };
+  for (let i = 0; i < 3_000; i++) deep = [deep];
+  assert.equal(canonicalize(deep), `${'['.repeat(3_000)}{"a":1}${']'.repeat(3_000)}`);
 });
 
 test('canonicalAround: the parts around the holes, filled, are the canonical text of the whole', () => {
@@ -71,4 +83,9 @@ test('canonicalAround: the parts around the holes, filled, are the canonical tex
     assert.equal(`${parts[0]}"${prev}"${parts[1]}${seq}${parts[2]}`, reference({ ...record, prev_hash: prev, seq }), JSON.stringify(record));
   }
   assert.deepEqual(canonicalAround({}, holes), ['{"prev_hash":', ',"seq":', '}']);
+  // A member named __proto__ is a member, not a prototype.
+  const proto = JSON.parse('{"__proto__":"x","a":1,"z":{"__proto__":null}}') as Record<string, unknown>;
+  const parts = canonicalAround(proto, holes);
+  assert.equal(`${parts[0]}"h"${parts[1]}1${parts[2]}`, reference({ ...proto, prev_hash: 'h', seq: 1 }));
+  assert.equal(canonicalize(proto), '{"__proto__":"x","a":1,"z":{"__proto__":null}}');
 });

@@ -26,6 +26,17 @@ test('continue: a non-streamed call is left alone and metered from the response'
   assert.equal(call.costUsd, costOf(usage, policy.models['gpt-4o'].price!));
 });
 
+test('an absurd reported usage (1e308 tokens) leaves the cost unknown, not infinite; the context tokens are the reported input', () => {
+  const call = testCall(policy);
+  const huge = { ...usage, inputTokens: 1e308, cachedInputTokens: 0 };
+  stage.onResponse!(call, { text: 'x', toolCalls: [], model: 'gpt-4o-2024-11-20', usage: huge });
+  assert.equal(call.costUsd, undefined);
+  assert.equal(call.contextTokens, 1e308);
+  const fine = testCall(policy);
+  stage.onResponse!(fine, { text: 'x', toolCalls: [], model: 'gpt-4o-2024-11-20', usage });
+  assert.equal(fine.contextTokens, 1_000);
+});
+
 test('rewrite: a stream without usage asks for it, and the usage event is kept from the client', () => {
   const call = testCall(policy);
   const out = onRequest(stage, call, testRequest({ stream: true }));

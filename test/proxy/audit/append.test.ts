@@ -1,0 +1,36 @@
+// What the sidecar hands the audit log: a record JSON cannot hold fails alone, as a rejected append
+// (never a throw out of the call's release), and the log goes on, verifiable; records the sidecar
+// canonicalizes are the bytes the writer would have written from the entry itself.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openAuditLog } from '../../../proxy/audit/audit-log.ts';
+import { canonicalize } from '../../../proxy/audit/canonical-json.ts';
+import { loadSigningKey } from '../../../proxy/audit/signing.ts';
+import { verifyAuditDb } from '../../../proxy/audit/verify.ts';
+import { tempDataDir } from '../../helpers/warden.ts';
+
+test('a record with a non-finite number is refused alone; the log goes on and verifies', async () => {
+  const dir = tempDataDir();
+  const path = join(dir, 'audit.db');
+  const log = await openAuditLog({ path, key: loadSigningKey(dir, {}), strict: true, openEntry: { event: 'log_open', ts: new Date().toISOString() } });
+  const ok = (i: number) => log.append({ event: 'model_call', ts: new Date().toISOString(), cost_usd: 0.001 * i, decisions: [{ stage: 'x', decision: 'y', detail: { z: 1, a: [i] } }] });
+  await ok(1);
+  let bad: Promise<void> | undefined;
+  assert.doesNotThrow(() => (bad = log.append({ event: 'model_call', ts: new Date().toISOString(), cost_usd: Infinity })));
+  await assert.rejects(bad!, /cannot be written: canonical JSON cannot hold Infinity/);
+  // Appended in the same turn as good ones, a bad record takes none of them down.
+  await Promise.all([ok(2), log.append({ event: 'model_call', ts: new Date().toISOString(), n: NaN }).catch(() => 'refused'), ok(3)]);
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  const result = verifyAuditDb(path);
+  assert.equal(result.problem, undefined, JSON.stringify(result));
+  assert.equal(result.size, 5);
+  const db = new Database(path, { readonly: true });
+  const rows = db.prepare('SELECT seq, event, body FROM records ORDER BY seq').all() as { seq: number; event: string; body: string }[];
+  db.close();
+  assert.deepEqual(rows.map((r) => r.event), ['log_open', 'model_call', 'model_call', 'model_call', 'log_close']);
+  // Each stored text is the canonical form of its own parsed value: the sidecar's text around
+  // prev_hash and seq is what canonicalizing the whole record gives.
+  for (const r of rows) assert.equal(r.body, canonicalize(JSON.parse(r.body)), `seq ${r.seq}`);
+});
