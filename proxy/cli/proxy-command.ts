@@ -79,11 +79,20 @@ async function serve(flags: ReturnType<typeof parse>, policyFile: string | undef
     headerMs: millis(flags['client-header-timeout-ms'] ?? env.WARDEN_CLIENT_HEADER_TIMEOUT_MS, DEFAULT_CLIENT_TIMEOUTS.headerMs, '--client-header-timeout-ms'),
     bodyMs: millis(flags['client-body-timeout-ms'] ?? env.WARDEN_CLIENT_BODY_TIMEOUT_MS, DEFAULT_CLIENT_TIMEOUTS.bodyMs, '--client-body-timeout-ms'),
   };
-  const sidecar = await startSidecar({ policyFile, listen, adminListen, shutdownGraceMs: grace, watchPolicy: !flags['no-watch'], clientTimeouts, inboundListen });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+  // Listening for the stop signal from before the start, so that one sent while the sidecar starts
+  // stops it gracefully once started (the log is written asynchronously: a default-action kill would
+  // lose its last lines). A second signal during the drain exits at once, through process.exit, which
+  // still flushes the log.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => () => {
+      resolve(signal);
+      process.once(signal, () => process.exit(signal === 'SIGTERM' ? 143 : 130));
+    };
+    process.once('SIGTERM', stop('SIGTERM'));
+    process.once('SIGINT', stop('SIGINT'));
   });
+  const sidecar = await startSidecar({ policyFile, listen, adminListen, shutdownGraceMs: grace, watchPolicy: !flags['no-watch'], clientTimeouts, inboundListen });
+  const signal = await stopped;
   sidecar.ctx.log.info({ signal }, 'stop signal received');
   await sidecar.shutdown();
   return 0;

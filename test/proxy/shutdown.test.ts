@@ -48,3 +48,22 @@ test('graceful shutdown drains the stream in flight and refuses new connections'
   assert.ok(Date.now() - signalledAt > 1_000, 'the process waited for the stream');
   assert.ok(w.lines.some((l) => l.includes('"msg":"stopped"')));
 });
+
+test('a second SIGTERM during the drain exits at once (143), and the log still has its last lines', async () => {
+  const w = await spawnWarden(tempFile('p2.yaml', policyFor(fake.url)));
+  const res = await request(`${w.trafficUrl}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-fake-scenario': 'words=50;event-delay-ms=100' },
+    body: JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'a slow answer' }] }),
+  });
+  let text = '';
+  res.body.on('data', (d: Buffer) => (text += d.toString()));
+  res.body.on('error', () => undefined);
+  await waitFor(() => text.includes('data: '), 5_000, 'the first event');
+  w.proc.kill('SIGTERM');
+  await waitFor(() => w.lines.some((l) => l.includes('stop signal received')), 2_000, 'the first signal to be logged');
+  const second = Date.now();
+  w.proc.kill('SIGTERM');
+  assert.equal(await w.exited, 143);
+  assert.ok(Date.now() - second < 2_000, 'the second signal did not wait for the 5 s stream');
+  assert.ok(!text.includes('[DONE]'));
+});
