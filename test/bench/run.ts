@@ -1,7 +1,8 @@
 // `npm run bench`: throughput and added latency of Warden (policies/examples/demo.yaml, audit log on
 // with strict durability) against the same fake upstream called directly, through the thinnest undici
 // pass-through, and through Warden with its audit log off, measured in one run with the targets
-// interleaved round by round (this machine is noisy); then resident memory after 100,000 calls.
+// interleaved round by round, every other round in reverse order (this machine is noisy); then
+// resident memory after 100,000 calls.
 // Prints a Markdown table and writes test/bench/results.json.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MEMORY_CALLS = Number(process.env.BENCH_MEMORY_CALLS ?? 100_000);
 const BODY = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'system', content: 'You are a support agent.' }, { role: 'user', content: 'Where is my order ORD-123456? It was due on Monday.' }] });
 
@@ -112,7 +113,9 @@ for (const url of Object.values(targets)) await load(url, 10, 1);
 
 const samples: Record<string, { c50: Awaited<ReturnType<typeof load>>[]; c1: Awaited<ReturnType<typeof latency>>[] }> = Object.fromEntries(Object.keys(targets).map((k) => [k, { c50: [], c1: [] }]));
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, url] of Object.entries(targets)) {
+  // Every other round in reverse order, so that no target always runs right after the same one.
+  const order = Object.entries(targets);
+  for (const [name, url] of round % 2 === 0 ? order : order.reverse()) {
     samples[name].c50.push(await load(url, 50, SECONDS));
     samples[name].c1.push(await latency(url, SECONDS));
   }
