@@ -54,7 +54,6 @@ function addTotals(into: TotalsRow, row: TotalsRow): void {
   into.costUsd += row.costUsd;
 }
 
-
 /** The fleet: today's and this month's calls, errors and cost (UTC, from `now`), 30 days of history, each agent. */
 export async function fleetOverview(store: CollectorStore, fleet: string, now: Date): Promise<FleetOverview> {
   const p = store.placeholder.bind(store);
@@ -279,7 +278,6 @@ export async function listPrices(store: CollectorStore, fleet: string): Promise<
 /** What is wrong with a price, if anything: one rule for the form and for every other caller. */
 export function priceProblems(price: Omit<Price, 'since'>): string[] {
   const problems: string[] = [];
-  // eslint-disable-next-line no-control-regex
   if (typeof price.model !== 'string' || price.model.trim() === '' || price.model.length > 200 || /[\u0000-\u001f]/.test(price.model)) {
     problems.push('model must be a name of 1 to 200 characters without control characters');
   }

@@ -6,7 +6,7 @@ import { MerkleFrontier } from '../proxy/audit/merkle.ts';
 import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
 import { ingestBatch, MalformedBatchError, type IngestTx, type LogHead } from './ingest.ts';
-import { priceBook, recordFacts, type PriceBook } from './record-facts.ts';
+import { indexable, priceBook, recordFacts, type PriceBook } from './record-facts.ts';
 import { inTransaction, migrate } from './pg-migrations.ts';
 import { AGENT_COLUMNS, BatchRollup, DAILY_COLUMNS, upsertAgents, upsertDaily } from './rollups.ts';
 import { recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
@@ -23,14 +23,6 @@ const INSERT_ROWS = 1_000;
 const types = new pg.TypeOverrides();
 types.setTypeParser(pg.types.builtins.INT8, Number);
 types.setTypeParser(pg.types.builtins.NUMERIC, Number);
-
-// PostgreSQL text cannot hold NUL, which a JSON string may: the columns pulled out of a record for
-// queries drop it, so such a record is stored (its body keeps it escaped) instead of failing forever.
-// Lone surrogates are written as U+FFFD here, as the driver would, so what is compared is what is stored.
-function text(v: unknown): unknown {
-  return typeof v === 'string' ? v.replaceAll('\0', '').toWellFormed() : v ?? null;
-}
-
 
 /**
  * Writes rows in statements of at most INSERT_ROWS rows, emptying `rows`: `sql` makes the statement
@@ -84,17 +76,18 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
       return (await c.query('SELECT leaf FROM records WHERE log_id = $1 AND seq <= $2 ORDER BY seq', [logId, size])).rows.map((r) => r.leaf);
     },
     async insertRecord(r) {
+      // The facts' strings are already as PostgreSQL text keeps them (record-facts.ts); ts and event,
+      // taken from the record as they are, are made so too (its body keeps them exactly).
       const f = recordFacts(r.parsed, prices);
-      const agent = text(f.agentId) as string | null;
-      agentOfBatch ??= agent;
-      const stored = { ts: text(r.ts) as string, event: text(r.event) as string, agentId: agent, agentVersion: text(f.agentVersion) as string | null,
-        task: text(f.task) as string | null, model: text(f.model) as string | null, error: text(f.error) as string | null };
-      pending.push([r.logId, r.seq, stored.ts, stored.event, agent, stored.agentVersion, text(f.session), stored.task, stored.model, f.status,
-        f.inputTokens, f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, text(f.tool), stored.error, r.verified, r.leaf, r.body, fleet, new Date().toISOString()]);
-      for (const t of f.tags) pendingTags.push([r.logId, r.seq, agent, stored.ts, t.kind, text(t.tag), text(t.tool), fleet]);
-      // The values as stored (NUL dropped), so the rollup groups as a query over records would. A
-      // duplicate never reaches insertRecord, and a failed insert rolls the whole batch back.
-      rollup.add({ ...stored, status: f.status, inputTokens: f.inputTokens, outputTokens: f.outputTokens, costUsd: f.costUsd });
+      const ts = indexable(r.ts);
+      const event = indexable(r.event);
+      agentOfBatch ??= f.agentId;
+      pending.push([r.logId, r.seq, ts, event, f.agentId, f.agentVersion, f.session, f.task, f.model, f.status,
+        f.inputTokens, f.outputTokens, f.costUsd, f.priceSource, f.latencyMs, f.tool, f.error, r.verified, r.leaf, r.body, fleet, new Date().toISOString()]);
+      for (const t of f.tags) pendingTags.push([r.logId, r.seq, f.agentId, ts, t.kind, t.tag, t.tool, fleet]);
+      // The values as stored, so the rollup groups as a query over records would. A duplicate never
+      // reaches insertRecord, and a failed insert rolls the whole batch back.
+      rollup.add({ ...f, ts, event });
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       const res = await c.query('INSERT INTO checkpoints (log_id, size, root, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',

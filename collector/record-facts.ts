@@ -56,7 +56,7 @@ function str(v: unknown): string | null {
  * lone surrogate as U+FFFD. Normalized here, before rollups group by it, so two values that a store
  * would keep as one are one key (else a batch's upsert hits one row twice and fails forever).
  */
-function indexable(v: string): string {
+export function indexable(v: string): string {
   return (v.includes('\0') ? v.replaceAll('\0', '') : v).toWellFormed();
 }
 

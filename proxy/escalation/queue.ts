@@ -111,6 +111,7 @@ export class EscalationQueue {
     return this.store.claimable(key, Date.now() - CLAIM_GRACE_MS);
   }
 
+  /** The jury answers kept with escalation `id`, in candidate order. */
   answers(id: string): KeptAnswer[] {
     return this.store.answers(id);
   }

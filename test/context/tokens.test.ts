@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { get_encoding, Tiktoken } from 'tiktoken';
 import type { Message, ToolDefinition } from '../../proxy/canonical.ts';
-import { createTokenCounter, defaultContextTokens, encodingFor } from '../../proxy/context/tokens.ts';
+import { defaultContextTokens, encodingFor } from '../../proxy/context/model-windows.ts';
+import { createTokenCounter } from '../../proxy/context/tokens.ts';
 
 const encodings = { 'gpt-4o': get_encoding('o200k_base'), 'gpt-4': get_encoding('cl100k_base') };
 
