@@ -17,6 +17,7 @@ import type { CallContext } from '../stage.ts';
 import { parseJsonObject, readBody } from './body.ts';
 import type { CallTiming } from './call-timing.ts';
 import { clientResponseHeaders } from './headers.ts';
+import { readCapped } from './read-capped.ts';
 import { sendError, wardenHeaders } from './respond.ts';
 import { relay } from './relay.ts';
 import { streamBack } from './stream-back.ts';
@@ -147,17 +148,9 @@ async function replyWith(input: ModelCallInput, err: WardenError): Promise<void>
 }
 
 async function readAll(up: UpstreamResponse, upstream: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of up.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) {
-      up.body.destroy();
-      throw new UpstreamUnreachableError(upstream, { cause: new Error(`response over ${MAX_RESPONSE_BYTES} bytes`) });
-    }
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+  const { bytes, over } = await readCapped(up.body, MAX_RESPONSE_BYTES);
+  if (over) throw new UpstreamUnreachableError(upstream, { cause: new Error(`response over ${MAX_RESPONSE_BYTES} bytes`) });
+  return bytes;
 }
 
 async function wholeBack(input: ModelCallInput, up: UpstreamResponse): Promise<void> {

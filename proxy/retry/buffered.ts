@@ -3,6 +3,7 @@
 // tool gate, record) exactly as if it had just arrived, stream or not.
 import { Readable } from 'node:stream';
 import { accumulate, emptyResponse, finishAccumulation, type Response, type StreamEvent } from '../canonical.ts';
+import { readCapped } from '../http/read-capped.ts';
 import { SseSplitter } from '../http/sse.ts';
 import { isOk, type UpstreamResponse } from '../http/upstream-client.ts';
 import type { EndpointAdapter, Json, LogprobSupport } from '../providers/types.ts';
@@ -36,21 +37,15 @@ export interface ReadOptions {
 /** Reads an upstream answer whole; non-2xx answers come back with their bytes only. */
 export async function readWhole(up: UpstreamResponse, opts: ReadOptions): Promise<Buffered> {
   const chunks: Buffer[] = [];
-  let size = 0;
+  let read;
   try {
-    for await (const chunk of up.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_ATTEMPT_BYTES) {
-        up.body.destroy();
-        throw new Error(`attempt over ${MAX_ATTEMPT_BYTES} bytes`);
-      }
-      chunks.push(chunk);
-    }
+    read = await readCapped(up.body, MAX_ATTEMPT_BYTES, chunks);
   } catch (err) {
     // A stalled or broken attempt still said something; the record keeps it.
     throw Object.assign(err as object, { partial: Buffer.concat(chunks) });
   }
-  const raw = Buffer.concat(chunks, size);
+  if (read.over) throw Object.assign(new Error(`attempt over ${MAX_ATTEMPT_BYTES} bytes`), { partial: read.bytes });
+  const raw = read.bytes;
   if (!isOk(up.status)) return { status: up.status, headers: up.headers, raw };
   return opts.stream ? readStream(up, raw, opts) : readJson(up, raw, opts);
 }

@@ -9,6 +9,7 @@ import type { RetriesConfig } from '../../policies/types.ts';
 import type { Request } from '../canonical.ts';
 import { UpstreamUnreachableError, WardenError } from '../errors.ts';
 import { upstreamRequestHeaders } from '../http/headers.ts';
+import { readCapped } from '../http/read-capped.ts';
 import { toWardenError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EndpointAdapter, Json } from '../providers/types.ts';
@@ -164,7 +165,7 @@ async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): P
     // Kept whole so that, when this turns out to be the last attempt, the agent gets exactly this answer.
     let answer: Buffer;
     try {
-      answer = await readCapped(up);
+      answer = (await readCapped(up.body, MAX_ERROR_BODY)).bytes;
     } catch (err) {
       // An error answer whose body broke off is a network failure like any other.
       if (input.signal.aborted) throw err;
@@ -177,18 +178,4 @@ async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): P
     if (input.signal.aborted || !(err instanceof WardenError)) throw err;
     return { err, reason: err.code === 'WARDEN_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'network' };
   }
-}
-
-async function readCapped(up: UpstreamResponse): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of up.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_ERROR_BODY) {
-      up.body.destroy();
-      break;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }

@@ -14,6 +14,7 @@ import { InvalidRequestError, UnknownToolError } from '../errors.ts';
 import { parseJson, readBody } from '../http/body.ts';
 import type { CallTiming } from '../http/call-timing.ts';
 import { headerValue } from '../http/headers.ts';
+import { readCapped } from '../http/read-capped.ts';
 import { wardenHeaders } from '../http/respond.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CallContext } from '../stage.ts';
@@ -209,18 +210,9 @@ async function callOnce(input: HttpToolInput, tool: ToolConfig, args: unknown): 
       headers: { ...http.headers, 'content-type': 'application/json', accept: 'application/json', 'x-warden-agent': input.policy.agent.id },
       body: hasBody ? JSON.stringify(args ?? {}) : undefined,
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_RESULT_BYTES) {
-        res.body.destroy();
-        return { ok: false, reason: 'too_large', detail: `the tool answered with more than ${MAX_RESULT_BYTES} bytes` };
-      }
-      chunks.push(chunk);
-    }
+    const { bytes: body, over } = await readCapped(res.body, MAX_RESULT_BYTES);
+    if (over) return { ok: false, reason: 'too_large', detail: `the tool answered with more than ${MAX_RESULT_BYTES} bytes` };
     input.timing.upstreamEnd = performance.now();
-    const body = Buffer.concat(chunks, size);
     const text = body.toString('utf8');
     if (res.statusCode < 200 || res.statusCode >= 300) {
       return { ok: false, reason: 'status', status: res.statusCode, detail: `the tool answered HTTP ${res.statusCode}${summary(res.headers['content-type'], text)}`, body, headers: res.headers };

@@ -131,7 +131,7 @@ export async function handleMcp(input: McpInput): Promise<void> {
   const rewritable = type.includes('json') || type.startsWith('text/event-stream');
   input.res.writeHead(up.status, { ...clientResponseHeaders(up.headers, rewritable), ...wardenHeaders(call.id, call.actions) });
   if (type.startsWith('text/event-stream')) return streamEvents(context, up.body as AsyncIterable<Buffer>);
-  const raw = await readAll(up.body as AsyncIterable<Buffer>, server);
+  const raw = await readAll(up.body, server);
   input.timing.upstreamEnd = performance.now();
   let out = raw;
   if (type.includes('json') && raw.length > 0 && pending.size + methods.size > 0) {
@@ -165,7 +165,7 @@ async function learnServerTools(input: McpInput, server: string, agentHeaders: R
   const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list', params: {} }));
   try {
     const up = await input.client.send({ method: 'POST', path: input.client.path(input.rest), headers: { ...agentHeaders, 'content-length': String(body.length) }, body, signal: input.signal });
-    const raw = (await readAll(up.body as AsyncIterable<Buffer>, server)).toString('utf8');
+    const raw = (await readAll(up.body, server)).toString('utf8');
     if (up.status !== 200) return;
     const texts = String(up.headers['content-type'] ?? '').startsWith('text/event-stream')
       ? raw.split(/\r?\n\r?\n/).map((e) => parseFields(e).data).filter((d): d is string => d !== undefined)

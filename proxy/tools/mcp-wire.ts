@@ -1,6 +1,8 @@
 // The JSON-RPC side of MCP that the proxy reads: message kinds, Warden's own error responses, a
 // tool result's text, and bounded reads of a server's answers.
+import type { Readable } from 'node:stream';
 import { UpstreamUnreachableError } from '../errors.ts';
+import { readCapped } from '../http/read-capped.ts';
 import { MCP_WARDEN_ERROR } from '../providers/mcp.ts';
 
 export type Json = Record<string, any>;
@@ -37,13 +39,8 @@ export function tryParse(buf: Buffer): any {
   }
 }
 
-export async function readAll(body: AsyncIterable<Buffer>, server: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of body) {
-    size += c.length;
-    if (size > MAX_EVENT_BYTES) throw new UpstreamUnreachableError(server, { cause: new Error(`response over ${MAX_EVENT_BYTES} bytes`) });
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
+export async function readAll(body: Readable, server: string): Promise<Buffer> {
+  const { bytes, over } = await readCapped(body, MAX_EVENT_BYTES);
+  if (over) throw new UpstreamUnreachableError(server, { cause: new Error(`response over ${MAX_EVENT_BYTES} bytes`) });
+  return bytes;
 }
