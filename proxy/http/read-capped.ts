@@ -17,14 +17,19 @@ function prematureClose(): Error {
 }
 
 /**
- * Reads `body` whole unless it passes `limitBytes`. Rejects with the stream's own error (an abort, a
- * body timeout, a reset), so callers map it as they would any; `chunks`, when the caller passes its
- * own, holds what arrived before the error.
+ * Reads `body` (a byte stream: Buffer chunks) whole unless it passes `limitBytes`. Rejects with the
+ * stream's own error (an abort, a body timeout, a reset), so callers map it as they would any;
+ * `chunks`, an empty array the caller passes, holds what arrived before the error.
  */
 export function readCapped(body: Readable, limitBytes: number, chunks: Buffer[] = []): Promise<Capped> {
-  if (body.errored) return Promise.reject(body.errored);
   if (body.readableEnded) return Promise.resolve({ bytes: Buffer.alloc(0), over: false });
-  if (body.destroyed) return Promise.reject(prematureClose());
+  if (body.closed) {
+    // Destroyed already; its 'error' may still be on its way, and must not go unheard.
+    body.on('error', ignore);
+    return Promise.reject(body.errored ?? prematureClose());
+  }
+  // A stream being destroyed (undici finishes an unread body's destroy a turn later, with an
+  // AbortError) ends through the listeners below, as for any other.
   return new Promise((resolve, reject) => {
     let size = 0;
     const bytes = () => (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
@@ -60,5 +65,7 @@ export function readCapped(body: Readable, limitBytes: number, chunks: Buffer[] 
     body.on('end', onEnd);
     body.on('error', onError);
     body.on('close', onClose);
+    // A 'data' listener does not restart a stream someone paused; the read must not hang on it.
+    body.resume();
   });
 }

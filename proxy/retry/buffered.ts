@@ -3,7 +3,7 @@
 // tool gate, record) exactly as if it had just arrived, stream or not.
 import { Readable } from 'node:stream';
 import { accumulate, emptyResponse, finishAccumulation, type Response, type StreamEvent } from '../canonical.ts';
-import { readCapped } from '../http/read-capped.ts';
+import { readCapped, type Capped } from '../http/read-capped.ts';
 import { SseSplitter } from '../http/sse.ts';
 import { isOk, type UpstreamResponse } from '../http/upstream-client.ts';
 import type { EndpointAdapter, Json, LogprobSupport } from '../providers/types.ts';
@@ -37,7 +37,7 @@ export interface ReadOptions {
 /** Reads an upstream answer whole; non-2xx answers come back with their bytes only. */
 export async function readWhole(up: UpstreamResponse, opts: ReadOptions): Promise<Buffered> {
   const chunks: Buffer[] = [];
-  let read;
+  let read: Capped;
   try {
     read = await readCapped(up.body, MAX_ATTEMPT_BYTES, chunks);
   } catch (err) {

@@ -165,6 +165,7 @@ async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): P
     // Kept whole so that, when this turns out to be the last attempt, the agent gets exactly this answer.
     let answer: Buffer;
     try {
+      // An error body past MAX_ERROR_BODY is cut there: its head is all an agent reads of it.
       answer = (await readCapped(up.body, MAX_ERROR_BODY)).bytes;
     } catch (err) {
       // An error answer whose body broke off is a network failure like any other.

@@ -49,21 +49,44 @@ test('a stream destroyed without an error before its end is a premature close', 
   await assert.rejects(reading, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 });
 
-test('a stream already errored, destroyed or read to its end is answered at once', async () => {
-  const failed = new PassThrough();
-  failed.on('error', () => {});
-  const boom = new Error('boom');
-  failed.destroy(boom);
-  await new Promise((r) => setImmediate(r));
-  await assert.rejects(readCapped(failed, 10), (err) => err === boom);
+test('a stream already errored, destroyed or read to its end is answered, and its error never escapes', async () => {
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown) => uncaught.push(err);
+  process.on('uncaughtException', onUncaught);
+  try {
+    // Destroyed with an error in this very tick: its 'error' event is still to come.
+    const failing = new PassThrough();
+    const boom = new Error('boom');
+    failing.destroy(boom);
+    await assert.rejects(readCapped(failing, 10), (err) => err === boom);
+    // Destroyed, its events long gone.
+    const failed = new PassThrough();
+    failed.on('error', () => {});
+    const bang = new Error('bang');
+    failed.destroy(bang);
+    await new Promise((r) => setImmediate(r));
+    await assert.rejects(readCapped(failed, 10), (err) => err === bang);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(uncaught, []);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
 
   const closed = new PassThrough();
   closed.destroy();
+  await new Promise((r) => setImmediate(r));
   await assert.rejects(readCapped(closed, 10), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 
   const done = Readable.from([Buffer.from('x')]);
   await readCapped(done, 10);
   assert.deepEqual(await readCapped(done, 10), { bytes: Buffer.alloc(0), over: false });
+});
+
+test('a paused stream is read all the same', async () => {
+  const paused = new PassThrough();
+  paused.pause();
+  paused.end(Buffer.from('hello'));
+  assert.deepEqual(await readCapped(paused, 100), { bytes: Buffer.from('hello'), over: false });
 });
 
 test('reads an undici response body, and a server that resets mid-body rejects it', async () => {
@@ -88,10 +111,26 @@ test('reads an undici response body, and a server that resets mid-body rejects i
     assert.equal(cut.over, true);
     assert.ok(cut.bytes.length <= 50_000);
 
+    // The body's own error, as `for await` threw it: callers map undici's errors by class and code.
     const broken = await client.request({ path: '/broken', method: 'GET' });
     const chunks: Buffer[] = [];
-    await assert.rejects(readCapped(broken.body, 1 << 20, chunks));
+    let seen: unknown;
+    broken.body.once('error', (err) => (seen = err));
+    await assert.rejects(readCapped(broken.body, 1 << 20, chunks), (err) => err === seen && (err as { code?: string }).code === 'UND_ERR_SOCKET');
     assert.equal(Buffer.concat(chunks).toString(), 'y'.repeat(1000));
+
+    // The call's signal aborted mid-body: the read rejects with the signal's reason.
+    const controller = new AbortController();
+    const aborted = await client.request({ path: '/broken', method: 'GET', signal: controller.signal });
+    const reading = readCapped(aborted.body, 1 << 20);
+    const reason = new Error('the agent left');
+    controller.abort(reason);
+    await assert.rejects(reading, (err) => err === reason);
+
+    // An undici body destroyed unread finishes its destroy a turn later, with undici's own AbortError.
+    const unread = await client.request({ path: '/whole', method: 'GET' });
+    unread.body.destroy();
+    await assert.rejects(readCapped(unread.body, 1 << 20), { code: 'UND_ERR_ABORTED' });
   } finally {
     await client.close().catch(() => {});
     server.close();
