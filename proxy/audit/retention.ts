@@ -1,7 +1,9 @@
 // Pruning the front of the audit log: only records the collector has acknowledged (its
-// committed_through) and whose retention period has passed. What a pruned log still needs is kept in
-// meta: the Merkle frontier over the pruned prefix, from which every later root and inclusion proof
-// can be computed, and the last pruned leaf, to which the first remaining record's prev_hash links.
+// committed_through) and whose retention period has passed, and never a batch the collector refused
+// (dead_letters) or anything after it: those records are the only copy. What a pruned log still
+// needs is kept in meta: the Merkle frontier over the pruned prefix, from which every later root and
+// inclusion proof can be computed, and the last pruned leaf, to which the first remaining record's
+// prev_hash links.
 import { MerkleFrontier } from './merkle.ts';
 import { getMeta, prunedBase, type Db } from './store.ts';
 
@@ -12,9 +14,14 @@ export interface PruneOptions {
   maxRecords?: number;
 }
 
+// A call cannot start in the future: a record stamped more than this ahead of the clock was written
+// under a wrong one (a bad boot clock stepped back since), and must not hold up every record after it.
+const FUTURE_SLACK_MS = 60 * 60 * 1000;
+
 /** Prunes what may be pruned, up to `maxRecords`; returns how many records went. */
 export function pruneShipped(db: Db, o: PruneOptions): number {
-  const shipped = Number(getMeta(db, 'shipped_through') ?? 0);
+  const refused = (db.prepare('SELECT min(first_seq) AS seq FROM dead_letters').get() as { seq: number | null }).seq;
+  const shipped = Math.min(Number(getMeta(db, 'shipped_through') ?? 0), refused === null ? Infinity : refused - 1);
   const checkpointsShipped = Number(getMeta(db, 'checkpoints_shipped_through') ?? 0);
   const base = prunedBase(db);
   const from = base?.size ?? 0;
@@ -23,9 +30,11 @@ export function pruneShipped(db: Db, o: PruneOptions): number {
     .all(from, shipped, o.maxRecords ?? 5_000) as { seq: number; ts: string; leaf: Buffer }[];
   const frontier = base?.frontier.clone() ?? new MerkleFrontier();
   let head: Buffer | undefined;
+  const future = new Date(Date.now() + FUTURE_SLACK_MS).toISOString();
   for (const row of rows) {
-    // Records are in time order, so the first too young ends the run.
-    if (row.ts >= o.before) break;
+    // The prefix ends at the first record too young (seq is commit order, ts the call's start: close
+    // enough to time order for a retention period).
+    if (row.ts >= o.before && row.ts <= future) break;
     // A gap would mean the prefix is not what the frontier says; leave the log for verify to report.
     if (row.seq !== frontier.size + 1) break;
     frontier.append(row.leaf);

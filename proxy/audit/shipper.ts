@@ -1,8 +1,11 @@
 // Ships the audit log to the central collector, from the writer thread: contiguous seq ranges (at
 // most 500 records and 1 MiB a batch), gzip'd, with an idempotency key, checkpoints alongside. It
-// never gives up: 429, 5xx and network failures back off (full jitter, capped at 60 s, Retry-After
-// honoured); a batch the collector rejects as malformed goes to a dead-letter table and raises an
-// alert, and shipping moves on. Progress is the collector's own `committed_through`.
+// never gives up: 429, 5xx, other unexpected answers and network failures back off (full jitter,
+// capped at 60 s, Retry-After honoured); a batch too large for the collector (413) is sent again in
+// halves; a batch the collector rejects as malformed (400, 422), or one it keeps taking none of, goes
+// to a dead-letter table and raises an alert, and shipping moves on, while the records themselves stay
+// (pruning stops before the first dead-lettered one). Progress is the collector's own
+// `committed_through`, never past what was sent.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { Db } from './store.ts';
@@ -23,9 +26,13 @@ export interface ShipperOptions {
 
 export type ShipperEvent =
   | { type: 'shipped'; through: number; unshipped: number }
-  | { type: 'ship-failed'; reason: 'network' | 'throttled' | 'server' | 'unauthorized' | 'rejected'; detail: string; retryInMs?: number };
+  | { type: 'ship-failed'; reason: 'network' | 'throttled' | 'server' | 'unauthorized' | 'too_large' | 'rejected'; detail: string; retryInMs?: number };
 
-const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+// The collector read the batch and refused it as malformed: sending it again cannot help.
+const REJECTED = new Set([400, 422]);
+// A collector that answers a batch this many times in a row without taking a record of it (a record
+// whose body names another seq, say) has refused it as surely as with a 400.
+const MAX_STALLS = 3;
 
 export interface Shipper {
   /** Records were committed: ship soon. */
@@ -43,13 +50,29 @@ export function retryAfterMs(value: string | null): number {
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : 0;
 }
 
+/** The collector's `committed_through`, when its answer is JSON that holds a whole number there. */
+function committedThrough(text: string): number | undefined {
+  try {
+    const through = (JSON.parse(text) as { committed_through?: unknown })?.committed_through;
+    return Number.isSafeInteger(through) && (through as number) >= 0 ? (through as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Batch {
+  first: number;
+  last: number;
+  records: string[];
+  checkpoints: unknown[];
+}
+
 /** Starts the shipping loop. */
 export function startShipper(o: ShipperOptions): Shipper {
   const maxRecords = o.maxRecords ?? 500;
   const maxBytes = o.maxBytes ?? 1024 * 1024;
   const base = o.backoffBaseMs ?? 250;
   const cap = o.backoffCapMs ?? 60_000;
-  o.db.exec('CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, status INTEGER NOT NULL, response TEXT NOT NULL, at TEXT NOT NULL) STRICT');
   const setMeta = o.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
   const nextRecords = o.db.prepare('SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
   const nextCheckpoints = o.db.prepare('SELECT body FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size');
@@ -61,6 +84,10 @@ export function startShipper(o: ShipperOptions): Shipper {
   let stopping = false;
   let stopDeadline = Infinity;
   let attempt = 0;
+  // Answers in a row that took no record of the batch sent.
+  let stalls = 0;
+  // Lowered while the collector answers 413, back to maxRecords once a batch goes through.
+  let batchRecords = maxRecords;
   // Set once stop() gives up: a request still in flight must not touch the (closing) database.
   let halted = false;
 
@@ -76,19 +103,24 @@ export function startShipper(o: ShipperOptions): Shipper {
     });
   }
 
-  function nextBatch(): { first: number; last: number; records: string[]; checkpoints: unknown[] } | undefined {
-    const rows = nextRecords.all(shipped, maxRecords) as { seq: number; body: string }[];
+  function nextBatch(): Batch | undefined {
     const records: string[] = [];
+    let first = 0;
+    let last = shipped;
     let bytes = 0;
-    for (const r of rows) {
-      if (records.length > 0 && bytes + r.body.length > maxBytes) break;
+    // Row by row, so that a batch of large records is never read whole only to be cut; the size is
+    // the bytes each record takes in the payload (a JSON string inside the JSON), the first always in.
+    for (const r of nextRecords.iterate(shipped, batchRecords) as Iterable<{ seq: number; body: string }>) {
+      const size = Buffer.byteLength(JSON.stringify(r.body)) + 1;
+      if (records.length > 0 && bytes + size > maxBytes) break;
       records.push(r.body);
-      bytes += r.body.length;
+      bytes += size;
+      first ||= r.seq;
+      last = r.seq;
     }
-    const last = records.length > 0 ? rows[records.length - 1].seq : shipped;
     const checkpoints = (nextCheckpoints.all(checkpointsShipped, last) as { body: string }[]).map((c) => JSON.parse(c.body));
     if (records.length === 0 && checkpoints.length === 0) return undefined;
-    return { first: records.length > 0 ? rows[0].seq : last, last, records, checkpoints };
+    return { first: records.length > 0 ? first : last, last, records, checkpoints };
   }
 
   function backoff(retryAfter: string | null): number {
@@ -100,7 +132,7 @@ export function startShipper(o: ShipperOptions): Shipper {
     return told > 0 ? Math.min(Math.max(told, jittered), 300_000) : jittered;
   }
 
-  async function send(batch: NonNullable<ReturnType<typeof nextBatch>>): Promise<number> {
+  async function send(batch: Batch): Promise<number> {
     const payload = JSON.stringify({ log_id: o.logId, first_seq: batch.first, last_seq: batch.last, records: batch.records, checkpoints: batch.checkpoints });
     const digest = createHash('sha256').update(payload).digest('hex').slice(0, 32);
     let res: Response;
@@ -123,32 +155,67 @@ export function startShipper(o: ShipperOptions): Shipper {
     const text = await res.text().catch(() => '');
     if (halted) return 0;
     if (res.ok) {
-      attempt = 0;
-      let through = batch.last;
-      try {
-        through = Number(JSON.parse(text).committed_through);
-      } catch { /* an old collector: take the batch as delivered */ }
-      // The collector's word is what counts: if it holds less (restored from backup), resend from there.
-      shipped = Number.isSafeInteger(through) ? through : batch.last;
-      checkpointsShipped = Math.max(checkpointsShipped, ...batch.checkpoints.map((c) => (c as { size: number }).size));
-      setMeta.run('shipped_through', String(shipped));
-      setMeta.run('checkpoints_shipped_through', String(checkpointsShipped));
-      o.report({ type: 'shipped', through: shipped, unshipped: Math.max(0, (lastSeq.get() as { n: number }).n - shipped) });
+      const through = committedThrough(text);
+      // A 2xx that does not say what the collector holds (a proxy's page, say) proves nothing.
+      if (through === undefined) return retry('server', `HTTP ${res.status} without a committed_through: ${text.slice(0, 200)}`, res);
+      return acknowledged(batch, through, res.status, text);
+    }
+    if (res.status === 413 && batch.records.length > 1) {
+      // Too large for the collector (or a proxy before it): the same records again, in halves.
+      batchRecords = Math.max(1, Math.floor(batch.records.length / 2));
+      o.report({ type: 'ship-failed', reason: 'too_large', detail: `HTTP 413 for records ${batch.first}..${batch.last}: sending at most ${batchRecords} a batch` });
       return 0;
     }
-    if (RETRYABLE.has(res.status) || res.status === 401 || res.status === 403) {
-      const wait = backoff(res.headers.get('retry-after'));
-      const reason = res.status === 429 ? 'throttled' : res.status === 401 || res.status === 403 ? 'unauthorized' : 'server';
-      o.report({ type: 'ship-failed', reason, detail: `HTTP ${res.status}: ${text.slice(0, 200)}`, retryInMs: wait });
-      return wait;
+    if (REJECTED.has(res.status) || res.status === 413) return deadLettered(batch, res.status, text);
+    const reason = res.status === 429 ? 'throttled' : res.status === 401 || res.status === 403 ? 'unauthorized' : 'server';
+    return retry(reason, `HTTP ${res.status}: ${text.slice(0, 200)}`, res);
+  }
+
+  function retry(reason: 'server' | 'throttled' | 'unauthorized', detail: string, res: Response): number {
+    const wait = backoff(res.headers.get('retry-after'));
+    o.report({ type: 'ship-failed', reason, detail, retryInMs: wait });
+    return wait;
+  }
+
+  /** The collector took the batch, or part of it: `through` is what it holds (its word, up to what was sent). */
+  function acknowledged(batch: Batch, through: number, status: number, text: string): number {
+    const before = shipped;
+    // Never past what was sent: a collector that claims more would have the rest pruned unsent.
+    shipped = Math.min(through, batch.last);
+    if (shipped > before) {
+      stalls = 0;
+      attempt = 0;
+      batchRecords = maxRecords;
     }
-    // Rejected as malformed: keep the evidence locally, say so loudly, and move on.
-    deadLetter.run(batch.first, batch.last, res.status, text.slice(0, 4096), new Date().toISOString());
-    shipped = batch.last;
-    checkpointsShipped = Math.max(checkpointsShipped, batch.last);
+    checkpointsShipped = shipped < before
+      ? Math.min(checkpointsShipped, shipped) // a collector restored from a backup gets its checkpoints again too
+      : Math.max(checkpointsShipped, ...batch.checkpoints.map((c) => (c as { size: number }).size).filter((size) => size <= shipped));
     setMeta.run('shipped_through', String(shipped));
     setMeta.run('checkpoints_shipped_through', String(checkpointsShipped));
-    o.report({ type: 'ship-failed', reason: 'rejected', detail: `records ${batch.first}..${batch.last} dead-lettered: HTTP ${res.status}: ${text.slice(0, 200)}` });
+    o.report({ type: 'shipped', through: shipped, unshipped: Math.max(0, (lastSeq.get() as { n: number }).n - shipped) });
+    if (shipped === batch.last) return 0;
+    // Part of the batch went: the rest goes next, at once.
+    if (shipped > before) return 0;
+    // None of it went. A collector restored from a backup holds less: the records from there go next.
+    // One that keeps taking none of the same records has refused them.
+    if (shipped === before && ++stalls >= MAX_STALLS) {
+      stalls = 0;
+      return deadLettered(batch, status, text);
+    }
+    const wait = backoff(null);
+    o.report({ type: 'ship-failed', reason: 'server', detail: `HTTP ${status}, but the collector holds records only through ${through} of ${batch.first}..${batch.last}`, retryInMs: wait });
+    return wait;
+  }
+
+  /** Keeps the evidence locally (the records stay: pruning stops before them), says so loudly, and moves on. */
+  function deadLettered(batch: Batch, status: number, text: string): number {
+    deadLetter.run(batch.first, batch.last, status, text.slice(0, 4096), new Date().toISOString());
+    shipped = batch.last;
+    checkpointsShipped = Math.max(checkpointsShipped, batch.last);
+    batchRecords = maxRecords;
+    setMeta.run('shipped_through', String(shipped));
+    setMeta.run('checkpoints_shipped_through', String(checkpointsShipped));
+    o.report({ type: 'ship-failed', reason: 'rejected', detail: `records ${batch.first}..${batch.last} dead-lettered: HTTP ${status}: ${text.slice(0, 200)}` });
     return 0;
   }
 

@@ -21,6 +21,14 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   root  BLOB NOT NULL,
   body  TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id        INTEGER PRIMARY KEY,
+  first_seq INTEGER NOT NULL,
+  last_seq  INTEGER NOT NULL,
+  status    INTEGER NOT NULL,
+  response  TEXT NOT NULL,
+  at        TEXT NOT NULL
+) STRICT;
 `;
 
 export interface OpenOptions {

@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openAuditLog } from '../../proxy/audit/audit-log.ts';
+import { pruneShipped } from '../../proxy/audit/retention.ts';
 import { startShipper, type ShipperEvent } from '../../proxy/audit/shipper.ts';
 import { loadSigningKey } from '../../proxy/audit/signing.ts';
 import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
@@ -160,4 +162,113 @@ test('429 with Retry-After: the shipper waits as told, then delivers', async () 
   } finally {
     throttling.close();
   }
+});
+
+/** A stand-in collector: `answer` gets each batch (first_seq, last_seq, record count) and says what to send back. */
+async function standIn(answer: (batch: { first: number; last: number; records: number }, n: number) => { status: number; body: string; type?: string }) {
+  const batches: { first: number; last: number; records: number }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const sent = JSON.parse(gunzipSync(Buffer.concat(chunks)).toString('utf8'));
+      const batch = { first: sent.first_seq, last: sent.last_seq, records: sent.records.length };
+      batches.push(batch);
+      const a = answer(batch, batches.length);
+      res.writeHead(a.status, { 'content-type': a.type ?? 'application/json' }).end(a.body);
+    });
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, batches, close: () => server.close() };
+}
+
+/** Ships the log at `path` with `opts` until `done` holds of the events; returns the events and the log's shipping state. */
+async function shipUntil(path: string, url: string, done: (events: ShipperEvent[]) => boolean, opts: { maxRecords?: number } = {}) {
+  const db = new Database(path);
+  const events: ShipperEvent[] = [];
+  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+  const shipper = startShipper({ db, logId, url, token: TOKEN, backoffBaseMs: 20, ...opts, report: (e) => events.push(e) });
+  shipper.notify();
+  try {
+    await waitFor(() => done(events), 15_000, 'shipping');
+  } finally {
+    await shipper.stop(0);
+  }
+  const shippedThrough = Number((db.prepare("SELECT value FROM meta WHERE key = 'shipped_through'").get() as { value: string }).value);
+  const dead = db.prepare('SELECT first_seq, last_seq, status FROM dead_letters').all();
+  db.close();
+  return { events, shippedThrough, dead };
+}
+
+const deliveredThrough = (last: number) => (events: ShipperEvent[]) => events.some((e) => e.type === 'shipped' && e.through >= last);
+
+test('an unexpected answer (a 404, a 2xx that is not the collector\'s) is retried, never taken as delivered or dead-lettered', async () => {
+  const collector = await standIn((batch, n) => n === 1 ? { status: 404, body: 'no such route', type: 'text/plain' }
+    : n === 2 ? { status: 200, body: '<html>a login page</html>', type: 'text/html' }
+    : { status: 200, body: JSON.stringify({ committed_through: batch.last }) });
+  try {
+    const { events, shippedThrough, dead } = await shipUntil(copy(), collector.url, deliveredThrough(30));
+    assert.deepEqual(events.filter((e) => e.type === 'ship-failed').map((e) => e.type === 'ship-failed' && e.reason), ['server', 'server']);
+    assert.equal(shippedThrough, 30);
+    assert.deepEqual(dead, []);
+    assert.equal(collector.batches.length, 3);
+  } finally {
+    collector.close();
+  }
+});
+
+test('413: the same records go again in halves until the collector takes them, none dead-lettered', async () => {
+  const collector = await standIn((batch) => batch.records > 8 ? { status: 413, body: '{"error":{"message":"too large"}}' } : { status: 200, body: JSON.stringify({ committed_through: batch.last }) });
+  try {
+    const { shippedThrough, dead } = await shipUntil(copy(), collector.url, deliveredThrough(30));
+    assert.equal(shippedThrough, 30);
+    assert.deepEqual(dead, []);
+    const taken = collector.batches.filter((b) => b.records <= 8);
+    assert.deepEqual(taken.map((b) => [b.first, b.last]).flat()[0], 1);
+    for (let i = 1; i < taken.length; i++) assert.equal(taken[i].first, taken[i - 1].last + 1, 'contiguous');
+    assert.equal(taken.at(-1)!.last, 30);
+  } finally {
+    collector.close();
+  }
+});
+
+test('a committed_through past what was sent counts only what was sent: nothing is skipped', async () => {
+  const collector = await standIn((batch, n) => ({ status: 200, body: JSON.stringify({ committed_through: n === 1 ? 1_000 : batch.last }) }));
+  try {
+    const { shippedThrough } = await shipUntil(copy(), collector.url, deliveredThrough(30), { maxRecords: 10 });
+    assert.equal(shippedThrough, 30);
+    assert.deepEqual(collector.batches.map((b) => [b.first, b.last]), [[1, 10], [11, 20], [21, 30]]);
+  } finally {
+    collector.close();
+  }
+});
+
+test('a collector that keeps taking none of a batch: backed off, then the batch is dead-lettered and shipping goes on', async () => {
+  const collector = await standIn((batch) => batch.first === 11 ? { status: 200, body: JSON.stringify({ committed_through: 10 }) } : { status: 200, body: JSON.stringify({ committed_through: batch.last }) });
+  try {
+    const { events, shippedThrough, dead } = await shipUntil(copy(), collector.url, deliveredThrough(30), { maxRecords: 10 });
+    assert.deepEqual(dead, [{ first_seq: 11, last_seq: 20, status: 200 }]);
+    assert.equal(shippedThrough, 30);
+    const stalledSends = collector.batches.filter((b) => b.first === 11).length;
+    assert.equal(stalledSends, 3);
+    assert.ok(events.some((e) => e.type === 'ship-failed' && e.reason === 'rejected'));
+  } finally {
+    collector.close();
+  }
+});
+
+test('pruning never reaches a dead-lettered batch, and a record stamped in the future does not hold the rest up', () => {
+  const soon = new Date(Date.now() + 1_000).toISOString();
+  const refused = new Database(copy());
+  refused.prepare("INSERT INTO meta(key, value) VALUES ('shipped_through', '30') ON CONFLICT(key) DO UPDATE SET value = excluded.value").run();
+  refused.prepare("INSERT INTO dead_letters (first_seq, last_seq, status, response, at) VALUES (11, 20, 400, 'nope', ?)").run(soon);
+  assert.equal(pruneShipped(refused, { before: soon }), 10);
+  assert.equal((refused.prepare('SELECT min(seq) AS seq FROM records').get() as { seq: number }).seq, 11);
+  refused.close();
+
+  const skewed = new Database(copy());
+  skewed.prepare("INSERT INTO meta(key, value) VALUES ('shipped_through', '30') ON CONFLICT(key) DO UPDATE SET value = excluded.value").run();
+  skewed.prepare("UPDATE records SET ts = '2099-01-01T00:00:00.000Z' WHERE seq = 3").run();
+  assert.equal(pruneShipped(skewed, { before: soon }), 30);
+  skewed.close();
 });
