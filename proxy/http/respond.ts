@@ -26,8 +26,10 @@ export function sendError(res: ServerResponse, provider: ProviderSpec, err: Ward
   res.end(body);
 }
 
-/** Resolves when the response can take more bytes, or when the client has gone. */
+/** Resolves when the response can take more bytes, or when the client has gone (or had gone already). */
 export function drained(res: ServerResponse): Promise<void> {
+  // A response already destroyed or ended will never say 'drain' or 'close' again.
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);

@@ -108,7 +108,19 @@ export class SseSplitter {
     const rest = this.held > 0 ? Buffer.concat(this.parts) : undefined;
     this.parts = [];
     this.held = 0;
+    this.overflowing = false;
     return rest;
+  }
+
+  /**
+   * `end` as a last piece: an unterminated event parsed like any other (its bytes kept as they came,
+   * without the blank line it lacks), or the raw end of an oversized one.
+   */
+  endPiece(): SseEvent | Buffer | undefined {
+    const overflowing = this.overflowing;
+    const rest = this.end();
+    if (!rest || overflowing) return rest;
+    return { raw: rest, ...parseFields(rest.toString('utf8')) };
   }
 
   private hold(bytes: Buffer): void {

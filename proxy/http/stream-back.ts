@@ -105,7 +105,9 @@ class StreamRelay {
     }
     timing.upstreamEnd = performance.now();
     this.#endStream();
-    call.bodies.response = captureValue(call.policy, this.#size(), () => this.#acc);
+    this.#recordResponse();
+    // The agent left while a stalled stream was being retried or continued: nothing more reaches it.
+    if (res.destroyed) timing.status = 499;
     try {
       await this.#in.release();
     } catch (err) {
@@ -131,15 +133,19 @@ class StreamRelay {
       // A continuation's last event may lack its blank line; it is still the continuation's to map.
       const last = outer?.end();
       if (last && !this.#stopped) await this.#write(spliced([{ raw: last, ...parseFields(last.toString('utf8')) }], splice!));
-      const tail = this.#splitter.end();
-      if (tail && !this.#stopped) await this.#write(tail);
+      // So may the upstream's own last event: it is sent (and judged) as it is, not held for a blank line.
+      const tail = this.#splitter.endPiece();
+      if (tail && !this.#stopped) await this.#send([tail]);
       return undefined;
     } catch (err) {
       if (err instanceof undiciErrors.BodyTimeoutError && !signal.aborted) return 'idle';
       const mapped = toWardenError(client.config, err, signal);
       if (signal.aborted && mapped instanceof WardenError && !this.#in.res.destroyed) return 'total';
       if (!(mapped instanceof WardenError) || this.#in.res.destroyed) {
-        this.#endStream(); // the client went away: nothing to tell it, but the stages still close the call
+        // The client went away: nothing to tell it, but the stages still close the call, and the
+        // record keeps what the agent had received.
+        this.#endStream();
+        this.#recordResponse();
         throw err;
       }
       this.#failure = mapped;
@@ -149,11 +155,21 @@ class StreamRelay {
     }
   }
 
+  #recordResponse(): void {
+    const { call } = this.#in;
+    call.bodies.response = captureValue(call.policy, this.#size(), () => this.#acc);
+  }
+
   /** Splits, transforms and sends (or holds) one chunk of upstream bytes. */
-  async #write(chunk: Buffer): Promise<void> {
+  #write(chunk: Buffer): Promise<void> {
+    return this.#stopped ? Promise.resolve() : this.#send(this.#splitter.push(chunk));
+  }
+
+  /** Transforms and sends (or holds) events and pass-through bytes. */
+  async #send(pieces: (SseEvent | Buffer)[]): Promise<void> {
     if (this.#stopped) return;
     const out: Buffer[] = [];
-    for (const piece of this.#splitter.push(chunk)) {
+    for (const piece of pieces) {
       const t: Transformed = Buffer.isBuffer(piece) ? { events: [{ raw: piece }], toolCall: false } : this.#transform(piece);
       if ('reply' in t) {
         this.#failure = t.reply;

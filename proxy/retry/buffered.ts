@@ -78,7 +78,7 @@ function readStream(up: UpstreamResponse, raw: Buffer, opts: ReadOptions): Buffe
   const { adapter } = opts;
   const splitter = new SseSplitter(Number.MAX_SAFE_INTEGER);
   const pieces = [...splitter.push(raw)];
-  const tail = splitter.end();
+  const tail = splitter.endPiece();
   if (tail) pieces.push(tail);
   const response = emptyResponse();
   const logprobs: number[] = [];

@@ -15,7 +15,7 @@ import { parseJson, readBody } from '../http/body.ts';
 import type { CallTiming } from '../http/call-timing.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../http/headers.ts';
 import { drained, wardenHeaders } from '../http/respond.ts';
-import { parseFields, SseSplitter } from '../http/sse.ts';
+import { parseFields, SseSplitter, type SseEvent } from '../http/sse.ts';
 import type { UpstreamClient } from '../http/upstream-client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CallContext } from '../stage.ts';
@@ -189,8 +189,8 @@ async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<v
   const splitter = new SseSplitter(MAX_EVENT_BYTES);
   const responses: Buffer[] = [];
   const seen: Buffer[] = [];
-  for await (const chunk of body) {
-    for (const piece of splitter.push(chunk)) {
+  async function relay(pieces: (SseEvent | Buffer)[]): Promise<void> {
+    for (const piece of pieces) {
       let bytes: Buffer;
       let response = false;
       if (Buffer.isBuffer(piece) || piece.data === undefined) bytes = Buffer.isBuffer(piece) ? piece : piece.raw;
@@ -204,8 +204,10 @@ async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<v
       if (!input.res.write(bytes)) await drained(input.res);
     }
   }
-  const tail = splitter.end();
-  if (tail) responses.push(tail);
+  for await (const chunk of body) await relay(splitter.push(chunk));
+  // A last event without its blank line is a message like any other: read, checked, rewritten.
+  const tail = splitter.endPiece();
+  if (tail) await relay([tail]);
   input.timing.upstreamEnd = performance.now();
   input.call.bodies.response = captureBytes(input.policy, Buffer.concat(seen));
   await input.release();

@@ -76,3 +76,22 @@ test('parseFields follows the SSE field rules', () => {
   assert.deepEqual(parseFields('event:x\ndata:no-space\ndata:  two spaces\nid: 7\nretry: 10\n'), { event: 'x', data: 'no-space\n two spaces' });
   assert.deepEqual(parseFields('data\n'), { event: undefined, data: '' });
 });
+
+test('endPiece: an unterminated last event is parsed like any other, its bytes kept as they came', () => {
+  const s = new SseSplitter(1024);
+  assert.deepEqual(s.push(Buffer.from('data: {"a":1}\n\nevent: done\ndata: [DONE]')).length, 1);
+  const tail = s.endPiece();
+  assert.ok(tail && !Buffer.isBuffer(tail));
+  assert.equal(tail.event, 'done');
+  assert.equal(tail.data, '[DONE]');
+  assert.equal(tail.raw.toString(), 'event: done\ndata: [DONE]');
+  assert.equal(s.endPiece(), undefined, 'nothing is left after it');
+
+  // The end of an oversized event is passed through raw, as the rest of it was.
+  const big = new SseSplitter(8);
+  const passed = big.push(Buffer.from('data: 0123456789abcdef'));
+  assert.ok(passed.every((p) => Buffer.isBuffer(p)));
+  const end = big.endPiece();
+  assert.ok(Buffer.isBuffer(end));
+  assert.equal(Buffer.concat([...(passed as Buffer[]), end]).toString(), 'data: 0123456789abcdef');
+});

@@ -1,0 +1,83 @@
+// Streamed calls at their edges: an upstream whose last event lacks its blank line, a client that
+// leaves mid-stream or while a stalled stream is being retried. Each call still ends, reaches the
+// agent whole where it can, and leaves a record of what the agent received.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
+import type { Sidecar } from '../../proxy/sidecar.ts';
+import { auditRecords } from '../helpers/audit.ts';
+import { anthropicEvents, chatEvents, script, sse } from '../helpers/scripted.ts';
+import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
+
+let fake: FakeUpstream;
+const running: Sidecar[] = [];
+before(async () => {
+  fake = await startFakeUpstream();
+});
+after(async () => {
+  await Promise.all(running.map((w) => w.shutdown()));
+  await fake.close();
+});
+
+async function wardenWith(extra = ''): Promise<{ w: Sidecar; dataDir: string }> {
+  const dataDir = tempDataDir();
+  const w = await startWarden(tempFile('stream-edges.yaml', policyFor(fake.url, extra)), false, dataDir);
+  running.push(w);
+  return { w, dataDir };
+}
+
+const streamed = (w: Sidecar, path: string, body: object, signal?: AbortSignal, headers: Record<string, string> = {}) => fetch(`${w.trafficUrl}${path}`, {
+  method: 'POST', signal, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ ...body, stream: true }),
+});
+
+test('an upstream\'s last event without its blank line still reaches the agent, and counts', async () => {
+  const { w, dataDir } = await wardenWith();
+  script(fake, (_req, n, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    if (n === 0) {
+      for (const e of chatEvents('hello world').slice(0, -1)) res.write(e);
+      res.end('data: [DONE]');
+      return;
+    }
+    const events = anthropicEvents(['hi ', 'there']);
+    for (const e of events.slice(0, -1)) res.write(e);
+    res.end(events.at(-1)!.trimEnd());
+  });
+  const openai = await (await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).text();
+  assert.ok(openai.endsWith('data: [DONE]'), `the agent got the last event as sent: ${JSON.stringify(openai.slice(-40))}`);
+  const anthropic = await (await streamed(w, '/anthropic/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'x' }] })).text();
+  assert.ok(anthropic.endsWith('data: {"type":"message_stop"}'), `the agent got message_stop: ${JSON.stringify(anthropic.slice(-60))}`);
+  const [first, second] = auditRecords(dataDir).slice(-2);
+  assert.equal(first.response?.value?.text, 'hello world');
+  assert.equal(second.response?.value?.text, 'hi there');
+});
+
+test('a client that leaves mid-stream: the upstream call ends and the record keeps what the agent had received', async () => {
+  const { w, dataDir } = await wardenWith();
+  fake.setHandler(undefined);
+  const ac = new AbortController();
+  const res = await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'a long story' }] }, ac.signal, { 'x-fake-scenario': 'words=400;event-delay-ms=20' });
+  const reader = res.body!.getReader();
+  let got = '';
+  while ((got.match(/\n\n/g) ?? []).length < 6) got += new TextDecoder().decode((await reader.read()).value);
+  ac.abort();
+  await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 5_000, 'the call to end and be recorded');
+  const record = auditRecords(dataDir)[0];
+  assert.equal(record.status, 499);
+  assert.ok(typeof record.response?.value?.text === 'string' && record.response.value.text.length > 0, `partial output recorded: ${JSON.stringify(record.response)?.slice(0, 200)}`);
+});
+
+test('a client that leaves while a stalled stream is being retried: the call ends, its slot is freed, and it is recorded', async () => {
+  const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 300 }\n  onStall: retry\n  backoff: { baseMs: 1, capMs: 2 }\n');
+  const seen = script(fake, (_req, n, res) => {
+    if (n === 0) sse(res, chatEvents('a b c'), 0); // headers, then silence
+    // The retry is never answered: the client leaves while Warden waits for it.
+  });
+  const ac = new AbortController();
+  const call = streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }, ac.signal).catch(() => undefined);
+  await waitFor(() => seen.length === 2, 5_000, 'the retry to reach the upstream');
+  ac.abort();
+  await call;
+  await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 5_000, 'the call to end and be recorded');
+  assert.equal(auditRecords(dataDir)[0].status, 499);
+});
