@@ -52,10 +52,6 @@ function isEventStream(headers: UpstreamResponse['headers']): boolean {
   return String(headers['content-type'] ?? '').startsWith('text/event-stream');
 }
 
-function isJson(headers: UpstreamResponse['headers']): boolean {
-  return String(headers['content-type'] ?? '').includes('json');
-}
-
 /** Handles one model call; throws WardenErrors for the caller to render. */
 export async function handleModelCall(input: ModelCallInput): Promise<void> {
   const { req, res, call, client, adapter, pipeline, timing } = input;
@@ -96,12 +92,15 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
   }
   timing.status = up.status;
   const ok = isOk(up.status);
-  if (ok && request.stream && isEventStream(up.headers)) {
+  // Every success goes through the stages, whatever it claims to be: an event stream the agent did not
+  // ask for, or a body under an unexpected content type, must not carry a tool call or a secret past
+  // them (a body that is not JSON is passed on as it came, and the record says so).
+  if (ok && isEventStream(up.headers)) {
     await streamBack(streamInput(input, fwd, target), up);
-  } else if (ok && isJson(up.headers)) {
+  } else if (ok) {
     await wholeBack(input, up);
   } else {
-    // Errors and anything unexpected pass through untouched: the agent's SDK knows the upstream's shapes.
+    // Errors pass through untouched: the agent's SDK knows the upstream's shapes.
     await relay(res, up, wardenHeaders(call.id, call.actions), timing, input.release);
   }
 }

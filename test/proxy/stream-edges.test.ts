@@ -81,3 +81,29 @@ test('a client that leaves while a stalled stream is being retried: the call end
   await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 5_000, 'the call to end and be recorded');
   assert.equal(auditRecords(dataDir)[0].status, 499);
 });
+
+test('a success under an unexpected content type still goes through the stages: nothing rides past sanitization', async () => {
+  const { w } = await wardenWith('sanitize: {}\n');
+  const email = 'jane.doe@example.com';
+  script(fake, (_req, n, res) => {
+    if (n === 0) {
+      // JSON under a content type that does not say so.
+      const body = JSON.stringify({
+        id: 'chatcmpl-s', object: 'chat.completion', created: 1, model: 'gpt-4o-2024-11-20',
+        choices: [{ index: 0, message: { role: 'assistant', content: `write to ${email}`, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 },
+      });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(body);
+      return;
+    }
+    // An event stream the agent did not ask for.
+    sse(res, chatEvents(`write to ${email}`));
+  });
+  const ask = () => fetch(`${w.trafficUrl}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+  }).then((r) => r.text());
+  const plain = await ask();
+  assert.ok(plain.includes('write to') && !plain.includes(email), `masked: ${plain.slice(0, 300)}`);
+  const stream = await ask();
+  assert.ok(stream.includes('[DONE]') && !stream.includes(email) && !stream.includes('jane.doe'), `masked: ${stream.slice(-600)}`);
+});
