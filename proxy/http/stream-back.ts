@@ -65,6 +65,8 @@ class StreamRelay {
   #toolTailBytes = 0;
   #holding = false;
   #sawTerminal = false;
+  /** Warden ended the stream for a stalled upstream: the closing events are its own, not the model's. */
+  #cut = false;
   #failure: WardenError | undefined;
   /** A stage ended the stream (a reply from a stream hook): nothing more is read or sent. */
   #stopped = false;
@@ -280,6 +282,7 @@ class StreamRelay {
     const { call, timing } = this.#in;
     call.actions.push('partial');
     timing.streamError = 'WARDEN_PARTIAL';
+    this.#cut = true;
     const note = { partial: true, reason: kind === 'idle' ? 'upstream stalled' : 'total timeout', request_id: call.id };
     if (!this.#tracker) {
       const t = this.#in.client.config.timeouts;
@@ -300,6 +303,7 @@ class StreamRelay {
     this.#toolTailBytes = 0;
     this.#holding = false;
     this.#sawTerminal = false;
+    this.#cut = false;
     this.#numbering = { added: 0 };
     runStreamRestart(this.#in.pipeline, this.#in.call);
   }
@@ -327,8 +331,9 @@ class StreamRelay {
     const acc = this.#acc;
     const verdict = this.#toolTailBytes > MAX_HELD_TOOL_BYTES
       ? { reply: new ToolBlockedError(`the streamed tool calls exceed the ${MAX_HELD_TOOL_BYTES} bytes Warden holds to check them`) }
-      // Complete: the terminal event came, or at least the finish reason (some upstreams omit [DONE]).
-      : runStreamToolCalls(pipeline, call, calls, this.#sawTerminal || acc.finishReason !== undefined);
+      // Complete: the terminal event came, or at least the finish reason (some upstreams omit [DONE]),
+      // from the model, not from Warden closing a stalled stream.
+      : runStreamToolCalls(pipeline, call, calls, !this.#cut && (this.#sawTerminal || acc.finishReason !== undefined));
     if ('reply' in verdict) {
       this.#failure = verdict.reply;
       timing.streamError = verdict.reply.code;

@@ -107,3 +107,19 @@ test('a success under an unexpected content type still goes through the stages: 
   const stream = await ask();
   assert.ok(stream.includes('[DONE]') && !stream.includes(email) && !stream.includes('jane.doe'), `masked: ${stream.slice(-600)}`);
 });
+
+test('a stream that stalls after a tool call whose arguments parse: the call is not vouched for, since the model never finished it', async () => {
+  const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 300 }\ntools:\n  save_contact: { args: { type: object, required: [email] } }\n');
+  const base = { id: 'chatcmpl-s', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-11-20' };
+  const delta = (d: object) => `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: d, logprobs: null, finish_reason: null }] })}\n\n`;
+  script(fake, (_req, _n, res) => sse(res, [
+    delta({ role: 'assistant', content: null }),
+    delta({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'save_contact', arguments: '' } }] }),
+    delta({ tool_calls: [{ index: 0, function: { arguments: '{"email":"a@example.com"}' } }] }),
+  ], 3)); // then silence: no finish_reason, no [DONE]
+  const text = await (await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'save it' }], tools: [{ type: 'function', function: { name: 'save_contact', parameters: { type: 'object' } } }] })).text();
+  assert.ok(!text.includes('"arguments":"{\\"email\\"'), `the unfinished call did not reach the agent: ${text.slice(-500)}`);
+  const record = auditRecords(dataDir).at(-1)!;
+  const violations = (record.decisions as { stage: string; decision: string; detail?: { kind?: string } }[]).filter((d) => d.detail?.kind === 'invalid_arguments');
+  assert.ok(violations.length > 0, `an invalid_arguments violation: ${JSON.stringify(record.decisions).slice(0, 800)}`);
+});
