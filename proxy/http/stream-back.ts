@@ -25,6 +25,9 @@ const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 // A stream held back for its tool calls to be judged keeps at most this much; past it, the calls
 // cannot be checked, so they are refused rather than let through unseen.
 const MAX_HELD_TOOL_BYTES = 8 * 1024 * 1024;
+// The terminal event waits for the record's commit, and so does anything an upstream sends after it:
+// no model sends much there, so past this the stream is ended rather than held without bound.
+const MAX_HELD_AFTER_END_BYTES = MAX_EVENT_BYTES;
 const STAGE = 'retry';
 
 export interface StreamBackInput {
@@ -61,6 +64,7 @@ class StreamRelay {
   #tracker: StreamTracker | undefined;
   /** The terminal event (and anything after it) waits for the record's commit. */
   #held: Buffer[] = [];
+  #heldBytes = 0;
   #toolTail: HeldEvent[] = [];
   #toolTailBytes = 0;
   #holding = false;
@@ -188,8 +192,19 @@ class StreamRelay {
           if (this.#toolTailBytes <= MAX_HELD_TOOL_BYTES) this.#toolTail.push(event);
           continue;
         }
-        (this.#held.length > 0 || terminal ? this.#held : out).push(event.raw);
+        if (this.#held.length === 0 && !terminal) {
+          out.push(event.raw);
+          continue;
+        }
+        this.#heldBytes += event.raw.length;
+        if (this.#heldBytes > MAX_HELD_AFTER_END_BYTES) {
+          this.#in.call.decisions.push({ stage: 'proxy', decision: 'ended-after-terminal', detail: { heldBytes: this.#heldBytes - event.raw.length } });
+          this.#stopped = true;
+          break;
+        }
+        this.#held.push(event.raw);
       }
+      if (this.#stopped) break;
     }
     if (out.length === 0) return;
     this.#head();
@@ -299,6 +314,7 @@ class StreamRelay {
     this.#acc = emptyResponse();
     this.#tracker = this.#in.adapter.streamTracker?.();
     this.#held = [];
+    this.#heldBytes = 0;
     this.#toolTail = [];
     this.#toolTailBytes = 0;
     this.#holding = false;

@@ -123,3 +123,25 @@ test('a stream that stalls after a tool call whose arguments parse: the call is 
   const violations = (record.decisions as { stage: string; decision: string; detail?: { kind?: string } }[]).filter((d) => d.detail?.kind === 'invalid_arguments');
   assert.ok(violations.length > 0, `an invalid_arguments violation: ${JSON.stringify(record.decisions).slice(0, 800)}`);
 });
+
+test('an upstream that keeps streaming after its terminal event is cut off, not held without bound', async () => {
+  const { w, dataDir } = await wardenWith();
+  const junk = `data: ${JSON.stringify({ filler: 'x'.repeat(64 * 1024) })}\n\n`;
+  script(fake, (_req, _n, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (const e of chatEvents('hello world')) res.write(e);
+    // 8 MiB more after [DONE], each write waiting for the last (a real stream's pace).
+    let left = 128;
+    const more = () => {
+      while (left-- > 0) if (!res.write(junk)) return void res.once('drain', more);
+      res.end();
+    };
+    more();
+  });
+  const text = await (await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).text();
+  assert.ok(text.includes('data: [DONE]'));
+  assert.ok(text.length < 5 * 1024 * 1024, `the agent got ${text.length} bytes`);
+  const record = auditRecords(dataDir).at(-1)!;
+  assert.ok((record.decisions as { decision: string }[]).some((d) => d.decision === 'ended-after-terminal'));
+  assert.equal(record.response?.value?.text, 'hello world');
+});
