@@ -44,7 +44,7 @@ export interface StoredRecord {
 export interface IntegrityAlert {
   logId: string;
   seq: number;
-  kind: 'not_canonical' | 'wrong_log' | 'chain_break' | 'gap' | 'conflict' | 'bad_signature' | 'root_mismatch' | 'truncated';
+  kind: 'not_canonical' | 'wrong_log' | 'chain_break' | 'gap' | 'conflict' | 'bad_signature' | 'root_mismatch' | 'checkpoint_ahead';
   detail: string;
 }
 
@@ -184,10 +184,11 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     head.headLeaf = leaf.toString('hex');
     await checkpointsUpTo(head.size, true);
   }
-  // Checkpoints past what is held: the records they attest to have not arrived (yet, or ever).
+  // Checkpoints past what is held attest to records the collector has not seen. A shipper sends each
+  // checkpoint with the records it covers, never before them; kept, one could stand in for the real
+  // checkpoint of that size (which would then be ignored as a duplicate) unchecked against any record.
   for (const cp of pending) {
-    if (!verifyCheckpoint(cp)) await raise({ logId, seq: cp.size, kind: 'bad_signature', detail: `the checkpoint at size ${cp.size} has a bad signature` });
-    else if (await tx.insertCheckpoint(logId, cp)) head.checkpointSize = Math.max(head.checkpointSize, cp.size);
+    await raise({ logId, seq: cp.size, kind: 'checkpoint_ahead', detail: `a checkpoint at size ${cp.size} came before the records it covers (${head.size} held): not kept` });
   }
   head.frontier = frontier?.serialize();
   await tx.saveHead(head);

@@ -272,3 +272,25 @@ test('pruning never reaches a dead-lettered batch, and a record stamped in the f
   assert.equal(pruneShipped(skewed, { before: soon }), 30);
   skewed.close();
 });
+
+test('a checkpoint sent before the records it covers is reported and not kept: the real one, with its records, is checked', async () => {
+  const path = await fresh();
+  const db = new Database(path, { readonly: true });
+  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+  const records = (db.prepare('SELECT body FROM records ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
+  const checkpoints = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((c) => JSON.parse(c.body));
+  db.close();
+  const at10 = checkpoints.find((c) => c.size === 10);
+  assert.ok(at10, 'the log has a checkpoint at 10');
+  const post = (first: number, last: number, cps: unknown[]) => fetch(`${collector.url}/v1/ingest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ log_id: logId, first_seq: first, last_seq: last, records: records.slice(first - 1, last), checkpoints: cps }),
+  });
+  // Records 1..5 with a checkpoint at 10 (the log's own, but ahead of what the collector holds).
+  assert.equal((await post(1, 5, [at10])).status, 200);
+  // Then the rest, each checkpoint with its records.
+  assert.equal((await post(6, records.length, checkpoints)).status, 200);
+  const alerts = (await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`);
+  assert.deepEqual(alerts, ['checkpoint_ahead@10']);
+});
