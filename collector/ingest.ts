@@ -56,6 +56,8 @@ export interface IngestTx {
   leaves(logId: string, size: number): Promise<Buffer[]>;
   insertRecord(r: StoredRecord, fleet: string): Promise<void>;
   insertCheckpoint(logId: string, cp: Checkpoint): Promise<boolean>;
+  /** The root of the checkpoint held for that size, if one is. */
+  checkpointRoot(logId: string, size: number): Promise<string | undefined>;
   alert(a: IntegrityAlert): Promise<void>;
   saveHead(head: LogHead): Promise<void>;
 }
@@ -131,6 +133,14 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   }
 
   async function checkpointAgainstStore(cp: Checkpoint): Promise<void> {
+    // A batch sent again (its answer was lost) brings checkpoints already held: checked when they
+    // came, not re-checked by reading the log's leaves from the start. One that differs from the
+    // checkpoint held for its size is a second history of the log.
+    const held = cp.log_id === logId ? await tx.checkpointRoot(logId, cp.size) : undefined;
+    if (held === cp.root) return;
+    if (held !== undefined) {
+      return raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the checkpoint at size ${cp.size} differs from the one already held for that size (the log was rewritten)` });
+    }
     const leaves = head.frontier === undefined ? undefined : await tx.leaves(logId, cp.size);
     await checkpoint(cp, leaves && leaves.length === cp.size ? rootOf(leaves).toString('hex') : undefined);
   }

@@ -89,6 +89,9 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
       // reaches insertRecord, and a failed insert rolls the whole batch back.
       rollup.add({ ...f, ts, event });
     },
+    async checkpointRoot(logId, size) {
+      return (await c.query('SELECT root FROM checkpoints WHERE log_id = $1 AND size = $2', [logId, size])).rows[0]?.root;
+    },
     async insertCheckpoint(logId, cp: Checkpoint) {
       const res = await c.query('INSERT INTO checkpoints (log_id, size, root, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
         [logId, cp.size, cp.root, JSON.stringify(cp)]);

@@ -139,6 +139,7 @@ export function openSqliteStore(path: string): CollectorStore {
     prices: db.prepare(currentPrices(() => '?', '').sql),
     insertPrice: db.prepare('INSERT INTO prices (model, input_per_mtok, output_per_mtok, since, fleet) VALUES (?, ?, ?, ?, ?)'),
     insertCheckpoint: db.prepare('INSERT OR IGNORE INTO checkpoints (log_id, size, root, body) VALUES (?, ?, ?, ?)'),
+    checkpointRoot: db.prepare('SELECT root FROM checkpoints WHERE log_id = ? AND size = ?'),
     alert: db.prepare('INSERT INTO alerts (log_id, seq, kind, detail, at, fleet) VALUES (?, ?, ?, ?, ?, ?)'),
     saveHead: db.prepare(`INSERT INTO logs (log_id, agent_id, fleet, size, head_leaf, frontier, checkpoint_size, first_seen, last_seen)
       VALUES (@logId, @agent, @fleet, @size, @headLeaf, @frontier, @checkpointSize, @now, @now)
@@ -181,6 +182,9 @@ export function openSqliteStore(path: string): CollectorStore {
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       return q.insertCheckpoint.run(logId, cp.size, cp.root, JSON.stringify(cp)).changes > 0;
+    },
+    async checkpointRoot(logId, size) {
+      return (q.checkpointRoot.get(logId, size) as { root: string } | undefined)?.root;
     },
     async alert(a) {
       // Ingest refuses another fleet's log, so the batch's fleet is the log's.

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { openAuditLog } from '../../proxy/audit/audit-log.ts';
 import { pruneShipped } from '../../proxy/audit/retention.ts';
 import { startShipper, type ShipperEvent } from '../../proxy/audit/shipper.ts';
-import { loadSigningKey } from '../../proxy/audit/signing.ts';
+import { loadSigningKey, signCheckpoint } from '../../proxy/audit/signing.ts';
 import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
 import { tempDataDir, waitFor } from '../helpers/warden.ts';
 
@@ -293,4 +293,24 @@ test('a checkpoint sent before the records it covers is reported and not kept: t
   assert.equal((await post(6, records.length, checkpoints)).status, 200);
   const alerts = (await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`);
   assert.deepEqual(alerts, ['checkpoint_ahead@10']);
+});
+
+test('a batch sent again is taken without a new alert; a second, validly signed checkpoint for a size held is a root_mismatch', async () => {
+  const path = await fresh();
+  await ship(path, collector.url);
+  const db = new Database(path, { readonly: true });
+  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+  const records = (db.prepare('SELECT body FROM records WHERE seq <= 10 ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
+  const at10 = JSON.parse((db.prepare('SELECT body FROM checkpoints WHERE size = 10').get() as { body: string }).body);
+  db.close();
+  const post = (cps: unknown[]) => fetch(`${collector.url}/v1/ingest`, {
+    method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ log_id: logId, first_seq: 1, last_seq: 10, records, checkpoints: cps }),
+  });
+  assert.equal((await post([at10])).status, 200);
+  assert.deepEqual(await alertsFor(path), []);
+  // The same log's key signs another history of its first ten records.
+  const other = signCheckpoint(loadSigningKey(keyDir, {}), { log_id: logId, size: 10, root: 'ab'.repeat(32), ts: new Date().toISOString() });
+  assert.equal((await post([other])).status, 200);
+  assert.deepEqual((await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`), ['root_mismatch@10']);
 });
