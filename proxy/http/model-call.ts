@@ -21,7 +21,7 @@ import { readCapped } from './read-capped.ts';
 import { sendError, wardenHeaders } from './respond.ts';
 import { relay } from './relay.ts';
 import { streamBack } from './stream-back.ts';
-import { isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
+import { isEventStream, isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
 
 // A whole (non-streamed) model response is read into memory to run stages on it; past this it is an error.
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -46,10 +46,6 @@ export interface ModelCallInput {
   suspendTotal(): void;
   /** Commits the call's audit record; awaited before the last bytes go out (rejects under strict durability when it fails). */
   release(): Promise<void>;
-}
-
-function isEventStream(headers: UpstreamResponse['headers']): boolean {
-  return String(headers['content-type'] ?? '').startsWith('text/event-stream');
 }
 
 /** Handles one model call; throws WardenErrors for the caller to render. */

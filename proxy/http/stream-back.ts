@@ -18,7 +18,7 @@ import { clientResponseHeaders } from './headers.ts';
 import { drained, wardenHeaders } from './respond.ts';
 import { parseFields, SseSplitter, type SseEvent } from './sse.ts';
 import { wireEvents, type Numbering } from './stream-events.ts';
-import { isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
+import { isEventStream, isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
 
 // An SSE event bigger than this is passed through unparsed rather than held in memory.
 const MAX_EVENT_BYTES = 4 * 1024 * 1024;
@@ -266,14 +266,15 @@ class StreamRelay {
       const continuation = this.#tracker.continuation(this.#in.sentBody());
       this.#noteStall(kind, continuation ? 'continue' : 'return_partial');
       const up = continuation && await this.#in.send(continuation.body).catch(() => undefined);
-      if (up && isOk(up.status)) {
+      // Only a stream can continue one: a 200 in JSON would end the agent's with no closing events.
+      if (up && isOk(up.status) && isEventStream(up.headers)) {
         metrics.retries.inc({ reason: 'stall' });
         call.actions.push('continued');
         return { kind: 'continue', up, splice: continuation!.splice };
       }
       if (continuation) {
         up?.body.resume();
-        call.decisions.push({ stage: STAGE, decision: 'continuation-failed', detail: { status: up?.status } });
+        call.decisions.push({ stage: STAGE, decision: 'continuation-failed', detail: { status: up?.status, contentType: up?.headers['content-type'] } });
       }
     } else {
       this.#noteStall(kind, 'return_partial');

@@ -102,6 +102,11 @@ export function isOk(status: number): boolean {
   return status >= 200 && status < 300;
 }
 
+/** An answer that says it is a server-sent event stream. */
+export function isEventStream(headers: UpstreamResponse['headers']): boolean {
+  return String(headers['content-type'] ?? '').startsWith('text/event-stream');
+}
+
 /** Maps a transport failure (or the total-timeout abort) to the error the agent sees. */
 export function toWardenError(config: UpstreamConfig, err: unknown, signal?: AbortSignal): WardenError | unknown {
   const t = config.timeouts;

@@ -122,6 +122,23 @@ test('continue (Anthropic): the partial answer becomes a prefill, and the contin
   assert.ok(rec.actions.includes('continued'));
 });
 
+test('continue: a continuation answered with JSON, not a stream, is not spliced; the agent gets the partial, properly closed', async () => {
+  const { w, dataDir } = await wardenWith('continue');
+  script(fake, (_req, n, res) => {
+    if (n === 0) return sse(res, anthropicEvents(['The quick ', 'brown fox ', 'never finishes']), 4);
+    const body = JSON.stringify({ id: 'msg_j', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'text', text: ' jumps' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+  });
+  const c = new Anthropic({ apiKey: 'sk', baseURL: `${w.trafficUrl}/anthropic`, maxRetries: 0 });
+  const message = await c.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'tell me' }] }).finalMessage();
+  const text = message.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
+  assert.equal(text, 'The quick brown fox ');
+  assert.equal(message.stop_reason, 'max_tokens', 'closed as a cut answer, which the SDK reads as finished');
+  const rec = auditRecords(dataDir).at(-1)!;
+  assert.ok(rec.decisions.some((d: { decision: string; detail?: { contentType?: string } }) => d.decision === 'continuation-failed' && d.detail?.contentType === 'application/json'));
+  assert.ok(rec.actions.includes('partial') && !rec.actions.includes('continued'));
+});
+
 test('a scored (buffered) attempt that stalls keeps its partial in the record, and the next attempt answers', async () => {
   const dataDir = tempDataDir();
   const w = await startWarden(tempFile('c.yaml', policyFor(fake.url, `retries:
