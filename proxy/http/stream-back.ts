@@ -110,6 +110,11 @@ class StreamRelay {
       up = next.up;
     }
     timing.upstreamEnd = performance.now();
+    // An upstream that ended cleanly before its terminal event or any finish reason gave an unfinished
+    // answer: passed on as it came (the bytes are the upstream's), but the record says so.
+    if (!this.#sawTerminal && this.#acc.finishReason === undefined && !this.#cut && !this.#stopped && !this.#failure) {
+      call.decisions.push({ stage: 'proxy', decision: 'ended-without-terminal' });
+    }
     this.#endStream();
     this.#recordResponse();
     // The agent left while a stalled stream was being retried or continued: nothing more reaches it.

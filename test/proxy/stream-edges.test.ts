@@ -145,3 +145,15 @@ test('an upstream that keeps streaming after its terminal event is cut off, not 
   assert.ok((record.decisions as { decision: string }[]).some((d) => d.decision === 'ended-after-terminal'));
   assert.equal(record.response?.value?.text, 'hello world');
 });
+
+test('an upstream stream that ends cleanly before its finish is passed on as it came, and the record says it ended unfinished', async () => {
+  const { w, dataDir } = await wardenWith();
+  const events = chatEvents('a b c');
+  script(fake, (_req, n, res) => sse(res, n === 0 ? events.slice(0, -2) : events));
+  const cut = await (await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).text();
+  assert.equal(cut, events.slice(0, -2).join(''));
+  const whole = await (await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).text();
+  assert.equal(whole, events.join(''));
+  const [unfinished, finished] = auditRecords(dataDir).slice(-2).map((r) => ((r.decisions ?? []) as { decision: string }[]).some((d) => d.decision === 'ended-without-terminal'));
+  assert.deepEqual([unfinished, finished], [true, false]);
+});
