@@ -8,6 +8,7 @@
 // `committed_through`, never past what was sent.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import { retryAfterMs } from '../retry/backoff.ts';
 import type { Db } from './store.ts';
 import { getMeta } from './store.ts';
 
@@ -39,15 +40,6 @@ export interface Shipper {
   notify(): void;
   /** Stops after at most `graceMs` more of trying to ship what is left. */
   stop(graceMs: number): Promise<void>;
-}
-
-/** Retry-After as milliseconds (delta-seconds or an HTTP date); 0 when absent or unreadable. */
-export function retryAfterMs(value: string | null): number {
-  if (value === null) return 0;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(value);
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : 0;
 }
 
 /** The collector's `committed_through`, when its answer is JSON that holds a whole number there. */
@@ -127,7 +119,8 @@ export function startShipper(o: ShipperOptions): Shipper {
     // Full jitter (AWS architecture blog): spreads a fleet's retries after a shared outage.
     const jittered = Math.random() * Math.min(cap, base * 2 ** attempt);
     attempt = Math.min(attempt + 1, 30);
-    const told = retryAfterMs(retryAfter);
+    // RFC 9110 delta-seconds or an HTTP date, read as the model-call retries read it.
+    const told = retryAfterMs({ 'retry-after': retryAfter ?? undefined }) ?? 0;
     // Retry-After is the server's own word: honoured, up to five minutes.
     return told > 0 ? Math.min(Math.max(told, jittered), 300_000) : jittered;
   }
