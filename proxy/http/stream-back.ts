@@ -72,7 +72,7 @@ class StreamRelay {
   /** Warden ended the stream for a stalled upstream: the closing events are its own, not the model's. */
   #cut = false;
   #failure: WardenError | undefined;
-  /** A stage ended the stream (a reply from a stream hook): nothing more is read or sent. */
+  /** A stage ended the stream (a reply from a stream hook), or the upstream sent too much after its end: nothing more is read or sent. */
   #stopped = false;
   #numbering: Numbering = { added: 0 };
   #headers: Record<string, string | string[] | undefined> = {};

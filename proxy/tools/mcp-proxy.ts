@@ -189,7 +189,7 @@ async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<v
   const splitter = new SseSplitter(MAX_EVENT_BYTES);
   const responses: Buffer[] = [];
   const seen: Buffer[] = [];
-  async function relay(pieces: (SseEvent | Buffer)[]): Promise<void> {
+  async function relayPieces(pieces: (SseEvent | Buffer)[]): Promise<void> {
     for (const piece of pieces) {
       let bytes: Buffer;
       let response = false;
@@ -204,10 +204,10 @@ async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<v
       if (!input.res.write(bytes)) await drained(input.res);
     }
   }
-  for await (const chunk of body) await relay(splitter.push(chunk));
+  for await (const chunk of body) await relayPieces(splitter.push(chunk));
   // A last event without its blank line is a message like any other: read, checked, rewritten.
   const tail = splitter.endPiece();
-  if (tail) await relay([tail]);
+  if (tail) await relayPieces([tail]);
   input.timing.upstreamEnd = performance.now();
   input.call.bodies.response = captureBytes(input.policy, Buffer.concat(seen));
   await input.release();
