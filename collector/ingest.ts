@@ -112,14 +112,12 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   let stored = 0;
   let duplicates = 0;
 
-  async function checkpointsUpTo(size: number, exact: boolean): Promise<void> {
+  /** The batch's checkpoints up to `size` (all held): one at `size` against the frontier, older ones against the store. */
+  async function checkpointsUpTo(size: number): Promise<void> {
     while (pending.length > 0 && pending[0].size <= size) {
       const cp = pending.shift()!;
-      if (!(exact && cp.size === size) && cp.size !== size) {
-        await checkpointAgainstStore(cp);
-        continue;
-      }
-      await checkpoint(cp, frontier?.root().toString('hex'));
+      if (cp.size === size) await checkpoint(cp, frontier?.root().toString('hex'));
+      else await checkpointAgainstStore(cp);
     }
   }
 
@@ -146,7 +144,7 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   }
 
   // Checkpoints for sizes already held are checked against the stored leaves.
-  await checkpointsUpTo(head.size, false);
+  await checkpointsUpTo(head.size);
   for (const body of batch.records) {
     let parsed: Record<string, any>;
     try {
@@ -192,7 +190,7 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     frontier?.append(leaf);
     head.size = seq;
     head.headLeaf = leaf.toString('hex');
-    await checkpointsUpTo(head.size, true);
+    await checkpointsUpTo(head.size);
   }
   // Checkpoints past what is held attest to records the collector has not seen. A shipper sends each
   // checkpoint with the records it covers, never before them; kept, one could stand in for the real
