@@ -67,6 +67,11 @@ export class SseSplitter {
     this.maxEventBytes = maxEventBytes;
   }
 
+  /** Part of an oversized event has been passed through, and its end has not come yet. */
+  get passingThrough(): boolean {
+    return this.overflowing;
+  }
+
   /** Feeds a chunk; returns complete events, and raw bytes to pass through as they are (oversized events). */
   push(chunk: Buffer): (SseEvent | Buffer)[] {
     const out: (SseEvent | Buffer)[] = [];

@@ -29,6 +29,8 @@ const MAX_HELD_TOOL_BYTES = 8 * 1024 * 1024;
 // no model sends much there, so past this the stream is ended rather than held without bound.
 const MAX_HELD_AFTER_END_BYTES = MAX_EVENT_BYTES;
 const STAGE = 'retry';
+const BLANK_LINE = Buffer.from('\n\n');
+const EMPTY = Buffer.alloc(0);
 
 export interface StreamBackInput {
   res: ServerResponse;
@@ -128,7 +130,7 @@ class StreamRelay {
       timing.streamError = err.code;
     }
     this.#head();
-    if (this.#failure) res.end(this.#in.client.provider.streamErrorEvent(this.#failure));
+    if (this.#failure) res.end(Buffer.concat([this.#endOpenEvent(), Buffer.from(this.#in.client.provider.streamErrorEvent(this.#failure))]));
     else res.end(this.#held.length > 0 ? Buffer.concat(this.#held) : undefined);
   }
 
@@ -164,6 +166,11 @@ class StreamRelay {
       this.#in.timing.streamError = mapped.code;
       return undefined;
     }
+  }
+
+  /** A blank line when an oversized event's bytes went out without its end (it then ends, cut), else nothing. */
+  #endOpenEvent(): Buffer {
+    return this.#splitter.passingThrough && this.#in.res.headersSent ? BLANK_LINE : EMPTY;
   }
 
   #recordResponse(): void {
@@ -256,6 +263,10 @@ class StreamRelay {
     const { call, metrics, res } = this.#in;
     const policy = call.policy.retries.onStall;
     // The stalled attempt's unfinished last event never reached the agent; it goes with the attempt.
+    // Unless it was an oversized one already passing through: then it is ended where it stands, so that
+    // what follows (Warden's closing events, a continuation) starts an event of its own.
+    const open = this.#endOpenEvent();
+    if (open.length > 0) res.write(open);
     this.#splitter = new SseSplitter(MAX_EVENT_BYTES);
     // Only while nothing has reached the agent can asking again not duplicate a byte it has.
     if (kind === 'idle' && policy === 'retry' && !res.headersSent) {

@@ -157,3 +157,23 @@ test('an upstream stream that ends cleanly before its finish is passed on as it 
   const [unfinished, finished] = auditRecords(dataDir).slice(-2).map((r) => ((r.decisions ?? []) as { decision: string }[]).some((d) => d.decision === 'ended-without-terminal'));
   assert.deepEqual([unfinished, finished], [true, false]);
 });
+
+test('an oversized event cut by a stall is ended where it stands: Warden\'s closing events are events of their own', async () => {
+  const { w } = await wardenWith('retries:\n  timeouts: { idleMs: 300 }\n');
+  script(fake, (_req, _n, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(chatEvents('hi')[0]);
+    res.write(`data: ${'a'.repeat(5 * 1024 * 1024)}`); // past the 4 MiB an event may be held, then silence
+  });
+  const text = await (await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).text();
+  const events = text.split('\n\n').filter(Boolean);
+  const big = events.findIndex((e) => e.startsWith('data: aaaa'));
+  assert.ok(big > 0, 'the oversized event went through');
+  assert.match(events[big], /^data: a+$/, 'nothing of Warden\'s is glued onto the cut event');
+  const after = events.slice(big + 1);
+  assert.ok(after.length > 0, 'Warden closed the stream with events of its own');
+  for (const e of after) {
+    assert.ok(e.startsWith('data: '), e.slice(0, 80));
+    if (e !== 'data: [DONE]') JSON.parse(e.slice('data: '.length));
+  }
+});
