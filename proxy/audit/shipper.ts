@@ -78,8 +78,10 @@ export function startShipper(o: ShipperOptions): Shipper {
   let attempt = 0;
   // Answers in a row that took no record of the batch sent.
   let stalls = 0;
-  // Lowered while the collector answers 413, back to maxRecords once a batch goes through.
+  // Halved each time the collector answers 413.
   let batchRecords = maxRecords;
+  // The end of the last dead-lettered batch: a collector's committed_through never rewinds shipping past it.
+  let deadThrough = (o.db.prepare('SELECT coalesce(max(last_seq), 0) AS n FROM dead_letters').get() as { n: number }).n;
   // Set once stop() gives up: a request still in flight must not touch the (closing) database.
   let halted = false;
 
@@ -154,7 +156,8 @@ export function startShipper(o: ShipperOptions): Shipper {
       return acknowledged(batch, through, res.status, text);
     }
     if (res.status === 413 && batch.records.length > 1) {
-      // Too large for the collector (or a proxy before it): the same records again, in halves.
+      // Too large for the collector (or a proxy before it): the same records again, in halves, and
+      // batches stay that small from then on rather than be refused again each time.
       batchRecords = Math.max(1, Math.floor(batch.records.length / 2));
       o.report({ type: 'ship-failed', reason: 'too_large', detail: `HTTP 413 for records ${batch.first}..${batch.last}: sending at most ${batchRecords} a batch` });
       return 0;
@@ -173,12 +176,13 @@ export function startShipper(o: ShipperOptions): Shipper {
   /** The collector took the batch, or part of it: `through` is what it holds (its word, up to what was sent). */
   function acknowledged(batch: Batch, through: number, status: number, text: string): number {
     const before = shipped;
-    // Never past what was sent: a collector that claims more would have the rest pruned unsent.
-    shipped = Math.min(through, batch.last);
+    // Never past what was sent: a collector that claims more would have the rest pruned unsent. And
+    // never back into what was dead-lettered: those records are settled, sending them again would only
+    // dead-letter them again.
+    shipped = Math.max(Math.min(through, batch.last), Math.min(before, deadThrough));
     if (shipped > before) {
       stalls = 0;
       attempt = 0;
-      batchRecords = maxRecords;
     }
     checkpointsShipped = shipped < before
       ? Math.min(checkpointsShipped, shipped) // a collector restored from a backup gets its checkpoints again too
@@ -202,10 +206,15 @@ export function startShipper(o: ShipperOptions): Shipper {
 
   /** Keeps the evidence locally (the records stay: pruning stops before them), says so loudly, and moves on. */
   function deadLettered(batch: Batch, status: number, text: string): number {
-    deadLetter.run(batch.first, batch.last, status, text.slice(0, 4096), new Date().toISOString());
+    // A batch of checkpoints alone is kept as the empty range just past what was shipped, so that it
+    // holds up no pruning of records the collector has.
+    const first = batch.records.length > 0 ? batch.first : batch.last + 1;
+    deadLetter.run(first, batch.last, status, text.slice(0, 4096), new Date().toISOString());
     shipped = batch.last;
+    deadThrough = batch.last;
     checkpointsShipped = Math.max(checkpointsShipped, batch.last);
-    batchRecords = maxRecords;
+    // Refused alone at any size (a single record over the collector's limit): the others start again at full size.
+    if (status === 413) batchRecords = maxRecords;
     setMeta.run('shipped_through', String(shipped));
     setMeta.run('checkpoints_shipped_through', String(checkpointsShipped));
     o.report({ type: 'ship-failed', reason: 'rejected', detail: `records ${batch.first}..${batch.last} dead-lettered: HTTP ${status}: ${text.slice(0, 200)}` });

@@ -314,3 +314,31 @@ test('a batch sent again is taken without a new alert; a second, validly signed 
   assert.equal((await post([other])).status, 200);
   assert.deepEqual((await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`), ['root_mismatch@10']);
 });
+
+test('a collector that keeps answering the same low committed_through cannot rewind shipping into what was dead-lettered', async () => {
+  const collector = await standIn(() => ({ status: 200, body: JSON.stringify({ committed_through: 10 }) }));
+  try {
+    const { shippedThrough, dead } = await shipUntil(copy(), collector.url, (events) => events.filter((e) => e.type === 'ship-failed' && e.reason === 'rejected').length >= 2, { maxRecords: 10 });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(dead, [{ first_seq: 11, last_seq: 20, status: 200 }, { first_seq: 21, last_seq: 30, status: 200 }]);
+    assert.equal(shippedThrough, 30);
+    // Each refused batch was sent three times, and never again once dead-lettered.
+    assert.deepEqual(collector.batches.map((b) => b.first), [1, 11, 11, 11, 21, 21, 21]);
+  } finally {
+    collector.close();
+  }
+});
+
+test('a 413 halves the batches for good, and a single record refused as too large does not keep the rest at one a batch', async () => {
+  // More than 8 records is too large, and so is record 13, alone or not.
+  const collector = await standIn((batch) => batch.records > 8 || (batch.first <= 13 && 13 <= batch.last) ? { status: 413, body: '{}' } : { status: 200, body: JSON.stringify({ committed_through: batch.last }) });
+  try {
+    const { shippedThrough, dead } = await shipUntil(copy(), collector.url, deliveredThrough(30));
+    assert.equal(shippedThrough, 30);
+    assert.deepEqual(dead, [{ first_seq: 13, last_seq: 13, status: 413 }]);
+    const refusedForSize = collector.batches.filter((b) => b.records > 8).length;
+    assert.ok(refusedForSize <= 3, `${refusedForSize} batches refused for their size: ${JSON.stringify(collector.batches)}`);
+  } finally {
+    collector.close();
+  }
+});
