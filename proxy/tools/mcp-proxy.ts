@@ -189,13 +189,15 @@ async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<v
   const splitter = new SseSplitter(MAX_EVENT_BYTES);
   const responses: Buffer[] = [];
   const seen: Buffer[] = [];
-  async function relayPieces(pieces: (SseEvent | Buffer)[]): Promise<void> {
-    for (const piece of pieces) {
-      let bytes: Buffer;
-      let response = false;
-      if (Buffer.isBuffer(piece) || piece.data === undefined) bytes = Buffer.isBuffer(piece) ? piece : piece.raw;
-      else ({ bytes, response } = rewriteEvent(x, piece.raw, piece.data));
-      if (seen.length < 64) seen.push(bytes);
+  /** A piece's bytes as they go to the agent (a message rewritten if need be), and whether it is a response. */
+  function wire(piece: SseEvent | Buffer): { bytes: Buffer; response: boolean } {
+    const out = Buffer.isBuffer(piece) ? { bytes: piece, response: false } : piece.data === undefined ? { bytes: piece.raw, response: false } : rewriteEvent(x, piece.raw, piece.data);
+    if (seen.length < 64) seen.push(out.bytes);
+    return out;
+  }
+  for await (const chunk of body) {
+    for (const piece of splitter.push(chunk)) {
+      const { bytes, response } = wire(piece);
       if (response) {
         responses.push(bytes);
         continue;
@@ -204,10 +206,10 @@ async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<v
       if (!input.res.write(bytes)) await drained(input.res);
     }
   }
-  for await (const chunk of body) await relayPieces(splitter.push(chunk));
-  // A last event without its blank line is a message like any other: read, checked, rewritten.
+  // A last event without its blank line is a message like any other (read, checked, rewritten), and
+  // stays last, after the responses held back, as it came after them: nothing may follow its open line.
   const tail = splitter.endPiece();
-  if (tail) await relayPieces([tail]);
+  if (tail) responses.push(wire(tail).bytes);
   input.timing.upstreamEnd = performance.now();
   input.call.bodies.response = captureBytes(input.policy, Buffer.concat(seen));
   await input.release();

@@ -91,3 +91,31 @@ test('a client that calls a tool without listing first is still held to the serv
     await crm.close();
   }
 });
+
+test('an MCP stream whose last message lacks its blank line: that message stays last, after the held responses, as it came', async () => {
+  const { createServer } = await import('node:http');
+  const response = 'data: {"jsonrpc":"2.0","id":7,"result":{}}\n\n';
+  const tail = 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"done"}}';
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(response);
+      res.end(tail);
+    });
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  process.env.CRM_MCP_URL = `http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`;
+  const warden = await startWarden(tempFile('support.yaml', readFileSync(join(ROOT, 'policies/examples/support-agent.yaml'), 'utf8')));
+  delete process.env.CRM_MCP_URL;
+  try {
+    const res = await request(`${warden.trafficUrl}/mcp/crm`, {
+      method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' }),
+    });
+    assert.equal(await res.body.text(), response + tail);
+  } finally {
+    await warden.shutdown();
+    server.close();
+  }
+});
