@@ -26,7 +26,7 @@ const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 // cannot be checked, so they are refused rather than let through unseen.
 const MAX_HELD_TOOL_BYTES = 8 * 1024 * 1024;
 // The terminal event waits for the record's commit, and so does anything an upstream sends after it:
-// no model sends much there, so past this the stream is ended rather than held without bound.
+// no model sends much after it, so past this much the stream is ended rather than held without bound.
 const MAX_HELD_AFTER_END_BYTES = MAX_EVENT_BYTES;
 const STAGE = 'retry';
 const BLANK_LINE = Buffer.from('\n\n');
@@ -73,6 +73,8 @@ class StreamRelay {
   #sawTerminal = false;
   /** Warden ended the stream for a stalled upstream: the closing events are its own, not the model's. */
   #cut = false;
+  /** The upstream's last event came without its blank line (and goes on as it came). */
+  #openTail = false;
   #failure: WardenError | undefined;
   /** A stage ended the stream (a reply from a stream hook), or the upstream sent too much after its end: nothing more is read or sent. */
   #stopped = false;
@@ -148,7 +150,10 @@ class StreamRelay {
       if (last && !this.#stopped) await this.#write(spliced([{ raw: last, ...parseFields(last.toString('utf8')) }], splice!));
       // So may the upstream's own last event: it is sent (and judged) as it is, not held for a blank line.
       const tail = this.#splitter.endPiece();
-      if (tail && !this.#stopped) await this.#send([tail]);
+      if (tail && !this.#stopped) {
+        this.#openTail = true;
+        await this.#send([tail]);
+      }
       return undefined;
     } catch (err) {
       if (err instanceof undiciErrors.BodyTimeoutError && !signal.aborted) return 'idle';
@@ -168,9 +173,12 @@ class StreamRelay {
     }
   }
 
-  /** A blank line when an oversized event's bytes went out without its end (it then ends, cut), else nothing. */
+  /**
+   * A blank line when the agent may have an event without its end (an oversized one cut short, or the
+   * upstream's own unterminated last one), so that what Warden adds is an event of its own; else nothing.
+   */
   #endOpenEvent(): Buffer {
-    return this.#splitter.passingThrough && this.#in.res.headersSent ? BLANK_LINE : EMPTY;
+    return (this.#splitter.passingThrough || this.#openTail) && this.#in.res.headersSent ? BLANK_LINE : EMPTY;
   }
 
   #recordResponse(): void {
@@ -208,7 +216,9 @@ class StreamRelay {
           out.push(event.raw);
           continue;
         }
-        this.#heldBytes += event.raw.length;
+        // The terminal event itself is always kept (it may be large: the Responses API repeats the
+        // whole output in it); what comes after it is what is bounded.
+        if (this.#held.length > 0) this.#heldBytes += event.raw.length;
         if (this.#heldBytes > MAX_HELD_AFTER_END_BYTES) {
           this.#in.call.decisions.push({ stage: 'proxy', decision: 'ended-after-terminal', detail: { heldBytes: this.#heldBytes - event.raw.length } });
           this.#stopped = true;
@@ -337,6 +347,7 @@ class StreamRelay {
     this.#holding = false;
     this.#sawTerminal = false;
     this.#cut = false;
+    this.#openTail = false;
     this.#numbering = { added: 0 };
     runStreamRestart(this.#in.pipeline, this.#in.call);
   }

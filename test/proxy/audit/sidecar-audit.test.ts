@@ -135,3 +135,25 @@ test('a log that cannot commit answers 503 and releases nothing unrecorded; serv
   assert.ok(recordOf(ok.id));
   assert.equal(verifyAuditDb(join(dataDir, 'audit.db')).problem, undefined);
 });
+
+test('a stream whose record cannot commit ends in an error event of its own, even after an upstream last event without its blank line', { timeout: 30_000 }, async () => {
+  const lastChunk = 'data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1,"model":"gpt-4o-2024-11-20","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}';
+  fake.setHandler((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1,"model":"gpt-4o-2024-11-20","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n');
+    res.end(lastChunk);
+    return true;
+  });
+  const blocker = new Database(join(dataDir, 'audit.db'));
+  blocker.exec('BEGIN EXCLUSIVE');
+  let r;
+  try {
+    r = await post('/v1/chat/completions', chat('stream it', { stream: true }));
+  } finally {
+    blocker.exec('COMMIT');
+    blocker.close();
+    fake.setHandler(undefined);
+  }
+  assert.ok(r.text.includes(`${lastChunk}\n\ndata: {"error":`), `the error is an event of its own: ${r.text.slice(-400)}`);
+  assert.match(r.text, /WARDEN_ERR_AUDIT_UNAVAILABLE/);
+});
