@@ -124,10 +124,19 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   async function checkpoint(cp: Checkpoint, root: string | undefined): Promise<void> {
     if (cp.log_id !== logId) return raise({ logId, seq: cp.size, kind: 'wrong_log', detail: `a checkpoint for log ${cp.log_id} came in a batch for ${logId}` });
     if (!verifyCheckpoint(cp)) return raise({ logId, seq: cp.size, kind: 'bad_signature', detail: `the checkpoint at size ${cp.size} has a bad signature` });
-    if (root !== undefined && root !== cp.root) {
+    const mismatch = root !== undefined && root !== cp.root;
+    if (mismatch) {
       await raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the signed root at size ${cp.size} does not match the records held (the log was rewritten)` });
     }
-    if (await tx.insertCheckpoint(logId, cp)) head.checkpointSize = Math.max(head.checkpointSize, cp.size);
+    if (await tx.insertCheckpoint(logId, cp)) {
+      head.checkpointSize = Math.max(head.checkpointSize, cp.size);
+      return;
+    }
+    // One is held for this size already: the same (a batch sent again), or a second history.
+    const held = await tx.checkpointRoot(logId, cp.size);
+    if (held !== undefined && held !== cp.root && !mismatch) {
+      await raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the checkpoint at size ${cp.size} differs from the one already held for that size (the log was rewritten)` });
+    }
   }
 
   async function checkpointAgainstStore(cp: Checkpoint): Promise<void> {

@@ -342,3 +342,21 @@ test('a 413 halves the batches for good, and a single record refused as too larg
     collector.close();
   }
 });
+
+test('after a gap, a second, different checkpoint for the size held is still a root_mismatch', async () => {
+  const path = await fresh();
+  const db = new Database(path, { readonly: true });
+  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+  const records = (db.prepare('SELECT body FROM records ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
+  const at10 = JSON.parse((db.prepare('SELECT body FROM checkpoints WHERE size = 10').get() as { body: string }).body);
+  db.close();
+  const post = (first: number, last: number, cps: unknown[]) => fetch(`${collector.url}/v1/ingest`, {
+    method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ log_id: logId, first_seq: first, last_seq: last, records: records.slice(first - 1, last), checkpoints: cps }),
+  });
+  assert.equal((await post(1, 5, [])).status, 200);
+  assert.equal((await post(8, 10, [at10])).status, 200); // 6 and 7 never arrive: no frontier from here on
+  const other = signCheckpoint(loadSigningKey(keyDir, {}), { log_id: logId, size: 10, root: 'cd'.repeat(32), ts: new Date().toISOString() });
+  assert.equal((await post(8, 10, [other])).status, 200);
+  assert.deepEqual((await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`), ['gap@8', 'root_mismatch@10']);
+});
