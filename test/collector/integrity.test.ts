@@ -273,24 +273,27 @@ test('pruning never reaches a dead-lettered batch, and a record stamped in the f
   skewed.close();
 });
 
-test('a checkpoint sent before the records it covers is reported and not kept: the real one, with its records, is checked', async () => {
-  const path = await fresh();
+/** A log's records and checkpoints as shipped, and a way to post any part of them to the collector by hand. */
+function byHand(path: string) {
   const db = new Database(path, { readonly: true });
   const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
   const records = (db.prepare('SELECT body FROM records ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
   const checkpoints = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((c) => JSON.parse(c.body));
   db.close();
-  const at10 = checkpoints.find((c) => c.size === 10);
-  assert.ok(at10, 'the log has a checkpoint at 10');
   const post = (first: number, last: number, cps: unknown[]) => fetch(`${collector.url}/v1/ingest`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ log_id: logId, first_seq: first, last_seq: last, records: records.slice(first - 1, last), checkpoints: cps }),
-  });
+  }).then((res) => res.status);
+  return { logId, records, checkpoints, at: (size: number) => checkpoints.find((c) => c.size === size)!, post };
+}
+
+test('a checkpoint sent before the records it covers is reported and not kept: the real one, with its records, is checked', async () => {
+  const path = await fresh();
+  const log = byHand(path);
   // Records 1..5 with a checkpoint at 10 (the log's own, but ahead of what the collector holds).
-  assert.equal((await post(1, 5, [at10])).status, 200);
+  assert.equal(await log.post(1, 5, [log.at(10)]), 200);
   // Then the rest, each checkpoint with its records.
-  assert.equal((await post(6, records.length, checkpoints)).status, 200);
+  assert.equal(await log.post(6, log.records.length, log.checkpoints), 200);
   const alerts = (await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`);
   assert.deepEqual(alerts, ['checkpoint_ahead@10']);
 });
@@ -298,20 +301,12 @@ test('a checkpoint sent before the records it covers is reported and not kept: t
 test('a batch sent again is taken without a new alert; a second, validly signed checkpoint for a size held is a root_mismatch', async () => {
   const path = await fresh();
   await ship(path, collector.url);
-  const db = new Database(path, { readonly: true });
-  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
-  const records = (db.prepare('SELECT body FROM records WHERE seq <= 10 ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
-  const at10 = JSON.parse((db.prepare('SELECT body FROM checkpoints WHERE size = 10').get() as { body: string }).body);
-  db.close();
-  const post = (cps: unknown[]) => fetch(`${collector.url}/v1/ingest`, {
-    method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ log_id: logId, first_seq: 1, last_seq: 10, records, checkpoints: cps }),
-  });
-  assert.equal((await post([at10])).status, 200);
+  const log = byHand(path);
+  assert.equal(await log.post(1, 10, [log.at(10)]), 200);
   assert.deepEqual(await alertsFor(path), []);
   // The same log's key signs another history of its first ten records.
-  const other = signCheckpoint(loadSigningKey(keyDir, {}), { log_id: logId, size: 10, root: 'ab'.repeat(32), ts: new Date().toISOString() });
-  assert.equal((await post([other])).status, 200);
+  const other = signCheckpoint(loadSigningKey(keyDir, {}), { log_id: log.logId, size: 10, root: 'ab'.repeat(32), ts: new Date().toISOString() });
+  assert.equal(await log.post(1, 10, [other]), 200);
   assert.deepEqual((await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`), ['root_mismatch@10']);
 });
 
@@ -345,18 +340,10 @@ test('a 413 halves the batches for good, and a single record refused as too larg
 
 test('after a gap, a second, different checkpoint for the size held is still a root_mismatch', async () => {
   const path = await fresh();
-  const db = new Database(path, { readonly: true });
-  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
-  const records = (db.prepare('SELECT body FROM records ORDER BY seq').all() as { body: string }[]).map((r) => r.body);
-  const at10 = JSON.parse((db.prepare('SELECT body FROM checkpoints WHERE size = 10').get() as { body: string }).body);
-  db.close();
-  const post = (first: number, last: number, cps: unknown[]) => fetch(`${collector.url}/v1/ingest`, {
-    method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ log_id: logId, first_seq: first, last_seq: last, records: records.slice(first - 1, last), checkpoints: cps }),
-  });
-  assert.equal((await post(1, 5, [])).status, 200);
-  assert.equal((await post(8, 10, [at10])).status, 200); // 6 and 7 never arrive: no frontier from here on
-  const other = signCheckpoint(loadSigningKey(keyDir, {}), { log_id: logId, size: 10, root: 'cd'.repeat(32), ts: new Date().toISOString() });
-  assert.equal((await post(8, 10, [other])).status, 200);
+  const log = byHand(path);
+  assert.equal(await log.post(1, 5, []), 200);
+  assert.equal(await log.post(8, 10, [log.at(10)]), 200); // 6 and 7 never arrive: no frontier from here on
+  const other = signCheckpoint(loadSigningKey(keyDir, {}), { log_id: log.logId, size: 10, root: 'cd'.repeat(32), ts: new Date().toISOString() });
+  assert.equal(await log.post(8, 10, [other]), 200);
   assert.deepEqual((await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`), ['gap@8', 'root_mismatch@10']);
 });
