@@ -61,24 +61,11 @@ export async function streamBack(input: StreamBackInput, first: UpstreamResponse
 class StreamRelay {
   readonly #in: StreamBackInput;
   readonly #gate: boolean;
-  #splitter = new SseSplitter(MAX_EVENT_BYTES);
-  #acc: Response = emptyResponse();
-  #tracker: StreamTracker | undefined;
-  /** The terminal event (and anything after it) waits for the record's commit. */
-  #held: Buffer[] = [];
-  #heldBytes = 0;
-  #toolTail: HeldEvent[] = [];
-  #toolTailBytes = 0;
-  #holding = false;
-  #sawTerminal = false;
-  /** Warden ended the stream for a stalled upstream: the closing events are its own, not the model's. */
-  #cut = false;
-  /** The upstream's last event came without its blank line (and goes on as it came). */
-  #openTail = false;
+  /** What one upstream attempt has produced; a retry starts a fresh one. */
+  #state: Attempt;
   #failure: WardenError | undefined;
   /** A stage ended the stream (a reply from a stream hook), or the upstream sent too much after its end: nothing more is read or sent. */
   #stopped = false;
-  #numbering: Numbering = { added: 0 };
   #headers: Record<string, string | string[] | undefined> = {};
   #status = 200;
   #attempt = 1;
@@ -88,7 +75,7 @@ class StreamRelay {
     // With a tool gate in the pipeline, everything from the first tool-call event on is held back
     // until the calls are whole and judged (text before them still flows as it arrives).
     this.#gate = holdsToolCalls(input.pipeline) && input.adapter.rewriteToolCalls !== undefined;
-    this.#tracker = input.adapter.streamTracker?.();
+    this.#state = newAttempt(input.adapter);
   }
 
   async run(first: UpstreamResponse): Promise<void> {
@@ -116,7 +103,7 @@ class StreamRelay {
     timing.upstreamEnd = performance.now();
     // An upstream that ended cleanly before its terminal event or any finish reason gave an unfinished
     // answer: passed on as it came (the bytes are the upstream's), but the record says so.
-    if (!this.#sawTerminal && this.#acc.finishReason === undefined && !this.#cut && !this.#stopped && !this.#failure) {
+    if (!this.#state.sawTerminal && this.#state.acc.finishReason === undefined && !this.#state.cut && !this.#stopped && !this.#failure) {
       call.decisions.push({ stage: 'proxy', decision: 'ended-without-terminal' });
     }
     this.#endStream();
@@ -133,7 +120,7 @@ class StreamRelay {
     }
     this.#head();
     if (this.#failure) res.end(Buffer.concat([this.#endOpenEvent(), Buffer.from(this.#in.client.provider.streamErrorEvent(this.#failure))]));
-    else res.end(this.#held.length > 0 ? Buffer.concat(this.#held) : undefined);
+    else res.end(this.#state.held.length > 0 ? Buffer.concat(this.#state.held) : undefined);
   }
 
   /** Relays one upstream body; returns the stall that cut it short, if one did. */
@@ -149,9 +136,9 @@ class StreamRelay {
       const last = outer?.end();
       if (last && !this.#stopped) await this.#write(spliced([{ raw: last, ...parseFields(last.toString('utf8')) }], splice!));
       // So may the upstream's own last event: it is sent (and judged) as it is, not held for a blank line.
-      const tail = this.#splitter.endPiece();
+      const tail = this.#state.splitter.endPiece();
       if (tail && !this.#stopped) {
-        this.#openTail = true;
+        this.#state.openTail = true;
         await this.#send([tail]);
       }
       return undefined;
@@ -178,17 +165,17 @@ class StreamRelay {
    * upstream's own unterminated last one), so that what Warden adds is an event of its own; else nothing.
    */
   #endOpenEvent(): Buffer {
-    return (this.#splitter.passingThrough || this.#openTail) && this.#in.res.headersSent ? BLANK_LINE : EMPTY;
+    return (this.#state.splitter.passingThrough || this.#state.openTail) && this.#in.res.headersSent ? BLANK_LINE : EMPTY;
   }
 
   #recordResponse(): void {
     const { call } = this.#in;
-    call.bodies.response = captureValue(call.policy, this.#size(), () => this.#acc);
+    call.bodies.response = captureValue(call.policy, this.#size(), () => this.#state.acc);
   }
 
   /** Splits, transforms and sends (or holds) one chunk of upstream bytes. */
   #write(chunk: Buffer): Promise<void> {
-    return this.#stopped ? Promise.resolve() : this.#send(this.#splitter.push(chunk));
+    return this.#stopped ? Promise.resolve() : this.#send(this.#state.splitter.push(chunk));
   }
 
   /** Transforms and sends (or holds) events and pass-through bytes. */
@@ -204,27 +191,27 @@ class StreamRelay {
         break;
       }
       const terminal = !Buffer.isBuffer(piece) && piece.data !== undefined && this.#in.adapter.isTerminal(piece.event, piece.data);
-      this.#sawTerminal ||= terminal;
+      this.#state.sawTerminal ||= terminal;
       for (const event of t.events) {
-        if (this.#gate && (this.#holding || t.toolCall)) {
-          this.#holding = true;
-          this.#toolTailBytes += event.raw.length;
-          if (this.#toolTailBytes <= MAX_HELD_TOOL_BYTES) this.#toolTail.push(event);
+        if (this.#gate && (this.#state.holding || t.toolCall)) {
+          this.#state.holding = true;
+          this.#state.toolTailBytes += event.raw.length;
+          if (this.#state.toolTailBytes <= MAX_HELD_TOOL_BYTES) this.#state.toolTail.push(event);
           continue;
         }
-        if (this.#held.length === 0 && !terminal) {
+        if (this.#state.held.length === 0 && !terminal) {
           out.push(event.raw);
           continue;
         }
         // The terminal event itself is always kept (it may be large: the Responses API repeats the
         // whole output in it); what comes after it is what is bounded.
-        if (this.#held.length > 0) this.#heldBytes += event.raw.length;
-        if (this.#heldBytes > MAX_HELD_AFTER_END_BYTES) {
-          this.#in.call.decisions.push({ stage: 'proxy', decision: 'ended-after-terminal', detail: { heldBytes: this.#heldBytes - event.raw.length } });
+        if (this.#state.held.length > 0) this.#state.heldBytes += event.raw.length;
+        if (this.#state.heldBytes > MAX_HELD_AFTER_END_BYTES) {
+          this.#in.call.decisions.push({ stage: 'proxy', decision: 'ended-after-terminal', detail: { heldBytes: this.#state.heldBytes - event.raw.length } });
           this.#stopped = true;
           break;
         }
-        this.#held.push(event.raw);
+        this.#state.held.push(event.raw);
       }
       if (this.#stopped) break;
     }
@@ -251,21 +238,21 @@ class StreamRelay {
     } catch {
       return { events: [ev], toolCall: false }; // not JSON: not ours to judge
     }
-    this.#tracker?.observe(ev.event, parsed?.data);
+    this.#state.tracker?.observe(ev.event, parsed?.data);
     if (!parsed) return { events: [ev], toolCall: false };
     let changed = false;
     let toolCall = false;
     const kept = [];
     for (const e of parsed.events) {
       if (e.type === 'tool-call') toolCall = true;
-      accumulate(this.#acc, e);
+      accumulate(this.#state.acc, e);
       const next = runStreamEvent(pipeline, call, e);
       if ('reply' in next) return next;
       if (next.length !== 1 || next[0] !== e) changed = true;
       kept.push(...next);
     }
     if (changed && kept.length === 0) return { events: [], toolCall };
-    return { events: wireEvents(adapter, ev, parsed, kept, changed, this.#numbering), toolCall };
+    return { events: wireEvents(adapter, ev, parsed, kept, changed, this.#state.numbering), toolCall };
   }
 
   /** Records the stalled attempt's partial output, then retries, continues, or closes the stream. */
@@ -277,7 +264,7 @@ class StreamRelay {
     // what follows (Warden's closing events, a continuation) starts an event of its own.
     const open = this.#endOpenEvent();
     if (open.length > 0) res.write(open);
-    this.#splitter = new SseSplitter(MAX_EVENT_BYTES);
+    this.#state.splitter = new SseSplitter(MAX_EVENT_BYTES);
     // Only while nothing has reached the agent can asking again not duplicate a byte it has.
     if (kind === 'idle' && policy === 'retry' && !res.headersSent) {
       this.#noteStall(kind, 'retry');
@@ -288,8 +275,8 @@ class StreamRelay {
         return { kind: 'retry', up };
       }
       call.decisions.push({ stage: STAGE, decision: 'retry-refused', detail: { why: 'no attempt left in the policy or the budget, or the retry failed' } });
-    } else if (kind === 'idle' && policy === 'continue' && this.#tracker?.continuation) {
-      const continuation = this.#tracker.continuation(this.#in.sentBody());
+    } else if (kind === 'idle' && policy === 'continue' && this.#state.tracker?.continuation) {
+      const continuation = this.#state.tracker.continuation(this.#in.sentBody());
       this.#noteStall(kind, continuation ? 'continue' : 'return_partial');
       const up = continuation && await this.#in.send(continuation.body).catch(() => undefined);
       // Only a stream can continue one: a 200 in JSON would end the agent's with no closing events.
@@ -312,7 +299,7 @@ class StreamRelay {
   /** The stall and the partial output so far, in the call's record (always, whatever happens next). */
   #noteStall(kind: 'idle' | 'total', action: string): void {
     const { call } = this.#in;
-    const partial = recordable(this.#in.pipeline, call, { text: this.#acc.text, toolCalls: this.#acc.toolCalls.filter(Boolean) });
+    const partial = recordable(this.#in.pipeline, call, { text: this.#state.acc.text, toolCalls: this.#state.acc.toolCalls.filter(Boolean) });
     call.decisions.push({
       stage: STAGE, decision: 'stalled',
       detail: { attempt: this.#attempt, timeout: kind === 'idle' ? 'idleMs' : 'totalMs', action, partial: captureValue(call.policy, this.#size(), () => partial) },
@@ -324,36 +311,25 @@ class StreamRelay {
     const { call, timing } = this.#in;
     call.actions.push('partial');
     timing.streamError = 'WARDEN_PARTIAL';
-    this.#cut = true;
+    this.#state.cut = true;
     const note = { partial: true, reason: kind === 'idle' ? 'upstream stalled' : 'total timeout', request_id: call.id };
-    if (!this.#tracker) {
+    if (!this.#state.tracker) {
       const t = this.#in.client.config.timeouts;
       this.#failure = kind === 'idle' ? new UpstreamTimeoutError(this.#in.client.config.name, 'idle between events', t.idleMs) : new UpstreamTimeoutError(this.#in.client.config.name, 'total', t.totalMs);
       return;
     }
     // Through the same path as upstream bytes, so the stages and the record see the closing events.
-    await this.#write(this.#tracker.close(note));
+    await this.#write(this.#state.tracker.close(note));
   }
 
   /** Starts over for a retry: nothing was sent, so nothing is kept but the record's notes. */
   #reset(): void {
-    this.#splitter = new SseSplitter(MAX_EVENT_BYTES);
-    this.#acc = emptyResponse();
-    this.#tracker = this.#in.adapter.streamTracker?.();
-    this.#held = [];
-    this.#heldBytes = 0;
-    this.#toolTail = [];
-    this.#toolTailBytes = 0;
-    this.#holding = false;
-    this.#sawTerminal = false;
-    this.#cut = false;
-    this.#openTail = false;
-    this.#numbering = { added: 0 };
+    this.#state = newAttempt(this.#in.adapter);
     runStreamRestart(this.#in.pipeline, this.#in.call);
   }
 
   #size(): number {
-    return this.#acc.text.length + this.#acc.toolCalls.reduce((n, c) => n + (c?.arguments.length ?? 0), 0);
+    return this.#state.acc.text.length + this.#state.acc.toolCalls.reduce((n, c) => n + (c?.arguments.length ?? 0), 0);
   }
 
   #ended = false;
@@ -362,34 +338,60 @@ class StreamRelay {
   #endStream(): void {
     if (this.#ended) return;
     this.#ended = true;
-    const acc = this.#acc;
+    const acc = this.#state.acc;
     // The calls by their canonical index, which the gate's verdict and the adapter's rewrite speak of.
-    const calls = this.#holding ? new Map(acc.toolCalls.flatMap((tc, i): [number, ToolCall][] => (tc ? [[i, tc]] : []))) : undefined;
+    const calls = this.#state.holding ? new Map(acc.toolCalls.flatMap((tc, i): [number, ToolCall][] => (tc ? [[i, tc]] : []))) : undefined;
     finishAccumulation(acc);
     if (calls && !this.#failure) this.#judgeToolCalls(calls);
-    this.#acc = runStreamEnd(this.#in.pipeline, this.#in.call, acc);
+    this.#state.acc = runStreamEnd(this.#in.pipeline, this.#in.call, acc);
   }
 
   #judgeToolCalls(calls: Map<number, ToolCall>): void {
     const { pipeline, call, adapter, timing } = this.#in;
-    const acc = this.#acc;
-    const verdict = this.#toolTailBytes > MAX_HELD_TOOL_BYTES
+    const acc = this.#state.acc;
+    const verdict = this.#state.toolTailBytes > MAX_HELD_TOOL_BYTES
       ? { reply: new ToolBlockedError(`the streamed tool calls exceed the ${MAX_HELD_TOOL_BYTES} bytes Warden holds to check them`) }
       // Complete: the terminal event came, or at least the finish reason (some upstreams omit [DONE]),
       // from the model, not from Warden closing a stalled stream.
-      : runStreamToolCalls(pipeline, call, calls, !this.#cut && (this.#sawTerminal || acc.finishReason !== undefined));
+      : runStreamToolCalls(pipeline, call, calls, !this.#state.cut && (this.#state.sawTerminal || acc.finishReason !== undefined));
     if ('reply' in verdict) {
       this.#failure = verdict.reply;
       timing.streamError = verdict.reply.code;
     } else if (verdict.blocked.size > 0) {
-      this.#held.push(...adapter.rewriteToolCalls!(this.#toolTail, verdict.blocked));
+      this.#state.held.push(...adapter.rewriteToolCalls!(this.#state.toolTail, verdict.blocked));
       // The record keeps what the agent receives: the refusals, not the calls they replaced.
       acc.toolCalls = [...calls].filter(([i]) => !verdict.blocked.has(i)).map(([, tc]) => tc);
       acc.text = [acc.text, ...verdict.blocked.values()].filter(Boolean).join('\n\n');
     } else {
-      this.#held.push(...this.#toolTail.map((e) => e.raw));
+      this.#state.held.push(...this.#state.toolTail.map((e) => e.raw));
     }
   }
+}
+
+interface Attempt {
+  splitter: SseSplitter;
+  acc: Response;
+  tracker: StreamTracker | undefined;
+  /** The terminal event (and anything after it) waits for the record's commit. */
+  held: Buffer[];
+  /** Bytes held after the terminal event. */
+  heldBytes: number;
+  toolTail: HeldEvent[];
+  toolTailBytes: number;
+  holding: boolean;
+  sawTerminal: boolean;
+  /** Warden ended the stream for a stalled upstream: the closing events are its own, not the model's. */
+  cut: boolean;
+  /** The upstream's last event came without its blank line (and goes on as it came). */
+  openTail: boolean;
+  numbering: Numbering;
+}
+
+function newAttempt(adapter: EndpointAdapter): Attempt {
+  return {
+    splitter: new SseSplitter(MAX_EVENT_BYTES), acc: emptyResponse(), tracker: adapter.streamTracker?.(), held: [], heldBytes: 0,
+    toolTail: [], toolTailBytes: 0, holding: false, sawTerminal: false, cut: false, openTail: false, numbering: { added: 0 },
+  };
 }
 
 /** A continuation's events, mapped into the agent's stream. */
