@@ -48,19 +48,11 @@ async function fresh(mutate?: (db: Database.Database) => void): Promise<string> 
 
 /** Ships the whole log at `path` to `url` and returns every event the shipper reported. */
 async function ship(path: string, url: string): Promise<ShipperEvent[]> {
-  const db = new Database(path);
-  const events: ShipperEvent[] = [];
-  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+  const db = new Database(path, { readonly: true });
   const last = (db.prepare('SELECT max(seq) AS n FROM records').get() as { n: number }).n;
-  const shipper = startShipper({ db, logId, url, token: TOKEN, backoffBaseMs: 50, report: (e) => events.push(e) });
-  shipper.notify();
-  try {
-    await waitFor(() => events.some((e) => e.type === 'shipped' && e.through >= last) || events.some((e) => e.type === 'ship-failed' && e.reason === 'rejected'), 15_000, 'shipping');
-  } finally {
-    await shipper.stop(0);
-    db.close();
-  }
-  return events;
+  db.close();
+  const rejected = (events: ShipperEvent[]) => events.some((e) => e.type === 'ship-failed' && e.reason === 'rejected');
+  return (await shipUntil(path, url, (events) => deliveredThrough(last)(events) || rejected(events), { backoffBaseMs: 50 })).events;
 }
 
 let collector: TestCollector;
@@ -183,7 +175,7 @@ async function standIn(answer: (batch: { first: number; last: number; records: n
 }
 
 /** Ships the log at `path` with `opts` until `done` holds of the events; returns the events and the log's shipping state. */
-async function shipUntil(path: string, url: string, done: (events: ShipperEvent[]) => boolean, opts: { maxRecords?: number } = {}) {
+async function shipUntil(path: string, url: string, done: (events: ShipperEvent[]) => boolean, opts: { maxRecords?: number; backoffBaseMs?: number } = {}) {
   const db = new Database(path);
   const events: ShipperEvent[] = [];
   const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
@@ -194,7 +186,7 @@ async function shipUntil(path: string, url: string, done: (events: ShipperEvent[
   } finally {
     await shipper.stop(0);
   }
-  const shippedThrough = Number((db.prepare("SELECT value FROM meta WHERE key = 'shipped_through'").get() as { value: string }).value);
+  const shippedThrough = Number((db.prepare("SELECT value FROM meta WHERE key = 'shipped_through'").get() as { value: string } | undefined)?.value ?? 0);
   const dead = db.prepare('SELECT first_seq, last_seq, status FROM dead_letters').all();
   db.close();
   return { events, shippedThrough, dead };
