@@ -31,3 +31,5 @@ const server = createServer(async (req, res) => {
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}` })}\n`);
 });
+// Ends as Warden does on SIGTERM, by exiting, so that Node writes its compile cache (run.ts warms it).
+process.once('SIGTERM', () => process.exit(0));

@@ -3,6 +3,7 @@
 // checkout, because no Docker engine is at hand in the test environment.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -68,12 +69,23 @@ test('the Dockerfile: node:24-slim pinned, production dependencies only, non-roo
   assert.equal(imageEnv.WARDEN_DATA_DIR, '/var/lib/warden');
   assert.equal(imageEnv.WARDEN_POLICY, '/etc/warden/policy.yaml');
   assert.equal(imageEnv.NODE_ENV, 'production');
-  assert.ok(!('NODE_COMPILE_CACHE' in imageEnv), 'no compile cache written on a read-only root file system');
+  // The compile cache lives in the image, filled at build time after every source is copied and
+  // with the run time's NODE_OPTIONS (the cache is keyed on them); nothing writes it at run time.
+  assert.match(imageEnv.NODE_COMPILE_CACHE, /^\/app\//);
+  const at = (i: Instruction) => runtime.indexOf(i);
+  const warm = runtime.find((i) => i.op === 'RUN' && i.args === 'scripts/warm-compile-cache.sh');
+  assert.ok(warm, 'the image fills its compile cache');
+  for (const i of runtime.filter((i) => i.op === 'COPY' || (i.op === 'ENV' && /\bNODE_(OPTIONS|COMPILE_CACHE)=/.test(i.args)))) {
+    assert.ok(at(i) < at(warm), `${i.op} ${i.args} comes before the cache is filled`);
+  }
+  assert.ok(at(warm) < at(last('USER')), 'filled as root: read-only to the sidecar');
   assert.match(docker, /^VOLUME \/var\/lib\/warden$/m);
   for (const [, src] of docker.matchAll(/^COPY (?!--from)(\S+)/gm)) assert.ok(existsSync(join(ROOT, src)), `COPY ${src}`);
-  // No tests, benchmarks or scripts in the image.
+  // No tests, benchmarks or scripts in the image, but the one that fills the compile cache.
   for (const [, src] of docker.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-    for (const s of src.split(/\s+/)) assert.ok(!/^(test|scripts|\.ci|\.git)\b|bench/.test(s), `the image copies ${s}`);
+    for (const s of src.split(/\s+/)) {
+      if (s !== 'scripts/warm-compile-cache.sh') assert.ok(!/^(test|scripts|\.ci|\.git)\b|bench/.test(s), `the image copies ${s}`);
+    }
   }
   // Every runtime directory the package ships is in the image (the sidecar imports evals/ at start).
   const { files } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
@@ -95,10 +107,22 @@ function mapped(argv: string[]): string[] {
   return rest.map((a, i) => (i === 0 && a === 'node' ? process.execPath : a.replace(/^\/app\//, ROOT)));
 }
 
-test('the image\'s command serves /readyz, passes its HEALTHCHECK, writes only to the data dir, and exits 0 on SIGTERM', async () => {
+/** Each file under `dir` with its contents' hash. */
+function filesOf(dir: string): Record<string, string> {
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  return Object.fromEntries(files.map((e) => [join(e.parentPath, e.name), createHash('sha256').update(readFileSync(join(e.parentPath, e.name))).digest('hex')]));
+}
+
+test('the image\'s command serves /readyz from its build\'s compile cache, passes its HEALTHCHECK, writes only to the data dir, and exits 0 on SIGTERM', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'warden-image-'));
-  const [dataDir, home, etc] = ['var-lib-warden', 'home', 'etc-warden'].map((d) => join(tmp, d));
+  const [dataDir, home, etc, compileCache] = ['var-lib-warden', 'home', 'etc-warden', 'app-compile-cache'].map((d) => join(tmp, d));
   for (const d of [dataDir, home, etc]) mkdirSync(d);
+  // As the image's RUN does, with the image's NODE_OPTIONS.
+  const warm = spawnSync(join(ROOT, 'scripts/warm-compile-cache.sh'), [], {
+    env: { PATH: process.env.PATH, HOME: home, NODE_OPTIONS: imageEnv.NODE_OPTIONS, NODE_COMPILE_CACHE: compileCache }, encoding: 'utf8', timeout: 60_000,
+  });
+  assert.equal(warm.status, 0, warm.stderr);
+  assert.ok(Object.keys(filesOf(compileCache)).length > 100, 'the cache holds the modules');
   // As the image's RUN does: the minimal example becomes /etc/warden/policy.yaml.
   const copy = all('RUN').find((i) => /cp policies\/examples\/minimal\.yaml \/etc\/warden\/policy\.yaml/.test(i.args));
   assert.ok(copy, 'the image installs the minimal policy');
@@ -112,6 +136,7 @@ test('the image\'s command serves /readyz, passes its HEALTHCHECK, writes only t
     WARDEN_POLICY: join(etc, 'policy.yaml'),
     WARDEN_LISTEN: withPort(imageEnv.WARDEN_LISTEN, traffic),
     WARDEN_ADMIN_LISTEN: withPort(imageEnv.WARDEN_ADMIN_LISTEN, adminPort),
+    NODE_COMPILE_CACHE: compileCache,
   };
   mkdirSync(env.TMPDIR!);
   const hadDotWarden = existsSync(join(ROOT, '.warden'));
@@ -129,8 +154,13 @@ test('the image\'s command serves /readyz, passes its HEALTHCHECK, writes only t
     const [hcBin, ...hcArgs] = mapped(healthcheck);
     const hc = spawnSync(hcBin, hcArgs, { env, encoding: 'utf8', timeout: 10_000 });
     assert.equal(hc.status, 0, `HEALTHCHECK exit ${hc.status}: ${hc.stderr}`);
+    // (The health check's own script, not TypeScript, may add its entries; the sidecar adds its at exit.)
+    const cached = filesOf(compileCache);
     proc.kill('SIGTERM');
     assert.equal(await exited, 0, output);
+    // Node writes an entry for each module it had to strip and compile itself: none, so the sidecar
+    // never loaded the TypeScript stripper (the image's cache is read-only; Node would go on without).
+    assert.deepEqual(filesOf(compileCache), cached, 'every module of the sidecar and its audit writer came from the build\'s compile cache');
     // Once it is gone the same health check fails.
     assert.equal(spawnSync(hcBin, hcArgs, { env, timeout: 10_000 }).status, 1);
   } finally {
