@@ -139,6 +139,17 @@ export class UpstreamTimeoutError extends WardenError {
   }
 }
 
+/**
+ * An agent that left a response it had started to receive unread for longer than Warden waits (the
+ * upstream's totalMs, and never past the call's deadline). Never sent (the response has begun): the
+ * connection is closed and the code is the call's stream error in its log line and record.
+ */
+export class ClientStalledError extends WardenError {
+  constructor(waitedMs: number) {
+    super('WARDEN_ERR_CLIENT_STALLED', 408, 'warden_client_stalled', `the agent read nothing of the response for ${waitedMs} ms`);
+  }
+}
+
 /** 503: the sidecar is shutting down and takes no new calls. */
 export class ShuttingDownError extends WardenError {
   constructor() {

@@ -156,6 +156,6 @@ async function send(
     throw new UpstreamUnreachableError(what, { cause: err });
   }
   input.timing.status = up.status;
-  await relay(input.res, up, wardenHeaders(input.call.id, input.call.actions), input.timing, input.release);
+  await relay(input.res, up, wardenHeaders(input.call.id, input.call.actions), input.timing, input.release, timeoutMs);
 }
 

@@ -1,6 +1,6 @@
 // Writing Warden's own answers: errors in the provider's shape, and the x-warden-* response headers.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { WardenError } from '../errors.ts';
+import { ClientStalledError, type WardenError } from '../errors.ts';
 import type { ProviderSpec } from '../providers/types.ts';
 
 /** x-warden-request-id always; x-warden-actions when Warden changed anything. */
@@ -26,16 +26,29 @@ export function sendError(res: ServerResponse, provider: ProviderSpec, err: Ward
   res.end(body);
 }
 
-/** Resolves when the response can take more bytes, or when the client has gone (or had gone already). */
-export function drained(res: ServerResponse): Promise<void> {
+/**
+ * Resolves when the response can take more bytes, or when the client has gone (or had gone already).
+ * An agent that keeps its connection open but reads nothing would otherwise hold the call, its
+ * upstream connection and its concurrency slot for as long as the socket lives: after `maxWaitMs`
+ * (the upstream's totalMs: a slow reader is not cut, only one that stopped), the response is
+ * destroyed and the wait rejects with ClientStalledError, so the call ends and is recorded.
+ */
+export function drained(res: ServerResponse, maxWaitMs: number): Promise<void> {
   // A response already destroyed or ended will never say 'drain' or 'close' again.
   if (res.destroyed || res.writableEnded) return Promise.resolve();
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const done = () => {
+      clearTimeout(timer);
       res.off('drain', done);
       res.off('close', done);
       resolve();
     };
+    const timer = setTimeout(() => {
+      res.off('drain', done);
+      res.off('close', done);
+      res.destroy();
+      reject(new ClientStalledError(maxWaitMs));
+    }, maxWaitMs);
     res.on('drain', done);
     res.on('close', done);
   });

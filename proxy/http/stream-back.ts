@@ -219,7 +219,7 @@ class StreamRelay {
     this.#head();
     this.#in.timing.firstByte ??= performance.now();
     const { res } = this.#in;
-    if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res);
+    if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res, this.#in.client.config.timeouts.totalMs);
   }
 
   /** Writes the response headers, once. */

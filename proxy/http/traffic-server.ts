@@ -197,7 +197,7 @@ async function passThrough(
   timing.upstreamStart = performance.now();
   const up = await client.send({ method, path: client.path(rest), headers, body, signal });
   timing.status = up.status;
-  await relay(res, up, wardenHeaders(call.id, call.actions), timing, release);
+  await relay(res, up, wardenHeaders(call.id, call.actions), timing, release, client.config.timeouts.totalMs);
 }
 
 const CONTEXT_ACTIONS = new Set(['context-trimmed', 'tool-results-cleared', 'memory-recalled', 'summarized', 'summary-written']);

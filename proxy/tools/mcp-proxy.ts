@@ -203,7 +203,7 @@ async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<v
         continue;
       }
       input.timing.firstByte ??= performance.now();
-      if (!input.res.write(bytes)) await drained(input.res);
+      if (!input.res.write(bytes)) await drained(input.res, input.client.config.timeouts.totalMs);
     }
   }
   // A last event without its blank line is a message like any other (read, checked, rewritten), and

@@ -1,7 +1,9 @@
 // Streamed calls at their edges: an upstream whose last event lacks its blank line, a client that
-// leaves mid-stream or while a stalled stream is being retried. Each call still ends, reaches the
+// leaves mid-stream or while a stalled stream is being retried, or that stops reading. Each call still ends, reaches the
 // agent whole where it can, and leaves a record of what the agent received.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
@@ -175,5 +177,54 @@ test('an oversized event cut by a stall is ended where it stands: Warden\'s clos
   for (const e of after) {
     assert.ok(e.startsWith('data: '), e.slice(0, 80));
     if (e !== 'data: [DONE]') JSON.parse(e.slice('data: '.length));
+  }
+});
+
+/** A client that sends its request and then reads nothing, with its connection left open. */
+async function neverReads(url: string, path: string, body: object): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  socket.pause(); // Node stops reading from the kernel once a few KB wait: then the kernel's buffers fill, then Warden's
+  const text = JSON.stringify(body);
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  return socket;
+}
+
+/** An upstream that sends big events as fast as it is read, until its client goes (64 MiB at most); `closed` says it went. */
+function firehose(contentType: string): { closed: () => boolean } {
+  let closed = false;
+  const event = `data: ${JSON.stringify({ filler: 'x'.repeat(16 * 1024) })}\n\n`;
+  script(fake, async (_req, _n, res) => {
+    res.once('close', () => { closed = true; });
+    res.writeHead(200, { 'content-type': contentType });
+    const drainedOrClosed = () => new Promise<void>((resolve) => {
+      const go = () => { res.off('drain', go).off('close', go); resolve(); };
+      res.on('drain', go).on('close', go);
+    });
+    for (let i = 0; i < 4096 && !res.destroyed; i++) if (!res.write(event)) await drainedOrClosed();
+    res.end();
+  });
+  return { closed: () => closed };
+}
+
+test('a client that stops reading: after the upstream\'s totalMs the call ends, its upstream request closes, its slot frees, and the record says why', async () => {
+  const cases = [
+    // A streamed model call (the stream relay), a /v1 path Warden passes through untouched (the plain
+    // relay), and an MCP server's event stream (the MCP relay).
+    { path: '/v1/chat/completions', body: { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'x' }] }, type: 'text/event-stream', event: 'model_call' },
+    { path: '/v1/files/file-1/content', body: {}, type: 'application/octet-stream', event: 'passthrough' },
+    { path: '/mcp/crm', body: { jsonrpc: '2.0', id: 1, method: 'ping' }, type: 'text/event-stream', event: 'model_call' },
+  ];
+  for (const c of cases) {
+    const { w, dataDir } = await wardenWith(`  crm: { baseUrl: "${fake.url}/mcp", provider: mcp }\nretries:\n  timeouts: { totalMs: 1000 }\n`);
+    const upstream = firehose(c.type);
+    const socket = await neverReads(w.trafficUrl, c.path, c.body);
+    try {
+      await waitFor(() => upstream.closed() && w.ctx.inFlight === 0 && auditRecords(dataDir, c.event).length === 1, 10_000, `${c.path}: the call to end and be recorded`);
+      assert.equal(auditRecords(dataDir, c.event)[0].stream_error, 'WARDEN_ERR_CLIENT_STALLED', c.path);
+    } finally {
+      socket.destroy();
+    }
   }
 });
