@@ -42,18 +42,18 @@ COPY evals ./evals
 COPY collector ./collector
 # `warden deploy inject|remove|status` (deploy/ecs) and the example task definitions and dashboards.
 COPY deploy ./deploy
+RUN mkdir -p /var/lib/warden /etc/warden /app/.compile-cache \
+    && cp policies/examples/minimal.yaml /etc/warden/policy.yaml \
+    && chown -R node:node /var/lib/warden /app/.compile-cache
+VOLUME /var/lib/warden
+USER node
 # Every module the sidecar, its audit writer, the collector and the demo load, with types stripped
 # and compiled, so no start loads Node's TypeScript stripper (~18 MB resident per thread, ~30 MB in
-# all); it runs the demo on the way, which is the image's smoke test. Same NODE_OPTIONS as at run
-# time, which the cache is keyed on.
+# all); it runs the demo on the way, which is the image's smoke test. Filled as the user the sidecar
+# runs as, in the environment it runs in: Node keeps a cache per user id (and Node release).
 COPY scripts/warm-compile-cache.sh ./scripts/
 RUN scripts/warm-compile-cache.sh
 # The agent shares the task's localhost; the admin port is published for Prometheus and health checks.
-RUN mkdir -p /var/lib/warden /etc/warden \
-    && cp policies/examples/minimal.yaml /etc/warden/policy.yaml \
-    && chown -R node:node /var/lib/warden
-VOLUME /var/lib/warden
-USER node
 EXPOSE 15100 15101
 # No curl in the image: node's fetch probes /readyz on the admin port WARDEN_ADMIN_LISTEN names.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

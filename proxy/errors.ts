@@ -140,9 +140,9 @@ export class UpstreamTimeoutError extends WardenError {
 }
 
 /**
- * An agent that left a response it had started to receive unread for longer than Warden waits (the
- * upstream's totalMs, and never past the call's deadline). Never sent (the response has begun): the
- * connection is closed and the code is the call's stream error in its log line and record.
+ * An agent that stopped reading a response: a write waited longer than the upstream's idleMs for it to
+ * take more bytes. Never sent (the response has begun): the connection is closed, and the call is
+ * recorded as one the agent left (status 499) with this code as its stream error.
  */
 export class ClientStalledError extends WardenError {
   constructor(waitedMs: number) {

@@ -3,40 +3,51 @@
 # proxy`, its audit writer thread, `warden collector` and `warden demo` load: their types stripped
 # and their code compiled. The image runs it at build time so that no start of the sidecar loads
 # Node's TypeScript stripper (a WebAssembly module that stays resident, ~18 MB in each thread that
-# loads it); the cache stays valid as long as the sources, the Node release and NODE_OPTIONS are the
-# ones it was filled with (the image sets NODE_OPTIONS before running this).
+# loads it). Node keeps one cache per user id and Node release, and checks each entry against its
+# source file: run it as the user who will run warden (the image does, after `USER node`).
 #
 # Usage: NODE_COMPILE_CACHE=DIR scripts/warm-compile-cache.sh
 set -euo pipefail
 : "${NODE_COMPILE_CACHE:?set NODE_COMPILE_CACHE to the directory to fill}"
 cd "$(dirname "$0")/.."
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+server=""
+# However the script ends, no server it started outlives it.
+trap '[ -n "$server" ] && kill -9 "$server" 2> /dev/null; rm -rf "$scratch"' EXIT
 export WARDEN_LOG_LEVEL=info
 
 # The demo also runs the sidecar's stages on real calls, so it doubles as the image's smoke test.
-WARDEN_DATA_DIR="$scratch/demo" node bin/warden.js demo > "$scratch/demo.out" \
+WARDEN_DATA_DIR="$scratch/demo" node bin/warden.js demo > "$scratch/demo.out" 2>&1 \
   || { cat "$scratch/demo.out" >&2; exit 1; }
 
+fail() {
+  echo "warm-compile-cache: $1:" >&2
+  cat "$2" >&2
+  exit 1
+}
+
 # Starts a long-running command, waits for the log line that says it is serving, then stops it with
-# SIGTERM: Node writes the cache of each thread as the thread exits.
+# SIGTERM and waits for it to exit 0: Node writes each thread's cache as the thread exits.
 serve_then_stop() {
-  local ready="$1" name="$2"
+  local ready="$1" name="$2" out="$scratch/$2.out" tenths=0
   shift 2
-  "$@" > "$scratch/$name.out" 2>&1 &
-  local pid=$! waited=0
-  until grep -q "\"msg\":\"$ready\"" "$scratch/$name.out"; do
-    if ! kill -0 "$pid" 2> /dev/null || [ "$waited" -ge 300 ]; then
-      echo "warm-compile-cache: $name did not start:" >&2
-      cat "$scratch/$name.out" >&2
-      kill -9 "$pid" 2> /dev/null || true
-      exit 1
-    fi
+  "$@" > "$out" 2>&1 &
+  server=$!
+  until grep -q "\"msg\":\"$ready\"" "$out"; do
+    kill -0 "$server" 2> /dev/null || fail "$name exited before it was ready" "$out"
+    [ "$tenths" -lt 600 ] || fail "$name was not ready within 60 s" "$out"
     sleep 0.1
-    waited=$((waited + 1))
+    tenths=$((tenths + 1))
   done
-  kill -TERM "$pid"
-  wait "$pid"
+  kill -TERM "$server" 2> /dev/null || true
+  tenths=0
+  while kill -0 "$server" 2> /dev/null; do
+    [ "$tenths" -lt 600 ] || fail "$name did not stop within 60 s of SIGTERM" "$out"
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+  wait "$server" || fail "$name did not exit cleanly" "$out"
+  server=""
 }
 
 WARDEN_DATA_DIR="$scratch/proxy" serve_then_stop 'warden listening' proxy \

@@ -97,7 +97,7 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
     await wholeBack(input, up);
   } else {
     // Errors pass through untouched: the agent's SDK knows the upstream's shapes.
-    await relay(res, up, wardenHeaders(call.id, call.actions), timing, input.release, input.client.config.timeouts.totalMs);
+    await relay(res, up, wardenHeaders(call.id, call.actions), timing, input.release, target.client.config.timeouts.idleMs);
   }
 }
 

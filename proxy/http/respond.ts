@@ -29,8 +29,9 @@ export function sendError(res: ServerResponse, provider: ProviderSpec, err: Ward
 /**
  * Resolves when the response can take more bytes, or when the client has gone (or had gone already).
  * An agent that keeps its connection open but reads nothing would otherwise hold the call, its
- * upstream connection and its concurrency slot for as long as the socket lives: after `maxWaitMs`
- * (the upstream's totalMs: a slow reader is not cut, only one that stopped), the response is
+ * upstream connection and its concurrency slot for as long as the socket lives (undici's idle timer
+ * does not run while its body waits to be read). After `maxWaitMs` (the upstream's idleMs: the same
+ * silence Warden allows the upstream; a slow reader frees the buffer long before), the response is
  * destroyed and the wait rejects with ClientStalledError, so the call ends and is recorded.
  */
 export function drained(res: ServerResponse, maxWaitMs: number): Promise<void> {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { errors as undiciErrors } from 'undici';
 import { accumulate, emptyResponse, finishAccumulation, type Response, type ToolCall } from '../canonical.ts';
 import { captureValue } from '../audit/call-record.ts';
-import { ToolBlockedError, UpstreamTimeoutError, WardenError } from '../errors.ts';
+import { ClientStalledError, ToolBlockedError, UpstreamTimeoutError, WardenError } from '../errors.ts';
 import { holdsToolCalls, recordable, runStreamEnd, runStreamEvent, runStreamRestart, runStreamToolCalls, type Pipeline } from '../pipeline.ts';
 import type { Continuation, EndpointAdapter, HeldEvent, Json, StreamTracker } from '../providers/types.ts';
 import type { CallContext } from '../stage.ts';
@@ -80,25 +80,16 @@ class StreamRelay {
 
   async run(first: UpstreamResponse): Promise<void> {
     const { res, call, timing } = this.#in;
-    let up: UpstreamResponse | undefined = first;
-    let splice: Continuation['splice'] | undefined;
-    while (up) {
-      this.#status = splice ? this.#status : up.status;
-      this.#headers = splice ? this.#headers : up.headers;
-      // Headers go at once, as the upstream's did, unless a stall may be retried: then they wait for
-      // the first event, since once the agent has them a retry could no longer be unseen.
-      if (call.policy.retries.onStall !== 'retry') {
-        this.#head();
-        res.flushHeaders();
+    try {
+      await this.#relayAll(first);
+    } catch (err) {
+      // The agent stopped reading or left (while Warden was closing the stream, say): the stages still
+      // close the call (usage is metered), and the record keeps what the agent had received.
+      if (err instanceof ClientStalledError || res.destroyed) {
+        this.#endStream();
+        this.#recordResponse();
       }
-      const stall = await this.#pump(up, splice);
-      up = undefined;
-      if (!stall) break;
-      const next = await this.#onStall(stall);
-      if (next === 'closed') break;
-      if (next.kind === 'retry') this.#reset();
-      else splice = next.splice;
-      up = next.up;
+      throw err;
     }
     timing.upstreamEnd = performance.now();
     // An upstream that ended cleanly before its terminal event or any finish reason gave an unfinished
@@ -121,6 +112,31 @@ class StreamRelay {
     this.#head();
     if (this.#failure) res.end(Buffer.concat([this.#endOpenEvent(), Buffer.from(this.#in.client.provider.streamErrorEvent(this.#failure))]));
     else res.end(this.#state.held.length > 0 ? Buffer.concat(this.#state.held) : undefined);
+  }
+
+  /** Relays the first upstream body, then each retry or continuation a stall calls for. */
+  async #relayAll(first: UpstreamResponse): Promise<void> {
+    const { res, call } = this.#in;
+    let up: UpstreamResponse | undefined = first;
+    let splice: Continuation['splice'] | undefined;
+    while (up) {
+      this.#status = splice ? this.#status : up.status;
+      this.#headers = splice ? this.#headers : up.headers;
+      // Headers go at once, as the upstream's did, unless a stall may be retried: then they wait for
+      // the first event, since once the agent has them a retry could no longer be unseen.
+      if (call.policy.retries.onStall !== 'retry') {
+        this.#head();
+        res.flushHeaders();
+      }
+      const stall = await this.#pump(up, splice);
+      up = undefined;
+      if (!stall) break;
+      const next = await this.#onStall(stall);
+      if (next === 'closed') break;
+      if (next.kind === 'retry') this.#reset();
+      else splice = next.splice;
+      up = next.up;
+    }
   }
 
   /** Relays one upstream body; returns the stall that cut it short, if one did. */
@@ -219,7 +235,7 @@ class StreamRelay {
     this.#head();
     this.#in.timing.firstByte ??= performance.now();
     const { res } = this.#in;
-    if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res, this.#in.client.config.timeouts.totalMs);
+    if (!res.write(out.length === 1 ? out[0] : Buffer.concat(out))) await drained(res, this.#in.client.config.timeouts.idleMs);
   }
 
   /** Writes the response headers, once. */

@@ -7,7 +7,7 @@ import type { Policy } from '../../policies/types.ts';
 import type { SidecarContext } from '../context.ts';
 import { callEntry, type CallInfo } from '../audit/call-record.ts';
 import { summarizeCall } from '../admin/recent-calls.ts';
-import { AuditFullError, AuditUnavailableError, InternalError, RouteNotFoundError, ShuttingDownError, UnknownUpstreamError, UpstreamTimeoutError, WardenError } from '../errors.ts';
+import { AuditFullError, AuditUnavailableError, ClientStalledError, InternalError, RouteNotFoundError, ShuttingDownError, UnknownUpstreamError, UpstreamTimeoutError, WardenError } from '../errors.ts';
 import { handleHttpTool } from '../tools/http-tool.ts';
 import { handleMcp } from '../tools/mcp-proxy.ts';
 import { findEndpoint, providers } from '../providers/index.ts';
@@ -118,7 +118,12 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
       await passThrough(req, res, call, client, match.rest, timing, rt.policy.limits.maxBodyBytes, controller.signal, release);
     }
   } catch (err) {
-    if (controller.signal.aborted && !(controller.signal.reason instanceof WardenError)) {
+    if (err instanceof ClientStalledError) {
+      // The agent stopped reading, and Warden closed the connection: it is recorded as one the agent
+      // left, whatever the stream had come to (a partial close, say).
+      timing.status = 499;
+      timing.streamError = err.code;
+    } else if (controller.signal.aborted && !(controller.signal.reason instanceof WardenError)) {
       timing.status = 499; // the agent went away; nothing to answer
     } else {
       let wardenError = err instanceof WardenError ? err : new InternalError({ cause: err });
@@ -197,7 +202,7 @@ async function passThrough(
   timing.upstreamStart = performance.now();
   const up = await client.send({ method, path: client.path(rest), headers, body, signal });
   timing.status = up.status;
-  await relay(res, up, wardenHeaders(call.id, call.actions), timing, release, client.config.timeouts.totalMs);
+  await relay(res, up, wardenHeaders(call.id, call.actions), timing, release, client.config.timeouts.idleMs);
 }
 
 const CONTEXT_ACTIONS = new Set(['context-trimmed', 'tool-results-cleared', 'memory-recalled', 'summarized', 'summary-written']);

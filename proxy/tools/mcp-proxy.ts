@@ -195,16 +195,22 @@ async function streamEvents(x: Exchange, body: AsyncIterable<Buffer>): Promise<v
     if (seen.length < 64) seen.push(out.bytes);
     return out;
   }
-  for await (const chunk of body) {
-    for (const piece of splitter.push(chunk)) {
-      const { bytes, response } = wire(piece);
-      if (response) {
-        responses.push(bytes);
-        continue;
+  try {
+    for await (const chunk of body) {
+      for (const piece of splitter.push(chunk)) {
+        const { bytes, response } = wire(piece);
+        if (response) {
+          responses.push(bytes);
+          continue;
+        }
+        input.timing.firstByte ??= performance.now();
+        if (!input.res.write(bytes)) await drained(input.res, input.client.config.timeouts.idleMs);
       }
-      input.timing.firstByte ??= performance.now();
-      if (!input.res.write(bytes)) await drained(input.res, input.client.config.timeouts.totalMs);
     }
+  } catch (err) {
+    // The agent stopped reading or left, or the server's stream broke: the record keeps what came.
+    input.call.bodies.response = captureBytes(input.policy, Buffer.concat(seen));
+    throw err;
   }
   // A last event without its blank line is a message like any other (read, checked, rewritten), and
   // stays last, after the responses held back, as it came after them: nothing may follow its open line.

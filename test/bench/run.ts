@@ -115,10 +115,9 @@ async function rssPartsOf(pid: number): Promise<{ anonMB: number; fileMB: number
 // Warden runs with the Node flags its image sets (NODE_OPTIONS in the Dockerfile), as in production.
 const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))?.[1] ?? '';
 
-// As in the image, every child runs from a compile cache filled beforehand (Dockerfile), with the
-// image's NODE_OPTIONS, which the cache is keyed on: no child loads Node's TypeScript stripper, which
-// stays resident (~18 MB a thread). Warden's by the image's script, the bare pass-through's by one
-// start and stop (Node writes a thread's cache as it exits).
+// As in the image, every child runs from a compile cache filled beforehand (Dockerfile), so no child
+// loads Node's TypeScript stripper, which stays resident (~18 MB a thread): Warden's by the image's
+// script, the bare pass-through's by one start and stop (Node writes a thread's cache as it exits).
 process.env.NODE_COMPILE_CACHE = join(scratch, 'compile-cache');
 const warmed = spawnSync(join(ROOT, 'scripts/warm-compile-cache.sh'), [], { env: { ...process.env, NODE_OPTIONS: IMAGE_NODE_OPTIONS }, encoding: 'utf8' });
 if (warmed.status !== 0) throw new Error(`scripts/warm-compile-cache.sh: ${warmed.stderr}`);

@@ -191,10 +191,9 @@ async function neverReads(url: string, path: string, body: object): Promise<Sock
   return socket;
 }
 
-/** An upstream that sends big events as fast as it is read, until its client goes (64 MiB at most); `closed` says it went. */
-function firehose(contentType: string): { closed: () => boolean } {
+/** An upstream that sends `chunk` as fast as it is read, until its client goes (4096 times at most); `closed` says it went. */
+function firehose(contentType: string, chunk: string): { closed: () => boolean } {
   let closed = false;
-  const event = `data: ${JSON.stringify({ filler: 'x'.repeat(16 * 1024) })}\n\n`;
   script(fake, async (_req, _n, res) => {
     res.once('close', () => { closed = true; });
     res.writeHead(200, { 'content-type': contentType });
@@ -202,27 +201,39 @@ function firehose(contentType: string): { closed: () => boolean } {
       const go = () => { res.off('drain', go).off('close', go); resolve(); };
       res.on('drain', go).on('close', go);
     });
-    for (let i = 0; i < 4096 && !res.destroyed; i++) if (!res.write(event)) await drainedOrClosed();
+    for (let i = 0; i < 4096 && !res.destroyed; i++) if (!res.write(chunk)) await drainedOrClosed();
     res.end();
   });
   return { closed: () => closed };
 }
 
-test('a client that stops reading: after the upstream\'s totalMs the call ends, its upstream request closes, its slot frees, and the record says why', async () => {
+test('a client that stops reading: after the upstream\'s idleMs the call ends, its upstream request closes, its slot frees, and the record says why', async () => {
+  const filler = 'x'.repeat(16 * 1024);
   const cases = [
     // A streamed model call (the stream relay), a /v1 path Warden passes through untouched (the plain
     // relay), and an MCP server's event stream (the MCP relay).
-    { path: '/v1/chat/completions', body: { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'x' }] }, type: 'text/event-stream', event: 'model_call' },
-    { path: '/v1/files/file-1/content', body: {}, type: 'application/octet-stream', event: 'passthrough' },
-    { path: '/mcp/crm', body: { jsonrpc: '2.0', id: 1, method: 'ping' }, type: 'text/event-stream', event: 'model_call' },
+    {
+      path: '/v1/chat/completions', body: { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'x' }] }, event: 'model_call', type: 'text/event-stream',
+      chunk: `data: ${JSON.stringify({ id: 'chatcmpl-s', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-11-20', choices: [{ index: 0, delta: { content: filler }, logprobs: null, finish_reason: null }] })}\n\n`,
+    },
+    { path: '/v1/files/file-1/content', body: {}, event: 'passthrough', type: 'application/octet-stream', chunk: filler },
+    {
+      path: '/mcp/crm', body: { jsonrpc: '2.0', id: 1, method: 'ping' }, event: 'model_call', type: 'text/event-stream',
+      chunk: `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: filler } })}\n\n`,
+    },
   ];
   for (const c of cases) {
-    const { w, dataDir } = await wardenWith(`  crm: { baseUrl: "${fake.url}/mcp", provider: mcp }\nretries:\n  timeouts: { totalMs: 1000 }\n`);
-    const upstream = firehose(c.type);
+    // A total time far beyond the test's: only the stalled writes can end these calls.
+    const { w, dataDir } = await wardenWith(`  crm: { baseUrl: "${fake.url}/mcp", provider: mcp }\nretries:\n  timeouts: { idleMs: 500, totalMs: 600000 }\n`);
+    const upstream = firehose(c.type, c.chunk);
     const socket = await neverReads(w.trafficUrl, c.path, c.body);
     try {
       await waitFor(() => upstream.closed() && w.ctx.inFlight === 0 && auditRecords(dataDir, c.event).length === 1, 10_000, `${c.path}: the call to end and be recorded`);
-      assert.equal(auditRecords(dataDir, c.event)[0].stream_error, 'WARDEN_ERR_CLIENT_STALLED', c.path);
+      const [record] = auditRecords(dataDir, c.event);
+      assert.equal(record.stream_error, 'WARDEN_ERR_CLIENT_STALLED', c.path);
+      assert.equal(record.status, 499, c.path);
+      // What the agent was sent, or its size when it is past what a record keeps whole.
+      if (c.event === 'model_call') assert.ok(record.response?.bytes > 0 || record.response?.value !== undefined, `${c.path}: ${JSON.stringify(record.response)?.slice(0, 200)}`);
     } finally {
       socket.destroy();
     }
