@@ -3,13 +3,15 @@
 # proxy`, its audit writer thread, `warden collector` and `warden demo` load: their types stripped
 # and their code compiled. The image runs it at build time so that no start of the sidecar loads
 # Node's TypeScript stripper (a WebAssembly module that stays resident, ~18 MB in each thread that
-# loads it). Node keeps one cache per user id and Node release, and checks each entry against its
-# source file: run it as the user who will run warden (the image does, after `USER node`).
+# loads it). Node keeps one cache per user id, Node release and set of V8 flags, and checks each
+# entry against its source file: run it as the user who will run warden, with the node flags warden
+# will run with (the image does both: after `USER node`, with its ENTRYPOINT's flags).
 #
-# Usage: NODE_COMPILE_CACHE=DIR scripts/warm-compile-cache.sh
+# Usage: NODE_COMPILE_CACHE=DIR scripts/warm-compile-cache.sh [NODE_FLAG...]
 set -euo pipefail
 : "${NODE_COMPILE_CACHE:?set NODE_COMPILE_CACHE to the directory to fill}"
 cd "$(dirname "$0")/.."
+node_flags=("$@")
 scratch="$(mktemp -d)"
 server=""
 # However the script ends, no server it started outlives it.
@@ -17,7 +19,7 @@ trap '[ -n "$server" ] && kill -9 "$server" 2> /dev/null; rm -rf "$scratch"' EXI
 export WARDEN_LOG_LEVEL=info
 
 # The demo also runs the sidecar's stages on real calls, so it doubles as the image's smoke test.
-WARDEN_DATA_DIR="$scratch/demo" node bin/warden.js demo > "$scratch/demo.out" 2>&1 \
+WARDEN_DATA_DIR="$scratch/demo" node "${node_flags[@]}" bin/warden.js demo > "$scratch/demo.out" 2>&1 \
   || { cat "$scratch/demo.out" >&2; exit 1; }
 
 fail() {
@@ -51,6 +53,6 @@ serve_then_stop() {
 }
 
 WARDEN_DATA_DIR="$scratch/proxy" serve_then_stop 'warden listening' proxy \
-  node bin/warden.js proxy --policy policies/examples/demo.yaml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --no-watch
+  node "${node_flags[@]}" bin/warden.js proxy --policy policies/examples/demo.yaml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --no-watch
 WARDEN_COLLECTOR_TOKENS=warm=warm serve_then_stop 'collector listening' collector \
-  node bin/warden.js collector --store "sqlite:$scratch/collector.db" --listen 127.0.0.1:0
+  node "${node_flags[@]}" bin/warden.js collector --store "sqlite:$scratch/collector.db" --listen 127.0.0.1:0

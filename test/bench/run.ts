@@ -112,20 +112,24 @@ async function rssPartsOf(pid: number): Promise<{ anonMB: number; fileMB: number
   return { anonMB: kb('RssAnon') / 1024, fileMB: kb('RssFile') / 1024 };
 }
 
-// Warden runs with the Node flags its image sets (NODE_OPTIONS in the Dockerfile), as in production.
-const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))?.[1] ?? '';
+// Warden runs with the Node flags its image sets, as in production: NODE_OPTIONS in the Dockerfile,
+// and the flags its ENTRYPOINT gives node before the script (those NODE_OPTIONS does not take).
+const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
+const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+const IMAGE_NODE_FLAGS = entrypoint.slice(entrypoint.indexOf('node') + 1, entrypoint.findIndex((a) => a.endsWith('/bin/warden.js')));
 
 // As in the image, every child runs from a compile cache filled beforehand (Dockerfile), so no child
 // loads Node's TypeScript stripper, which stays resident (~18 MB a thread): Warden's by the image's
 // script, the bare pass-through's by one start and stop (Node writes a thread's cache as it exits).
 process.env.NODE_COMPILE_CACHE = join(scratch, 'compile-cache');
-const warmed = spawnSync(join(ROOT, 'scripts/warm-compile-cache.sh'), [], { env: { ...process.env, NODE_OPTIONS: IMAGE_NODE_OPTIONS }, encoding: 'utf8' });
+const warmed = spawnSync(join(ROOT, 'scripts/warm-compile-cache.sh'), IMAGE_NODE_FLAGS, { env: { ...process.env, NODE_OPTIONS: IMAGE_NODE_OPTIONS }, encoding: 'utf8' });
 if (warmed.status !== 0) throw new Error(`scripts/warm-compile-cache.sh: ${warmed.stderr}`);
 const fake = await start(['test/bench/fake-server.ts'], 'url');
-await stop((await start(['test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url', { NODE_OPTIONS: IMAGE_NODE_OPTIONS })).proc);
+await stop((await start([...IMAGE_NODE_FLAGS, 'test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url', { NODE_OPTIONS: IMAGE_NODE_OPTIONS })).proc);
 // The bare pass-through gets the same Node flags, so the memory figures compare like with like.
-const bare = await start(['test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url', { NODE_OPTIONS: IMAGE_NODE_OPTIONS });
-const startWarden = (policy: string, dataDir: string) => start(['bin/warden.js', 'proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--no-watch'],
+const bare = await start([...IMAGE_NODE_FLAGS, 'test/bench/bare-proxy.ts', `${fake.info.url}/v1`], 'url', { NODE_OPTIONS: IMAGE_NODE_OPTIONS });
+const startWarden = (policy: string, dataDir: string) => start([...IMAGE_NODE_FLAGS, 'bin/warden.js', 'proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--no-watch'],
   'trafficUrl', { WARDEN_DEMO_UPSTREAM: fake.info.url, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'info', NODE_OPTIONS: IMAGE_NODE_OPTIONS, WARDEN_DATA_DIR: dataDir });
 const warden = await startWarden('policies/examples/demo.yaml', join(scratch, 'audited'));
 // The same policy with the audit log off, to price strict durability.
@@ -180,7 +184,7 @@ const addedP50 = summary.warden.p50C1Ms - summary.bare.p50C1Ms;
 const results = {
   date: new Date().toISOString(), node: process.version, seconds: SECONDS, rounds: ROUNDS, summary,
   throughputRatioVsBare: throughputRatio, addedP50MsVsBare: addedP50, auditThroughputRatio: auditRatio, auditRecordsPerSecond: recordsPerSecond, rssAfterCallsMB: memAfter / 2 ** 20,
-  rssBeforeCallsMB: memBefore / 2 ** 20, rssIdleMB: { warden: idle.warden / 2 ** 20, bare: idle.bare / 2 ** 20 }, bareRssAfterCallsMB: bareMem / 2 ** 20, rssPartsAfterCallsMB: { warden: wardenParts, bare: bareParts }, memoryCalls: MEMORY_CALLS, wardenNodeOptions: IMAGE_NODE_OPTIONS,
+  rssBeforeCallsMB: memBefore / 2 ** 20, rssIdleMB: { warden: idle.warden / 2 ** 20, bare: idle.bare / 2 ** 20 }, bareRssAfterCallsMB: bareMem / 2 ** 20, rssPartsAfterCallsMB: { warden: wardenParts, bare: bareParts }, memoryCalls: MEMORY_CALLS, wardenNodeOptions: IMAGE_NODE_OPTIONS, wardenNodeFlags: IMAGE_NODE_FLAGS,
   targets: { throughputRatioVsBare: 0.7, addedP50MsVsBare: 0.5, rssAfterCallsMB: 120, auditThroughputRatio: 0.85 },
 };
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
@@ -198,7 +202,7 @@ process.stdout.write([
   `Audit records committed per second at c=50 (strict, one fsync per group commit): ${recordsPerSecond.toFixed(0)}`,
   `Warden p50 added over bare at c=1: ${addedP50.toFixed(3)} ms (target <= 0.5 ms) ${addedP50 <= 0.5 ? 'PASS' : 'MISS'}`,
   `Warden RSS after ${MEMORY_CALLS} calls: ${(memAfter / 2 ** 20).toFixed(1)} MB (before: ${(memBefore / 2 ** 20).toFixed(1)} MB; target <= 120 MB) ${memAfter / 2 ** 20 <= 120 ? 'PASS' : 'MISS'}`,
-  `Bare pass-through RSS after ${MEMORY_CALLS} calls: ${(bareMem / 2 ** 20).toFixed(1)} MB (both with NODE_OPTIONS="${IMAGE_NODE_OPTIONS}" and a compile cache filled beforehand)`,
+  `Bare pass-through RSS after ${MEMORY_CALLS} calls: ${(bareMem / 2 ** 20).toFixed(1)} MB (both with NODE_OPTIONS="${IMAGE_NODE_OPTIONS}", ${IMAGE_NODE_FLAGS.join(' ')} and a compile cache filled beforehand)`,
   `RSS at rest before any call: Warden ${(idle.warden / 2 ** 20).toFixed(1)} MB, bare ${(idle.bare / 2 ** 20).toFixed(1)} MB`,
   `RSS anonymous / file-backed: Warden ${wardenParts.anonMB.toFixed(1)} / ${wardenParts.fileMB.toFixed(1)} MB, bare ${bareParts.anonMB.toFixed(1)} / ${bareParts.fileMB.toFixed(1)} MB`,
   '',

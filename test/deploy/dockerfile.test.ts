@@ -44,6 +44,8 @@ const stages = instructions.reduce<Instruction[][]>((acc, i) => (i.op === 'FROM'
 const runtime = stages.at(-1)!;
 const imageEnv = Object.assign({}, ...runtime.filter((i) => i.op === 'ENV').map((i) => parseEnv(i.args))) as Record<string, string>;
 const command = [...JSON.parse(last('ENTRYPOINT').args) as string[], ...JSON.parse(last('CMD').args) as string[]];
+/** The flags the ENTRYPOINT gives node before the script. */
+const nodeFlags = command.slice(command.indexOf('node') + 1, command.indexOf('/app/bin/warden.js'));
 const healthcheck = JSON.parse(/\bCMD\s+(\[.*\])$/s.exec(last('HEALTHCHECK').args)![1]) as string[];
 
 test('the Dockerfile: node:24-slim pinned, production dependencies only, non-root, tini, healthcheck on /readyz without curl, warden proxy', () => {
@@ -63,19 +65,19 @@ test('the Dockerfile: node:24-slim pinned, production dependencies only, non-roo
   assert.match(docker, /^HEALTHCHECK [^\n]*\\\n[^\n]*\/readyz/m);
   assert.equal(healthcheck[0], 'node', 'the health check runs node');
   assert.ok(!/\bcurl\b|\bwget\b/.test(last('HEALTHCHECK').args), 'no curl or wget in the health check');
-  assert.deepEqual(command, ['/usr/bin/tini', '--', 'node', '/app/bin/warden.js', 'proxy']);
-  assert.match(docker, /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "\/app\/bin\/warden\.js"\]$/m);
+  assert.deepEqual(command, ['/usr/bin/tini', '--', 'node', '--heap-growing-percent=100', '/app/bin/warden.js', 'proxy']);
+  assert.match(docker, /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "--heap-growing-percent=100", "\/app\/bin\/warden\.js"\]$/m);
   assert.match(docker, /^CMD \["proxy"\]$/m);
   assert.equal(imageEnv.WARDEN_DATA_DIR, '/var/lib/warden');
   assert.equal(imageEnv.WARDEN_POLICY, '/etc/warden/policy.yaml');
   assert.equal(imageEnv.NODE_ENV, 'production');
   // The compile cache lives in the image, filled at build time after every source is copied, in the
-  // run time's environment and as its user: Node keeps one cache per user id, so one filled as root
-  // would never be read by the sidecar.
+  // run time's environment, as its user and with its node flags: Node keeps one cache per user id
+  // and set of V8 flags, so one filled as root, or without the flags, would never be read.
   const cacheDir = imageEnv.NODE_COMPILE_CACHE;
   assert.match(cacheDir, /^\/app\//);
   const at = (i: Instruction) => runtime.indexOf(i);
-  const warm = runtime.find((i) => i.op === 'RUN' && i.args === 'scripts/warm-compile-cache.sh');
+  const warm = runtime.find((i) => i.op === 'RUN' && i.args === ['scripts/warm-compile-cache.sh', ...nodeFlags].join(' '));
   assert.ok(warm, 'the image fills its compile cache');
   for (const i of runtime.filter((i) => i.op === 'COPY' || i.op === 'ENV' || i.op === 'USER')) {
     assert.ok(at(i) < at(warm), `${i.op} ${i.args} comes before the cache is filled`);
@@ -119,8 +121,8 @@ test('the image\'s command serves /readyz from its build\'s compile cache, passe
   const tmp = mkdtempSync(join(tmpdir(), 'warden-image-'));
   const [dataDir, home, etc, compileCache] = ['var-lib-warden', 'home', 'etc-warden', 'app-compile-cache'].map((d) => join(tmp, d));
   for (const d of [dataDir, home, etc]) mkdirSync(d);
-  // As the image's RUN does, with the image's NODE_OPTIONS.
-  const warm = spawnSync(join(ROOT, 'scripts/warm-compile-cache.sh'), [], {
+  // As the image's RUN does, with the image's NODE_OPTIONS and node flags.
+  const warm = spawnSync(join(ROOT, 'scripts/warm-compile-cache.sh'), nodeFlags, {
     env: { PATH: process.env.PATH, HOME: home, NODE_OPTIONS: imageEnv.NODE_OPTIONS, NODE_COMPILE_CACHE: compileCache }, encoding: 'utf8', timeout: 60_000,
   });
   assert.equal(warm.status, 0, warm.stderr);
