@@ -24,7 +24,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends tini \
 # semi-spaces hold a call's objects until the call ends (an audited call waits for its record's
 # commit), so few are promoted; the old generation then grows by at most its live size
 # (--heap-growing-percent=100, on the ENTRYPOINT: NODE_OPTIONS does not take it). Against 4 MB
-# semi-spaces and V8's own growth: ~20% more calls per second and ~25 MB less resident.
+# semi-spaces and V8's own growth: ~20% more calls per second and ~20 MB less resident.
 ENV NODE_OPTIONS="--max-semi-space-size=16"
 # Read-only root file system: the sidecar writes only to WARDEN_DATA_DIR (a task volume) and /tmp
 # (SQLite's temporary files). npm is not run, and the compile cache is filled at build time (below):

@@ -11,15 +11,16 @@
 set -euo pipefail
 : "${NODE_COMPILE_CACHE:?set NODE_COMPILE_CACHE to the directory to fill}"
 cd "$(dirname "$0")/.."
+# (Expanded as ${node_flags[@]+…}: an empty array is "unbound" to bash before 4.4 under set -u.)
 node_flags=("$@")
 scratch="$(mktemp -d)"
 server=""
 # However the script ends, no server it started outlives it.
-trap '[ -n "$server" ] && kill -9 "$server" 2> /dev/null; rm -rf "$scratch"' EXIT
+trap '[ -z "$server" ] || kill -9 "$server" 2> /dev/null || true; rm -rf "$scratch"' EXIT
 export WARDEN_LOG_LEVEL=info
 
 # The demo also runs the sidecar's stages on real calls, so it doubles as the image's smoke test.
-WARDEN_DATA_DIR="$scratch/demo" node "${node_flags[@]}" bin/warden.js demo > "$scratch/demo.out" 2>&1 \
+WARDEN_DATA_DIR="$scratch/demo" node ${node_flags[@]+"${node_flags[@]}"} bin/warden.js demo > "$scratch/demo.out" 2>&1 \
   || { cat "$scratch/demo.out" >&2; exit 1; }
 
 fail() {
@@ -53,6 +54,6 @@ serve_then_stop() {
 }
 
 WARDEN_DATA_DIR="$scratch/proxy" serve_then_stop 'warden listening' proxy \
-  node "${node_flags[@]}" bin/warden.js proxy --policy policies/examples/demo.yaml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --no-watch
+  node ${node_flags[@]+"${node_flags[@]}"} bin/warden.js proxy --policy policies/examples/demo.yaml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --no-watch
 WARDEN_COLLECTOR_TOKENS=warm=warm serve_then_stop 'collector listening' collector \
-  node "${node_flags[@]}" bin/warden.js collector --store "sqlite:$scratch/collector.db" --listen 127.0.0.1:0
+  node ${node_flags[@]+"${node_flags[@]}"} bin/warden.js collector --store "sqlite:$scratch/collector.db" --listen 127.0.0.1:0

@@ -86,8 +86,13 @@ class StreamRelay {
       // The agent stopped reading or left (while Warden was closing the stream, say): the stages still
       // close the call (usage is metered), and the record keeps what the agent had received.
       if (err instanceof ClientStalledError || res.destroyed) {
-        this.#endStream();
-        this.#recordResponse();
+        try {
+          this.#endStream();
+          this.#recordResponse();
+        } catch (stageErr) {
+          // The agent's departure stays what the call is recorded for; the record says a stage failed too.
+          call.decisions.push({ stage: 'proxy', decision: 'stream-end-failed', detail: { message: (stageErr as Error).message } });
+        }
       }
       throw err;
     }

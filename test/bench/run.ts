@@ -116,8 +116,11 @@ async function rssPartsOf(pid: number): Promise<{ anonMB: number; fileMB: number
 // and the flags its ENTRYPOINT gives node before the script (those NODE_OPTIONS does not take).
 const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
 const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
-const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
-const IMAGE_NODE_FLAGS = entrypoint.slice(entrypoint.indexOf('node') + 1, entrypoint.findIndex((a) => a.endsWith('/bin/warden.js')));
+const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])\s*$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+const [nodeAt, scriptAt] = [entrypoint.indexOf('node'), entrypoint.findIndex((a) => a.endsWith('/bin/warden.js'))];
+// Figures that claim the image's flags must have them: a Dockerfile this cannot read stops the bench.
+if (nodeAt < 0 || scriptAt < nodeAt) throw new Error(`cannot find node and bin/warden.js in the Dockerfile's ENTRYPOINT: ${JSON.stringify(entrypoint)}`);
+const IMAGE_NODE_FLAGS = entrypoint.slice(nodeAt + 1, scriptAt);
 
 // As in the image, every child runs from a compile cache filled beforehand (Dockerfile), so no child
 // loads Node's TypeScript stripper, which stays resident (~18 MB a thread): Warden's by the image's
