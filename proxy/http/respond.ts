@@ -27,6 +27,20 @@ export function sendError(res: ServerResponse, provider: ProviderSpec, err: Ward
 }
 
 /**
+ * Closes the connection unless what Node still holds of `res` is handed to the kernel within
+ * `maxWaitMs`: a whole answer bigger than the socket's buffers, to an agent that reads none of it,
+ * would otherwise stay in memory for as long as the connection lives, after its call has ended.
+ * Nothing is armed for the usual answer, which the kernel took whole as it was written.
+ */
+export function closeIfUnread(res: ServerResponse, maxWaitMs: number): void {
+  if (res.destroyed || res.writableLength === 0) return;
+  const timer = setTimeout(() => res.destroy(), maxWaitMs);
+  const done = () => clearTimeout(timer);
+  res.once('finish', done);
+  res.once('close', done);
+}
+
+/**
  * Resolves when the response can take more bytes, or when the client has gone (or had gone already).
  * An agent that keeps its connection open but reads nothing would otherwise hold the call, its
  * upstream connection and its concurrency slot for as long as the socket lives (undici's idle timer

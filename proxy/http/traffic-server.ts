@@ -21,7 +21,7 @@ import type { CallTiming } from './call-timing.ts';
 import { headerValue, upstreamRequestHeaders } from './headers.ts';
 import { handleModelCall } from './model-call.ts';
 import { relay } from './relay.ts';
-import { sendError, wardenHeaders } from './respond.ts';
+import { closeIfUnread, sendError, wardenHeaders } from './respond.ts';
 import { matchRoute } from './router.ts';
 import { readBody, setBodyDeadline } from './body.ts';
 import { answerClientError, DEFAULT_CLIENT_TIMEOUTS, guardedServerOptions, type ClientTimeouts } from './client-guard.ts';
@@ -149,6 +149,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     ctx.inFlight--;
     ctx.metrics.inFlight.dec();
     clearTimeout(totalTimer);
+    closeIfUnread(res, rt.policy.retries.timeouts.idleMs);
     // A call that ended without releasing a response (the agent left) is recorded all the same.
     void release();
     // The call's concurrency slot frees, its token reservation settles against the reported usage, and its cost joins the day's spend.

@@ -1,5 +1,5 @@
 // Streamed calls at their edges: an upstream whose last event lacks its blank line, a client that
-// leaves mid-stream or while a stalled stream is being retried, or that stops reading. Each call still ends, reaches the
+// leaves mid-stream or while a stalled stream is being retried, or that stops reading (streamed or not). Each call still ends, reaches the
 // agent whole where it can, and leaves a record of what the agent received.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
 import { auditRecords } from '../helpers/audit.ts';
-import { anthropicEvents, chatEvents, script, sse } from '../helpers/scripted.ts';
+import { anthropicEvents, chatEvents, chatJson, script, sse } from '../helpers/scripted.ts';
 import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
 
 let fake: FakeUpstream;
@@ -237,5 +237,27 @@ test('a client that stops reading: after the upstream\'s idleMs the call ends, i
     } finally {
       socket.destroy();
     }
+  }
+});
+
+test('a whole answer the agent does not read is not held after its call: the connection closes after idleMs', async () => {
+  const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 500 }\n');
+  // Far more than the kernel's socket buffers hold, so Node keeps the rest until the agent reads.
+  const content = 'y'.repeat(24 * 1024 * 1024);
+  script(fake, (_req, _n, res) => chatJson(res, content));
+  const socket = await neverReads(w.trafficUrl, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+  try {
+    await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 20_000, 'the call to end and be recorded');
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Now read: what Node had not handed to the kernel is gone, and the connection ends.
+    let received = 0;
+    socket.on('data', (d: Buffer) => { received += d.length; });
+    socket.on('error', () => {});
+    socket.resume();
+    await once(socket, 'close', { signal: AbortSignal.timeout(10_000) }).catch(() => assert.fail(`still open after reading ${received} bytes`));
+    assert.ok(received < content.length, `the agent got ${received} of ${content.length}+ bytes`);
+    assert.equal(auditRecords(dataDir)[0].status, 200, 'the call itself was answered');
+  } finally {
+    socket.destroy();
   }
 });
