@@ -27,15 +27,23 @@ export function sendError(res: ServerResponse, provider: ProviderSpec, err: Ward
 }
 
 /**
- * Closes the connection unless what Node still holds of `res` is handed to the kernel within
- * `maxWaitMs`: a whole answer bigger than the socket's buffers, to an agent that reads none of it,
- * would otherwise stay in memory for as long as the connection lives, after its call has ended.
- * Nothing is armed for the usual answer, which the kernel took whole as it was written.
+ * Closes the connection when what Node still holds of an ended `res` stops going out for `maxWaitMs`:
+ * a whole answer bigger than the socket's buffers, to an agent that stopped reading, would otherwise
+ * stay in memory for as long as the connection lives, after its call has ended. A slow reader keeps
+ * it open. Nothing is armed for the usual answer, which the kernel took whole as it was written.
  */
 export function closeIfUnread(res: ServerResponse, maxWaitMs: number): void {
   if (res.destroyed || res.writableLength === 0) return;
-  const timer = setTimeout(() => res.destroy(), maxWaitMs);
-  const done = () => clearTimeout(timer);
+  let held = res.writableLength;
+  const timer = setInterval(() => {
+    if (res.writableLength < held) {
+      held = res.writableLength; // some went out: the agent is reading
+      return;
+    }
+    clearInterval(timer);
+    res.destroy();
+  }, maxWaitMs);
+  const done = () => clearInterval(timer);
   res.once('finish', done);
   res.once('close', done);
 }
