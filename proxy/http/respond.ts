@@ -33,19 +33,34 @@ export function sendError(res: ServerResponse, provider: ProviderSpec, err: Ward
  * it open. Nothing is armed for the usual answer, which the kernel took whole as it was written.
  */
 export function closeIfUnread(res: ServerResponse, maxWaitMs: number): void {
-  if (res.destroyed || res.writableLength === 0) return;
-  let held = res.writableLength;
+  // A response queued behind another on a pipelined connection has no socket yet: the one before it
+  // is the one the agent is (or is not) reading.
+  if (res.destroyed || !res.writableEnded || !res.socket || res.writableLength === 0) return;
+  let held = unsent(res);
   const timer = setInterval(() => {
-    if (res.writableLength < held) {
-      held = res.writableLength; // some went out: the agent is reading
+    const now = unsent(res);
+    if (now < held) {
+      held = now; // some went out: the agent is reading
       return;
     }
     clearInterval(timer);
     res.destroy();
   }, maxWaitMs);
+  timer.unref();
   const done = () => clearInterval(timer);
   res.once('finish', done);
   res.once('close', done);
+}
+
+/**
+ * Bytes of `res` not yet taken by the kernel. A body ended in one write stays whole in
+ * `writableLength` until its last byte is out, so libuv's own count of what is left of the write in
+ * progress is what shows a slow reader's progress (an internal of Node's stream handle; without it,
+ * only whole writes count).
+ */
+function unsent(res: ServerResponse): number {
+  const queued = (res.socket as { _handle?: { writeQueueSize?: number } } | null)?._handle?.writeQueueSize;
+  return typeof queued === 'number' ? queued + res.writableLength : res.writableLength;
 }
 
 /**

@@ -59,6 +59,8 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   // when it ends). Awaiting it is the release: under strict durability it waits for the commit.
   const release = (): Promise<void> => (recorded ??= appendRecord(ctx, call, info));
   let totalTimer: NodeJS.Timeout | undefined;
+  // How long an answer may sit unread once the call has ended: the upstream's idleMs, once it is known.
+  let idleMs = rt.policy.retries.timeouts.idleMs;
   try {
     if (ctx.draining) throw new ShuttingDownError();
     // Before routing and before anything reads the request: the token leaves the headers here.
@@ -93,6 +95,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     }
     info.route = match.upstream;
     const client = upstreamOf(rt, match.upstream);
+    idleMs = client.config.timeouts.idleMs;
     provider = client.provider;
     if (client.config.provider === 'mcp') {
       call = newCall({ route: info.route, endpoint: 'mcp', upstream: client.config });
@@ -149,7 +152,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
     ctx.inFlight--;
     ctx.metrics.inFlight.dec();
     clearTimeout(totalTimer);
-    closeIfUnread(res, rt.policy.retries.timeouts.idleMs);
+    closeIfUnread(res, idleMs);
     // A call that ended without releasing a response (the agent left) is recorded all the same.
     void release();
     // The call's concurrency slot frees, its token reservation settles against the reported usage, and its cost joins the day's spend.

@@ -261,3 +261,30 @@ test('a whole answer the agent does not read is not held after its call: the con
     socket.destroy();
   }
 });
+
+test('a slow reader of a whole answer keeps its connection: only no progress for idleMs closes it', async () => {
+  const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 500 }\n');
+  const content = 'z'.repeat(24 * 1024 * 1024);
+  script(fake, (_req, _n, res) => chatJson(res, content));
+  const socket = await neverReads(w.trafficUrl, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+  try {
+    await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 20_000, 'the call to end and be recorded');
+    // ~8 MB/s: the answer takes seconds to read, far past idleMs, but some of it goes out every 100 ms.
+    let received = 0;
+    let budget = 0;
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+      budget -= d.length;
+      if (budget <= 0) socket.pause();
+    });
+    const pace = setInterval(() => { budget = 800 * 1024; socket.resume(); }, 100);
+    try {
+      await waitFor(() => received >= content.length || socket.destroyed, 30_000, `the whole answer (${received} bytes so far)`);
+    } finally {
+      clearInterval(pace);
+    }
+    assert.ok(received >= content.length, `the agent got ${received} of ${content.length}+ bytes`);
+  } finally {
+    socket.destroy();
+  }
+});
