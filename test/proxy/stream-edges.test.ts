@@ -240,14 +240,23 @@ test('a client that stops reading: after the upstream\'s idleMs the call ends, i
   }
 });
 
-test('a whole answer the agent does not read is not held after its call: the connection closes after idleMs', async () => {
+/**
+ * A whole answer far bigger than the kernel's socket buffers (so Node holds the rest until the agent
+ * reads), to a client that has read none of it by the time its call has ended and been recorded.
+ */
+async function unreadWholeAnswer(): Promise<{ socket: Socket; size: number; dataDir: string }> {
   const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 500 }\n');
-  // Far more than the kernel's socket buffers hold, so Node keeps the rest until the agent reads.
   const content = 'y'.repeat(24 * 1024 * 1024);
   script(fake, (_req, _n, res) => chatJson(res, content));
   const socket = await neverReads(w.trafficUrl, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+  await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 20_000, 'the call to end and be recorded')
+    .catch((err) => { socket.destroy(); throw err; });
+  return { socket, size: content.length, dataDir };
+}
+
+test('a whole answer the agent does not read is not held after its call: the connection closes after idleMs', async () => {
+  const { socket, size, dataDir } = await unreadWholeAnswer();
   try {
-    await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 20_000, 'the call to end and be recorded');
     await new Promise((r) => setTimeout(r, 1_500));
     // Now read: what Node had not handed to the kernel is gone, and the connection ends.
     let received = 0;
@@ -255,7 +264,7 @@ test('a whole answer the agent does not read is not held after its call: the con
     socket.on('error', () => {});
     socket.resume();
     await once(socket, 'close', { signal: AbortSignal.timeout(10_000) }).catch(() => assert.fail(`still open after reading ${received} bytes`));
-    assert.ok(received < content.length, `the agent got ${received} of ${content.length}+ bytes`);
+    assert.ok(received < size, `the agent got ${received} of ${size}+ bytes`);
     assert.equal(auditRecords(dataDir)[0].status, 200, 'the call itself was answered');
   } finally {
     socket.destroy();
@@ -263,12 +272,8 @@ test('a whole answer the agent does not read is not held after its call: the con
 });
 
 test('a slow reader of a whole answer keeps its connection: only no progress for idleMs closes it', async () => {
-  const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 500 }\n');
-  const content = 'z'.repeat(24 * 1024 * 1024);
-  script(fake, (_req, _n, res) => chatJson(res, content));
-  const socket = await neverReads(w.trafficUrl, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+  const { socket, size } = await unreadWholeAnswer();
   try {
-    await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 20_000, 'the call to end and be recorded');
     // ~8 MB/s: the answer takes seconds to read, far past idleMs, but some of it goes out every 100 ms.
     let received = 0;
     let budget = 0;
@@ -279,11 +284,11 @@ test('a slow reader of a whole answer keeps its connection: only no progress for
     });
     const pace = setInterval(() => { budget = 800 * 1024; socket.resume(); }, 100);
     try {
-      await waitFor(() => received >= content.length || socket.destroyed, 30_000, `the whole answer (${received} bytes so far)`);
+      await waitFor(() => received >= size || socket.destroyed, 30_000, `the whole answer (${received} bytes so far)`);
     } finally {
       clearInterval(pace);
     }
-    assert.ok(received >= content.length, `the agent got ${received} of ${content.length}+ bytes`);
+    assert.ok(received >= size, `the agent got ${received} of ${size}+ bytes`);
   } finally {
     socket.destroy();
   }
