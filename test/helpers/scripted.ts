@@ -1,7 +1,41 @@
 // Upstream answers scripted per request, in the providers' exact wire formats, for tests that need
 // each attempt of one call to differ (a 429 then a success, answers A, A, B for a jury).
 import type { ServerResponse } from 'node:http';
-import type { FakeUpstream, RecordedRequest } from '../../proxy/demo/fake-upstream.ts';
+import { after, before } from 'node:test';
+import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from '../../proxy/demo/fake-upstream.ts';
+import type { Sidecar } from '../../proxy/sidecar.ts';
+import { policyFor, startWarden, tempDataDir, tempFile } from './warden.ts';
+
+/**
+ * One fake upstream for a test file, started before its tests, and the sidecars they start on it
+ * (`policyFor` plus `extra`), all closed after them.
+ */
+export function scriptedSidecars(policyName: string): { readonly fake: FakeUpstream; wardenWith(extra?: string): Promise<{ w: Sidecar; dataDir: string }> } {
+  let fake: FakeUpstream | undefined;
+  const running: Sidecar[] = [];
+  before(async () => {
+    fake = await startFakeUpstream();
+  });
+  after(async () => {
+    await Promise.all(running.map((w) => w.shutdown()));
+    await fake?.close();
+  });
+  const started = (): FakeUpstream => {
+    if (!fake) throw new Error('the fake upstream starts before the tests');
+    return fake;
+  };
+  return {
+    get fake() {
+      return started();
+    },
+    async wardenWith(extra = '') {
+      const dataDir = tempDataDir();
+      const w = await startWarden(tempFile(policyName, policyFor(started().url, extra)), false, dataDir);
+      running.push(w);
+      return { w, dataDir };
+    },
+  };
+}
 
 export type Script = (req: RecordedRequest, n: number, res: ServerResponse) => void | Promise<void>;
 

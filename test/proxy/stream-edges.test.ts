@@ -4,29 +4,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { after, before, test } from 'node:test';
-import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
+import { test } from 'node:test';
 import type { Sidecar } from '../../proxy/sidecar.ts';
 import { auditRecords } from '../helpers/audit.ts';
-import { anthropicEvents, chatEvents, chatJson, script, sse } from '../helpers/scripted.ts';
-import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
+import { anthropicEvents, chatEvents, chatJson, script, scriptedSidecars, sse } from '../helpers/scripted.ts';
+import { waitFor } from '../helpers/warden.ts';
 
-let fake: FakeUpstream;
-const running: Sidecar[] = [];
-before(async () => {
-  fake = await startFakeUpstream();
-});
-after(async () => {
-  await Promise.all(running.map((w) => w.shutdown()));
-  await fake.close();
-});
-
-async function wardenWith(extra = ''): Promise<{ w: Sidecar; dataDir: string }> {
-  const dataDir = tempDataDir();
-  const w = await startWarden(tempFile('stream-edges.yaml', policyFor(fake.url, extra)), false, dataDir);
-  running.push(w);
-  return { w, dataDir };
-}
+const sidecars = scriptedSidecars('stream-edges.yaml');
+const { wardenWith } = sidecars;
 
 const streamed = (w: Sidecar, path: string, body: object, signal?: AbortSignal, headers: Record<string, string> = {}) => fetch(`${w.trafficUrl}${path}`, {
   method: 'POST', signal, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ ...body, stream: true }),
@@ -34,7 +19,7 @@ const streamed = (w: Sidecar, path: string, body: object, signal?: AbortSignal, 
 
 test('an upstream\'s last event without its blank line still reaches the agent, and counts', async () => {
   const { w, dataDir } = await wardenWith();
-  script(fake, (_req, n, res) => {
+  script(sidecars.fake, (_req, n, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     if (n === 0) {
       for (const e of chatEvents('hello world').slice(0, -1)) res.write(e);
@@ -56,7 +41,7 @@ test('an upstream\'s last event without its blank line still reaches the agent, 
 
 test('a client that leaves mid-stream: the upstream call ends and the record keeps what the agent had received', async () => {
   const { w, dataDir } = await wardenWith();
-  fake.setHandler(undefined);
+  sidecars.fake.setHandler(undefined);
   const ac = new AbortController();
   const res = await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'a long story' }] }, ac.signal, { 'x-fake-scenario': 'words=400;event-delay-ms=20' });
   const reader = res.body!.getReader();
@@ -71,7 +56,7 @@ test('a client that leaves mid-stream: the upstream call ends and the record kee
 
 test('a client that leaves while a stalled stream is being retried: the call ends, its slot is freed, and it is recorded', async () => {
   const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 300 }\n  onStall: retry\n  backoff: { baseMs: 1, capMs: 2 }\n');
-  const seen = script(fake, (_req, n, res) => {
+  const seen = script(sidecars.fake, (_req, n, res) => {
     if (n === 0) sse(res, chatEvents('a b c'), 0); // headers, then silence
     // The retry is never answered: the client leaves while Warden waits for it.
   });
@@ -87,7 +72,7 @@ test('a client that leaves while a stalled stream is being retried: the call end
 test('a success under an unexpected content type still goes through the stages: nothing rides past sanitization', async () => {
   const { w } = await wardenWith('sanitize: {}\n');
   const email = 'jane.doe@example.com';
-  script(fake, (_req, n, res) => {
+  script(sidecars.fake, (_req, n, res) => {
     if (n === 0) {
       // JSON under a content type that does not say so.
       const body = JSON.stringify({
@@ -114,7 +99,7 @@ test('a stream that stalls after a tool call whose arguments parse: the call is 
   const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 300 }\ntools:\n  save_contact: { args: { type: object, required: [email] } }\n');
   const base = { id: 'chatcmpl-s', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-11-20' };
   const delta = (d: object) => `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: d, logprobs: null, finish_reason: null }] })}\n\n`;
-  script(fake, (_req, _n, res) => sse(res, [
+  script(sidecars.fake, (_req, _n, res) => sse(res, [
     delta({ role: 'assistant', content: null }),
     delta({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'save_contact', arguments: '' } }] }),
     delta({ tool_calls: [{ index: 0, function: { arguments: '{"email":"a@example.com"}' } }] }),
@@ -129,7 +114,7 @@ test('a stream that stalls after a tool call whose arguments parse: the call is 
 test('an upstream that keeps streaming after its terminal event is cut off, not held without bound', async () => {
   const { w, dataDir } = await wardenWith();
   const junk = `data: ${JSON.stringify({ filler: 'x'.repeat(64 * 1024) })}\n\n`;
-  script(fake, (_req, _n, res) => {
+  script(sidecars.fake, (_req, _n, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     for (const e of chatEvents('hello world')) res.write(e);
     // 8 MiB more after [DONE], each write waiting for the last (a real stream's pace).
@@ -151,7 +136,7 @@ test('an upstream that keeps streaming after its terminal event is cut off, not 
 test('an upstream stream that ends cleanly before its finish is passed on as it came, and the record says it ended unfinished', async () => {
   const { w, dataDir } = await wardenWith();
   const events = chatEvents('a b c');
-  script(fake, (_req, n, res) => sse(res, n === 0 ? events.slice(0, -2) : events));
+  script(sidecars.fake, (_req, n, res) => sse(res, n === 0 ? events.slice(0, -2) : events));
   const cut = await (await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).text();
   assert.equal(cut, events.slice(0, -2).join(''));
   const whole = await (await streamed(w, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).text();
@@ -162,7 +147,7 @@ test('an upstream stream that ends cleanly before its finish is passed on as it 
 
 test('an oversized event cut by a stall is ended where it stands: Warden\'s closing events are events of their own', async () => {
   const { w } = await wardenWith('retries:\n  timeouts: { idleMs: 300 }\n');
-  script(fake, (_req, _n, res) => {
+  script(sidecars.fake, (_req, _n, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.write(chatEvents('hi')[0]);
     res.write(`data: ${'a'.repeat(5 * 1024 * 1024)}`); // past the 4 MiB an event may be held, then silence
@@ -194,7 +179,7 @@ async function neverReads(url: string, path: string, body: object): Promise<Sock
 /** An upstream that sends `chunk` as fast as it is read, until its client goes (4096 times at most); `closed` says it went. */
 function firehose(contentType: string, chunk: string): { closed: () => boolean } {
   let closed = false;
-  script(fake, async (_req, _n, res) => {
+  script(sidecars.fake, async (_req, _n, res) => {
     res.once('close', () => { closed = true; });
     res.writeHead(200, { 'content-type': contentType });
     const drainedOrClosed = () => new Promise<void>((resolve) => {
@@ -224,7 +209,7 @@ test('a client that stops reading: after the upstream\'s idleMs the call ends, i
   ];
   for (const c of cases) {
     // A total time far beyond the test's: only the stalled writes can end these calls.
-    const { w, dataDir } = await wardenWith(`  crm: { baseUrl: "${fake.url}/mcp", provider: mcp }\nretries:\n  timeouts: { idleMs: 500, totalMs: 600000 }\n`);
+    const { w, dataDir } = await wardenWith(`  crm: { baseUrl: "${sidecars.fake.url}/mcp", provider: mcp }\nretries:\n  timeouts: { idleMs: 500, totalMs: 600000 }\n`);
     const upstream = firehose(c.type, c.chunk);
     const socket = await neverReads(w.trafficUrl, c.path, c.body);
     try {
@@ -247,7 +232,7 @@ test('a client that stops reading: after the upstream\'s idleMs the call ends, i
 async function unreadWholeAnswer(): Promise<{ socket: Socket; size: number; dataDir: string }> {
   const { w, dataDir } = await wardenWith('retries:\n  timeouts: { idleMs: 500 }\n');
   const content = 'y'.repeat(24 * 1024 * 1024);
-  script(fake, (_req, _n, res) => chatJson(res, content));
+  script(sidecars.fake, (_req, _n, res) => chatJson(res, content));
   const socket = await neverReads(w.trafficUrl, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
   await waitFor(() => w.ctx.inFlight === 0 && auditRecords(dataDir).length === 1, 20_000, 'the call to end and be recorded')
     .catch((err) => { socket.destroy(); throw err; });

@@ -2,35 +2,21 @@
 // onStall policy does what it says, seen through the official SDKs. No byte the agent already has is
 // ever sent twice.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
 import { auditRecords } from '../helpers/audit.ts';
-import { anthropicEvents, chatEvents, script, sse } from '../helpers/scripted.ts';
-import { policyFor, startWarden, tempDataDir, tempFile } from '../helpers/warden.ts';
+import { anthropicEvents, chatEvents, script, scriptedSidecars, sse } from '../helpers/scripted.ts';
 
-let fake: FakeUpstream;
-const running: Sidecar[] = [];
+const sidecars = scriptedSidecars('s.yaml');
 
-before(async () => {
-  fake = await startFakeUpstream();
-});
-after(async () => {
-  await Promise.all(running.map((w) => w.shutdown()));
-  await fake.close();
-});
-
-async function wardenWith(onStall: string): Promise<{ w: Sidecar; dataDir: string }> {
-  const dataDir = tempDataDir();
-  const w = await startWarden(tempFile('s.yaml', policyFor(fake.url, `retries:
+function wardenWith(onStall: string): Promise<{ w: Sidecar; dataDir: string }> {
+  return sidecars.wardenWith(`retries:
   timeouts: { idleMs: 300 }
   onStall: ${onStall}
   backoff: { baseMs: 1, capMs: 2 }
-`)), false, dataDir);
-  running.push(w);
-  return { w, dataDir };
+`);
 }
 
 function stalledDecision(rec: Record<string, any>): Record<string, any> {
@@ -39,7 +25,7 @@ function stalledDecision(rec: Record<string, any>): Record<string, any> {
 
 test('return_partial: the agent gets what came, finished as a length cut with a warden note; the record keeps the partial', async () => {
   const { w, dataDir } = await wardenWith('return_partial');
-  script(fake, (_req, _n, res) => sse(res, chatEvents('one two three four five six'), 4));
+  script(sidecars.fake, (_req, _n, res) => sse(res, chatEvents('one two three four five six'), 4));
   const c = new OpenAI({ apiKey: 'sk', baseURL: `${w.trafficUrl}/v1`, maxRetries: 0 });
   const stream = await c.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'count' }] });
   let text = '';
@@ -63,7 +49,7 @@ test('return_partial: the agent gets what came, finished as a length cut with a 
 
 test('retry: a stall before anything reached the agent is asked again, and the agent sees one clean answer', async () => {
   const { w, dataDir } = await wardenWith('retry');
-  const seen = script(fake, (_req, n, res) => sse(res, chatEvents('the full answer'), n === 0 ? 0 : undefined));
+  const seen = script(sidecars.fake, (_req, n, res) => sse(res, chatEvents('the full answer'), n === 0 ? 0 : undefined));
   const c = new OpenAI({ apiKey: 'sk', baseURL: `${w.trafficUrl}/v1`, maxRetries: 0 });
   const stream = await c.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'q' }] });
   let text = '';
@@ -82,7 +68,7 @@ test('retry: a stall before anything reached the agent is asked again, and the a
 
 test('retry: once bytes reached the agent, a stall is not retried (it would duplicate them); the partial is returned', async () => {
   const { w, dataDir } = await wardenWith('retry');
-  const seen = script(fake, (_req, _n, res) => sse(res, chatEvents('alpha beta gamma delta'), 3));
+  const seen = script(sidecars.fake, (_req, _n, res) => sse(res, chatEvents('alpha beta gamma delta'), 3));
   const c = new OpenAI({ apiKey: 'sk', baseURL: `${w.trafficUrl}/v1`, maxRetries: 0 });
   const stream = await c.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'q' }] });
   const deltas: string[] = [];
@@ -99,7 +85,7 @@ test('retry: once bytes reached the agent, a stall is not retried (it would dupl
 
 test('continue (Anthropic): the partial answer becomes a prefill, and the continuation is spliced in without a duplicated byte', async () => {
   const { w, dataDir } = await wardenWith('continue');
-  const seen = script(fake, (_req, n, res) => {
+  const seen = script(sidecars.fake, (_req, n, res) => {
     if (n === 0) sse(res, anthropicEvents(['The quick ', 'brown fox ', 'never finishes']), 4);
     else sse(res, anthropicEvents([' jumps over', ' the lazy dog.']));
   });
@@ -124,7 +110,7 @@ test('continue (Anthropic): the partial answer becomes a prefill, and the contin
 
 test('continue: a continuation answered with JSON, not a stream, is not spliced; the agent gets the partial, properly closed', async () => {
   const { w, dataDir } = await wardenWith('continue');
-  script(fake, (_req, n, res) => {
+  script(sidecars.fake, (_req, n, res) => {
     if (n === 0) return sse(res, anthropicEvents(['The quick ', 'brown fox ', 'never finishes']), 4);
     const body = JSON.stringify({ id: 'msg_j', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'text', text: ' jumps' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
@@ -140,13 +126,11 @@ test('continue: a continuation answered with JSON, not a stream, is not spliced;
 });
 
 test('a scored (buffered) attempt that stalls keeps its partial in the record, and the next attempt answers', async () => {
-  const dataDir = tempDataDir();
-  const w = await startWarden(tempFile('c.yaml', policyFor(fake.url, `retries:
+  const { w, dataDir } = await sidecars.wardenWith(`retries:
   timeouts: { idleMs: 300 }
   confidence: { method: logprobs, threshold: 0.5, maxRetries: 1 }
-`)), false, dataDir);
-  running.push(w);
-  script(fake, (_req, n, res) => sse(res, chatEvents(n === 0 ? 'half an answer that never ends' : 'a whole answer', { logprob: -0.01 }), n === 0 ? 3 : undefined));
+`);
+  script(sidecars.fake, (_req, n, res) => sse(res, chatEvents(n === 0 ? 'half an answer that never ends' : 'a whole answer', { logprob: -0.01 }), n === 0 ? 3 : undefined));
   const c = new OpenAI({ apiKey: 'sk', baseURL: `${w.trafficUrl}/v1`, maxRetries: 0 });
   const stream = await c.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'q' }] });
   let text = '';
