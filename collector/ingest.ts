@@ -28,6 +28,8 @@ export interface LogHead {
   checkpointSize: number;
   /** The fleet that owns the log (the first to ship it); undefined for a new log. */
   fleet?: string;
+  /** The key_id that signs the log's checkpoints: its first checkpoint's, then the latest signer's. */
+  keyId?: string;
 }
 
 export interface StoredRecord {
@@ -44,7 +46,7 @@ export interface StoredRecord {
 export interface IntegrityAlert {
   logId: string;
   seq: number;
-  kind: 'not_canonical' | 'wrong_log' | 'chain_break' | 'gap' | 'conflict' | 'bad_signature' | 'root_mismatch' | 'checkpoint_ahead';
+  kind: 'not_canonical' | 'wrong_log' | 'chain_break' | 'gap' | 'conflict' | 'bad_signature' | 'root_mismatch' | 'checkpoint_ahead' | 'key_changed';
   detail: string;
 }
 
@@ -130,6 +132,14 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     }
     if (await tx.insertCheckpoint(logId, cp)) {
       head.checkpointSize = Math.max(head.checkpointSize, cp.size);
+      // A checkpoint carries its own public key, so a valid signature proves nothing by itself: someone
+      // who rewrote unshipped records without the log's key signs with one of their own. The log's
+      // signer is pinned by its first checkpoint; another signer is alerted once, then pinned in turn,
+      // so that a rotation (rare: a log lives as long as its task's volume) is one alert, not one a checkpoint.
+      if (head.keyId !== undefined && head.keyId !== cp.key_id) {
+        await raise({ logId, seq: cp.size, kind: 'key_changed', detail: `the checkpoint at size ${cp.size} is signed by key ${cp.key_id}, not by key ${head.keyId}, which signed the log's checkpoints before (a rewrite by someone without the log's key, or a rotation of it)` });
+      }
+      head.keyId = cp.key_id;
       return;
     }
     // One is held for this size already: the same (a batch sent again), or a second history.

@@ -88,6 +88,11 @@ ${FLEET_INDEXES}`,
   );
 ${ROLLUP_INDEXES}
 ${rollupBackfill(' COLLATE "C"')}`,
+  // The key that signs each log's checkpoints (ingest.ts pins it), taken for a log already held from
+  // its latest checkpoint (bodies the collector wrote itself: always JSON), so that a signer replaced
+  // right after the upgrade is still noticed.
+  `ALTER TABLE logs ADD COLUMN key_id text;
+  UPDATE logs l SET key_id = (SELECT c.body::jsonb->>'key_id' FROM checkpoints c WHERE c.log_id = l.log_id ORDER BY c.size DESC LIMIT 1);`,
 ];
 
 /** Runs `fn` in one transaction on one pooled connection (migrations and each ingested batch). */

@@ -64,8 +64,8 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
 
   return {
     async head(logId) {
-      const r = (await c.query('SELECT size, head_leaf, frontier, checkpoint_size, fleet FROM logs WHERE log_id = $1', [logId])).rows[0];
-      return r && { logId, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size, fleet: r.fleet ?? undefined };
+      const r = (await c.query('SELECT size, head_leaf, frontier, checkpoint_size, fleet, key_id FROM logs WHERE log_id = $1', [logId])).rows[0];
+      return r && { logId, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size, fleet: r.fleet ?? undefined, keyId: r.key_id ?? undefined };
     },
     async leafAt(logId, seq) {
       await flush();
@@ -111,8 +111,8 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
       // Last in the transaction: the rollup rows an agent's other logs also update stay locked only until the commit.
       await upsertRollups(c, rollup);
       await c.query(`UPDATE logs SET size = $2, head_leaf = $3, frontier = $4, checkpoint_size = $5, last_seen = $6,
-        agent_id = coalesce(agent_id, $7), fleet = coalesce(fleet, $8) WHERE log_id = $1`,
-      [h.logId, h.size, h.headLeaf ?? null, h.frontier ?? null, h.checkpointSize, new Date().toISOString(), agentOfBatch, fleet]);
+        agent_id = coalesce(agent_id, $7), fleet = coalesce(fleet, $8), key_id = $9 WHERE log_id = $1`,
+      [h.logId, h.size, h.headLeaf ?? null, h.frontier ?? null, h.checkpointSize, new Date().toISOString(), agentOfBatch, fleet, h.keyId ?? null]);
     },
   };
 }

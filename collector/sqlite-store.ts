@@ -11,7 +11,7 @@ import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, type CollectorStore, ty
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS logs (
   log_id TEXT PRIMARY KEY, agent_id TEXT, fleet TEXT, size INTEGER NOT NULL, head_leaf TEXT, frontier TEXT,
-  checkpoint_size INTEGER NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL
+  checkpoint_size INTEGER NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, key_id TEXT
 ) STRICT;
 CREATE TABLE IF NOT EXISTS records (
   log_id TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, event TEXT NOT NULL,
@@ -70,6 +70,12 @@ ALTER TABLE prices ADD COLUMN fleet TEXT;
 ${PRE_FLEET_INDEXES.map((name) => `DROP INDEX IF EXISTS ${name};`).join('\n')}
 ${FLEET_INDEXES}`;
 
+// The key that signs each log's checkpoints (ingest.ts pins it), taken for a log already held from
+// its latest checkpoint, so that a signer replaced right after the upgrade is still noticed.
+const KEY_PINS = `
+ALTER TABLE logs ADD COLUMN key_id TEXT;
+UPDATE logs SET key_id = (SELECT json_extract(c.body, '$.key_id') FROM checkpoints c WHERE c.log_id = logs.log_id ORDER BY c.size DESC LIMIT 1);`;
+
 // The dashboard's rollups (rollups.ts), created and filled from the records already held: a store
 // from an earlier release gets them once, on open, as ingest would have built them.
 const ROLLUPS = `
@@ -113,6 +119,7 @@ function upgrade(db: Database.Database): void {
     db.exec(BACKFILL);
   });
   upgradeOnce(db, () => hasColumn(db, 'record_tags', 'fleet'), () => db.exec(FLEET_UPGRADE));
+  upgradeOnce(db, () => hasColumn(db, 'logs', 'key_id'), () => db.exec(KEY_PINS));
   // Last: the backfill reads the columns the steps above add and fill.
   upgradeOnce(db, () => hasTable(db, 'agent_rollups'), () => db.exec(ROLLUPS));
 }
@@ -128,7 +135,7 @@ export function openSqliteStore(path: string): CollectorStore {
   db.exec(SCHEMA);
   upgrade(db);
   const q = {
-    head: db.prepare('SELECT log_id, size, head_leaf, frontier, checkpoint_size, fleet FROM logs WHERE log_id = ?'),
+    head: db.prepare('SELECT log_id, size, head_leaf, frontier, checkpoint_size, fleet, key_id FROM logs WHERE log_id = ?'),
     leafAt: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq = ?'),
     leaves: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq <= ? ORDER BY seq'),
     insertRecord: db.prepare(`INSERT INTO records (log_id, seq, ts, event, agent_id, agent_version, session, task, model, status,
@@ -141,10 +148,10 @@ export function openSqliteStore(path: string): CollectorStore {
     insertCheckpoint: db.prepare('INSERT OR IGNORE INTO checkpoints (log_id, size, root, body) VALUES (?, ?, ?, ?)'),
     checkpointRoot: db.prepare('SELECT root FROM checkpoints WHERE log_id = ? AND size = ?'),
     alert: db.prepare('INSERT INTO alerts (log_id, seq, kind, detail, at, fleet) VALUES (?, ?, ?, ?, ?, ?)'),
-    saveHead: db.prepare(`INSERT INTO logs (log_id, agent_id, fleet, size, head_leaf, frontier, checkpoint_size, first_seen, last_seen)
-      VALUES (@logId, @agent, @fleet, @size, @headLeaf, @frontier, @checkpointSize, @now, @now)
+    saveHead: db.prepare(`INSERT INTO logs (log_id, agent_id, fleet, size, head_leaf, frontier, checkpoint_size, first_seen, last_seen, key_id)
+      VALUES (@logId, @agent, @fleet, @size, @headLeaf, @frontier, @checkpointSize, @now, @now, @keyId)
       ON CONFLICT (log_id) DO UPDATE SET size = @size, head_leaf = @headLeaf, frontier = @frontier, checkpoint_size = @checkpointSize,
-      last_seen = @now, agent_id = coalesce(logs.agent_id, @agent), fleet = coalesce(logs.fleet, @fleet)`),
+      key_id = @keyId, last_seen = @now, agent_id = coalesce(logs.agent_id, @agent), fleet = coalesce(logs.fleet, @fleet)`),
     upsertDaily: db.prepare(upsertDaily(`(${DAILY_PARAMS})`)),
     upsertAgent: db.prepare(upsertAgents(`(${AGENT_PARAMS})`)),
   };
@@ -162,8 +169,8 @@ export function openSqliteStore(path: string): CollectorStore {
 
   const tx: IngestTx = {
     async head(logId) {
-      const r = q.head.get(logId) as { log_id: string; size: number; head_leaf: string | null; frontier: string | null; checkpoint_size: number; fleet: string | null } | undefined;
-      return r && { logId: r.log_id, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size, fleet: r.fleet ?? undefined };
+      const r = q.head.get(logId) as { log_id: string; size: number; head_leaf: string | null; frontier: string | null; checkpoint_size: number; fleet: string | null; key_id: string | null } | undefined;
+      return r && { logId: r.log_id, size: r.size, headLeaf: r.head_leaf ?? undefined, frontier: r.frontier ?? undefined, checkpointSize: r.checkpoint_size, fleet: r.fleet ?? undefined, keyId: r.key_id ?? undefined };
     },
     async leafAt(logId, seq) {
       return (q.leafAt.get(logId, seq) as { leaf: Buffer } | undefined)?.leaf;
@@ -194,7 +201,7 @@ export function openSqliteStore(path: string): CollectorStore {
       const { daily, agents } = rollupOfBatch.rows();
       for (const row of daily) q.upsertDaily.run(...row);
       for (const row of agents) q.upsertAgent.run(...row);
-      q.saveHead.run({ logId: h.logId, agent: agentOfBatch, fleet: fleetOfBatch, size: h.size, headLeaf: h.headLeaf ?? null, frontier: h.frontier ?? null, checkpointSize: h.checkpointSize, now: new Date().toISOString() });
+      q.saveHead.run({ logId: h.logId, agent: agentOfBatch, fleet: fleetOfBatch, size: h.size, headLeaf: h.headLeaf ?? null, frontier: h.frontier ?? null, checkpointSize: h.checkpointSize, keyId: h.keyId ?? null, now: new Date().toISOString() });
     },
   };
 

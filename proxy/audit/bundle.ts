@@ -2,7 +2,7 @@
 // inclusion proof against a signed checkpoint, as JSONL. Anyone can check a bundle offline with
 // `warden audit verify --bundle FILE`, without the log, the collector or any key.
 import { leafHash, MerkleTree, verifyInclusion } from './merkle.ts';
-import { verifyCheckpoint, type Checkpoint } from './signing.ts';
+import { keyIdOf, verifyCheckpoint, type Checkpoint } from './signing.ts';
 import { getMeta, openAuditDb, prunedBase } from './store.ts';
 import type { VerifyProblem } from './verify.ts';
 
@@ -55,8 +55,12 @@ export function exportBundle(path: string, q: BundleQuery): string[] {
   }
 }
 
-/** Checks a bundle: the checkpoint's signature, each record's inclusion proof, and that it matches the query. */
-export function verifyBundle(text: string): { records: number; logId: string; problem?: VerifyProblem } {
+/**
+ * Checks a bundle: the checkpoint's signature, each record's inclusion proof, and that it matches the
+ * query. With `trustedKeys` (SPKI DER), the checkpoint must be signed by one of them: a bundle is
+ * whole in itself, so without them it shows only that its signer, whoever that is, vouches for it.
+ */
+export function verifyBundle(text: string, trustedKeys?: readonly Buffer[]): { records: number; logId: string; problem?: VerifyProblem } {
   const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as BundleLine);
   const header = lines[0];
   if (header?.type !== 'bundle') return { records: 0, logId: '', problem: { seq: 0, reason: 'not a bundle: the first line is not a bundle header' } };
@@ -65,6 +69,9 @@ export function verifyBundle(text: string): { records: number; logId: string; pr
   const fail = (seq: number, reason: string) => ({ records: records.length, logId: header.log_id, problem: { seq, reason } });
   if (records.length > 0 && !cp) return fail(records[0].seq, 'records without a checkpoint cannot be proven');
   if (cp && (!verifyCheckpoint(cp) || cp.log_id !== header.log_id)) return fail(cp.size, 'the checkpoint\'s signature or log does not hold');
+  if (cp && trustedKeys && !trustedKeys.some((der) => keyIdOf(der) === cp.key_id)) {
+    return fail(cp.size, `the checkpoint is signed by key ${cp.key_id}, which is not one of the keys given to trust`);
+  }
   const seen = new Set<number>();
   for (const r of records) {
     if (seen.has(r.seq)) return fail(r.seq, 'the record appears twice in the bundle');

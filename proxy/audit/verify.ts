@@ -1,11 +1,12 @@
 // Verifies an audit log without any key: every record in canonical form and hashing to its stored
 // leaf, seq gap-free from 1, each prev_hash linking to the record before, every signed checkpoint's
-// root matching the records it covers, and no checkpoint attesting more records than the log holds.
-// Reports the first bad seq and why. A pruned log is verified from where it resumes: its frontier
-// and chain head stand in for the pruned prefix, which the collector holds and verifies.
+// root matching the records it covers, every checkpoint signed by one key (or by one of the keys the
+// verifier trusts), and no checkpoint attesting more records than the log holds. Reports the first
+// bad seq and why. A pruned log is verified from where it resumes: its frontier and chain head stand
+// in for the pruned prefix, which the collector holds and verifies.
 import { canonicalize } from './canonical-json.ts';
 import { leafHash, MerkleFrontier } from './merkle.ts';
-import { verifyCheckpoint, type Checkpoint } from './signing.ts';
+import { keyIdOf, verifyCheckpoint, type Checkpoint } from './signing.ts';
 import { getMeta, openAuditDb, prunedBase, type PrunedBase } from './store.ts';
 
 export interface VerifyProblem {
@@ -25,8 +26,8 @@ export interface VerifyResult {
 export interface VerifyOptions {
   /** Checkpoints held elsewhere (by the collector, an auditor), checked like the log's own. */
   checkpoints?: readonly Checkpoint[];
-  /** Accept only checkpoints signed by this key (SPKI DER). */
-  trustedKey?: Buffer;
+  /** Accept only checkpoints signed by one of these keys (SPKI DER), instead of by one key throughout. */
+  trustedKeys?: readonly Buffer[];
 }
 
 const ZERO = '0'.repeat(64);
@@ -54,17 +55,40 @@ export interface RecordRow {
   leaf?: Buffer;
 }
 
+/**
+ * Why a validly signed checkpoint's signer is not the log's, if it is not. A checkpoint carries its
+ * public key, so its signature alone proves nothing: someone who rewrote the log without its key signs
+ * the rewrite with a key of their own. So a log has one signer, the one of its earliest checkpoint,
+ * unless the verifier names the keys it trusts (a rotation is then both keys).
+ */
+function signerProblem(cp: Checkpoint, logKeyId: string, trusted: readonly string[] | undefined): string | undefined {
+  if (trusted) {
+    return trusted.includes(cp.key_id) ? undefined : `the checkpoint at size ${cp.size} is signed by key ${cp.key_id}, which is not one of the keys given to trust`;
+  }
+  return cp.key_id === logKeyId ? undefined
+    : `the checkpoint at size ${cp.size} is signed by key ${cp.key_id}, but the log's earlier checkpoints by key ${logKeyId} (the signing key was replaced: a rewrite by someone without the log's key, or a rotation, which verifies when both keys are given to trust)`;
+}
+
 /** Verifies a log's records (in seq order) and checkpoints, from any store. */
-export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints: readonly Checkpoint[], trustedKey?: Buffer, base?: PrunedBase): VerifyResult {
+export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints: readonly Checkpoint[], trustedKeys?: readonly Buffer[], base?: PrunedBase): VerifyResult {
   let problem: VerifyProblem | undefined;
   const note = (p: VerifyProblem) => {
     if (!problem || p.seq < problem.seq) problem = p;
   };
+  const trusted = trustedKeys && new Map(trustedKeys.map((der) => [keyIdOf(der), der]));
+  const trustedIds = trusted && [...trusted.keys()];
   const bySize = new Map<number, Checkpoint[]>();
-  for (const cp of checkpoints) {
-    if (!verifyCheckpoint(cp, trustedKey)) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} has a bad signature${trustedKey ? ' or another key' : ''}` });
+  let logKeyId: string | undefined;
+  for (const cp of [...checkpoints].sort((a, b) => a.size - b.size)) {
+    if (!verifyCheckpoint(cp, trusted?.get(cp.key_id))) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} has a bad signature` });
     else if (cp.log_id !== logId) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} is for log ${JSON.stringify(cp.log_id)}` });
-    else bySize.set(cp.size, [...(bySize.get(cp.size) ?? []), cp]);
+    else {
+      logKeyId ??= cp.key_id;
+      const signer = signerProblem(cp, logKeyId, trustedIds);
+      if (signer) note({ seq: cp.size, reason: signer });
+      // Its root is still checked: a rewrite shows there too when the records it covers were held.
+      bySize.set(cp.size, [...(bySize.get(cp.size) ?? []), cp]);
+    }
   }
   const frontier = base?.frontier.clone() ?? new MerkleFrontier();
   let prev = base?.head.toString('hex') ?? ZERO;
@@ -100,7 +124,7 @@ export function verifyAuditDb(path: string, opts: VerifyOptions = {}): VerifyRes
     const logId = getMeta(db, 'log_id') ?? '';
     const stored = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((r) => JSON.parse(r.body) as Checkpoint);
     const rows = db.prepare('SELECT seq, leaf, body FROM records ORDER BY seq').iterate() as Iterable<RecordRow>;
-    return verifyLog(logId, rows, [...stored, ...(opts.checkpoints ?? [])], opts.trustedKey, prunedBase(db));
+    return verifyLog(logId, rows, [...stored, ...(opts.checkpoints ?? [])], opts.trustedKeys, prunedBase(db));
   } finally {
     db.close();
   }

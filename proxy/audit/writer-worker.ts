@@ -213,7 +213,14 @@ port.on('message', (msg: ToWriter) => {
   }
 });
 
-// The first record of every run says where the log picks up, and whether the last run ended cleanly.
+// The key that signed the log so far. Verifiers and the collector take a checkpoint by another key
+// for a rewrite unless told of a rotation, so a new key is said in the chain and in the sidecar's log.
+const lastCheckpoint = db.prepare('SELECT body FROM checkpoints ORDER BY size DESC LIMIT 1').get() as { body: string } | undefined;
+const previousKeyId = lastCheckpoint && (JSON.parse(lastCheckpoint.body) as { key_id?: string }).key_id;
+const rotated = previousKeyId !== undefined && previousKeyId !== key.keyId;
+
+// The first record of every run says where the log picks up, whether the last run ended cleanly, and
+// which key signs its checkpoints.
 queue.push({
   id: 0,
   entry: {
@@ -221,10 +228,15 @@ queue.push({
     host: hostname(),
     resumed_at: frontier.size,
     ...(frontier.size > 0 ? { previous_run: lastEvent === 'log_close' ? 'closed' : 'unclean' } : {}),
+    signing_key: key.keyId,
+    ...(rotated ? { previous_signing_key: previousKeyId } : {}),
   },
 });
 flush();
 post({ type: 'ready', logId, size: frontier.size, checkpointed });
+if (rotated) {
+  post({ type: 'warning', message: `the audit signing key (${key.keyId}) is not the one that signed this log's checkpoints so far (${previousKeyId}): verifiers and the collector will report the change (key_changed) unless both keys are trusted (warden audit verify --key)` });
+}
 watchSpace(true);
 if (config.collector) {
   shipper = startShipper({ db, logId, url: config.collector.url, token: config.collector.token, report: (event) => post({ type: 'ship', event }) });

@@ -8,6 +8,7 @@ import { decryptRecord, KeyError, loadKeyring } from '../audit/field-protection.
 import { openAuditDb } from '../audit/store.ts';
 import { latestCheckpoint, verifyAuditDb, verifyLog } from '../audit/verify.ts';
 import type { Checkpoint } from '../audit/signing.ts';
+import { parsePublicKey, parsePublicKeyFile } from '../agents/identity-key.ts';
 import { UsageError } from '../errors.ts';
 
 type Out = Pick<NodeJS.WriteStream, 'write'>;
@@ -19,7 +20,7 @@ function flags(args: string[]) {
       options: {
         db: { type: 'string' }, checkpoint: { type: 'string', multiple: true }, collector: { type: 'string' }, token: { type: 'string' },
         bundle: { type: 'string' }, agent: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' },
-        seq: { type: 'string' },
+        seq: { type: 'string' }, key: { type: 'string', multiple: true },
       },
     }).values;
   } catch (err) {
@@ -45,12 +46,29 @@ function readCheckpoints(files: string[]): Checkpoint[] {
   });
 }
 
+/**
+ * The checkpoint keys `--key` trusts (SPKI DER): each a public key as `warden audit checkpoint` shows
+ * it (`public_key`), a bare Ed25519 key in base64 or PEM, or a file of such keys.
+ */
+function trustedKeys(values: string[] | undefined): Buffer[] | undefined {
+  if (!values) return undefined;
+  return values.flatMap((value) => {
+    try {
+      const keys = existsSync(value) ? parsePublicKeyFile(readFileSync(value, 'utf8')) : [parsePublicKey(value)];
+      if (keys.length === 0) throw new Error('the file holds no key');
+      return keys.map((k) => k.key.export({ type: 'spki', format: 'der' }));
+    } catch (err) {
+      throw new UsageError(`--key ${value}: not an Ed25519 public key or a file of them (${(err as Error).message})`);
+    }
+  });
+}
+
 /** Runs `warden audit <sub>` and returns the exit code. */
 export async function auditCommand(args: string[], stdout: Out, stderr: Out): Promise<number> {
   const [sub, ...rest] = args;
   const f = flags(rest);
   if (sub === 'verify' && f.bundle) {
-    const result = verifyBundle(readFileSync(f.bundle, 'utf8'));
+    const result = verifyBundle(readFileSync(f.bundle, 'utf8'), trustedKeys(f.key));
     if (result.problem) {
       stderr.write(`${f.bundle}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
       return 1;
@@ -58,7 +76,7 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     stdout.write(`${f.bundle}: ok: ${result.records} records of log ${result.logId}, each proven against its signed checkpoint\n`);
     return 0;
   }
-  if (sub === 'verify' && f.collector && !f.db) return verifyCollector(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', stdout, stderr);
+  if (sub === 'verify' && f.collector && !f.db) return verifyCollector(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', trustedKeys(f.key), stdout, stderr);
   if (sub === 'export') {
     if (!f.agent || !f.from || !f.to) throw new UsageError('audit export needs --agent ID --from TIME --to TIME (ISO 8601)');
     const [from, to] = [f.from, f.to].map((t) => {
@@ -80,7 +98,7 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     // With --collector too, the collector's checkpoints for this log count as held elsewhere: a tail
     // cut from the local file (with its own checkpoints) still shows.
     const held = f.collector ? await collectorCheckpoints(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', path) : [];
-    const result = verifyAuditDb(path, { checkpoints: [...readCheckpoints(f.checkpoint ?? []), ...held] });
+    const result = verifyAuditDb(path, { checkpoints: [...readCheckpoints(f.checkpoint ?? []), ...held], trustedKeys: trustedKeys(f.key) });
     if (result.problem) {
       stderr.write(`${path}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
       return 1;
@@ -129,7 +147,7 @@ async function collectorCheckpoints(url: string, token: string, path: string): P
 }
 
 /** Verifies every log the collector holds, from its exports; any stored integrity alert fails it too. */
-async function verifyCollector(url: string, token: string, stdout: Out, stderr: Out): Promise<number> {
+async function verifyCollector(url: string, token: string, keys: Buffer[] | undefined, stdout: Out, stderr: Out): Promise<number> {
   const base = url.replace(/\/+$/, '');
   const get = async (path: string) => {
     const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -142,7 +160,7 @@ async function verifyCollector(url: string, token: string, stdout: Out, stderr: 
   for (const { logId } of logs) {
     const lines = (await (await get(`/v1/logs/${encodeURIComponent(logId)}/export`)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const rows = lines.filter((l) => l.record).map((l) => ({ seq: JSON.parse(l.record).seq as number, body: l.record as string }));
-    const result = verifyLog(logId, rows, lines.filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint));
+    const result = verifyLog(logId, rows, lines.filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint), keys);
     const logAlerts = alerts.filter((a) => a.logId === logId);
     if (result.problem) {
       failed++;

@@ -10,13 +10,16 @@ const USAGE = `usage: warden <command>
                        (WARDEN_INBOUND_LISTEN) takes calls from other agents' sidecars there
   demo                 fake upstream + sidecar + scripted agent; shows each protection; no keys needed
   policy check FILE... lint policies: exit 0 clean, 1 problems (file:line:col: message)
-  audit verify [--db PATH] [--checkpoint FILE]...
+  audit verify [--db PATH] [--checkpoint FILE]... [--key KEY]...
                        verify the audit log's hash chain and signed checkpoints: exit 0 intact,
-                       1 with the first bad seq and why (default PATH: $WARDEN_DATA_DIR/audit.db)
-  audit verify --collector URL [--token T]
+                       1 with the first bad seq and why (default PATH: $WARDEN_DATA_DIR/audit.db);
+                       checkpoints must share one signer, or with --key be signed by a key given
+                       (a checkpoint's public_key, a base64 or PEM Ed25519 key, or a file of them)
+  audit verify --collector URL [--token T] [--key KEY]...
                        verify every log the collector holds (exit 1 on a broken chain or an alert)
-  audit verify --bundle FILE
-                       verify an export bundle offline (inclusion proofs against its checkpoint)
+  audit verify --bundle FILE [--key KEY]...
+                       verify an export bundle offline (inclusion proofs against its checkpoint,
+                       and with --key, that one of those keys signed it)
   audit export --agent ID --from TIME --to TIME [--db PATH] [--out FILE]
                        one agent's records in a window, with inclusion proofs, as JSONL
   audit decrypt [--db PATH] [--seq N]

@@ -26,6 +26,7 @@ import { TOKEN } from '../helpers/collector.ts';
 import {
   actualAgent, batchOf, expectedAgent, FLEET, fleetEntries, ingestLog, NOW, oddTimeCalls, RANGES, rawRollupsOf, rollupsOf, signedLog,
 } from '../helpers/dashboard-fixture.ts';
+import { assertKeyChangesAlerted, ingestWith, keyChangeLog } from '../helpers/key-pinning.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { policyFor, startWarden, tempDataDir, tempFile, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
 
@@ -303,7 +304,7 @@ test('migrations: four replicas opening a fresh database at once apply each migr
     await db.connect();
     const rows = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
     await db.end();
-    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
   } finally {
     await admin.end();
   }
@@ -327,6 +328,17 @@ test('`warden collector --store postgres://…` serves the PostgreSQL store and 
     assert.deepEqual(await exited, [0, null]);
   }
 });
+
+/** Runs SQL on the database at `url` by a connection of its own (a schema taken back to an earlier release). */
+async function runSql(url: string, sql: string): Promise<void> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(sql);
+  } finally {
+    await db.end();
+  }
+}
 
 /** A new, empty database on the test server. */
 async function createDatabase(name: string): Promise<string> {
@@ -434,18 +446,28 @@ test('migration 4 on a database from before the rollups creates and backfills th
   });
   const fresh = await snapshot(store);
   await store.close();
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
-    await db.query('DROP TABLE daily_rollups; DROP TABLE agent_rollups; DELETE FROM schema_migrations WHERE version = 4');
-  } finally {
-    await db.end();
-  }
+  await runSql(url, 'DROP TABLE daily_rollups; DROP TABLE agent_rollups; DELETE FROM schema_migrations WHERE version = 4');
   store = await openPgStore(url);
   try {
     assert.deepEqual(await snapshot(store), fresh);
     assert.deepEqual(await rollupsOf(store), await rawRollupsOf(store));
     t.diagnostic(`backfilled ${fresh.rollups.daily.length} daily rows and ${fresh.rollups.agents.length} agents, equal to ingest's`);
+  } finally {
+    await store.close();
+  }
+});
+
+test('PostgreSQL store: a log signed by another key → one key_changed alert a change; migration 5 pins logs already held', async () => {
+  const url = await createDatabase('key_pins');
+  const k = await keyChangeLog();
+  let store = await openPgStore(url);
+  assert.deepEqual(await ingestWith(store, k, 1, 100), []);
+  await store.close();
+  await runSql(url, 'ALTER TABLE logs DROP COLUMN key_id; DELETE FROM schema_migrations WHERE version = 5');
+  // Were the log not pinned by the migration, the next checkpoint's signer would be taken as the log's, unalerted.
+  store = await openPgStore(url);
+  try {
+    await assertKeyChangesAlerted(store, k);
   } finally {
     await store.close();
   }
@@ -470,20 +492,15 @@ test('migrations 2 and 3 on a database from before the dashboard backfill column
   });
   const fresh = await snapshot(store);
   await store.close();
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
-    // Migration 3 undone first (its indexes, alerts' fleet, migration 1's indexes back), then migration 2.
-    await db.query(`DROP INDEX records_fleet_agent_event_ts, records_fleet_agent_ts, records_fleet_event_ts, records_fleet_ts, records_fleet_log, records_fleet_task,
-        records_fleet_session, alerts_fleet;
-      ALTER TABLE alerts DROP COLUMN fleet;
-      CREATE INDEX records_agent_ts ON records(agent_id, ts); CREATE INDEX records_task ON records(task);
-      CREATE INDEX records_session ON records(session); CREATE INDEX records_ts ON records(ts);
-      ALTER TABLE records DROP COLUMN latency_ms, DROP COLUMN tool, DROP COLUMN error, DROP COLUMN price_source;
-      DROP TABLE record_tags; DROP TABLE prices; DROP TABLE daily_rollups; DROP TABLE agent_rollups; DELETE FROM schema_migrations WHERE version >= 2`);
-  } finally {
-    await db.end();
-  }
+  // Migration 5 undone (logs' signer), then 3 (its indexes, alerts' fleet, migration 1's indexes back), then 2.
+  await runSql(url, `ALTER TABLE logs DROP COLUMN key_id;
+    DROP INDEX records_fleet_agent_event_ts, records_fleet_agent_ts, records_fleet_event_ts, records_fleet_ts, records_fleet_log, records_fleet_task,
+      records_fleet_session, alerts_fleet;
+    ALTER TABLE alerts DROP COLUMN fleet;
+    CREATE INDEX records_agent_ts ON records(agent_id, ts); CREATE INDEX records_task ON records(task);
+    CREATE INDEX records_session ON records(session); CREATE INDEX records_ts ON records(ts);
+    ALTER TABLE records DROP COLUMN latency_ms, DROP COLUMN tool, DROP COLUMN error, DROP COLUMN price_source;
+    DROP TABLE record_tags; DROP TABLE prices; DROP TABLE daily_rollups; DROP TABLE agent_rollups; DELETE FROM schema_migrations WHERE version >= 2`);
   store = await openPgStore(url);
   try {
     const upgraded = await snapshot(store);
@@ -577,17 +594,11 @@ test('migration 3 on a database from before fleets were kept apart: alerts and t
   await store.ingest(gapped, 'fleet-b');
   const fresh = { a: await fleetOverview(store, 'fleet-a', NOW), b: await fleetOverview(store, 'fleet-b', NOW) };
   await store.close();
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
-    await db.query(`DROP INDEX records_fleet_agent_event_ts, records_fleet_agent_ts, records_fleet_event_ts, records_fleet_ts, records_fleet_log, records_fleet_task,
-        records_fleet_session, record_tags_fleet_agent, record_tags_fleet_kind_ts, alerts_fleet;
-      ALTER TABLE record_tags DROP COLUMN fleet; ALTER TABLE alerts DROP COLUMN fleet; ALTER TABLE prices DROP COLUMN fleet;
-      INSERT INTO prices (model, input_per_mtok, output_per_mtok, since) VALUES ('claude-sonnet', 2, 2, '2025-06-01T00:00:00.000Z');
-      DELETE FROM schema_migrations WHERE version = 3`);
-  } finally {
-    await db.end();
-  }
+  await runSql(url, `DROP INDEX records_fleet_agent_event_ts, records_fleet_agent_ts, records_fleet_event_ts, records_fleet_ts, records_fleet_log, records_fleet_task,
+      records_fleet_session, record_tags_fleet_agent, record_tags_fleet_kind_ts, alerts_fleet;
+    ALTER TABLE record_tags DROP COLUMN fleet; ALTER TABLE alerts DROP COLUMN fleet; ALTER TABLE prices DROP COLUMN fleet;
+    INSERT INTO prices (model, input_per_mtok, output_per_mtok, since) VALUES ('claude-sonnet', 2, 2, '2025-06-01T00:00:00.000Z');
+    DELETE FROM schema_migrations WHERE version = 3`);
   store = await openPgStore(url);
   try {
     assert.deepEqual(await fleetOverview(store, 'fleet-a', NOW), fresh.a);

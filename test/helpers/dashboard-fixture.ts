@@ -127,6 +127,11 @@ export async function signedLog(entries: AuditEntry[], bulk = false): Promise<Si
   const log = await openAuditLog({ path, key: loadSigningKey(dir, {}), strict: !bulk, checkpointEveryRecords: bulk ? 1_000 : 50, openEntry: { event: 'log_open', ts: NOW.toISOString() } });
   for (let i = 0; i < entries.length; i += 5_000) await Promise.all(entries.slice(i, i + 5_000).map((e) => log.append(e)));
   await log.close({ event: 'log_close', ts: NOW.toISOString() });
+  return readLog(path);
+}
+
+/** A closed audit log's records and checkpoints, as its shipper would send them. */
+export function readLog(path: string): SignedLog {
   const db = new Database(path, { readonly: true });
   try {
     const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;

@@ -34,3 +34,24 @@ test('a record with a non-finite number is refused alone; the log goes on and ve
   // prev_hash and seq is what canonicalizing the whole record gives.
   for (const r of rows) assert.equal(r.body, canonicalize(JSON.parse(r.body)), `seq ${r.seq}`);
 });
+
+test('a log reopened with another signing key says so: in its log_open record, in a warning, and to verify unless both keys are trusted', async () => {
+  const dir = tempDataDir();
+  const path = join(dir, 'audit.db');
+  const first = loadSigningKey(dir, {});
+  const second = loadSigningKey(tempDataDir(), {});
+  const warnings: string[] = [];
+  for (const key of [first, first, second]) {
+    const log = await openAuditLog({ path, key, strict: true, openEntry: { event: 'log_open', ts: new Date().toISOString() }, observer: { warning: (m) => warnings.push(m) } });
+    await log.append({ event: 'model_call', ts: new Date().toISOString() });
+    await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  }
+  const db = new Database(path, { readonly: true });
+  const opens = (db.prepare("SELECT body FROM records WHERE event = 'log_open' ORDER BY seq").all() as { body: string }[]).map((r) => JSON.parse(r.body));
+  db.close();
+  assert.deepEqual(opens.map((o) => [o.signing_key, o.previous_signing_key]), [[first.keyId, undefined], [first.keyId, undefined], [second.keyId, first.keyId]]);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], new RegExp(`the audit signing key \\(${second.keyId}\\) is not the one that signed this log's checkpoints so far \\(${first.keyId}\\)`));
+  assert.match(verifyAuditDb(path).problem?.reason ?? '', /the signing key was replaced/);
+  assert.equal(verifyAuditDb(path, { trustedKeys: [first.publicKeyDer, second.publicKeyDer] }).problem, undefined);
+});

@@ -50,6 +50,12 @@ test('export: one agent in a window, each record with an inclusion proof that ve
   const ok = await warden('audit', 'verify', '--bundle', bundle);
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /ok: 10 records/);
+  // A bundle carries its signer's public key: only --key says whether that signer is the fleet's.
+  const own = loadSigningKey(dir, {}).publicKeyDer.toString('base64');
+  assert.equal((await warden('audit', 'verify', '--bundle', bundle, '--key', own)).code, 0);
+  const stranger = await warden('audit', 'verify', '--bundle', bundle, '--key', loadSigningKey(tempDataDir(), {}).publicKeyDer.toString('base64'));
+  assert.equal(stranger.code, 1);
+  assert.match(stranger.err, /: seq 42: the checkpoint is signed by key [0-9a-f]{32}, which is not one of the keys given to trust/);
 });
 
 test('a bundle with an altered or invented record fails, naming the seq', async () => {

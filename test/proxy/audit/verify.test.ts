@@ -8,13 +8,14 @@ import { before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openAuditLog } from '../../../proxy/audit/audit-log.ts';
 import { canonicalize } from '../../../proxy/audit/canonical-json.ts';
-import { leafHash } from '../../../proxy/audit/merkle.ts';
-import { loadSigningKey } from '../../../proxy/audit/signing.ts';
+import { leafHash, rootOf } from '../../../proxy/audit/merkle.ts';
+import { loadSigningKey, signCheckpoint } from '../../../proxy/audit/signing.ts';
 import { tempDataDir, WARDEN_BIN } from '../../helpers/warden.ts';
 
 const RECORDS = 30;
 let original: string;
 let heldCheckpoint: string;
+let ownKey: string;
 
 function verify(db: string, ...extra: string[]) {
   const r = spawnSync(process.execPath, [WARDEN_BIN, 'audit', 'verify', '--db', db, ...extra], { encoding: 'utf8', timeout: 30_000 });
@@ -24,8 +25,10 @@ function verify(db: string, ...extra: string[]) {
 before(async () => {
   const dir = tempDataDir();
   original = join(dir, 'audit.db');
+  const key = loadSigningKey(dir, {});
+  ownKey = key.publicKeyDer.toString('base64');
   const log = await openAuditLog({
-    path: original, key: loadSigningKey(dir, {}), strict: true, checkpointEveryRecords: 10,
+    path: original, key, strict: true, checkpointEveryRecords: 10,
     openEntry: { event: 'log_open', ts: new Date().toISOString(), agent: { id: 'a', version: '1' } },
   });
   // Three batches, so checkpoints land at 10, 20 and (on close) 30 records.
@@ -137,4 +140,37 @@ test('a forged checkpoint signature → exit 1; a missing database → exit 2', 
   assert.equal(r.code, 1);
   assert.match(r.err, /: seq 21: the checkpoint at size 21 has a bad signature/);
   assert.equal(verify('/nonexistent/audit.db').code, 2);
+});
+
+test('a tail rewritten and signed with another key (the rewriter lacks the log\'s) → exit 1 at its checkpoint, unless both keys are trusted', () => {
+  const otherKey = loadSigningKey(tempDataDir(), {});
+  const other = otherKey.publicKeyDer.toString('base64');
+  const path = tampered('resigned', (db) => {
+    // Records 21..30 rewritten consistently from record 20's leaf, and the checkpoint at 30 signed anew.
+    let prev = (db.prepare('SELECT leaf FROM records WHERE seq = 20').get() as { leaf: Buffer }).leaf.toString('hex');
+    for (const row of db.prepare('SELECT seq, body FROM records WHERE seq > 20 ORDER BY seq').all() as { seq: number; body: string }[]) {
+      const body = canonicalize({ ...JSON.parse(row.body), ...(row.seq === 25 ? { text: 'forged' } : {}), prev_hash: prev });
+      const leaf = leafHash(body);
+      db.prepare('UPDATE records SET body = ?, leaf = ? WHERE seq = ?').run(body, leaf, row.seq);
+      prev = leaf.toString('hex');
+    }
+    const leaves = (db.prepare('SELECT leaf FROM records ORDER BY seq').all() as { leaf: Buffer }[]).map((r) => r.leaf);
+    const cp = signCheckpoint(otherKey, { log_id: JSON.parse(db.prepare('SELECT body FROM records WHERE seq = 1').pluck().get() as string).log_id, size: 30, root: rootOf(leaves).toString('hex'), ts: new Date().toISOString() });
+    db.prepare('UPDATE checkpoints SET root = ?, body = ? WHERE size = 30').run(Buffer.from(cp.root, 'hex'), canonicalize(cp));
+  });
+  const r = verify(path);
+  assert.equal(r.code, 1);
+  assert.match(r.err, new RegExp(`: seq 30: the checkpoint at size 30 is signed by key ${otherKey.keyId}, but the log's earlier checkpoints by key [0-9a-f]{32} \\(the signing key was replaced`));
+  // The log's own key alone: the other is not trusted. Both (a rotation the operator vouches for): intact.
+  const own = verify(path, '--key', ownKey);
+  assert.equal(own.code, 1);
+  assert.match(own.err, new RegExp(`: seq 30: the checkpoint at size 30 is signed by key ${otherKey.keyId}, which is not one of the keys given to trust`));
+  const keys = join(tempDataDir(), 'trusted.keys');
+  writeFileSync(keys, `# the audit keys of this fleet\n${ownKey}\n${other}\n`);
+  const both = verify(path, '--key', keys);
+  assert.equal(both.code, 0, both.err);
+  // And the intact log verifies against its own key, but not against a stranger's.
+  assert.equal(verify(original, '--key', ownKey).code, 0);
+  assert.match(verify(original, '--key', other).err, /: seq 10: the checkpoint at size 10 is signed by key [0-9a-f]{32}, which is not one of the keys given to trust/);
+  assert.equal(verify(original, '--key', 'not-a-key').code, 2);
 });
