@@ -64,7 +64,7 @@ export function fleetTagCounts(p: Placeholder, fleet: string, kind: string, from
 }
 
 export function alertCount(p: Placeholder, fleet: string): Sql {
-  return build(p, (bind) => `SELECT count(*) AS count FROM alerts WHERE fleet = ${bind(fleet)}`);
+  return build(p, (bind) => `SELECT count(*) AS count FROM alerts WHERE fleet = ${bind(fleet)} AND resolved_at IS NULL`);
 }
 
 /** One agent's model calls per UTC day for the whole days [fromDay, toDay), from the daily rollup. */

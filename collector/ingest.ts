@@ -7,6 +7,8 @@ import { canonicalize } from '../proxy/audit/canonical-json.ts';
 import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
 
+const ZERO = '0'.repeat(64);
+
 /** A batch as the shipper sends it: records as their exact canonical text, in seq order. */
 export interface IngestBatch {
   log_id: string;
@@ -22,7 +24,11 @@ export interface LogHead {
   size: number;
   /** Leaf hash of the record at `size`, hex. */
   headLeaf?: string;
-  /** Incremental Merkle state; undefined once a gap makes roots uncomputable. */
+  /**
+   * Incremental Merkle state over records 1..n, where n is the log's size unless a gap stopped it (a
+   * batch the sidecar dead-lettered, records deleted before shipping): checkpoints past n go unchecked
+   * until the gap is filled. Undefined in stores from before gaps could be filled: read as empty.
+   */
   frontier?: string;
   /** The largest checkpoint held. */
   checkpointSize: number;
@@ -56,6 +62,16 @@ export interface IngestTx {
   leafAt(logId: string, seq: number): Promise<Buffer | undefined>;
   /** Leaves 1..size in order (the rare path: a checkpoint for a size the batch did not end at). */
   leaves(logId: string, size: number): Promise<Buffer[]>;
+  /** Leaves after..through in seq order, with their seqs (filling a gap: what the frontier has not taken). */
+  leavesAfter(logId: string, after: number, through: number): Promise<{ seq: number; leaf: Buffer }[]>;
+  /** How many records are held in after+1..through. */
+  countRecords(logId: string, after: number, through: number): Promise<number>;
+  /** The prev_hash of the record held at `seq`, if one is. */
+  prevHashAt(logId: string, seq: number): Promise<string | undefined>;
+  /** Roots of the checkpoints held for sizes after+1..through. */
+  checkpointRoots(logId: string, after: number, through: number): Promise<Map<number, string>>;
+  /** Marks the log's open gap alerts resolved: every record they said was missing has arrived. */
+  resolveGaps(logId: string): Promise<void>;
   insertRecord(r: StoredRecord, fleet: string): Promise<void>;
   insertCheckpoint(logId: string, cp: Checkpoint): Promise<boolean>;
   /** The root of the checkpoint held for that size, if one is. */
@@ -67,7 +83,10 @@ export interface IngestTx {
 export interface IngestResult {
   /** Highest seq the collector holds for the log: the shipper may consider everything up to it delivered. */
   committedThrough: number;
+  /** Records stored, gap-filling ones included. */
   stored: number;
+  /** Of them, records that filled a gap. */
+  filled: number;
   duplicates: number;
   alerts: IntegrityAlert[];
 }
@@ -86,6 +105,16 @@ export class ForeignLogError extends Error {
   constructor(logId: string) {
     // The owner is not named: a fleet learns nothing about another from the refusal.
     super(`log ${logId} belongs to another fleet: a log ships under one fleet's token for its whole life`);
+  }
+}
+
+/** The prev_hash a stored record's body names, if it names one. */
+export function prevHashOf(body: string): string | undefined {
+  try {
+    const prev = (JSON.parse(body) as { prev_hash?: unknown }).prev_hash;
+    return typeof prev === 'string' ? prev : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -109,16 +138,17 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   const head: LogHead = (await tx.head(logId)) ?? { logId, size: 0, frontier: new MerkleFrontier().serialize(), checkpointSize: 0 };
   // Before anything is read or written: the transaction rolls back and nothing of the log is told.
   if (head.fleet !== undefined && head.fleet !== fleet) throw new ForeignLogError(logId);
-  let frontier = head.frontier === undefined ? undefined : MerkleFrontier.parse(head.frontier);
+  const frontier = head.frontier === undefined ? new MerkleFrontier() : MerkleFrontier.parse(head.frontier);
   const pending = [...batch.checkpoints].sort((a, b) => a.size - b.size);
   let stored = 0;
+  let filled = 0;
   let duplicates = 0;
 
   /** The batch's checkpoints up to `size` (all held): one at `size` against the frontier, older ones against the store. */
   async function checkpointsUpTo(size: number): Promise<void> {
     while (pending.length > 0 && pending[0].size <= size) {
       const cp = pending.shift()!;
-      if (cp.size === size) await checkpoint(cp, frontier?.root().toString('hex'));
+      if (cp.size === size) await checkpoint(cp, frontier.size === size ? frontier.root().toString('hex') : undefined);
       else await checkpointAgainstStore(cp);
     }
   }
@@ -158,10 +188,63 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     if (held !== undefined) {
       return raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the checkpoint at size ${cp.size} differs from the one already held for that size (the log was rewritten)` });
     }
-    const leaves = head.frontier === undefined ? undefined : await tx.leaves(logId, cp.size);
+    const leaves = frontier.size >= cp.size ? await tx.leaves(logId, cp.size) : undefined;
     await checkpoint(cp, leaves && leaves.length === cp.size ? rootOf(leaves).toString('hex') : undefined);
   }
 
+  /** Whether the record is what its sender hashed, for this log; alerts what is not. */
+  async function wellFormed(seq: number, parsed: Record<string, any>, body: string): Promise<boolean> {
+    let ok = true;
+    if (canonicalize(parsed) !== body) {
+      ok = false;
+      await raise({ logId, seq, kind: 'not_canonical', detail: `record ${seq} is not in canonical form (altered)` });
+    }
+    if (parsed.log_id !== logId) {
+      ok = false;
+      await raise({ logId, seq, kind: 'wrong_log', detail: `record ${seq} names log ${JSON.stringify(parsed.log_id)}` });
+    }
+    return ok;
+  }
+
+  /**
+   * A record for a seq the log has a hole at: sent again after the sidecar dead-lettered its batch
+   * (a collector since mended). Stored like any record, and checked against both neighbours it has.
+   */
+  async function fill(seq: number, parsed: Record<string, any>, body: string, leaf: Buffer): Promise<void> {
+    let verified = await wellFormed(seq, parsed, body);
+    const prev = seq === 1 ? ZERO : (await tx.leafAt(logId, seq - 1))?.toString('hex');
+    if (prev === undefined) verified = false; // still a hole before it
+    else if (parsed.prev_hash !== prev) {
+      verified = false;
+      await raise({ logId, seq, kind: 'chain_break', detail: `record ${seq}, which came late to fill a gap, does not link to record ${seq - 1}` });
+    }
+    const next = await tx.prevHashAt(logId, seq + 1);
+    if (next !== undefined && next !== leaf.toString('hex')) {
+      await raise({ logId, seq: seq + 1, kind: 'chain_break', detail: `record ${seq + 1}'s prev_hash does not link to record ${seq}, which came late to fill a gap` });
+    }
+    await tx.insertRecord({ logId, seq, ts: String(parsed.ts ?? ''), event: String(parsed.event ?? ''), leaf, body, parsed, verified }, fleet);
+    stored++;
+    filled++;
+  }
+
+  /**
+   * Once no hole is left, the frontier takes the leaves it stopped short of and every checkpoint held
+   * past where it stopped (those came while roots could not be computed) is checked at last.
+   */
+  async function catchUp(): Promise<void> {
+    if (await tx.countRecords(logId, frontier.size, head.size) !== head.size - frontier.size) return;
+    const roots = await tx.checkpointRoots(logId, frontier.size, head.size);
+    for (const { leaf } of await tx.leavesAfter(logId, frontier.size, head.size)) {
+      frontier.append(leaf);
+      const signed = roots.get(frontier.size);
+      if (signed !== undefined && signed !== frontier.root().toString('hex')) {
+        await raise({ logId, seq: frontier.size, kind: 'root_mismatch', detail: `the signed root at size ${frontier.size} does not match the records held, now that the gap before it is filled (the log was rewritten)` });
+      }
+    }
+    await tx.resolveGaps(logId);
+  }
+
+  const sizeBefore = head.size;
   // Checkpoints for sizes already held are checked against the stored leaves.
   await checkpointsUpTo(head.size);
   for (const body of batch.records) {
@@ -176,37 +259,28 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     const leaf = leafHash(body);
     if (seq <= head.size) {
       const held = await tx.leafAt(logId, seq);
-      if (held?.equals(leaf)) {
-        duplicates++;
-        continue;
-      }
-      await raise({ logId, seq, kind: 'conflict', detail: held
-        ? `record ${seq} differs from the one already held: the log was rewritten, or truncated and regrown`
-        : `record ${seq} arrived after records past it (it was missing when they came)` });
+      if (held?.equals(leaf)) duplicates++;
+      else if (held) await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} differs from the one already held: the log was rewritten, or truncated and regrown` });
+      // A hole from an earlier batch is filled; one this batch made by sending records out of order
+      // (the shipper never does: two records swapped in the file) is not.
+      else if (seq <= sizeBefore) await fill(seq, parsed, body, leaf);
+      else await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} arrived after records past it in the same batch (records reordered)` });
       continue;
     }
-    let verified = true;
+    let verified = await wellFormed(seq, parsed, body);
     if (seq > head.size + 1) {
       verified = false;
-      frontier = undefined;
-      await raise({ logId, seq, kind: 'gap', detail: `records ${head.size + 1}..${seq - 1} never arrived (deleted before shipping?)` });
+      await raise({ logId, seq, kind: 'gap', detail: `records ${head.size + 1}..${seq - 1} never arrived (deleted before shipping, or a batch the sidecar dead-lettered)` });
     }
-    if (canonicalize(parsed) !== body) {
-      verified = false;
-      await raise({ logId, seq, kind: 'not_canonical', detail: `record ${seq} is not in canonical form (altered)` });
-    }
-    if (parsed.log_id !== logId) {
-      verified = false;
-      await raise({ logId, seq, kind: 'wrong_log', detail: `record ${seq} names log ${JSON.stringify(parsed.log_id)}` });
-    }
-    const expectedPrev = head.headLeaf ?? '0'.repeat(64);
+    const expectedPrev = head.headLeaf ?? ZERO;
     if (seq === head.size + 1 && parsed.prev_hash !== expectedPrev) {
       verified = false;
       await raise({ logId, seq, kind: 'chain_break', detail: `record ${seq}'s prev_hash does not link to record ${seq - 1} (a record was altered, removed or reordered)` });
     }
     await tx.insertRecord({ logId, seq, ts: String(parsed.ts ?? ''), event: String(parsed.event ?? ''), leaf, body, parsed, verified }, fleet);
     stored++;
-    frontier?.append(leaf);
+    // The frontier takes only a record that continues it: past a gap, roots wait for the gap to fill.
+    if (frontier.size === seq - 1) frontier.append(leaf);
     head.size = seq;
     head.headLeaf = leaf.toString('hex');
     await checkpointsUpTo(head.size);
@@ -217,7 +291,8 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   for (const cp of pending) {
     await raise({ logId, seq: cp.size, kind: 'checkpoint_ahead', detail: `a checkpoint at size ${cp.size} came before the records it covers (${head.size} held): not kept` });
   }
-  head.frontier = frontier?.serialize();
+  if (filled > 0 && frontier.size < head.size) await catchUp();
+  head.frontier = frontier.serialize();
   await tx.saveHead(head);
-  return { committedThrough: head.size, stored, duplicates, alerts };
+  return { committedThrough: head.size, stored, filled, duplicates, alerts };
 }

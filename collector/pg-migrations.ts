@@ -93,6 +93,8 @@ ${rollupBackfill(' COLLATE "C"')}`,
   // right after the upgrade is still noticed.
   `ALTER TABLE logs ADD COLUMN key_id text;
   UPDATE logs l SET key_id = (SELECT c.body::jsonb->>'key_id' FROM checkpoints c WHERE c.log_id = l.log_id ORDER BY c.size DESC LIMIT 1);`,
+  // When the records a gap alert said were missing have all arrived (ingest.ts), it is resolved, not removed.
+  'ALTER TABLE alerts ADD COLUMN resolved_at text;',
 ];
 
 /** Runs `fn` in one transaction on one pooled connection (migrations and each ingested batch). */

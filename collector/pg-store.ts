@@ -5,11 +5,11 @@ import pg from 'pg';
 import { MerkleFrontier } from '../proxy/audit/merkle.ts';
 import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
-import { ingestBatch, MalformedBatchError, type IngestTx, type LogHead } from './ingest.ts';
+import { ingestBatch, MalformedBatchError, prevHashOf, type IngestTx, type LogHead } from './ingest.ts';
 import { indexable, priceBook, recordFacts, type PriceBook } from './record-facts.ts';
 import { inTransaction, migrate } from './pg-migrations.ts';
 import { AGENT_COLUMNS, BatchRollup, DAILY_COLUMNS, upsertAgents, upsertDaily } from './rollups.ts';
-import { recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
+import { recordFilter, withoutNullResolved, type CollectorStore, type RecordQuery } from './store.ts';
 
 
 const RECORD_COLUMNS = ['log_id', 'seq', 'ts', 'event', 'agent_id', 'agent_version', 'session', 'task', 'model', 'status',
@@ -74,6 +74,26 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
     async leaves(logId, size) {
       await flush();
       return (await c.query('SELECT leaf FROM records WHERE log_id = $1 AND seq <= $2 ORDER BY seq', [logId, size])).rows.map((r) => r.leaf);
+    },
+    async leavesAfter(logId, after, through) {
+      await flush();
+      return (await c.query('SELECT seq, leaf FROM records WHERE log_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq', [logId, after, through])).rows;
+    },
+    async countRecords(logId, after, through) {
+      await flush();
+      return Number((await c.query('SELECT count(*) AS n FROM records WHERE log_id = $1 AND seq > $2 AND seq <= $3', [logId, after, through])).rows[0].n);
+    },
+    async prevHashAt(logId, seq) {
+      await flush();
+      const row = (await c.query('SELECT body FROM records WHERE log_id = $1 AND seq = $2', [logId, seq])).rows[0];
+      return row && prevHashOf(row.body);
+    },
+    async checkpointRoots(logId, after, through) {
+      const rows = (await c.query('SELECT size, root FROM checkpoints WHERE log_id = $1 AND size > $2 AND size <= $3', [logId, after, through])).rows;
+      return new Map(rows.map((r) => [Number(r.size), r.root as string]));
+    },
+    async resolveGaps(logId) {
+      await c.query("UPDATE alerts SET resolved_at = $2 WHERE log_id = $1 AND kind = 'gap' AND resolved_at IS NULL", [logId, new Date().toISOString()]);
     },
     async insertRecord(r) {
       // The facts' strings are already as PostgreSQL text keeps them (record-facts.ts); ts and event,
@@ -158,7 +178,8 @@ export async function openPgStore(connectionString: string): Promise<CollectorSt
       [fleet, from ?? '', to ?? '9999'])).rows;
     },
     async alerts(fleet, sinceId = 0) {
-      return (await pool.query('SELECT id, log_id AS "logId", seq, kind, detail, at FROM alerts WHERE fleet = $1 AND id > $2 ORDER BY id', [fleet, sinceId])).rows;
+      return (await pool.query('SELECT id, log_id AS "logId", seq, kind, detail, at, resolved_at AS "resolvedAt" FROM alerts WHERE fleet = $1 AND id > $2 ORDER BY id',
+        [fleet, sinceId])).rows.map(withoutNullResolved);
     },
     async logs(fleet) {
       return (await pool.query(`SELECT log_id AS "logId", agent_id AS agent, size, checkpoint_size AS "checkpointSize", last_seen AS "lastSeen" FROM logs

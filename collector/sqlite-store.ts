@@ -3,10 +3,10 @@
 import Database from 'better-sqlite3';
 import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
-import { ingestBatch, type IngestTx, type LogHead } from './ingest.ts';
+import { ingestBatch, prevHashOf, type IngestTx, type LogHead } from './ingest.ts';
 import { priceBook, recordFacts, type PriceBook, type PriceRow } from './record-facts.ts';
 import { AGENT_COLUMNS, BatchRollup, DAILY_COLUMNS, ROLLUP_INDEXES, rollupBackfill, upsertAgents, upsertDaily } from './rollups.ts';
-import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, type CollectorStore, type RecordQuery } from './store.ts';
+import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, withoutNullResolved, type CollectorStore, type RecordQuery, type StoredAlert } from './store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS logs (
@@ -120,6 +120,8 @@ function upgrade(db: Database.Database): void {
   });
   upgradeOnce(db, () => hasColumn(db, 'record_tags', 'fleet'), () => db.exec(FLEET_UPGRADE));
   upgradeOnce(db, () => hasColumn(db, 'logs', 'key_id'), () => db.exec(KEY_PINS));
+  // When the records a gap alert said were missing have all arrived (ingest.ts), it is resolved, not removed.
+  upgradeOnce(db, () => hasColumn(db, 'alerts', 'resolved_at'), () => db.exec('ALTER TABLE alerts ADD COLUMN resolved_at TEXT'));
   // Last: the backfill reads the columns the steps above add and fill.
   upgradeOnce(db, () => hasTable(db, 'agent_rollups'), () => db.exec(ROLLUPS));
 }
@@ -138,6 +140,11 @@ export function openSqliteStore(path: string): CollectorStore {
     head: db.prepare('SELECT log_id, size, head_leaf, frontier, checkpoint_size, fleet, key_id FROM logs WHERE log_id = ?'),
     leafAt: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq = ?'),
     leaves: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq <= ? ORDER BY seq'),
+    leavesAfter: db.prepare('SELECT seq, leaf FROM records WHERE log_id = ? AND seq > ? AND seq <= ? ORDER BY seq'),
+    countRecords: db.prepare('SELECT count(*) AS n FROM records WHERE log_id = ? AND seq > ? AND seq <= ?'),
+    bodyAt: db.prepare('SELECT body FROM records WHERE log_id = ? AND seq = ?'),
+    checkpointRoots: db.prepare('SELECT size, root FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ?'),
+    resolveGaps: db.prepare("UPDATE alerts SET resolved_at = ? WHERE log_id = ? AND kind = 'gap' AND resolved_at IS NULL"),
     insertRecord: db.prepare(`INSERT INTO records (log_id, seq, ts, event, agent_id, agent_version, session, task, model, status,
       input_tokens, output_tokens, cost_usd, price_source, latency_ms, tool, error, verified, leaf, body, fleet, received_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -177,6 +184,22 @@ export function openSqliteStore(path: string): CollectorStore {
     },
     async leaves(logId, size) {
       return (q.leaves.all(logId, size) as { leaf: Buffer }[]).map((r) => r.leaf);
+    },
+    async leavesAfter(logId, after, through) {
+      return q.leavesAfter.all(logId, after, through) as { seq: number; leaf: Buffer }[];
+    },
+    async countRecords(logId, after, through) {
+      return (q.countRecords.get(logId, after, through) as { n: number }).n;
+    },
+    async prevHashAt(logId, seq) {
+      const row = q.bodyAt.get(logId, seq) as { body: string } | undefined;
+      return row && prevHashOf(row.body);
+    },
+    async checkpointRoots(logId, after, through) {
+      return new Map((q.checkpointRoots.all(logId, after, through) as { size: number; root: string }[]).map((r) => [r.size, r.root]));
+    },
+    async resolveGaps(logId) {
+      q.resolveGaps.run(new Date().toISOString(), logId);
     },
     async insertRecord(r, fleet) {
       const f = recordFacts(r.parsed, pricesOfBatch);
@@ -244,7 +267,8 @@ export function openSqliteStore(path: string): CollectorStore {
         .all(fleet, from ?? '', to ?? '9999') as never;
     },
     async alerts(fleet, sinceId = 0) {
-      return prepared('SELECT id, log_id AS logId, seq, kind, detail, at FROM alerts WHERE fleet = ? AND id > ? ORDER BY id').all(fleet, sinceId) as never;
+      return (prepared('SELECT id, log_id AS logId, seq, kind, detail, at, resolved_at AS resolvedAt FROM alerts WHERE fleet = ? AND id > ? ORDER BY id')
+        .all(fleet, sinceId) as (StoredAlert & { resolvedAt: string | null })[]).map(withoutNullResolved);
     },
     async logs(fleet) {
       return prepared(`SELECT log_id AS logId, agent_id AS agent, size, checkpoint_size AS checkpointSize, last_seen AS lastSeen FROM logs

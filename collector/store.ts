@@ -28,6 +28,13 @@ export interface CostRow {
 export interface StoredAlert extends IntegrityAlert {
   id: number;
   at: string;
+  /** When it stopped holding: a gap whose records all arrived later. */
+  resolvedAt?: string;
+}
+
+/** A stored alert as the API shows it: resolvedAt only when it is resolved. */
+export function withoutNullResolved({ resolvedAt, ...alert }: Omit<StoredAlert, 'resolvedAt'> & { resolvedAt: string | null }): StoredAlert {
+  return resolvedAt === null ? alert : { ...alert, resolvedAt };
 }
 
 export interface LogSummary {

@@ -52,11 +52,26 @@ function committedThrough(text: string): number | undefined {
   }
 }
 
-interface Batch {
+export interface Batch {
   first: number;
   last: number;
   records: string[];
   checkpoints: unknown[];
+}
+
+/** One batch to the collector: gzip'd, keyed for idempotency by the log, its range and its bytes. Throws on network failure. */
+export async function postBatch(url: string, token: string, logId: string, batch: Batch, timeoutMs: number): Promise<Response> {
+  const payload = JSON.stringify({ log_id: logId, first_seq: batch.first, last_seq: batch.last, records: batch.records, checkpoints: batch.checkpoints });
+  const digest = createHash('sha256').update(payload).digest('hex').slice(0, 32);
+  return fetch(`${url.replace(/\/+$/, '')}/v1/ingest`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-encoding': 'gzip',
+      'idempotency-key': `${logId}:${batch.first}:${batch.last}:${digest}`,
+    },
+    body: gzipSync(payload),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
 }
 
 /** Starts the shipping loop. */
@@ -128,19 +143,9 @@ export function startShipper(o: ShipperOptions): Shipper {
   }
 
   async function send(batch: Batch): Promise<number> {
-    const payload = JSON.stringify({ log_id: o.logId, first_seq: batch.first, last_seq: batch.last, records: batch.records, checkpoints: batch.checkpoints });
-    const digest = createHash('sha256').update(payload).digest('hex').slice(0, 32);
     let res: Response;
     try {
-      res = await fetch(`${o.url.replace(/\/+$/, '')}/v1/ingest`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${o.token}`, 'content-type': 'application/json', 'content-encoding': 'gzip',
-          'idempotency-key': `${o.logId}:${batch.first}:${batch.last}:${digest}`,
-        },
-        body: gzipSync(payload),
-        signal: AbortSignal.timeout(o.requestTimeoutMs ?? 30_000),
-      });
+      res = await postBatch(o.url, o.token, o.logId, batch, o.requestTimeoutMs ?? 30_000);
     } catch (err) {
       if (halted) return 0;
       const wait = backoff(null);

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportBundle, verifyBundle } from '../audit/bundle.ts';
 import { decryptRecord, KeyError, loadKeyring } from '../audit/field-protection.ts';
-import { openAuditDb } from '../audit/store.ts';
+import { reshipDeadLetters } from '../audit/reship.ts';
+import { getMeta, openAuditDb } from '../audit/store.ts';
 import { latestCheckpoint, verifyAuditDb, verifyLog } from '../audit/verify.ts';
 import type { Checkpoint } from '../audit/signing.ts';
 import { parsePublicKey, parsePublicKeyFile } from '../agents/identity-key.ts';
@@ -124,6 +125,23 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
       db.close();
     }
   }
+  if (sub === 'reship') {
+    const url = f.collector ?? process.env.WARDEN_COLLECTOR_URL;
+    if (!url) throw new UsageError('audit reship needs --collector URL (or WARDEN_COLLECTOR_URL)');
+    const db = openAuditDb(dbPath(f.db));
+    try {
+      const logId = getMeta(db, 'log_id') ?? '';
+      const outcomes = await reshipDeadLetters({ db, logId, url, token: f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '' });
+      if (outcomes.length === 0) stdout.write('no dead-lettered batches: the collector has been sent everything\n');
+      for (const o of outcomes) {
+        const what = o.first > o.last ? `the checkpoint at ${o.last}` : `records ${o.first}..${o.last}`;
+        (o.result === 'delivered' ? stdout : stderr).write(`${what}: ${o.result}: ${o.detail}\n`);
+      }
+      return outcomes.every((o) => o.result === 'delivered') ? 0 : 1;
+    } finally {
+      db.close();
+    }
+  }
   if (sub === 'checkpoint') {
     const cp = latestCheckpoint(dbPath(f.db));
     if (!cp) {
@@ -133,7 +151,7 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     stdout.write(`${JSON.stringify(cp)}\n`);
     return 0;
   }
-  throw new UsageError(`unknown audit subcommand "${sub ?? ''}" (expected: verify, checkpoint, export, decrypt)`);
+  throw new UsageError(`unknown audit subcommand "${sub ?? ''}" (expected: verify, checkpoint, export, decrypt, reship)`);
 }
 
 /** The collector's signed checkpoints for the log in the database at `path`. */
@@ -155,17 +173,21 @@ async function verifyCollector(url: string, token: string, keys: Buffer[] | unde
     return res;
   };
   const { logs } = (await (await get('/v1/logs')).json()) as { logs: { logId: string }[] };
-  const { alerts } = (await (await get('/v1/alerts')).json()) as { alerts: { logId: string; seq: number; kind: string; detail: string }[] };
+  const { alerts } = (await (await get('/v1/alerts')).json()) as { alerts: { logId: string; seq: number; kind: string; detail: string; resolvedAt?: string }[] };
   let failed = 0;
   for (const { logId } of logs) {
     const lines = (await (await get(`/v1/logs/${encodeURIComponent(logId)}/export`)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const rows = lines.filter((l) => l.record).map((l) => ({ seq: JSON.parse(l.record).seq as number, body: l.record as string }));
     const result = verifyLog(logId, rows, lines.filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint), keys);
-    const logAlerts = alerts.filter((a) => a.logId === logId);
+    // Alerts that no longer hold do not fail the log: a gap whose records arrived since, and, once the
+    // log's checkpoints all verified against the keys given, a change between two of those keys.
+    const settled = (a: (typeof alerts)[number]) => a.resolvedAt !== undefined || (keys !== undefined && !result.problem && a.kind === 'key_changed');
+    const logAlerts = alerts.filter((a) => a.logId === logId && !settled(a));
     if (result.problem) {
       failed++;
       stderr.write(`${logId}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
     }
+    for (const a of alerts) if (a.logId === logId && settled(a)) stdout.write(`${logId}: seq ${a.seq}: ${a.kind}, settled (${a.resolvedAt ? `resolved ${a.resolvedAt}` : 'both keys trusted'}): ${a.detail}\n`);
     for (const a of logAlerts) stderr.write(`${logId}: seq ${a.seq}: integrity alert ${a.kind}: ${a.detail}\n`);
     if (!result.problem && logAlerts.length === 0) stdout.write(`${logId}: ok: ${result.size} records, ${result.checkpoints} checkpoints verified\n`);
     else if (!result.problem) failed++;

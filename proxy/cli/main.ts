@@ -24,6 +24,9 @@ const USAGE = `usage: warden <command>
                        one agent's records in a window, with inclusion proofs, as JSONL
   audit decrypt [--db PATH] [--seq N]
                        records with encrypted fields decrypted (keys: WARDEN_AUDIT_KEYS[_FILE])
+  audit reship [--db PATH] [--collector URL] [--token T]
+                       send the collector again the batches it refused (dead_letters): exit 0 when
+                       it now holds them all, 1 naming each range it still refuses
   audit checkpoint [--db PATH]
                        print the latest signed checkpoint (hold it elsewhere to detect truncation)
   collector --store sqlite:PATH [--listen HOST:PORT] [--tokens FILE]

@@ -1,6 +1,7 @@
 // The collector checks what arrives: a log tampered with before shipping, or rewritten after it,
 // raises integrity alerts. The shipper dead-letters what the collector rejects and honours Retry-After.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { gunzipSync } from 'node:zlib';
@@ -12,7 +13,7 @@ import { pruneShipped } from '../../proxy/audit/retention.ts';
 import { startShipper, type ShipperEvent } from '../../proxy/audit/shipper.ts';
 import { loadSigningKey, signCheckpoint } from '../../proxy/audit/signing.ts';
 import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
-import { tempDataDir, waitFor } from '../helpers/warden.ts';
+import { tempDataDir, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
 
 let original: string;
 let keyDir: string;
@@ -338,4 +339,53 @@ test('after a gap, a second, different checkpoint for the size held is still a r
   const other = signCheckpoint(loadSigningKey(keyDir, {}), { log_id: log.logId, size: 10, root: 'cd'.repeat(32), ts: new Date().toISOString() });
   assert.equal(await log.post(8, 10, [other]), 200);
   assert.deepEqual((await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`), ['gap@8', 'root_mismatch@10']);
+});
+
+test('a batch dead-lettered by a collector since mended: `warden audit reship` sends it again, the gap fills and its alert resolves', async () => {
+  // A collector that refuses records 11..20 as malformed for a while (a bug since fixed) and takes the rest.
+  let refusing = true;
+  const front = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      const sent = JSON.parse(gunzipSync(body).toString('utf8'));
+      if (refusing && sent.first_seq <= 11 && 11 <= sent.last_seq) return res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"malformed"}}');
+      const answer = await fetch(`${collector.url}/v1/ingest`, { method: 'POST', headers: req.headers as Record<string, string>, body });
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
+    });
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => front.once('listening', r));
+  const frontUrl = `http://127.0.0.1:${(front.address() as { port: number }).port}`;
+  const path = await fresh();
+  try {
+    const { dead } = await shipUntil(path, frontUrl, deliveredThrough(30), { maxRecords: 10 });
+    assert.deepEqual(dead, [{ first_seq: 11, last_seq: 20, status: 400 }]);
+    assert.deepEqual((await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`), ['gap@21']);
+    // Not spawnSync: the collector and its front answer from this process.
+    const cli = (...args: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [WARDEN_BIN, 'audit', ...args], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => resolve({ status: err ? (err.code as number) : 0, stdout, stderr }));
+    });
+    // Still refused: the range stays dead-lettered, and the command says so.
+    const refused = await cli('reship', '--db', path, '--collector', frontUrl, '--token', TOKEN);
+    assert.equal(refused.status, 1, refused.stderr);
+    assert.match(refused.stderr, /records 11\.\.20: refused: HTTP 400/);
+    refusing = false;
+    const r = await cli('reship', '--db', path, '--collector', frontUrl, '--token', TOKEN);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /records 11\.\.20: delivered: the collector holds them all/);
+    const db = new Database(path, { readonly: true });
+    assert.deepEqual(db.prepare('SELECT * FROM dead_letters').all(), []);
+    db.close();
+    const alerts = await alertsFor(path);
+    assert.deepEqual(alerts.map((a) => `${a.kind}@${a.seq}`), ['gap@21']);
+    assert.ok((alerts[0] as { resolvedAt?: string }).resolvedAt, 'the gap alert is resolved');
+    assert.equal((await cli('reship', '--db', path, '--collector', frontUrl, '--token', TOKEN)).stdout, 'no dead-lettered batches: the collector has been sent everything\n');
+    // And the collector's copy of the log verifies whole, the resolved gap named but not failing it.
+    const verified = await cli('verify', '--collector', collector.url, '--token', TOKEN);
+    const line = verified.stdout.split('\n').find((l) => l.includes('gap, settled (resolved'));
+    assert.ok(line, verified.stdout + verified.stderr);
+  } finally {
+    front.close();
+  }
 });

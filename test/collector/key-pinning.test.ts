@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../collector/sqlite-store.ts';
-import { assertKeyChangesAlerted, ingestWith, keyChangeLog } from '../helpers/key-pinning.ts';
+import { assertKeyChangesAlerted, checkpointedLog, ingestWith } from '../helpers/checkpointed-log.ts';
 import { tempDataDir } from '../helpers/warden.ts';
 
 test('SQLite store: a log signed by another key → one key_changed alert a change, never one a checkpoint', async () => {
-  const k = await keyChangeLog();
+  const k = await checkpointedLog();
   const store = openSqliteStore(join(tempDataDir(), 'collector.db'));
   try {
     assert.deepEqual(await ingestWith(store, k, 1, 100), []);
@@ -21,7 +21,7 @@ test('SQLite store: a log signed by another key → one key_changed alert a chan
 });
 
 test('SQLite store from before key pinning: the upgrade pins each log to its latest checkpoint\'s signer', async () => {
-  const k = await keyChangeLog();
+  const k = await checkpointedLog();
   const path = join(tempDataDir(), 'collector.db');
   let store = openSqliteStore(path);
   assert.deepEqual(await ingestWith(store, k, 1, 100), []);

@@ -26,7 +26,7 @@ import { TOKEN } from '../helpers/collector.ts';
 import {
   actualAgent, batchOf, expectedAgent, FLEET, fleetEntries, ingestLog, NOW, oddTimeCalls, RANGES, rawRollupsOf, rollupsOf, signedLog,
 } from '../helpers/dashboard-fixture.ts';
-import { assertKeyChangesAlerted, ingestWith, keyChangeLog } from '../helpers/key-pinning.ts';
+import { assertGapHeals, assertKeyChangesAlerted, checkpointedLog, ingestWith } from '../helpers/checkpointed-log.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { policyFor, startWarden, tempDataDir, tempFile, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
 
@@ -304,7 +304,7 @@ test('migrations: four replicas opening a fresh database at once apply each migr
     await db.connect();
     const rows = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
     await db.end();
-    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
+    assert.deepEqual(rows, [1, 2, 3, 4, 5, 6].map((version) => ({ version })));
   } finally {
     await admin.end();
   }
@@ -459,7 +459,7 @@ test('migration 4 on a database from before the rollups creates and backfills th
 
 test('PostgreSQL store: a log signed by another key → one key_changed alert a change; migration 5 pins logs already held', async () => {
   const url = await createDatabase('key_pins');
-  const k = await keyChangeLog();
+  const k = await checkpointedLog();
   let store = await openPgStore(url);
   assert.deepEqual(await ingestWith(store, k, 1, 100), []);
   await store.close();
@@ -468,6 +468,15 @@ test('PostgreSQL store: a log signed by another key → one key_changed alert a 
   store = await openPgStore(url);
   try {
     await assertKeyChangesAlerted(store, k);
+  } finally {
+    await store.close();
+  }
+});
+
+test('PostgreSQL store: a gap filled later is checked and resolved; a forged root or an altered late record shows', async () => {
+  const store = await openPgStore(await createDatabase('gap_healing'));
+  try {
+    await assertGapHeals(store);
   } finally {
     await store.close();
   }
@@ -492,8 +501,8 @@ test('migrations 2 and 3 on a database from before the dashboard backfill column
   });
   const fresh = await snapshot(store);
   await store.close();
-  // Migration 5 undone (logs' signer), then 3 (its indexes, alerts' fleet, migration 1's indexes back), then 2.
-  await runSql(url, `ALTER TABLE logs DROP COLUMN key_id;
+  // Migrations 6 and 5 undone (alerts' resolution, logs' signer), then 3 (its indexes, alerts' fleet, migration 1's indexes back), then 2.
+  await runSql(url, `ALTER TABLE alerts DROP COLUMN resolved_at; ALTER TABLE logs DROP COLUMN key_id;
     DROP INDEX records_fleet_agent_event_ts, records_fleet_agent_ts, records_fleet_event_ts, records_fleet_ts, records_fleet_log, records_fleet_task,
       records_fleet_session, alerts_fleet;
     ALTER TABLE alerts DROP COLUMN fleet;

@@ -1,0 +1,104 @@
+// `warden audit reship`: sends the collector again what it once refused. The shipper dead-letters a
+// batch the collector rejects (400, 422, a record too large even alone) and moves on, so the
+// collector holds a gap there and the log's front can never be pruned past it. Once the collector is
+// mended (a larger body limit, a fixed bug), this sends each dead-lettered range again; the collector
+// fills the gap, checks the records against both neighbours and resolves its gap alert. A range is
+// removed from dead_letters only when the collector holds every record of it.
+import { postBatch, type Batch, type ShipperOptions } from './shipper.ts';
+
+/** Where to, and the shipper's batch limits. */
+export type ReshipOptions = Pick<ShipperOptions, 'db' | 'logId' | 'url' | 'token' | 'maxRecords' | 'maxBytes' | 'requestTimeoutMs'>;
+
+export interface ReshipOutcome {
+  first: number;
+  last: number;
+  /** delivered: the collector holds every record (and the range left dead_letters); else why not. */
+  result: 'delivered' | 'refused';
+  detail: string;
+}
+
+interface DeadLetter {
+  id: number;
+  first_seq: number;
+  last_seq: number;
+}
+
+/** Sends every dead-lettered range again, in order; returns what became of each. */
+export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome[]> {
+  const maxRecords = o.maxRecords ?? 500;
+  const maxBytes = o.maxBytes ?? 1024 * 1024;
+  const letters = o.db.prepare('SELECT id, first_seq, last_seq FROM dead_letters ORDER BY first_seq, id').all() as DeadLetter[];
+  const records = o.db.prepare('SELECT seq, body FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?');
+  const checkpoints = o.db.prepare('SELECT body FROM checkpoints WHERE size >= ? AND size <= ? ORDER BY size');
+  const remove = o.db.prepare('DELETE FROM dead_letters WHERE id = ?');
+  const outcomes: ReshipOutcome[] = [];
+  for (const letter of letters) {
+    const outcome = await reshipRange(letter);
+    if (outcome.result === 'delivered') remove.run(letter.id);
+    outcomes.push(outcome);
+  }
+  return outcomes;
+
+  async function reshipRange({ first_seq: first, last_seq: last }: DeadLetter): Promise<ReshipOutcome> {
+    const outcome = (result: ReshipOutcome['result'], detail: string) => ({ first, last, result, detail });
+    // A batch of checkpoints alone was kept as the empty range just past the records it followed.
+    if (first > last) {
+      const batch = { first, last, records: [], checkpoints: readCheckpoints(last, last) };
+      const answer = await send(batch);
+      return answer.ok ? outcome('delivered', 'the collector took it') : outcome('refused', answer.detail);
+    }
+    let from = first;
+    while (from <= last) {
+      const batch = nextBatch(from, last);
+      if (batch.records.length === 0) return outcome('refused', `records ${from}..${last} are no longer in the local log`);
+      const answer = await send(batch);
+      if (!answer.ok) return outcome('refused', answer.detail);
+      from = batch.last + 1;
+    }
+    return outcome('delivered', 'the collector holds them all');
+  }
+
+  function readCheckpoints(from: number, through: number): unknown[] {
+    return (checkpoints.all(from, through) as { body: string }[]).map((c) => JSON.parse(c.body));
+  }
+
+  /** Records from..(at most) last, within the batch limits, with the checkpoints among them. */
+  function nextBatch(from: number, last: number): Batch {
+    const batch: Batch = { first: from, last: from - 1, records: [], checkpoints: [] };
+    let bytes = 0;
+    for (const r of records.iterate(from, last, maxRecords) as Iterable<{ seq: number; body: string }>) {
+      const size = Buffer.byteLength(JSON.stringify(r.body)) + 1;
+      if (batch.records.length > 0 && bytes + size > maxBytes) break;
+      // A record missing locally (a log tampered with) ends the batch: the range cannot be delivered whole.
+      if (r.seq !== batch.last + 1) break;
+      batch.records.push(r.body);
+      batch.last = r.seq;
+      bytes += size;
+    }
+    batch.checkpoints = readCheckpoints(batch.first, batch.last);
+    return batch;
+  }
+
+  /** One batch; ok only when the collector took every record of it (stored now, or held already). */
+  async function send(batch: Batch): Promise<{ ok: true } | { ok: false; detail: string }> {
+    let res: Response;
+    try {
+      res = await postBatch(o.url, o.token, o.logId, batch, o.requestTimeoutMs ?? 30_000);
+    } catch (err) {
+      return { ok: false, detail: `the collector could not be reached: ${String((err as Error).cause ?? (err as Error).message)}` };
+    }
+    const text = await res.text().catch(() => '');
+    if (!res.ok) return { ok: false, detail: `HTTP ${res.status}: ${text.slice(0, 200)}` };
+    let answer: { stored?: unknown; duplicates?: unknown; alerts?: unknown };
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      return { ok: false, detail: `HTTP ${res.status} that is not the collector's answer: ${text.slice(0, 200)}` };
+    }
+    const taken = Number(answer.stored) + Number(answer.duplicates);
+    if (taken !== batch.records.length) {
+      return { ok: false, detail: `the collector took ${Number.isFinite(taken) ? taken : 'none'} of records ${batch.first}..${batch.last} (${String(answer.alerts ?? 0)} integrity alerts: see its /v1/alerts)` };
+    }
+    return { ok: true };
+  }
+}
