@@ -161,15 +161,16 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
       await raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the signed root at size ${cp.size} does not match the records held (the log was rewritten)` });
     }
     if (await tx.insertCheckpoint(logId, cp)) {
-      head.checkpointSize = Math.max(head.checkpointSize, cp.size);
       // A checkpoint carries its own public key, so a valid signature proves nothing by itself: someone
       // who rewrote unshipped records without the log's key signs with one of their own. The log's
-      // signer is pinned by its first checkpoint; another signer is alerted once, then pinned in turn,
-      // so that a rotation (rare: a log lives as long as its task's volume) is one alert, not one a checkpoint.
+      // signer is pinned by its first checkpoint (trusted on first sight); another signer is alerted
+      // once, then pinned in turn if its checkpoint is the newest, so that a rotation (rare: a log lives
+      // as long as its task's volume) is one alert, not one a checkpoint.
       if (head.keyId !== undefined && head.keyId !== cp.key_id) {
         await raise({ logId, seq: cp.size, kind: 'key_changed', detail: `the checkpoint at size ${cp.size} is signed by key ${cp.key_id}, not by key ${head.keyId}, which signed the log's checkpoints before (a rewrite by someone without the log's key, or a rotation of it)` });
       }
-      head.keyId = cp.key_id;
+      if (head.keyId === undefined || cp.size >= head.checkpointSize) head.keyId = cp.key_id;
+      head.checkpointSize = Math.max(head.checkpointSize, cp.size);
       return;
     }
     // One is held for this size already: the same (a batch sent again), or a second history.

@@ -89,10 +89,10 @@ ${FLEET_INDEXES}`,
 ${ROLLUP_INDEXES}
 ${rollupBackfill(' COLLATE "C"')}`,
   // The key that signs each log's checkpoints (ingest.ts pins it), taken for a log already held from
-  // its latest checkpoint (bodies the collector wrote itself: always JSON), so that a signer replaced
-  // right after the upgrade is still noticed.
+  // its earliest checkpoint (bodies the collector wrote itself: always JSON): a signer replaced before
+  // the upgrade is then alerted at the next one.
   `ALTER TABLE logs ADD COLUMN key_id text;
-  UPDATE logs l SET key_id = (SELECT c.body::jsonb->>'key_id' FROM checkpoints c WHERE c.log_id = l.log_id ORDER BY c.size DESC LIMIT 1);`,
+  UPDATE logs l SET key_id = (SELECT c.body::jsonb->>'key_id' FROM checkpoints c WHERE c.log_id = l.log_id ORDER BY c.size LIMIT 1);`,
   // When the records a gap alert said were missing have all arrived (ingest.ts), it is resolved, not removed.
   'ALTER TABLE alerts ADD COLUMN resolved_at text;',
 ];

@@ -71,10 +71,10 @@ ${PRE_FLEET_INDEXES.map((name) => `DROP INDEX IF EXISTS ${name};`).join('\n')}
 ${FLEET_INDEXES}`;
 
 // The key that signs each log's checkpoints (ingest.ts pins it), taken for a log already held from
-// its latest checkpoint, so that a signer replaced right after the upgrade is still noticed.
+// its earliest checkpoint: a signer replaced before the upgrade is then alerted at the next one.
 const KEY_PINS = `
 ALTER TABLE logs ADD COLUMN key_id TEXT;
-UPDATE logs SET key_id = (SELECT json_extract(c.body, '$.key_id') FROM checkpoints c WHERE c.log_id = logs.log_id ORDER BY c.size DESC LIMIT 1);`;
+UPDATE logs SET key_id = (SELECT json_extract(c.body, '$.key_id') FROM checkpoints c WHERE c.log_id = logs.log_id ORDER BY c.size LIMIT 1);`;
 
 // The dashboard's rollups (rollups.ts), created and filled from the records already held: a store
 // from an earlier release gets them once, on open, as ingest would have built them.

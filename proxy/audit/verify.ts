@@ -32,7 +32,8 @@ export interface VerifyOptions {
 
 const ZERO = '0'.repeat(64);
 
-function checkRecord(row: { seq: number; leaf: Buffer; body: string }, expected: number, logId: string, prev: string): string | undefined {
+/** The record, parsed, or why it breaks the log. */
+function checkRecord(row: { seq: number; leaf: Buffer; body: string }, expected: number, logId: string, prev: string): Record<string, unknown> | string {
   if (row.seq !== expected) return `record ${expected} is missing (the next stored record is ${row.seq})`;
   let parsed: Record<string, unknown>;
   try {
@@ -45,7 +46,7 @@ function checkRecord(row: { seq: number; leaf: Buffer; body: string }, expected:
   if (parsed.seq !== row.seq) return `the record claims seq ${parsed.seq} (records reordered)`;
   if (parsed.log_id !== logId) return `the record belongs to log ${JSON.stringify(parsed.log_id)}, not ${JSON.stringify(logId)}`;
   if (parsed.prev_hash !== prev) return `prev_hash does not link to record ${expected - 1} (a record was altered, removed or reordered)`;
-  return undefined;
+  return parsed;
 }
 
 /** One stored record: its text, and its stored leaf hash when the store keeps one. */
@@ -96,17 +97,22 @@ export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints:
   for (const cp of bySize.get(frontier.size) ?? []) {
     if (base && cp.root !== frontier.root().toString('hex')) note({ seq: cp.size, reason: `the pruned prefix's Merkle root does not match the checkpoint signed at ${cp.ts} at size ${cp.size}` });
   }
+  // The key the current run's log_open names: each run's checkpoints are signed by it. So a rewrite
+  // signed with another key must rewrite that log_open too, and with it every record after it.
+  let run: { seq: number; key: string } | undefined;
   for (const row of rows) {
     const leaf = row.leaf ?? leafHash(row.body);
-    const reason = checkRecord({ seq: row.seq, body: row.body, leaf }, expected, logId, prev);
-    if (reason) {
-      note({ seq: expected, reason });
+    const record = checkRecord({ seq: row.seq, body: row.body, leaf }, expected, logId, prev);
+    if (typeof record === 'string') {
+      note({ seq: expected, reason: record });
       break;
     }
+    if (record.event === 'log_open') run = typeof record.signing_key === 'string' ? { seq: row.seq, key: record.signing_key } : undefined;
     frontier.append(leaf);
     prev = leaf.toString('hex');
     for (const cp of bySize.get(frontier.size) ?? []) {
       if (cp.root !== frontier.root().toString('hex')) note({ seq: cp.size, reason: `the Merkle root over records 1..${cp.size} does not match the checkpoint signed at ${cp.ts} (the log was rewritten)` });
+      if (run && cp.key_id !== run.key) note({ seq: cp.size, reason: `the checkpoint at size ${cp.size} is signed by key ${cp.key_id}, but the log_open of its run (record ${run.seq}) names key ${run.key}` });
     }
     expected++;
   }

@@ -56,6 +56,8 @@ let checkpointed = (db.prepare('SELECT max(size) AS n FROM checkpoints').get() a
 
 const insert = db.prepare('INSERT INTO records(seq, ts, event, leaf, body) VALUES (?, ?, ?, ?, ?)');
 const insertCheckpoint = db.prepare('INSERT OR IGNORE INTO checkpoints(size, root, body) VALUES (?, ?, ?)');
+const setSigner = db.prepare("INSERT INTO meta(key, value) VALUES ('signing_key', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+let signerNoted = false;
 
 let queue: AppendItem[] = [];
 let scheduled = false;
@@ -154,7 +156,12 @@ function checkpoint(): void {
   const root = frontier.root();
   const cp = signCheckpoint(key, { log_id: logId!, size: frontier.size, root: root.toString('hex'), ts: new Date().toISOString() });
   try {
-    insertCheckpoint.run(cp.size, root, canonicalize(cp));
+    db.transaction(() => {
+      insertCheckpoint.run(cp.size, root, canonicalize(cp));
+      // The log's signer so far, for the next run to compare its key with once checkpoints are pruned.
+      if (!signerNoted) setSigner.run(key.keyId);
+    })();
+    signerNoted = true;
     checkpointed = cp.size;
     post({ type: 'checkpoint', size: cp.size });
   } catch (err) {
@@ -213,14 +220,19 @@ port.on('message', (msg: ToWriter) => {
   }
 });
 
-// The key that signed the log so far. Verifiers and the collector take a checkpoint by another key
-// for a rewrite unless told of a rotation, so a new key is said in the chain and in the sidecar's log.
+// The key that signed the log so far (kept in meta, which pruning leaves, and before that read from
+// the latest checkpoint). Verifiers and the collector take a checkpoint by another key for a rewrite
+// unless told of a rotation, so a new key is said in the chain and in the sidecar's log.
 const lastCheckpoint = db.prepare('SELECT body FROM checkpoints ORDER BY size DESC LIMIT 1').get() as { body: string } | undefined;
-const previousKeyId = lastCheckpoint && (JSON.parse(lastCheckpoint.body) as { key_id?: string }).key_id;
+const previousKeyId = getMeta(db, 'signing_key') ?? (lastCheckpoint && (JSON.parse(lastCheckpoint.body) as { key_id?: string }).key_id);
 const rotated = previousKeyId !== undefined && previousKeyId !== key.keyId;
+// Records a crash left past the last checkpoint were never signed: this run's first checkpoint signs
+// them as they now are, which is all a verifier can know of them (their chain is the only protection
+// they had), so the run says which they are.
+const signedThrough = Math.max(checkpointed, base?.size ?? 0);
 
-// The first record of every run says where the log picks up, whether the last run ended cleanly, and
-// which key signs its checkpoints.
+// The first record of every run says where the log picks up, whether the last run ended cleanly,
+// which key signs its checkpoints, and which records no checkpoint covered when it began.
 queue.push({
   id: 0,
   entry: {
@@ -230,6 +242,7 @@ queue.push({
     ...(frontier.size > 0 ? { previous_run: lastEvent === 'log_close' ? 'closed' : 'unclean' } : {}),
     signing_key: key.keyId,
     ...(rotated ? { previous_signing_key: previousKeyId } : {}),
+    ...(frontier.size > signedThrough ? { unsigned_from: signedThrough + 1 } : {}),
   },
 });
 flush();

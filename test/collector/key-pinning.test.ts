@@ -37,3 +37,37 @@ test('SQLite store from before key pinning: the upgrade pins each log to its lat
     await store.close();
   }
 });
+
+test('a checkpoint older than the newest held, by a key other than the pinned one: alerted, and the pin stays', async () => {
+  const k = await checkpointedLog();
+  const store = openSqliteStore(join(tempDataDir(), 'collector.db'));
+  try {
+    const own = k.log.checkpoints.find((c) => c.size === 50)!;
+    // Records 1..100 without the checkpoint at 50; then the signer changes at 150.
+    assert.deepEqual(await ingestWith(store, k, 1, 100, k.log.checkpoints.filter((c) => c.size === 100)), []);
+    assert.deepEqual(await ingestWith(store, k, 101, 150, [k.resigned(150)]), ['key_changed@150']);
+    // The old key's checkpoint at 50 comes late: a change from the pinned signer, alerted, not pinned.
+    assert.deepEqual(await ingestWith(store, k, 1, 50, [own]), ['key_changed@50']);
+    assert.deepEqual(await ingestWith(store, k, 151, 200, [k.resigned(200)]), []);
+  } finally {
+    await store.close();
+  }
+});
+
+test('the upgrade pins a log whose checkpoints already changed signer to its first signer, so the change is still alerted', async () => {
+  const k = await checkpointedLog();
+  const path = join(tempDataDir(), 'collector.db');
+  let store = openSqliteStore(path);
+  await ingestWith(store, k, 1, 150, [...k.log.checkpoints.filter((c) => c.size <= 100), k.resigned(150)]);
+  await store.close();
+  // As a store from before pinning: no signer kept, and no alert for the change it never noticed.
+  const db = new Database(path);
+  db.exec("ALTER TABLE logs DROP COLUMN key_id; DELETE FROM alerts WHERE kind = 'key_changed'");
+  db.close();
+  store = openSqliteStore(path);
+  try {
+    assert.deepEqual(await ingestWith(store, k, 151, 200, [k.resigned(200)]), ['key_changed@200']);
+  } finally {
+    await store.close();
+  }
+});

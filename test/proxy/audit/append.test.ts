@@ -54,4 +54,36 @@ test('a log reopened with another signing key says so: in its log_open record, i
   assert.match(warnings[0], new RegExp(`the audit signing key \\(${second.keyId}\\) is not the one that signed this log's checkpoints so far \\(${first.keyId}\\)`));
   assert.match(verifyAuditDb(path).problem?.reason ?? '', /the signing key was replaced/);
   assert.equal(verifyAuditDb(path, { trustedKeys: [first.publicKeyDer, second.publicKeyDer] }).problem, undefined);
+
+  // Checkpoints gone (pruned after shipping): the log's signer is still known, from meta.
+  const pruned = new Database(path);
+  pruned.exec('DELETE FROM checkpoints');
+  pruned.close();
+  const log = await openAuditLog({ path, key: first, strict: true, openEntry: { event: 'log_open', ts: new Date().toISOString() }, observer: { warning: (m) => warnings.push(m) } });
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  const reopened = new Database(path, { readonly: true });
+  const last = JSON.parse((reopened.prepare("SELECT body FROM records WHERE event = 'log_open' ORDER BY seq DESC LIMIT 1").get() as { body: string }).body);
+  reopened.close();
+  assert.deepEqual([last.signing_key, last.previous_signing_key], [first.keyId, second.keyId]);
+  assert.equal(warnings.length, 2);
+});
+
+test('a run that finds records no checkpoint covers (a crash before the next one) names them in its log_open', async () => {
+  const dir = tempDataDir();
+  const path = join(dir, 'audit.db');
+  const key = loadSigningKey(dir, {});
+  const open = () => openAuditLog({ path, key, strict: true, checkpointEveryRecords: 5, checkpointEveryMs: 600_000, openEntry: { event: 'log_open', ts: new Date().toISOString() } });
+  let log = await open();
+  for (let i = 0; i < 7; i++) await log.append({ event: 'model_call', ts: new Date().toISOString() });
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  // As a SIGKILL after record 7 would leave it: the checkpoint at 5 is the last (the closing one never came).
+  const db = new Database(path);
+  db.exec('DELETE FROM checkpoints WHERE size > 5');
+  db.close();
+  log = await open();
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  const read = new Database(path, { readonly: true });
+  const opens = (read.prepare("SELECT seq, body FROM records WHERE event = 'log_open' ORDER BY seq").all() as { seq: number; body: string }[]).map((r) => ({ seq: r.seq, ...JSON.parse(r.body) }));
+  read.close();
+  assert.deepEqual(opens.map((o) => [o.seq, o.unsigned_from]), [[1, undefined], [10, 6]]);
 });

@@ -125,3 +125,34 @@ test('verify --collector: intact logs pass; a record deleted before shipping fai
     await collector.close();
   }
 });
+
+test('verify --collector: a log whose signing key was rotated fails on its key_changed alert, and passes with both keys given', { timeout: 60_000 }, async () => {
+  const collector = await startCollector();
+  try {
+    const path = join(tempDataDir(), 'audit.db');
+    const [first, second] = [loadSigningKey(tempDataDir(), {}), loadSigningKey(tempDataDir(), {})];
+    for (const key of [first, second]) {
+      const log = await openAuditLog({ path, key, strict: true, openEntry: { event: 'log_open', ts: new Date().toISOString() } });
+      for (let i = 0; i < 3; i++) await log.append({ event: 'model_call', ts: new Date().toISOString(), n: i });
+      await log.close({ event: 'log_close', ts: new Date().toISOString() });
+    }
+    const conn = new Database(path);
+    const logId = (conn.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string }).value;
+    let through = 0;
+    const shipper = startShipper({ db: conn, logId, url: collector.url, token: TOKEN, report: (e) => e.type === 'shipped' && (through = e.through) });
+    await waitFor(() => through >= 10, 10_000, 'shipping');
+    await shipper.stop(0);
+    conn.close();
+    const alone = await warden('audit', 'verify', '--collector', collector.url, '--token', TOKEN);
+    assert.equal(alone.code, 1);
+    assert.match(alone.err, new RegExp(`${logId}: seq 10: integrity alert key_changed: the checkpoint at size 10 is signed by key ${second.keyId}, not by key ${first.keyId}`));
+    const [a, b] = [first, second].map((k) => k.publicKeyDer.toString('base64'));
+    const both = await warden('audit', 'verify', '--collector', collector.url, '--token', TOKEN, '--key', a, '--key', b);
+    assert.equal(both.code, 0, both.err);
+    assert.match(both.out, /seq 10: key_changed, settled \(both keys trusted\)/);
+    assert.match(both.out, /ok: 10 records, 2 checkpoints verified/);
+    assert.equal((await warden('audit', 'verify', '--collector', collector.url, '--token', TOKEN, '--key', a)).code, 1, 'the second key is not trusted');
+  } finally {
+    await collector.close();
+  }
+});

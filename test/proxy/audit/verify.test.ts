@@ -9,13 +9,14 @@ import Database from 'better-sqlite3';
 import { openAuditLog } from '../../../proxy/audit/audit-log.ts';
 import { canonicalize } from '../../../proxy/audit/canonical-json.ts';
 import { leafHash, rootOf } from '../../../proxy/audit/merkle.ts';
-import { loadSigningKey, signCheckpoint } from '../../../proxy/audit/signing.ts';
+import { loadSigningKey, signCheckpoint, type SigningKey } from '../../../proxy/audit/signing.ts';
 import { tempDataDir, WARDEN_BIN } from '../../helpers/warden.ts';
 
 const RECORDS = 30;
 let original: string;
 let heldCheckpoint: string;
 let ownKey: string;
+let ownKeyId: string;
 
 function verify(db: string, ...extra: string[]) {
   const r = spawnSync(process.execPath, [WARDEN_BIN, 'audit', 'verify', '--db', db, ...extra], { encoding: 'utf8', timeout: 30_000 });
@@ -27,6 +28,7 @@ before(async () => {
   original = join(dir, 'audit.db');
   const key = loadSigningKey(dir, {});
   ownKey = key.publicKeyDer.toString('base64');
+  ownKeyId = key.keyId;
   const log = await openAuditLog({
     path: original, key, strict: true, checkpointEveryRecords: 10,
     openEntry: { event: 'log_open', ts: new Date().toISOString(), agent: { id: 'a', version: '1' } },
@@ -142,11 +144,13 @@ test('a forged checkpoint signature → exit 1; a missing database → exit 2', 
   assert.equal(verify('/nonexistent/audit.db').code, 2);
 });
 
-test('a tail rewritten and signed with another key (the rewriter lacks the log\'s) → exit 1 at its checkpoint, unless both keys are trusted', () => {
-  const otherKey = loadSigningKey(tempDataDir(), {});
-  const other = otherKey.publicKeyDer.toString('base64');
-  const path = tampered('resigned', (db) => {
-    // Records 21..30 rewritten consistently from record 20's leaf, and the checkpoint at 30 signed anew.
+/**
+ * A copy of the log with records 21..30 rewritten consistently from record 20's leaf (record 25
+ * forged), and its checkpoints at `sizes` signed anew by `key` over the new roots: what someone who
+ * can write the file but lacks the log's key can make.
+ */
+function resignedTail(name: string, key: SigningKey, sizes: number[]): string {
+  return tampered(name, (db) => {
     let prev = (db.prepare('SELECT leaf FROM records WHERE seq = 20').get() as { leaf: Buffer }).leaf.toString('hex');
     for (const row of db.prepare('SELECT seq, body FROM records WHERE seq > 20 ORDER BY seq').all() as { seq: number; body: string }[]) {
       const body = canonicalize({ ...JSON.parse(row.body), ...(row.seq === 25 ? { text: 'forged' } : {}), prev_hash: prev });
@@ -155,22 +159,42 @@ test('a tail rewritten and signed with another key (the rewriter lacks the log\'
       prev = leaf.toString('hex');
     }
     const leaves = (db.prepare('SELECT leaf FROM records ORDER BY seq').all() as { leaf: Buffer }[]).map((r) => r.leaf);
-    const cp = signCheckpoint(otherKey, { log_id: JSON.parse(db.prepare('SELECT body FROM records WHERE seq = 1').pluck().get() as string).log_id, size: 30, root: rootOf(leaves).toString('hex'), ts: new Date().toISOString() });
-    db.prepare('UPDATE checkpoints SET root = ?, body = ? WHERE size = 30').run(Buffer.from(cp.root, 'hex'), canonicalize(cp));
+    const logId = JSON.parse(db.prepare('SELECT body FROM records WHERE seq = 1').pluck().get() as string).log_id;
+    for (const size of sizes) {
+      const cp = signCheckpoint(key, { log_id: logId, size, root: rootOf(leaves.slice(0, size)).toString('hex'), ts: new Date().toISOString() });
+      db.prepare('UPDATE checkpoints SET root = ?, body = ? WHERE size = ?').run(Buffer.from(cp.root, 'hex'), canonicalize(cp), size);
+    }
   });
+}
+
+test('a tail rewritten and signed with another key (the rewriter lacks the log\'s) → exit 1 at its checkpoint, even with both keys trusted', () => {
+  const otherKey = loadSigningKey(tempDataDir(), {});
+  const other = otherKey.publicKeyDer.toString('base64');
+  const path = resignedTail('resigned', otherKey, [30]);
   const r = verify(path);
   assert.equal(r.code, 1);
   assert.match(r.err, new RegExp(`: seq 30: the checkpoint at size 30 is signed by key ${otherKey.keyId}, but the log's earlier checkpoints by key [0-9a-f]{32} \\(the signing key was replaced`));
-  // The log's own key alone: the other is not trusted. Both (a rotation the operator vouches for): intact.
+  // The log's own key alone: the other is not trusted. Both: still not this run's key, which its
+  // log_open names (a rotation is a new run with a log_open of its own: test/proxy/audit/append.test.ts).
   const own = verify(path, '--key', ownKey);
   assert.equal(own.code, 1);
   assert.match(own.err, new RegExp(`: seq 30: the checkpoint at size 30 is signed by key ${otherKey.keyId}, which is not one of the keys given to trust`));
   const keys = join(tempDataDir(), 'trusted.keys');
   writeFileSync(keys, `# the audit keys of this fleet\n${ownKey}\n${other}\n`);
   const both = verify(path, '--key', keys);
-  assert.equal(both.code, 0, both.err);
+  assert.equal(both.code, 1);
+  assert.match(both.err, new RegExp(`: seq 30: the checkpoint at size 30 is signed by key ${otherKey.keyId}, but the log_open of its run \\(record 1\\) names key ${ownKeyId}`));
   // And the intact log verifies against its own key, but not against a stranger's.
   assert.equal(verify(original, '--key', ownKey).code, 0);
   assert.match(verify(original, '--key', other).err, /: seq 10: the checkpoint at size 10 is signed by key [0-9a-f]{32}, which is not one of the keys given to trust/);
   assert.equal(verify(original, '--key', 'not-a-key').code, 2);
+});
+
+test('every checkpoint re-signed with another key, after a tail rewrite → the key the run\'s log_open names gives it away', () => {
+  const otherKey = loadSigningKey(tempDataDir(), {});
+  const path = resignedTail('all-resigned', otherKey, [10, 20, 30]);
+  // One signer throughout, every root and link consistent: only the log_open at seq 1 still names the log's key.
+  const r = verify(path);
+  assert.equal(r.code, 1);
+  assert.match(r.err, new RegExp(`: seq 10: the checkpoint at size 10 is signed by key ${otherKey.keyId}, but the log_open of its run \\(record 1\\) names key [0-9a-f]{32}`));
 });
