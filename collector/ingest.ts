@@ -8,6 +8,8 @@ import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
 
 const ZERO = '0'.repeat(64);
+// Leaves read at a time when a filled gap lets the Merkle frontier catch up.
+const CATCH_UP_PAGE = 10_000;
 
 /** A batch as the shipper sends it: records as their exact canonical text, in seq order. */
 export interface IngestBatch {
@@ -62,16 +64,14 @@ export interface IngestTx {
   leafAt(logId: string, seq: number): Promise<Buffer | undefined>;
   /** Leaves 1..size in order (the rare path: a checkpoint for a size the batch did not end at). */
   leaves(logId: string, size: number): Promise<Buffer[]>;
-  /** Leaves after..through in seq order, with their seqs (filling a gap: what the frontier has not taken). */
-  leavesAfter(logId: string, after: number, through: number): Promise<{ seq: number; leaf: Buffer }[]>;
-  /** How many records are held in after+1..through. */
-  countRecords(logId: string, after: number, through: number): Promise<number>;
+  /** Up to `limit` leaves after..through in seq order, with their seqs (filling a gap: what the frontier has not taken). */
+  leavesAfter(logId: string, after: number, through: number, limit: number): Promise<{ seq: number; leaf: Buffer }[]>;
   /** The prev_hash of the record held at `seq`, if one is. */
   prevHashAt(logId: string, seq: number): Promise<string | undefined>;
   /** Roots of the checkpoints held for sizes after+1..through. */
   checkpointRoots(logId: string, after: number, through: number): Promise<Map<number, string>>;
-  /** Marks the log's open gap alerts resolved: every record they said was missing has arrived. */
-  resolveGaps(logId: string): Promise<void>;
+  /** Marks resolved the log's open gap alerts at seqs up to through+1: every record they said was missing is held. */
+  resolveGaps(logId: string, through: number): Promise<void>;
   insertRecord(r: StoredRecord, fleet: string): Promise<void>;
   insertCheckpoint(logId: string, cp: Checkpoint): Promise<boolean>;
   /** The root of the checkpoint held for that size, if one is. */
@@ -211,38 +211,56 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
    * A record for a seq the log has a hole at: sent again after the sidecar dead-lettered its batch
    * (a collector since mended). Stored like any record, and checked against both neighbours it has.
    */
+  // Leaves of the records this batch filled holes with, by seq: a run of them links among itself
+  // without a query, and only its ends are checked against what the store holds.
+  const fills = new Map<number, string>();
+
   async function fill(seq: number, parsed: Record<string, any>, body: string, leaf: Buffer): Promise<void> {
     let verified = await wellFormed(seq, parsed, body);
-    const prev = seq === 1 ? ZERO : (await tx.leafAt(logId, seq - 1))?.toString('hex');
+    const prev = seq === 1 ? ZERO : fills.get(seq - 1) ?? (await tx.leafAt(logId, seq - 1))?.toString('hex');
     if (prev === undefined) verified = false; // still a hole before it
     else if (parsed.prev_hash !== prev) {
       verified = false;
       await raise({ logId, seq, kind: 'chain_break', detail: `record ${seq}, which came late to fill a gap, does not link to record ${seq - 1}` });
     }
-    const next = await tx.prevHashAt(logId, seq + 1);
-    if (next !== undefined && next !== leaf.toString('hex')) {
-      await raise({ logId, seq: seq + 1, kind: 'chain_break', detail: `record ${seq + 1}'s prev_hash does not link to record ${seq}, which came late to fill a gap` });
-    }
     await tx.insertRecord({ logId, seq, ts: String(parsed.ts ?? ''), event: String(parsed.event ?? ''), leaf, body, parsed, verified }, fleet);
+    fills.set(seq, leaf.toString('hex'));
     stored++;
     filled++;
   }
 
-  /**
-   * Once no hole is left, the frontier takes the leaves it stopped short of and every checkpoint held
-   * past where it stopped (those came while roots could not be computed) is checked at last.
-   */
-  async function catchUp(): Promise<void> {
-    if (await tx.countRecords(logId, frontier.size, head.size) !== head.size - frontier.size) return;
-    const roots = await tx.checkpointRoots(logId, frontier.size, head.size);
-    for (const { leaf } of await tx.leavesAfter(logId, frontier.size, head.size)) {
-      frontier.append(leaf);
-      const signed = roots.get(frontier.size);
-      if (signed !== undefined && signed !== frontier.root().toString('hex')) {
-        await raise({ logId, seq: frontier.size, kind: 'root_mismatch', detail: `the signed root at size ${frontier.size} does not match the records held, now that the gap before it is filled (the log was rewritten)` });
+  /** The records held just after each run of fills must link to its last one. */
+  async function checkFillEnds(): Promise<void> {
+    for (const [seq, leaf] of fills) {
+      if (fills.has(seq + 1)) continue;
+      const next = await tx.prevHashAt(logId, seq + 1);
+      if (next !== undefined && next !== leaf) {
+        await raise({ logId, seq: seq + 1, kind: 'chain_break', detail: `record ${seq + 1}'s prev_hash does not link to record ${seq}, which came late to fill a gap` });
       }
     }
-    await tx.resolveGaps(logId);
+  }
+
+  /**
+   * The frontier takes the leaves it stopped short of, as far as they now run without a hole (a page
+   * at a time), and checks each checkpoint held on the way (those came while roots could not be
+   * computed); every gap alert whose records are now all held is resolved.
+   */
+  async function catchUp(): Promise<void> {
+    const from = frontier.size;
+    for (;;) {
+      const page = await tx.leavesAfter(logId, frontier.size, head.size, CATCH_UP_PAGE);
+      const roots = page.length > 0 ? await tx.checkpointRoots(logId, frontier.size, page[page.length - 1].seq) : new Map<number, string>();
+      for (const { seq, leaf } of page) {
+        if (seq !== frontier.size + 1) break;
+        frontier.append(leaf);
+        const signed = roots.get(frontier.size);
+        if (signed !== undefined && signed !== frontier.root().toString('hex')) {
+          await raise({ logId, seq: frontier.size, kind: 'root_mismatch', detail: `the signed root at size ${frontier.size} does not match the records held, now that the gap before it is filled (the log was rewritten)` });
+        }
+      }
+      if (page.length < CATCH_UP_PAGE || frontier.size !== page[page.length - 1].seq) break;
+    }
+    if (frontier.size > from) await tx.resolveGaps(logId, frontier.size);
   }
 
   const sizeBefore = head.size;
@@ -292,7 +310,10 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   for (const cp of pending) {
     await raise({ logId, seq: cp.size, kind: 'checkpoint_ahead', detail: `a checkpoint at size ${cp.size} came before the records it covers (${head.size} held): not kept` });
   }
-  if (filled > 0 && frontier.size < head.size) await catchUp();
+  if (filled > 0) {
+    await checkFillEnds();
+    if (frontier.size < head.size) await catchUp();
+  }
   head.frontier = frontier.serialize();
   await tx.saveHead(head);
   return { committedThrough: head.size, stored, filled, duplicates, alerts };

@@ -75,13 +75,9 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
       await flush();
       return (await c.query('SELECT leaf FROM records WHERE log_id = $1 AND seq <= $2 ORDER BY seq', [logId, size])).rows.map((r) => r.leaf);
     },
-    async leavesAfter(logId, after, through) {
+    async leavesAfter(logId, after, through, limit) {
       await flush();
-      return (await c.query('SELECT seq, leaf FROM records WHERE log_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq', [logId, after, through])).rows;
-    },
-    async countRecords(logId, after, through) {
-      await flush();
-      return Number((await c.query('SELECT count(*) AS n FROM records WHERE log_id = $1 AND seq > $2 AND seq <= $3', [logId, after, through])).rows[0].n);
+      return (await c.query('SELECT seq, leaf FROM records WHERE log_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4', [logId, after, through, limit])).rows;
     },
     async prevHashAt(logId, seq) {
       await flush();
@@ -92,8 +88,8 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
       const rows = (await c.query('SELECT size, root FROM checkpoints WHERE log_id = $1 AND size > $2 AND size <= $3', [logId, after, through])).rows;
       return new Map(rows.map((r) => [Number(r.size), r.root as string]));
     },
-    async resolveGaps(logId) {
-      await c.query("UPDATE alerts SET resolved_at = $2 WHERE log_id = $1 AND kind = 'gap' AND resolved_at IS NULL", [logId, new Date().toISOString()]);
+    async resolveGaps(logId, through) {
+      await c.query("UPDATE alerts SET resolved_at = $2 WHERE log_id = $1 AND kind = 'gap' AND seq <= $3 AND resolved_at IS NULL", [logId, new Date().toISOString(), through + 1]);
     },
     async insertRecord(r) {
       // The facts' strings are already as PostgreSQL text keeps them (record-facts.ts); ts and event,

@@ -140,11 +140,10 @@ export function openSqliteStore(path: string): CollectorStore {
     head: db.prepare('SELECT log_id, size, head_leaf, frontier, checkpoint_size, fleet, key_id FROM logs WHERE log_id = ?'),
     leafAt: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq = ?'),
     leaves: db.prepare('SELECT leaf FROM records WHERE log_id = ? AND seq <= ? ORDER BY seq'),
-    leavesAfter: db.prepare('SELECT seq, leaf FROM records WHERE log_id = ? AND seq > ? AND seq <= ? ORDER BY seq'),
-    countRecords: db.prepare('SELECT count(*) AS n FROM records WHERE log_id = ? AND seq > ? AND seq <= ?'),
+    leavesAfter: db.prepare('SELECT seq, leaf FROM records WHERE log_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
     bodyAt: db.prepare('SELECT body FROM records WHERE log_id = ? AND seq = ?'),
     checkpointRoots: db.prepare('SELECT size, root FROM checkpoints WHERE log_id = ? AND size > ? AND size <= ?'),
-    resolveGaps: db.prepare("UPDATE alerts SET resolved_at = ? WHERE log_id = ? AND kind = 'gap' AND resolved_at IS NULL"),
+    resolveGaps: db.prepare("UPDATE alerts SET resolved_at = ? WHERE log_id = ? AND kind = 'gap' AND seq <= ? AND resolved_at IS NULL"),
     insertRecord: db.prepare(`INSERT INTO records (log_id, seq, ts, event, agent_id, agent_version, session, task, model, status,
       input_tokens, output_tokens, cost_usd, price_source, latency_ms, tool, error, verified, leaf, body, fleet, received_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -185,11 +184,8 @@ export function openSqliteStore(path: string): CollectorStore {
     async leaves(logId, size) {
       return (q.leaves.all(logId, size) as { leaf: Buffer }[]).map((r) => r.leaf);
     },
-    async leavesAfter(logId, after, through) {
-      return q.leavesAfter.all(logId, after, through) as { seq: number; leaf: Buffer }[];
-    },
-    async countRecords(logId, after, through) {
-      return (q.countRecords.get(logId, after, through) as { n: number }).n;
+    async leavesAfter(logId, after, through, limit) {
+      return q.leavesAfter.all(logId, after, through, limit) as { seq: number; leaf: Buffer }[];
     },
     async prevHashAt(logId, seq) {
       const row = q.bodyAt.get(logId, seq) as { body: string } | undefined;
@@ -198,8 +194,8 @@ export function openSqliteStore(path: string): CollectorStore {
     async checkpointRoots(logId, after, through) {
       return new Map((q.checkpointRoots.all(logId, after, through) as { size: number; root: string }[]).map((r) => [r.size, r.root]));
     },
-    async resolveGaps(logId) {
-      q.resolveGaps.run(new Date().toISOString(), logId);
+    async resolveGaps(logId, through) {
+      q.resolveGaps.run(new Date().toISOString(), logId, through + 1);
     },
     async insertRecord(r, fleet) {
       const f = recordFacts(r.parsed, pricesOfBatch);

@@ -36,7 +36,7 @@ export function status(deps: AdminDeps): Record<string, unknown> {
   const reload = deps.lastReload();
   if (reload && !reload.ok) reasons.push(`policy reload failed at ${reload.at.toISOString()}; still serving the last good policy: ${reload.problems.join('; ')}`);
   const audit = ctx.audit?.stats();
-  if (audit?.deadLettered) reasons.push(`${audit.deadLettered} audit batch(es) rejected by the collector are in the dead_letters table`);
+  if (audit?.deadLettered) reasons.push(`${audit.deadLettered} audit batch(es) rejected by the collector are in the dead_letters table (once the collector is mended, \`warden audit reship\` sends them again)`);
   if (audit?.shipFailure) reasons.push(`audit shipping is failing (${audit.shipFailure}); ${audit.unshipped ?? 'some'} records wait locally`);
   if (audit?.space && audit.space.level !== 'ok') reasons.push(audit.space.reason!);
   const evals = evalsHealth(ctx.services.pacts);

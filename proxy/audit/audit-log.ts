@@ -28,7 +28,7 @@ export interface AuditStats {
   pending: number;
   /** Records not yet acknowledged by the collector (when shipping). */
   unshipped?: number;
-  /** Batches the collector rejected, kept in the dead_letters table. */
+  /** Batches the collector rejected, kept in the dead_letters table (this run's and earlier ones' not yet sent again). */
   deadLettered: number;
   /** The last shipping failure, cleared by the next success. */
   shipFailure?: string;
@@ -170,6 +170,9 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
           opts.observer?.space?.(msg.report, previous);
           return;
         }
+        case 'dead-letters':
+          stats.deadLettered = msg.count;
+          return;
         case 'pruned':
           stats.pruned += msg.records;
           opts.observer?.pruned?.(msg.records);
@@ -183,8 +186,8 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
             stats.shipFailure = undefined;
             opts.observer?.shipped?.(msg.event.unshipped);
           } else {
-            if (msg.event.reason === 'rejected') stats.deadLettered++;
-            stats.shipFailure = `${msg.event.reason}: ${msg.event.detail}`;
+            // A refused batch is not shipping failing: it is kept in dead_letters (counted apart), and shipping goes on.
+            if (msg.event.reason !== 'rejected') stats.shipFailure = `${msg.event.reason}: ${msg.event.detail}`;
             opts.observer?.shipFailed?.(msg.event.reason, msg.event.detail);
           }
           return;

@@ -44,13 +44,18 @@ export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome
     // A batch of checkpoints alone was kept as the empty range just past the records it followed.
     if (first > last) {
       const batch = { first, last, records: [], checkpoints: readCheckpoints(last, last) };
+      if (batch.checkpoints.length === 0) return outcome('refused', `the checkpoint at ${last} is no longer in the local log`);
       const answer = await send(batch);
-      return answer.ok ? outcome('delivered', 'the collector took it') : outcome('refused', answer.detail);
+      // Held only if the collector raised nothing about it (one ahead of its records is not kept).
+      return answer.ok && answer.alerts === 0 ? outcome('delivered', 'the collector took it')
+        : outcome('refused', answer.ok ? `the collector raised ${answer.alerts} integrity alerts about it: see its /v1/alerts` : answer.detail);
     }
     let from = first;
     while (from <= last) {
       const batch = nextBatch(from, last);
       if (batch.records.length === 0) return outcome('refused', `records ${from}..${last} are no longer in the local log`);
+      // The refused batch also carried the checkpoint taken just before its records, if there was one.
+      if (from === first) batch.checkpoints = [...readCheckpoints(first - 1, first - 1), ...batch.checkpoints];
       const answer = await send(batch);
       if (!answer.ok) return outcome('refused', answer.detail);
       from = batch.last + 1;
@@ -80,7 +85,7 @@ export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome
   }
 
   /** One batch; ok only when the collector took every record of it (stored now, or held already). */
-  async function send(batch: Batch): Promise<{ ok: true } | { ok: false; detail: string }> {
+  async function send(batch: Batch): Promise<{ ok: true; alerts: number } | { ok: false; detail: string }> {
     let res: Response;
     try {
       res = await postBatch(o.url, o.token, o.logId, batch, o.requestTimeoutMs ?? 30_000);
@@ -99,6 +104,6 @@ export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome
     if (taken !== batch.records.length) {
       return { ok: false, detail: `the collector took ${Number.isFinite(taken) ? taken : 'none'} of records ${batch.first}..${batch.last} (${String(answer.alerts ?? 0)} integrity alerts: see its /v1/alerts)` };
     }
-    return { ok: true };
+    return { ok: true, alerts: Number(answer.alerts) || 0 };
   }
 }

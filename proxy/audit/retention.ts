@@ -45,8 +45,10 @@ export function pruneShipped(db: Db, o: PruneOptions): number {
   const setMeta = db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
   db.transaction(() => {
     db.prepare('DELETE FROM records WHERE seq <= ?').run(through);
-    // A checkpoint over the pruned prefix can no longer be recomputed here; the collector has it.
-    db.prepare('DELETE FROM checkpoints WHERE size <= ? AND size <= ?').run(through, checkpointsShipped);
+    // A checkpoint over the pruned prefix can no longer be recomputed here; the collector has it. Not
+    // one a refused batch carried (at the size just before its records, or alone): reship sends it.
+    const keepFrom = refused === null ? Number.MAX_SAFE_INTEGER : refused - 1;
+    db.prepare('DELETE FROM checkpoints WHERE size <= ? AND size <= ? AND size < ?').run(through, checkpointsShipped, keepFrom);
     setMeta.run('pruned_frontier', frontier.serialize());
     setMeta.run('pruned_head', head!.toString('hex'));
   })();

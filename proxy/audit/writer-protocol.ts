@@ -57,6 +57,7 @@ export type FromWriter =
   | { type: 'checkpoint'; size: number }
   | { type: 'space'; report: SpaceReport }
   | { type: 'pruned'; records: number }
+  | { type: 'dead-letters'; count: number }
   | { type: 'warning'; message: string }
   | { type: 'ship'; event: ShipperEvent }
   | { type: 'closed' };

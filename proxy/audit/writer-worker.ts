@@ -131,8 +131,20 @@ function watchSpace(measureVolume: boolean): void {
 const PRUNE_BATCH = 5_000;
 const PRUNE_BUDGET_MS = 100;
 
+const countDeadLetters = db.prepare('SELECT count(*) AS n FROM dead_letters').pluck();
+let deadLetters: number | undefined;
+
+/** Tells the sidecar how many refused batches wait in dead_letters: earlier runs' too, and none once `warden audit reship` cleared them. */
+function watchDeadLetters(): void {
+  const count = countDeadLetters.get() as number;
+  if (count === deadLetters) return;
+  deadLetters = count;
+  post({ type: 'dead-letters', count });
+}
+
 /** Once a second: prune what the collector holds and retention lets go, and measure the volume. */
 function housekeeping(): void {
+  watchDeadLetters();
   if (config.collector) {
     const started = performance.now();
     let pruned = 0;
@@ -247,10 +259,17 @@ queue.push({
 });
 flush();
 post({ type: 'ready', logId, size: frontier.size, checkpointed });
+watchDeadLetters();
 if (rotated) {
   post({ type: 'warning', message: `the audit signing key (${key.keyId}) is not the one that signed this log's checkpoints so far (${previousKeyId}): verifiers and the collector will report the change (key_changed) unless both keys are trusted (warden audit verify --key)` });
 }
 watchSpace(true);
 if (config.collector) {
-  shipper = startShipper({ db, logId, url: config.collector.url, token: config.collector.token, report: (event) => post({ type: 'ship', event }) });
+  shipper = startShipper({
+    db, logId, url: config.collector.url, token: config.collector.token,
+    report: (event) => {
+      post({ type: 'ship', event });
+      if (event.type === 'ship-failed' && event.reason === 'rejected') watchDeadLetters();
+    },
+  });
 }

@@ -128,9 +128,20 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
   if (sub === 'reship') {
     const url = f.collector ?? process.env.WARDEN_COLLECTOR_URL;
     if (!url) throw new UsageError('audit reship needs --collector URL (or WARDEN_COLLECTOR_URL)');
-    const db = openAuditDb(dbPath(f.db));
+    const path = dbPath(f.db);
+    // Read-only first: opening for writing would give any SQLite file an audit log's tables.
+    const probe = openAuditDb(path, { readonly: true });
+    let logId: string | undefined;
     try {
-      const logId = getMeta(db, 'log_id') ?? '';
+      logId = getMeta(probe, 'log_id');
+    } catch {
+      logId = undefined;
+    } finally {
+      probe.close();
+    }
+    if (!logId) throw new UsageError(`${path} is not a Warden audit log (it has no log_id)`);
+    const db = openAuditDb(path);
+    try {
       const outcomes = await reshipDeadLetters({ db, logId, url, token: f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '' });
       if (outcomes.length === 0) stdout.write('no dead-lettered batches: the collector has been sent everything\n');
       for (const o of outcomes) {

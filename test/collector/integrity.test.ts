@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openAuditLog } from '../../proxy/audit/audit-log.ts';
+import { reshipDeadLetters } from '../../proxy/audit/reship.ts';
 import { pruneShipped } from '../../proxy/audit/retention.ts';
 import { startShipper, type ShipperEvent } from '../../proxy/audit/shipper.ts';
 import { loadSigningKey, signCheckpoint } from '../../proxy/audit/signing.ts';
-import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
+import { collectorFront, startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
 import { tempDataDir, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
 
 let original: string;
@@ -343,20 +344,8 @@ test('after a gap, a second, different checkpoint for the size held is still a r
 
 test('a batch dead-lettered by a collector since mended: `warden audit reship` sends it again, the gap fills and its alert resolves', async () => {
   // A collector that refuses records 11..20 as malformed for a while (a bug since fixed) and takes the rest.
-  let refusing = true;
-  const front = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks);
-      const sent = JSON.parse(gunzipSync(body).toString('utf8'));
-      if (refusing && sent.first_seq <= 11 && 11 <= sent.last_seq) return res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"malformed"}}');
-      const answer = await fetch(`${collector.url}/v1/ingest`, { method: 'POST', headers: req.headers as Record<string, string>, body });
-      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
-    });
-  }).listen(0, '127.0.0.1');
-  await new Promise((r) => front.once('listening', r));
-  const frontUrl = `http://127.0.0.1:${(front.address() as { port: number }).port}`;
+  const front = await collectorFront(collector.url, (batch) => batch.first_seq <= 11 && 11 <= batch.last_seq);
+  const frontUrl = front.url;
   const path = await fresh();
   try {
     const { dead } = await shipUntil(path, frontUrl, deliveredThrough(30), { maxRecords: 10 });
@@ -370,7 +359,7 @@ test('a batch dead-lettered by a collector since mended: `warden audit reship` s
     const refused = await cli('reship', '--db', path, '--collector', frontUrl, '--token', TOKEN);
     assert.equal(refused.status, 1, refused.stderr);
     assert.match(refused.stderr, /records 11\.\.20: refused: HTTP 400/);
-    refusing = false;
+    front.refusing = false;
     const r = await cli('reship', '--db', path, '--collector', frontUrl, '--token', TOKEN);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /records 11\.\.20: delivered: the collector holds them all/);
@@ -388,4 +377,28 @@ test('a batch dead-lettered by a collector since mended: `warden audit reship` s
   } finally {
     front.close();
   }
+});
+
+test('reship sends the checkpoints a refused batch carried (the one just before its records, or one alone), which pruning keeps till then', async () => {
+  const path = await fresh();
+  const log = byHand(path);
+  // The collector holds records 1..30 but none of the log's checkpoints (10, 20, 30): the batch of
+  // 11..20 (with the checkpoint at 10, taken after 1..10 went) and one of the checkpoint at 30 alone were refused.
+  assert.equal(await log.post(1, 10, []), 200);
+  assert.equal(await log.post(11, 20, [log.at(20)]), 200);
+  assert.equal(await log.post(21, 30, []), 200);
+  const db = new Database(path);
+  db.prepare("INSERT INTO meta(key, value) VALUES ('shipped_through', '30'), ('checkpoints_shipped_through', '30')").run();
+  db.prepare("INSERT INTO dead_letters (first_seq, last_seq, status, response, at) VALUES (11, 20, 400, '{}', ''), (31, 30, 400, '{}', '')").run();
+  // Everything is shipped and old enough; the refused records and those checkpoints must stay.
+  pruneShipped(db, { before: new Date(Date.now() + 86_400_000).toISOString() });
+  assert.deepEqual(db.prepare('SELECT size FROM checkpoints ORDER BY size').pluck().all(), [10, 20, 30]);
+  const logId = log.logId;
+  const outcomes = await reshipDeadLetters({ db, logId, url: collector.url, token: TOKEN });
+  db.close();
+  assert.deepEqual(outcomes.map((o) => [o.first, o.last, o.result]), [[11, 20, 'delivered'], [31, 30, 'delivered']]);
+  const held = (await (await fetch(`${collector.url}/v1/logs/${encodeURIComponent(logId)}/export`, { headers: { authorization: `Bearer ${TOKEN}` } })).text())
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.checkpoint).map((l) => l.checkpoint.size);
+  assert.deepEqual(held, [10, 20, 30]);
+  assert.deepEqual(await alertsFor(path), []);
 });

@@ -1,6 +1,6 @@
 // A checkpoint carries its own public key, so its signature alone proves only that someone signed it.
 // The collector pins each log's signer and raises a key_changed alert when another key signs, once a
-// change; a store from before pinning takes each log's signer from its latest checkpoint on upgrade.
+// change; a store from before pinning takes each log's signer from its earliest checkpoint on upgrade.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,7 +20,7 @@ test('SQLite store: a log signed by another key → one key_changed alert a chan
   }
 });
 
-test('SQLite store from before key pinning: the upgrade pins each log to its latest checkpoint\'s signer', async () => {
+test('SQLite store from before key pinning: the upgrade pins each log to its checkpoints\' signer', async () => {
   const k = await checkpointedLog();
   const path = join(tempDataDir(), 'collector.db');
   let store = openSqliteStore(path);

@@ -83,6 +83,16 @@ export async function assertGapHeals(store: CollectorStore): Promise<void> {
   const again = await store.ingest(batchOf(k.log, 51, 100), FLEET);
   assert.deepEqual([again.stored, again.duplicates, again.alerts.length], [0, 50, 0]);
 
+  // Two holes: filling the first resolves its alert and checks the checkpoints up to the second.
+  const h = await checkpointedLog();
+  assert.deepEqual(await ingestWith(store, h, 1, 50), []);
+  assert.deepEqual(await ingestWith(store, h, 71, 120, [h.forged(100)]), ['gap@71']);
+  assert.deepEqual(await ingestWith(store, h, 141, 202), ['gap@141']);
+  assert.deepEqual(await ingestWith(store, h, 51, 70), ['root_mismatch@100']);
+  assert.deepEqual(await alertsOf(store, h.log.logId), ['gap@71 (resolved)', 'gap@141', 'root_mismatch@100']);
+  assert.deepEqual(await ingestWith(store, h, 121, 140), []);
+  assert.deepEqual(await alertsOf(store, h.log.logId), ['gap@71 (resolved)', 'gap@141 (resolved)', 'root_mismatch@100']);
+
   // The checkpoints that came while the gap was open are checked once it fills: a forged root shows.
   const f = await checkpointedLog();
   assert.deepEqual(await ingestWith(store, f, 1, 50), []);

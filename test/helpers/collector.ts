@@ -1,7 +1,8 @@
 // A collector in this process on a loopback port, over a SQLite store in a temporary directory.
 import { once } from 'node:events';
 import { join } from 'node:path';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import pino from 'pino';
 import { request } from 'undici';
 import { createCollectorServer } from '../../collector/server.ts';
@@ -71,4 +72,30 @@ export async function startCollector(path = join(tempDataDir(), 'collector.db'),
       await store.close();
     },
   };
+}
+
+export interface CollectorFront {
+  url: string;
+  /** While true, every batch `refuses` picks is answered 400 (malformed) instead of reaching the collector. */
+  refusing: boolean;
+  close(): void;
+}
+
+/** A stand-in in front of `collectorUrl` that refuses the batches `refuses` picks (a collector bug, since fixed) and forwards the rest. */
+export async function collectorFront(collectorUrl: string, refuses: (batch: { first_seq: number; last_seq: number }) => boolean = () => true): Promise<CollectorFront> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      if (front.refusing && refuses(JSON.parse(gunzipSync(body).toString('utf8')))) {
+        return res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"malformed"}}');
+      }
+      const answer = await fetch(`${collectorUrl}/v1/ingest`, { method: 'POST', headers: req.headers as Record<string, string>, body });
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
+    });
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const front: CollectorFront = { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, refusing: true, close: () => server.close() };
+  return front;
 }
