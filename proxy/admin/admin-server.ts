@@ -108,6 +108,8 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
       const result = await deps.reload();
       return json(res, result.ok ? 200 : 422, { ok: result.ok, problems: result.ok ? undefined : result.problems });
     }
+    case 'POST /audit/reship':
+      return reshipRoute(deps, req, res);
     default:
       if (url.pathname.startsWith('/memory/')) return memoryRoute(deps, req, url, res);
       if (url.pathname === '/evals' || url.pathname.startsWith('/evals/')) {
@@ -120,6 +122,18 @@ async function route(deps: AdminDeps, req: IncomingMessage, res: ServerResponse)
   }
 }
 
+/** Whether the request carries the admin token; if not, the refusal (401, or 403 with none configured) has been sent. */
+function admitted(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): boolean {
+  try {
+    admitReviewer(deps.adminAuth!, req.headers, res, deps.ctx.metrics);
+    return true;
+  } catch (err) {
+    if (!(err instanceof WardenError)) throw err;
+    json(res, err.status, adminErrorBody(err));
+    return false;
+  }
+}
+
 /**
  * A session's context memory: GET lists it (or searches it with ?q=), DELETE erases it (a person's
  * right to erasure: gone from the store and from recall at once; admin token required).
@@ -128,14 +142,7 @@ function memoryRoute(deps: AdminDeps, req: IncomingMessage, url: URL, res: Serve
   const method = req.method ?? 'GET';
   // Erasure destroys data, so it takes the admin token like any other decision; the agent shares
   // this loopback in an ECS task and must not be able to erase what it was told. Reads stay open.
-  if (method === 'DELETE') {
-    try {
-      admitReviewer(deps.adminAuth!, req.headers, res, deps.ctx.metrics);
-    } catch (err) {
-      if (err instanceof WardenError) return json(res, err.status, adminErrorBody(err));
-      throw err;
-    }
-  }
+  if (method === 'DELETE' && !admitted(deps, req, res)) return;
   let session: string;
   try {
     session = decodeURIComponent(url.pathname.slice('/memory/'.length));
@@ -150,6 +157,24 @@ function memoryRoute(deps: AdminDeps, req: IncomingMessage, url: URL, res: Serve
   const q = url.searchParams.get('q');
   const limit = Math.max(1, Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000));
   return json(res, 200, { session, memories: q ? memory.recall(agent, session, q, limit) : memory.list(agent, session, limit, Number(url.searchParams.get('offset') ?? 0) || 0) });
+}
+
+/**
+ * `warden audit reship` without a shell in the task: the batches the collector refused, sent again
+ * by the writer thread. It writes to the log (dead_letters), so it takes the admin token.
+ */
+async function reshipRoute(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!admitted(deps, req, res)) return;
+  req.resume();
+  const audit = deps.ctx.audit;
+  if (!audit) return json(res, 409, { error: { message: 'this sidecar keeps no audit log (audit.enabled: false)', type: 'warden_invalid_request', code: 'WARDEN_ERR_NO_AUDIT_LOG' } });
+  let outcomes;
+  try {
+    outcomes = await audit.reship();
+  } catch (err) {
+    return json(res, 409, { error: { message: `nothing was sent again: ${(err as Error).message}`, type: 'warden_invalid_request', code: 'WARDEN_ERR_RESHIP' } });
+  }
+  return json(res, 200, { delivered: outcomes.every((o) => o.result === 'delivered'), outcomes });
 }
 
 /** Creates (but does not start) the admin server. */

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { AuditUnavailableError } from '../errors.ts';
 import type { SpaceReport } from './disk-space.ts';
 import type { ProtectionConfig } from './field-protection.ts';
+import type { ReshipOutcome } from './reship.ts';
 import type { SigningKey } from './signing.ts';
 import { canonicalAround } from './canonical-json.ts';
 import { CHAIN_MEMBERS, RECORD_VERSION, type AppendItem, type FromWriter, type SpaceConfig, type ToWriter, type WriterConfig } from './writer-protocol.ts';
@@ -58,6 +59,8 @@ export interface AuditLog {
   hasRoom(): boolean;
   /** New quota and retention (a policy reload). */
   configure(space: SpaceConfig): void;
+  /** Sends the collector again the batches it refused (`warden audit reship`, from the writer thread). */
+  reship(): Promise<ReshipOutcome[]>;
   /** Writes a log_close record and a final checkpoint, then stops the writer. */
   close(entry: AuditEntry): Promise<void>;
 }
@@ -111,6 +114,8 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
   };
   const worker = new Worker(new URL('./writer-worker.ts', import.meta.url), { workerData: config });
   const waiting = new Map<number, { resolve(): void; reject(err: Error): void }>();
+  const reships = new Map<number, { resolve(outcomes: ReshipOutcome[]): void; reject(err: Error): void }>();
+  let nextReship = 1;
   let nextId = 1;
   let outbox: AppendItem[] = [];
   // Masking and encryption bind each field to its seq, so protected records are canonicalized by the writer.
@@ -131,6 +136,8 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
     broken ??= err;
     for (const w of waiting.values()) w.reject(new AuditUnavailableError(err.message, { cause: err }));
     waiting.clear();
+    for (const r of reships.values()) r.reject(err);
+    reships.clear();
   }
 
   const ready = new Promise<void>((resolve, reject) => {
@@ -191,6 +198,13 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
             opts.observer?.shipFailed?.(msg.event.reason, msg.event.detail);
           }
           return;
+        case 'reshipped': {
+          const waiter = reships.get(msg.id);
+          reships.delete(msg.id);
+          if (msg.outcomes) waiter?.resolve(msg.outcomes);
+          else waiter?.reject(new Error(msg.error));
+          return;
+        }
         case 'closed':
           closed?.();
       }
@@ -247,6 +261,14 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
     hasRoom: () => stats.space?.level !== 'full',
     configure(space) {
       if (!broken) post({ type: 'configure', space });
+    },
+    reship() {
+      if (broken) return Promise.reject(broken);
+      const id = nextReship++;
+      return new Promise<ReshipOutcome[]>((resolve, reject) => {
+        reships.set(id, { resolve, reject });
+        post({ type: 'reship', id });
+      });
     },
     async close(entry) {
       if (broken) return;

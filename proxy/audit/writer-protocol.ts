@@ -1,6 +1,7 @@
 // Messages between the sidecar and its audit writer thread.
 import type { SpaceReport } from './disk-space.ts';
 import type { ProtectionConfig } from './field-protection.ts';
+import type { ReshipOutcome } from './reship.ts';
 import type { ShipperEvent } from './shipper.ts';
 
 export interface WriterConfig {
@@ -48,7 +49,8 @@ export type AppendItem =
 export type ToWriter =
   | { type: 'append'; items: AppendItem[] }
   | { type: 'close'; id: number; entry: Record<string, unknown> }
-  | { type: 'configure'; space: SpaceConfig };
+  | { type: 'configure'; space: SpaceConfig }
+  | { type: 'reship'; id: number };
 
 export type FromWriter =
   | { type: 'ready'; logId: string; size: number; checkpointed: number }
@@ -60,4 +62,5 @@ export type FromWriter =
   | { type: 'dead-letters'; count: number }
   | { type: 'warning'; message: string }
   | { type: 'ship'; event: ShipperEvent }
+  | { type: 'reshipped'; id: number; outcomes?: ReshipOutcome[]; error?: string }
   | { type: 'closed' };

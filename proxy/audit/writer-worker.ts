@@ -12,6 +12,7 @@ import { keyIdOf, signCheckpoint, type SigningKey } from './signing.ts';
 import { protectRecord, type Keyring } from './field-protection.ts';
 import { startShipper, type Shipper } from './shipper.ts';
 import { DiskSpace, type SpaceLevel } from './disk-space.ts';
+import { reshipDeadLetters } from './reship.ts';
 import { pruneShipped } from './retention.ts';
 import { getMeta, openAuditDb, prunedBase } from './store.ts';
 import { RECORD_VERSION, type AppendItem, type FromWriter, type SpaceConfig, type ToWriter, type WriterConfig } from './writer-protocol.ts';
@@ -213,6 +214,19 @@ port.on('message', (msg: ToWriter) => {
   if (msg.type === 'append') {
     for (const item of msg.items) queue.push(item);
     schedule();
+  } else if (msg.type === 'reship') {
+    // Here rather than from another connection: this thread owns the file and knows the collector.
+    if (!config.collector) {
+      post({ type: 'reshipped', id: msg.id, error: 'no collector is configured (WARDEN_COLLECTOR_URL)' });
+      return;
+    }
+    reshipDeadLetters({ db, logId: logId!, url: config.collector.url, token: config.collector.token }).then(
+      (outcomes) => {
+        watchDeadLetters();
+        post({ type: 'reshipped', id: msg.id, outcomes });
+      },
+      (err: Error) => post({ type: 'reshipped', id: msg.id, error: err.message }),
+    );
   } else if (msg.type === 'configure') {
     spaceConfig = msg.space;
     space.setQuota(spaceConfig.quotaBytes);
