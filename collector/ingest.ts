@@ -87,6 +87,8 @@ export interface IngestResult {
   stored: number;
   /** Of them, records that filled a gap. */
   filled: number;
+  /** The batch's checkpoints held once it is stored: kept now, or held already with the same root. */
+  checkpointsHeld: number;
   duplicates: number;
   alerts: IntegrityAlert[];
 }
@@ -142,6 +144,8 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   const pending = [...batch.checkpoints].sort((a, b) => a.size - b.size);
   let stored = 0;
   let filled = 0;
+  // The batch's checkpoints the collector holds once it is stored (kept now, or held already, the same).
+  let checkpointsHeld = 0;
   let duplicates = 0;
 
   /** The batch's checkpoints up to `size` (all held): one at `size` against the frontier, older ones against the store. */
@@ -171,11 +175,13 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
       }
       if (head.keyId === undefined || cp.size >= head.checkpointSize) head.keyId = cp.key_id;
       head.checkpointSize = Math.max(head.checkpointSize, cp.size);
+      checkpointsHeld++;
       return;
     }
     // One is held for this size already: the same (a batch sent again), or a second history.
     const held = await tx.checkpointRoot(logId, cp.size);
-    if (held !== undefined && held !== cp.root && !mismatch) {
+    if (held === cp.root) checkpointsHeld++;
+    else if (held !== undefined && !mismatch) {
       await raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the checkpoint at size ${cp.size} differs from the one already held for that size (the log was rewritten)` });
     }
   }
@@ -185,7 +191,10 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     // came, not re-checked by reading the log's leaves from the start. One that differs from the
     // checkpoint held for its size is a second history of the log.
     const held = cp.log_id === logId ? await tx.checkpointRoot(logId, cp.size) : undefined;
-    if (held === cp.root) return;
+    if (held === cp.root) {
+      checkpointsHeld++;
+      return;
+    }
     if (held !== undefined) {
       return raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the checkpoint at size ${cp.size} differs from the one already held for that size (the log was rewritten)` });
     }
@@ -214,6 +223,7 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   // Leaves of the records this batch filled holes with, by seq: a run of them links among itself
   // without a query, and only its ends are checked against what the store holds.
   const fills = new Map<number, string>();
+  let lastFill = 0;
 
   async function fill(seq: number, parsed: Record<string, any>, body: string, leaf: Buffer): Promise<void> {
     let verified = await wellFormed(seq, parsed, body);
@@ -225,6 +235,7 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     }
     await tx.insertRecord({ logId, seq, ts: String(parsed.ts ?? ''), event: String(parsed.event ?? ''), leaf, body, parsed, verified }, fleet);
     fills.set(seq, leaf.toString('hex'));
+    lastFill = seq;
     stored++;
     filled++;
   }
@@ -282,7 +293,9 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
       else if (held) await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} differs from the one already held: the log was rewritten, or truncated and regrown` });
       // A hole from an earlier batch is filled; one this batch made by sending records out of order
       // (the shipper never does: two records swapped in the file) is not.
-      else if (seq <= sizeBefore) await fill(seq, parsed, body, leaf);
+      // Fills must come in seq order too: each is checked against the one before it, and only the last
+      // of a run against the record held after it.
+      else if (seq <= sizeBefore && seq > lastFill) await fill(seq, parsed, body, leaf);
       else await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} arrived after records past it in the same batch (records reordered)` });
       continue;
     }
@@ -316,5 +329,5 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   }
   head.frontier = frontier.serialize();
   await tx.saveHead(head);
-  return { committedThrough: head.size, stored, filled, duplicates, alerts };
+  return { committedThrough: head.size, stored, filled, duplicates, checkpointsHeld, alerts };
 }

@@ -90,7 +90,10 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
       throw err;
     });
     if (result.alerts.length > 0) opts.log.warn({ logId: batch.log_id, alerts: result.alerts }, 'integrity alerts');
-    return json(res, 200, { committed_through: result.committedThrough, stored: result.stored, filled: result.filled, duplicates: result.duplicates, alerts: result.alerts.length });
+    return json(res, 200, {
+      committed_through: result.committedThrough, stored: result.stored, filled: result.filled, duplicates: result.duplicates,
+      checkpoints_held: result.checkpointsHeld, alerts: result.alerts.length,
+    });
   }
   if (key === 'GET /v1/records') {
     const after = param(url, 'after');

@@ -46,9 +46,9 @@ export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome
       const batch = { first, last, records: [], checkpoints: readCheckpoints(last, last) };
       if (batch.checkpoints.length === 0) return outcome('refused', `the checkpoint at ${last} is no longer in the local log`);
       const answer = await send(batch);
-      // Held only if the collector raised nothing about it (one ahead of its records is not kept).
-      return answer.ok && answer.alerts === 0 ? outcome('delivered', 'the collector took it')
-        : outcome('refused', answer.ok ? `the collector raised ${answer.alerts} integrity alerts about it: see its /v1/alerts` : answer.detail);
+      // Held only if the collector says so (one ahead of its records, or with a bad signature, is not kept).
+      return answer.ok && answer.checkpointsHeld === batch.checkpoints.length ? outcome('delivered', 'the collector holds it')
+        : outcome('refused', answer.ok ? `the collector did not keep it (${answer.alerts} integrity alerts: see its /v1/alerts)` : answer.detail);
     }
     let from = first;
     while (from <= last) {
@@ -85,7 +85,7 @@ export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome
   }
 
   /** One batch; ok only when the collector took every record of it (stored now, or held already). */
-  async function send(batch: Batch): Promise<{ ok: true; alerts: number } | { ok: false; detail: string }> {
+  async function send(batch: Batch): Promise<{ ok: true; alerts: number; checkpointsHeld: number } | { ok: false; detail: string }> {
     let res: Response;
     try {
       res = await postBatch(o.url, o.token, o.logId, batch, o.requestTimeoutMs ?? 30_000);
@@ -94,7 +94,7 @@ export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome
     }
     const text = await res.text().catch(() => '');
     if (!res.ok) return { ok: false, detail: `HTTP ${res.status}: ${text.slice(0, 200)}` };
-    let answer: { stored?: unknown; duplicates?: unknown; alerts?: unknown };
+    let answer: { stored?: unknown; duplicates?: unknown; alerts?: unknown; checkpoints_held?: unknown };
     try {
       answer = JSON.parse(text);
     } catch {
@@ -104,6 +104,6 @@ export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome
     if (taken !== batch.records.length) {
       return { ok: false, detail: `the collector took ${Number.isFinite(taken) ? taken : 'none'} of records ${batch.first}..${batch.last} (${String(answer.alerts ?? 0)} integrity alerts: see its /v1/alerts)` };
     }
-    return { ok: true, alerts: Number(answer.alerts) || 0 };
+    return { ok: true, alerts: Number(answer.alerts) || 0, checkpointsHeld: Number(answer.checkpoints_held) || 0 };
   }
 }

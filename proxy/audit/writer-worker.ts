@@ -137,7 +137,12 @@ let deadLetters: number | undefined;
 
 /** Tells the sidecar how many refused batches wait in dead_letters: earlier runs' too, and none once `warden audit reship` cleared them. */
 function watchDeadLetters(): void {
-  const count = countDeadLetters.get() as number;
+  let count: number;
+  try {
+    count = countDeadLetters.get() as number;
+  } catch {
+    return; // the database busy a moment: the next second's look will tell
+  }
   if (count === deadLetters) return;
   deadLetters = count;
   post({ type: 'dead-letters', count });

@@ -402,3 +402,19 @@ test('reship sends the checkpoints a refused batch carried (the one just before 
   assert.deepEqual(held, [10, 20, 30]);
   assert.deepEqual(await alertsFor(path), []);
 });
+
+test('reship counts a checkpoint alone as delivered only when the collector keeps it (not one ahead of its records)', async () => {
+  const path = await fresh();
+  const log = byHand(path);
+  assert.equal(await log.post(1, 20, []), 200);
+  const db = new Database(path);
+  db.prepare("INSERT INTO dead_letters (first_seq, last_seq, status, response, at) VALUES (31, 30, 400, '{}', '')").run();
+  const [outcome] = await reshipDeadLetters({ db, logId: log.logId, url: collector.url, token: TOKEN });
+  assert.deepEqual([outcome.result, outcome.detail], ['refused', 'the collector did not keep it (1 integrity alerts: see its /v1/alerts)']);
+  assert.equal(db.prepare('SELECT count(*) FROM dead_letters').pluck().get(), 1);
+  // Once the records it covers are there, the same checkpoint is kept, and the row goes.
+  assert.equal(await log.post(21, 30, []), 200);
+  const [again] = await reshipDeadLetters({ db, logId: log.logId, url: collector.url, token: TOKEN });
+  db.close();
+  assert.equal(again.result, 'delivered');
+});

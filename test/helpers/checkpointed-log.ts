@@ -99,6 +99,16 @@ export async function assertGapHeals(store: CollectorStore): Promise<void> {
   assert.deepEqual(await ingestWith(store, f, 101, 202, [f.forged(150), ...f.log.checkpoints.filter((c) => c.size > 150)]), ['gap@101']);
   assert.deepEqual(await ingestWith(store, f, 51, 100), ['root_mismatch@150']);
 
+  // Fills out of order in one batch are refused like any reordered records: a forged 51 sent after
+  // the real 52 would otherwise be checked against neither.
+  const o = await checkpointedLog();
+  assert.deepEqual(await ingestWith(store, o, 1, 50), []);
+  assert.deepEqual(await ingestWith(store, o, 53, 202), ['gap@53']);
+  const forged51 = canonicalize({ ...JSON.parse(o.log.records[50]), n: 'forged' });
+  const reordered = await store.ingest({ log_id: o.log.logId, first_seq: 51, last_seq: 52, records: [o.log.records[51], forged51], checkpoints: [] }, FLEET);
+  assert.deepEqual(reordered.alerts.map((a) => `${a.kind}@${a.seq}`), ['conflict@51']);
+  assert.deepEqual(await alertsOf(store, o.log.logId), ['gap@53', 'conflict@51']);
+
   // A late record is checked against both neighbours: one altered no longer links to the next.
   const t = await checkpointedLog();
   assert.deepEqual(await ingestWith(store, t, 1, 50), []);
