@@ -105,7 +105,11 @@ function commit(batch: AppendItem[]): void {
     if (e.code === 'SQLITE_FULL') space.noteFull();
     // The level first, so the sidecar refuses new calls before it answers these ones.
     watchSpace(false);
-    post({ type: 'failed', ids: batch.map((p) => p.id), code: e.code ?? 'UNKNOWN', message: e.message ?? String(err) });
+    // The run's log_open (id 0, which no call waits on) goes first into the next commit instead: every
+    // record of a run must follow it, since it names the key that signs the run's checkpoints.
+    const open = batch.find((p) => p.id === 0);
+    if (open) queue.unshift(open);
+    post({ type: 'failed', ids: batch.filter((p) => p !== open).map((p) => p.id), code: e.code ?? 'UNKNOWN', message: e.message ?? String(err) });
     return;
   }
   for (const leaf of leaves) frontier.append(leaf);

@@ -79,6 +79,30 @@ test('SQLITE_FULL at the hard cap fails those commits cleanly, and a larger quot
   assert.equal(v.size, 1 + committed + 1 + 1);
 });
 
+test('a run whose log_open cannot commit (the log over its cap at start) writes it first once there is room', async () => {
+  const dir = tempDataDir();
+  const path = join(dir, 'audit.db');
+  // A large log_open, so that it needs pages of its own rather than the room left in the last one.
+  const open = (quotaBytes: number) => openAuditLog({
+    path, key: loadSigningKey(dir), strict: true, openEntry: { event: 'log_open', ts: new Date().toISOString(), pad: 'o'.repeat(16384) }, space: { quotaBytes, retainShippedMs: 0 },
+  });
+  let log = await open(64 * 1024 * 1024);
+  for (let i = 0; i < 200; i++) await log.append({ event: 'model_call', ts: new Date().toISOString(), n: i, pad: 'p'.repeat(8192) });
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  // Reopened with a cap below what the file holds: its log_open fails with SQLITE_FULL.
+  log = await open(64 * 1024);
+  await assert.rejects(log.append({ event: 'model_call', ts: new Date().toISOString(), n: 'refused' }), /SQLITE_FULL/);
+  log.configure({ quotaBytes: 64 * 1024 * 1024, retainShippedMs: 0 });
+  await waitFor(() => log.hasRoom(), 5_000, 'room after the quota grew');
+  await log.append({ event: 'model_call', ts: new Date().toISOString(), n: 'after' });
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  const db = new Database(path, { readonly: true });
+  const events = (db.prepare('SELECT event FROM records WHERE seq > 202 ORDER BY seq').pluck().all() as string[]);
+  db.close();
+  assert.deepEqual(events, ['log_open', 'model_call', 'log_close']);
+  assert.equal(verifyAuditDb(path).problem, undefined);
+});
+
 test('quota: a warning at 70%, a 503 at 100% with nothing sent upstream, and pruning what the collector holds resumes service without a restart', async () => {
   const collector = await startCollector();
   const dataDir = tempDataDir();
