@@ -2,7 +2,8 @@
 // checked on arrival (canonical form, seq, log, chain link), every checkpoint's signature and Merkle
 // root are checked against the records it covers, and anything wrong becomes an integrity alert. The
 // collector keeps evidence rather than judging it: a record that fails a check is stored and flagged;
-// only a record that conflicts with one already held for the same seq is refused (and alerted).
+// only a record that conflicts with one already held for the same seq, or comes out of seq order
+// within its batch, is refused (and alerted). A gap is filled when its records come in a later batch.
 import { canonicalize } from '../proxy/audit/canonical-json.ts';
 import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
@@ -36,7 +37,7 @@ export interface LogHead {
   checkpointSize: number;
   /** The fleet that owns the log (the first to ship it); undefined for a new log. */
   fleet?: string;
-  /** The key_id that signs the log's checkpoints: its first checkpoint's, then the latest signer's. */
+  /** The key_id that signs the log's checkpoints: its first checkpoint's, then that of the newest one by another key. */
   keyId?: string;
 }
 
@@ -216,15 +217,15 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     return ok;
   }
 
-  /**
-   * A record for a seq the log has a hole at: sent again after the sidecar dead-lettered its batch
-   * (a collector since mended). Stored like any record, and checked against both neighbours it has.
-   */
   // Leaves of the records this batch filled holes with, by seq: a run of them links among itself
   // without a query, and only its ends are checked against what the store holds.
   const fills = new Map<number, string>();
   let lastFill = 0;
 
+  /**
+   * A record for a seq the log has a hole at: sent again after the sidecar dead-lettered its batch
+   * (a collector since mended). Stored like any record, and checked against both neighbours it has.
+   */
   async function fill(seq: number, parsed: Record<string, any>, body: string, leaf: Buffer): Promise<void> {
     let verified = await wellFormed(seq, parsed, body);
     const prev = seq === 1 ? ZERO : fills.get(seq - 1) ?? (await tx.leafAt(logId, seq - 1))?.toString('hex');
@@ -254,7 +255,7 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   /**
    * The frontier takes the leaves it stopped short of, as far as they now run without a hole (a page
    * at a time), and checks each checkpoint held on the way (those came while roots could not be
-   * computed); every gap alert whose records are now all held is resolved.
+   * computed); each gap alert up to where it stops is resolved.
    */
   async function catchUp(): Promise<void> {
     const from = frontier.size;
@@ -291,10 +292,9 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
       const held = await tx.leafAt(logId, seq);
       if (held?.equals(leaf)) duplicates++;
       else if (held) await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} differs from the one already held: the log was rewritten, or truncated and regrown` });
-      // A hole from an earlier batch is filled; one this batch made by sending records out of order
-      // (the shipper never does: two records swapped in the file) is not.
-      // Fills must come in seq order too: each is checked against the one before it, and only the last
-      // of a run against the record held after it.
+      // A hole from an earlier batch is filled, in seq order (each fill is checked against the one
+      // before it, and only the last of a run against the record after it); one this batch made by
+      // sending records out of order (the shipper never does: two records swapped in the file) is not.
       else if (seq <= sizeBefore && seq > lastFill) await fill(seq, parsed, body, leaf);
       else await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} arrived after records past it in the same batch (records reordered)` });
       continue;

@@ -1,9 +1,10 @@
 // Verifies an audit log without any key: every record in canonical form and hashing to its stored
 // leaf, seq gap-free from 1, each prev_hash linking to the record before, every signed checkpoint's
-// root matching the records it covers, every checkpoint signed by one key (or by one of the keys the
-// verifier trusts), and no checkpoint attesting more records than the log holds. Reports the first
-// bad seq and why. A pruned log is verified from where it resumes: its frontier and chain head stand
-// in for the pruned prefix, which the collector holds and verifies.
+// root matching the records it covers, every checkpoint signed by the key its run's log_open names
+// and by one key throughout (or by one of the keys the verifier trusts), and no checkpoint attesting
+// more records than the log holds. Reports the first bad seq and why. A pruned log is verified from
+// where it resumes: its frontier and chain head stand in for the pruned prefix, which the collector
+// holds and verifies.
 import { canonicalize } from './canonical-json.ts';
 import { leafHash, MerkleFrontier } from './merkle.ts';
 import { keyIdOf, verifyCheckpoint, type Checkpoint } from './signing.ts';

@@ -1,5 +1,7 @@
-// `warden audit verify|checkpoint`: check a local audit log's integrity without any key, and print
-// its latest signed checkpoint for safekeeping elsewhere.
+// `warden audit verify|checkpoint|export|decrypt|reship`: check a log's integrity (no key needed;
+// --key names the signers to trust), print its latest signed checkpoint for safekeeping elsewhere,
+// export an agent's records with proofs, decrypt protected fields, and send the collector again the
+// batches it refused.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
