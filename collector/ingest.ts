@@ -220,7 +220,8 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   // Leaves of the records this batch filled holes with, by seq: a run of them links among itself
   // without a query, and only its ends are checked against what the store holds.
   const fills = new Map<number, string>();
-  let lastFill = 0;
+  // The highest seq this batch has brought so far: a record below it came out of order.
+  let highest = 0;
 
   /**
    * A record for a seq the log has a hole at: sent again after the sidecar dead-lettered its batch
@@ -236,7 +237,6 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     }
     await tx.insertRecord({ logId, seq, ts: String(parsed.ts ?? ''), event: String(parsed.event ?? ''), leaf, body, parsed, verified }, fleet);
     fills.set(seq, leaf.toString('hex'));
-    lastFill = seq;
     stored++;
     filled++;
   }
@@ -288,6 +288,8 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     const seq = parsed.seq;
     if (!Number.isSafeInteger(seq) || seq < 1) throw new MalformedBatchError(`a record has no valid seq (${JSON.stringify(seq)})`);
     const leaf = leafHash(body);
+    const inOrder = seq > highest;
+    highest = Math.max(highest, seq);
     if (seq <= head.size) {
       const held = await tx.leafAt(logId, seq);
       if (held?.equals(leaf)) duplicates++;
@@ -295,7 +297,7 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
       // A hole from an earlier batch is filled, in seq order (each fill is checked against the one
       // before it, and only the last of a run against the record after it); one this batch made by
       // sending records out of order (the shipper never does: two records swapped in the file) is not.
-      else if (seq <= sizeBefore && seq > lastFill) await fill(seq, parsed, body, leaf);
+      else if (seq <= sizeBefore && inOrder) await fill(seq, parsed, body, leaf);
       else await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} arrived after records past it in the same batch (records reordered)` });
       continue;
     }

@@ -9,6 +9,7 @@ import type { ReloadResult } from '../policy-reloader.ts';
 import { admitReviewer, createAdminAuth, type AdminAuth } from './admin-auth.ts';
 import { adminErrorBody, escalationRoute } from './escalation-routes.ts';
 import { WardenError } from '../errors.ts';
+import { ReshipError } from '../audit/reship.ts';
 import { adminPageView, sendAdminPage } from './admin-page.ts';
 import { evalRoute, evalsHealth } from './eval-routes.ts';
 import { trustScore } from '../evals/trust-score.ts';
@@ -172,7 +173,10 @@ async function reshipRoute(deps: AdminDeps, req: IncomingMessage, res: ServerRes
   try {
     outcomes = await audit.reship();
   } catch (err) {
-    return json(res, 409, { error: { message: `nothing was sent again: ${(err as Error).message}`, type: 'warden_invalid_request', code: 'WARDEN_ERR_RESHIP' } });
+    if (!(err instanceof ReshipError)) throw err;
+    // Nothing to send to is the caller's to fix (409); a writer shutting down or failing is the sidecar's (503).
+    if (err.reason === 'no_collector') return json(res, 409, { error: { message: err.message, type: 'warden_invalid_request', code: 'WARDEN_ERR_NO_COLLECTOR' } });
+    return json(res, 503, { error: { message: `the reship did not finish (${err.message}); what went is out of dead_letters`, type: 'warden_unavailable', code: 'WARDEN_ERR_RESHIP_UNFINISHED' } });
   }
   return json(res, 200, { delivered: outcomes.every((o) => o.result === 'delivered'), outcomes });
 }

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { AuditUnavailableError } from '../errors.ts';
 import type { SpaceReport } from './disk-space.ts';
 import type { ProtectionConfig } from './field-protection.ts';
-import type { ReshipOutcome } from './reship.ts';
+import { ReshipError, type ReshipOutcome } from './reship.ts';
 import type { SigningKey } from './signing.ts';
 import { canonicalAround } from './canonical-json.ts';
 import { CHAIN_MEMBERS, RECORD_VERSION, type AppendItem, type FromWriter, type SpaceConfig, type ToWriter, type WriterConfig } from './writer-protocol.ts';
@@ -136,7 +136,7 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
     broken ??= err;
     for (const w of waiting.values()) w.reject(new AuditUnavailableError(err.message, { cause: err }));
     waiting.clear();
-    for (const r of reships.values()) r.reject(err);
+    for (const r of reships.values()) r.reject(new ReshipError(`the audit writer failed: ${err.message}`, 'writer'));
     reships.clear();
   }
 
@@ -202,7 +202,7 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
           const waiter = reships.get(msg.id);
           reships.delete(msg.id);
           if (msg.outcomes) waiter?.resolve(msg.outcomes);
-          else waiter?.reject(new Error(msg.error));
+          else waiter?.reject(new ReshipError(msg.error ?? 'the reship failed', msg.reason ?? 'failed'));
           return;
         }
         case 'closed':
@@ -263,7 +263,7 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
       if (!broken) post({ type: 'configure', space });
     },
     reship() {
-      if (broken) return Promise.reject(broken);
+      if (broken) return Promise.reject(new ReshipError(`the audit writer failed: ${broken.message}`, 'writer'));
       const id = nextReship++;
       return new Promise<ReshipOutcome[]>((resolve, reject) => {
         reships.set(id, { resolve, reject });

@@ -17,6 +17,18 @@ export interface ReshipOutcome {
   detail: string;
 }
 
+/** Why a reship asked of the sidecar did not run to its end: nowhere to send, shutting down, or a failure on the way. */
+export type ReshipFailure = 'no_collector' | 'closing' | 'failed' | 'writer';
+
+/** A reship asked of the sidecar that did not run to its end (some ranges may have gone: see dead_letters). */
+export class ReshipError extends Error {
+  readonly reason: ReshipFailure;
+  constructor(message: string, reason: ReshipFailure) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
 interface DeadLetter {
   id: number;
   first_seq: number;

@@ -1,7 +1,7 @@
 // Messages between the sidecar and its audit writer thread.
 import type { SpaceReport } from './disk-space.ts';
 import type { ProtectionConfig } from './field-protection.ts';
-import type { ReshipOutcome } from './reship.ts';
+import type { ReshipFailure, ReshipOutcome } from './reship.ts';
 import type { ShipperEvent } from './shipper.ts';
 
 export interface WriterConfig {
@@ -62,5 +62,5 @@ export type FromWriter =
   | { type: 'dead-letters'; count: number }
   | { type: 'warning'; message: string }
   | { type: 'ship'; event: ShipperEvent }
-  | { type: 'reshipped'; id: number; outcomes?: ReshipOutcome[]; error?: string }
+  | { type: 'reshipped'; id: number; outcomes?: ReshipOutcome[]; reason?: ReshipFailure; error?: string }
   | { type: 'closed' };

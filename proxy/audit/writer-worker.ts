@@ -12,7 +12,7 @@ import { keyIdOf, signCheckpoint, type SigningKey } from './signing.ts';
 import { protectRecord, type Keyring } from './field-protection.ts';
 import { startShipper, type Shipper } from './shipper.ts';
 import { DiskSpace, type SpaceLevel } from './disk-space.ts';
-import { reshipDeadLetters } from './reship.ts';
+import { reshipDeadLetters, type ReshipOutcome } from './reship.ts';
 import { pruneShipped } from './retention.ts';
 import { getMeta, openAuditDb, prunedBase } from './store.ts';
 import { RECORD_VERSION, type AppendItem, type FromWriter, type SpaceConfig, type ToWriter, type WriterConfig } from './writer-protocol.ts';
@@ -62,6 +62,8 @@ let signerNoted = false;
 
 let queue: AppendItem[] = [];
 let scheduled = false;
+// This run's log_open when its commit failed: it goes first into the next batch.
+let pendingOpen: AppendItem | undefined;
 
 let spaceConfig: SpaceConfig = config.space;
 const space = new DiskSpace(db, config.path, spaceConfig.quotaBytes);
@@ -105,10 +107,11 @@ function commit(batch: AppendItem[]): void {
     if (e.code === 'SQLITE_FULL') space.noteFull();
     // The level first, so the sidecar refuses new calls before it answers these ones.
     watchSpace(false);
-    // The run's log_open (id 0, which no call waits on) goes first into the next commit instead: every
-    // record of a run must follow it, since it names the key that signs the run's checkpoints.
+    // The run's log_open (id 0, which no call waits on) goes first into the next commit of records
+    // instead (never alone, so a log that cannot commit is not retried in a loop): every record of a
+    // run must follow it, since it names the key that signs the run's checkpoints.
     const open = batch.find((p) => p.id === 0);
-    if (open) queue.unshift(open);
+    if (open) pendingOpen = open;
     post({ type: 'failed', ids: batch.filter((p) => p !== open).map((p) => p.id), code: e.code ?? 'UNKNOWN', message: e.message ?? String(err) });
     return;
   }
@@ -195,8 +198,12 @@ function checkpoint(): void {
 function flush(): void {
   scheduled = false;
   if (queue.length === 0) return;
-  const batch = queue.length > config.maxBatch ? queue.splice(0, config.maxBatch) : queue;
+  let batch = queue.length > config.maxBatch ? queue.splice(0, config.maxBatch) : queue;
   if (batch === queue) queue = [];
+  if (pendingOpen) {
+    batch = [pendingOpen, ...batch];
+    pendingOpen = undefined;
+  }
   commit(batch);
   if (queue.length > 0) schedule();
 }
@@ -215,6 +222,8 @@ function post(msg: FromWriter): void {
 const timer = setInterval(checkpoint, config.checkpointEveryMs);
 const housekeepingTimer = setInterval(housekeeping, 1_000);
 let shipper: Shipper | undefined;
+let reshipping: Promise<ReshipOutcome[]> | undefined;
+let closing = false;
 
 // How long shutdown waits for the collector to take what is left; the rest ships on the next start.
 const SHUTDOWN_SHIP_GRACE_MS = 2_000;
@@ -225,29 +234,34 @@ port.on('message', (msg: ToWriter) => {
     schedule();
   } else if (msg.type === 'reship') {
     // Here rather than from another connection: this thread owns the file and knows the collector.
-    if (!config.collector) {
-      post({ type: 'reshipped', id: msg.id, error: 'no collector is configured (WARDEN_COLLECTOR_URL)' });
-      return;
-    }
-    reshipDeadLetters({ db, logId: logId!, url: config.collector.url, token: config.collector.token }).then(
-      (outcomes) => {
-        watchDeadLetters();
-        post({ type: 'reshipped', id: msg.id, outcomes });
-      },
-      (err: Error) => post({ type: 'reshipped', id: msg.id, error: err.message }),
+    if (!config.collector) return post({ type: 'reshipped', id: msg.id, reason: 'no_collector', error: 'no collector is configured (WARDEN_COLLECTOR_URL)' });
+    if (closing) return post({ type: 'reshipped', id: msg.id, reason: 'closing', error: 'the audit log is closing' });
+    // One at a time: a request while one runs gets its outcome, rather than sending everything twice.
+    reshipping ??= reshipDeadLetters({ db, logId: logId!, url: config.collector.url, token: config.collector.token })
+      .finally(() => {
+        reshipping = undefined;
+        if (!closing) watchDeadLetters();
+      });
+    reshipping.then(
+      (outcomes) => post({ type: 'reshipped', id: msg.id, outcomes }),
+      (err: Error) => post({ type: 'reshipped', id: msg.id, reason: 'failed', error: err.message }),
     );
   } else if (msg.type === 'configure') {
     spaceConfig = msg.space;
     space.setQuota(spaceConfig.quotaBytes);
     housekeeping();
   } else if (msg.type === 'close') {
+    closing = true;
     clearInterval(timer);
     clearInterval(housekeepingTimer);
     queue.push({ id: msg.id, entry: msg.entry });
     flush();
     while (queue.length > 0) flush();
     checkpoint();
-    void (shipper?.stop(SHUTDOWN_SHIP_GRACE_MS) ?? Promise.resolve()).finally(() => {
+    // A reship in flight gets the shipper's grace too; past it, its next use of the closed database fails it.
+    const reshipped = reshipping?.then(() => undefined, () => undefined) ?? Promise.resolve();
+    const grace = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_SHIP_GRACE_MS).unref());
+    void Promise.all([shipper?.stop(SHUTDOWN_SHIP_GRACE_MS), Promise.race([reshipped, grace])]).finally(() => {
       db.close();
       // The sidecar terminates this thread once it has read 'closed'; closing the port here could drop it.
       post({ type: 'closed' });

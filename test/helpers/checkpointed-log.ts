@@ -108,6 +108,9 @@ export async function assertGapHeals(store: CollectorStore): Promise<void> {
   const reordered = await store.ingest({ log_id: o.log.logId, first_seq: 51, last_seq: 52, records: [o.log.records[51], forged51], checkpoints: [] }, FLEET);
   assert.deepEqual(reordered.alerts.map((a) => `${a.kind}@${a.seq}`), ['conflict@51']);
   assert.deepEqual(await alertsOf(store, o.log.logId), ['gap@53', 'conflict@51']);
+  // So is a fill after a record past it that the collector already holds.
+  const afterHeld = await store.ingest({ log_id: o.log.logId, first_seq: 51, last_seq: 53, records: [o.log.records[52], o.log.records[50]], checkpoints: [] }, FLEET);
+  assert.deepEqual(afterHeld.alerts.map((a) => `${a.kind}@${a.seq}`), ['conflict@51']);
 
   // A late record is checked against both neighbours: one altered no longer links to the next.
   const t = await checkpointedLog();

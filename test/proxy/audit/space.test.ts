@@ -101,6 +101,16 @@ test('a run whose log_open cannot commit (the log over its cap at start) writes 
   db.close();
   assert.deepEqual(events, ['log_open', 'model_call', 'log_close']);
   assert.equal(verifyAuditDb(path).problem, undefined);
+
+  // Still no room when it closes: the failed log_open is not retried in a loop, and close returns.
+  let failures = 0;
+  log = await openAuditLog({
+    path, key: loadSigningKey(dir), strict: true, openEntry: { event: 'log_open', ts: new Date().toISOString(), pad: 'o'.repeat(16384) },
+    space: { quotaBytes: 64 * 1024, retainShippedMs: 0 }, observer: { failed: () => failures++ },
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  assert.ok(failures <= 2, `${failures} failed commits`);
 });
 
 test('quota: a warning at 70%, a 503 at 100% with nothing sent upstream, and pruning what the collector holds resumes service without a restart', async () => {
