@@ -3,7 +3,8 @@
 // root are checked against the records it covers, and anything wrong becomes an integrity alert. The
 // collector keeps evidence rather than judging it: a record that fails a check is stored and flagged;
 // only a record that conflicts with one already held for the same seq, or comes out of seq order
-// within its batch, is refused (and alerted). A gap is filled when its records come in a later batch.
+// within its batch, is refused, and kept apart (conflicts) and alerted. A gap is filled when its
+// records come in a later batch.
 import { canonicalize } from '../proxy/audit/canonical-json.ts';
 import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
@@ -74,6 +75,8 @@ export interface IngestTx {
   /** Marks resolved the log's open gap alerts at seqs up to through+1: every record they said was missing is held. */
   resolveGaps(logId: string, through: number): Promise<void>;
   insertRecord(r: StoredRecord, fleet: string): Promise<void>;
+  /** Keeps a refused record as evidence (a second version of a seq, or one out of order); false when it is kept already. */
+  insertConflict(logId: string, seq: number, leaf: Buffer, body: string, fleet: string): Promise<boolean>;
   insertCheckpoint(logId: string, cp: Checkpoint): Promise<boolean>;
   /** The root of the checkpoint held for that size, if one is. */
   checkpointRoot(logId: string, size: number): Promise<string | undefined>;
@@ -275,6 +278,14 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     if (frontier.size > from) await tx.resolveGaps(logId, frontier.size);
   }
 
+  /**
+   * A record refused for its place is kept apart as evidence (what the rewritten record said), and
+   * alerted the first time it comes: a sender that retries it does not raise the alert again.
+   */
+  async function refuse(seq: number, leaf: Buffer, body: string, detail: string): Promise<void> {
+    if (await tx.insertConflict(logId, seq, leaf, body, fleet)) await raise({ logId, seq, kind: 'conflict', detail });
+  }
+
   const sizeBefore = head.size;
   // Checkpoints for sizes already held are checked against the stored leaves.
   await checkpointsUpTo(head.size);
@@ -293,12 +304,12 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     if (seq <= head.size) {
       const held = await tx.leafAt(logId, seq);
       if (held?.equals(leaf)) duplicates++;
-      else if (held) await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} differs from the one already held: the log was rewritten, or truncated and regrown` });
+      else if (held) await refuse(seq, leaf, body, `record ${seq} differs from the one already held: the log was rewritten, or truncated and regrown`);
       // A hole from an earlier batch is filled, in seq order (each fill is checked against the one
       // before it, and only the last of a run against the record after it); one this batch made by
       // sending records out of order (the shipper never does: two records swapped in the file) is not.
       else if (seq <= sizeBefore && inOrder) await fill(seq, parsed, body, leaf);
-      else await raise({ logId, seq, kind: 'conflict', detail: `record ${seq} arrived after records past it in the same batch (records reordered)` });
+      else await refuse(seq, leaf, body, `record ${seq} arrived after records past it in the same batch (records reordered)`);
       continue;
     }
     let verified = await wellFormed(seq, parsed, body);

@@ -95,6 +95,11 @@ ${rollupBackfill(' COLLATE "C"')}`,
   UPDATE logs l SET key_id = (SELECT c.body::jsonb->>'key_id' FROM checkpoints c WHERE c.log_id = l.log_id ORDER BY c.size LIMIT 1);`,
   // When the records a gap alert said were missing have all arrived (ingest.ts), it is resolved, not removed.
   'ALTER TABLE alerts ADD COLUMN resolved_at text;',
+  // Records refused for their place (a second version of a seq, or one out of order), kept as evidence.
+  `CREATE TABLE conflicts (
+    log_id text COLLATE "C" NOT NULL, seq bigint NOT NULL, leaf bytea NOT NULL, body text NOT NULL, fleet text NOT NULL, received_at text NOT NULL,
+    PRIMARY KEY (log_id, seq, leaf)
+  );`,
 ];
 
 /** Runs `fn` in one transaction on one pooled connection (migrations and each ingested batch). */

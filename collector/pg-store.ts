@@ -108,6 +108,11 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
     async checkpointRoot(logId, size) {
       return (await c.query('SELECT root FROM checkpoints WHERE log_id = $1 AND size = $2', [logId, size])).rows[0]?.root;
     },
+    async insertConflict(logId, seq, leaf, body, batchFleet) {
+      const res = await c.query('INSERT INTO conflicts (log_id, seq, leaf, body, fleet, received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+        [logId, seq, leaf, body, batchFleet, new Date().toISOString()]);
+      return (res.rowCount ?? 0) > 0;
+    },
     async insertCheckpoint(logId, cp: Checkpoint) {
       const res = await c.query('INSERT INTO checkpoints (log_id, size, root, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
         [logId, cp.size, cp.root, JSON.stringify(cp)]);
@@ -195,6 +200,9 @@ export async function openPgStore(connectionString: string): Promise<CollectorSt
     async logCheckpoints(fleet, logId) {
       return (await pool.query('SELECT body FROM checkpoints WHERE log_id = $1 AND EXISTS (SELECT 1 FROM logs WHERE log_id = $1 AND fleet = $2) ORDER BY size',
         [logId, fleet])).rows.map((r) => r.body as string);
+    },
+    async logConflicts(fleet, logId) {
+      return (await pool.query('SELECT seq, body, received_at AS "receivedAt" FROM conflicts WHERE log_id = $1 AND fleet = $2 ORDER BY seq, received_at', [logId, fleet])).rows;
     },
     placeholder: (n) => `$${n}`,
     async select<T>(sql: string, args: unknown[]) {

@@ -116,12 +116,14 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
   if (key === 'GET /v1/logs') return json(res, 200, { logs: await store.logs(fleet) });
   const exportMatch = /^\/v1\/logs\/(.+)\/export$/.exec(url.pathname);
   if (req.method === 'GET' && exportMatch) {
-    // JSONL: every record's exact text, then the checkpoints, for offline verification. Another
-    // fleet's log exports as empty, as a log the collector does not hold does: its existence is not told.
+    // JSONL: every record's exact text, then the checkpoints, for offline verification, then the
+    // records refused for their place, kept as evidence. Another fleet's log exports as empty, as a
+    // log the collector does not hold does: its existence is not told.
     const logId = decodeURIComponent(exportMatch[1]);
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     for await (const r of store.logRecords(fleet, logId)) res.write(`${JSON.stringify({ record: r.body })}\n`);
     for (const cp of await store.logCheckpoints(fleet, logId)) res.write(`${JSON.stringify({ checkpoint: JSON.parse(cp) })}\n`);
+    for (const c of await store.logConflicts(fleet, logId)) res.write(`${JSON.stringify({ conflict: c.body, seq: c.seq, received_at: c.receivedAt })}\n`);
     res.end();
     return;
   }

@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS record_tags (
   log_id TEXT NOT NULL, seq INTEGER NOT NULL, agent_id TEXT, ts TEXT NOT NULL, tag_kind TEXT NOT NULL, tag TEXT NOT NULL, tool TEXT
 ) STRICT;
 CREATE TABLE IF NOT EXISTS prices (id INTEGER PRIMARY KEY, model TEXT NOT NULL, input_per_mtok REAL NOT NULL, output_per_mtok REAL NOT NULL, since TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS conflicts (
+  log_id TEXT NOT NULL, seq INTEGER NOT NULL, leaf BLOB NOT NULL, body TEXT NOT NULL, fleet TEXT NOT NULL, received_at TEXT NOT NULL,
+  PRIMARY KEY (log_id, seq, leaf)
+) STRICT;
 `;
 
 // Columns added after the first release, at the end of records (ALTER TABLE can only append).
@@ -152,6 +156,7 @@ export function openSqliteStore(path: string): CollectorStore {
     prices: db.prepare(currentPrices(() => '?', '').sql),
     insertPrice: db.prepare('INSERT INTO prices (model, input_per_mtok, output_per_mtok, since, fleet) VALUES (?, ?, ?, ?, ?)'),
     insertCheckpoint: db.prepare('INSERT OR IGNORE INTO checkpoints (log_id, size, root, body) VALUES (?, ?, ?, ?)'),
+    insertConflict: db.prepare('INSERT OR IGNORE INTO conflicts (log_id, seq, leaf, body, fleet, received_at) VALUES (?, ?, ?, ?, ?, ?)'),
     checkpointRoot: db.prepare('SELECT root FROM checkpoints WHERE log_id = ? AND size = ?'),
     alert: db.prepare('INSERT INTO alerts (log_id, seq, kind, detail, at, fleet) VALUES (?, ?, ?, ?, ?, ?)'),
     saveHead: db.prepare(`INSERT INTO logs (log_id, agent_id, fleet, size, head_leaf, frontier, checkpoint_size, first_seen, last_seen, key_id)
@@ -205,6 +210,9 @@ export function openSqliteStore(path: string): CollectorStore {
       for (const t of f.tags) q.insertTag.run(r.logId, r.seq, f.agentId, r.ts, t.kind, t.tag, t.tool, fleet);
       // Only here, after the insert: a duplicate never reaches insertRecord, and a failed insert rolls the batch back.
       rollupOfBatch.add({ ...f, ts: r.ts, event: r.event });
+    },
+    async insertConflict(logId, seq, leaf, body, fleet) {
+      return q.insertConflict.run(logId, seq, leaf, body, fleet, new Date().toISOString()).changes > 0;
     },
     async insertCheckpoint(logId, cp: Checkpoint) {
       return q.insertCheckpoint.run(logId, cp.size, cp.root, JSON.stringify(cp)).changes > 0;
@@ -284,6 +292,10 @@ export function openSqliteStore(path: string): CollectorStore {
     async logCheckpoints(fleet, logId) {
       return (prepared('SELECT body FROM checkpoints WHERE log_id = ? AND EXISTS (SELECT 1 FROM logs WHERE log_id = ? AND fleet = ?) ORDER BY size')
         .all(logId, logId, fleet) as { body: string }[]).map((r) => r.body);
+    },
+    async logConflicts(fleet, logId) {
+      return prepared('SELECT seq, body, received_at AS receivedAt FROM conflicts WHERE log_id = ? AND fleet = ? ORDER BY seq, received_at')
+        .all(logId, fleet) as { seq: number; body: string; receivedAt: string }[];
     },
     placeholder: () => '?',
     async select<T>(sql: string, args: unknown[]) {

@@ -59,6 +59,8 @@ export interface CollectorStore {
   /** Every stored record of one of the fleet's logs in seq order, for `warden audit verify --collector`; none for another fleet's. */
   logRecords(fleet: string, logId: string): AsyncIterable<{ seq: number; body: string }>;
   logCheckpoints(fleet: string, logId: string): Promise<string[]>;
+  /** The records refused for their place in one of the fleet's logs, kept as evidence; none for another fleet's. */
+  logConflicts(fleet: string, logId: string): Promise<{ seq: number; body: string; receivedAt: string }[]>;
   /** The n-th (1-based) bind parameter in this store's SQL dialect, for the shared queries (dashboard-sql.ts). */
   placeholder(n: number): string;
   /** Runs one read-only query written for both dialects (dashboard-sql.ts); counts and sums come back as numbers. */

@@ -118,7 +118,17 @@ test('a tail truncated after shipping and regrown → conflict alerts against wh
   for (let i = 0; i < 5; i++) await log.append({ event: 'model_call', ts: new Date().toISOString(), text: `rewritten ${i}` });
   await log.close({ event: 'log_close', ts: new Date().toISOString() });
   await ship(path, collector.url);
-  assert.ok((await alertsFor(path)).some((a) => a.kind === 'conflict' && a.seq === 16));
+  // Alerted once, although the shipper sent the refused batch three times before dead-lettering it.
+  assert.equal((await alertsFor(path)).filter((a) => a.kind === 'conflict' && a.seq === 16).length, 1);
+  // And what the rewritten record said is kept apart, beside the record first shipped for seq 16.
+  const logId = byHand(path).logId;
+  const lines = (await (await fetch(`${collector.url}/v1/logs/${encodeURIComponent(logId)}/export`, { headers: { authorization: `Bearer ${TOKEN}` } })).text())
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const conflict = lines.find((l) => l.conflict && l.seq === 16);
+  assert.ok(conflict, 'the refused record is in the export');
+  assert.equal(JSON.parse(conflict.conflict).seq, 16);
+  const held = lines.find((l) => l.record && JSON.parse(l.record).seq === 16);
+  assert.notEqual(held.record, conflict.conflict);
 });
 
 test('a batch the collector rejects (400) is dead-lettered locally and reported, never dropped', async () => {

@@ -267,6 +267,12 @@ test('tampering is caught over PostgreSQL: a deleted record → gap, a changed o
   assert.equal(res.body.stored, 0);
   assert.deepEqual((await alertsFor(a.url, rewritten.logId)).map((x) => `${x.kind}@${x.seq}`), ['conflict@5']);
   assert.deepEqual(await collectorSeqs(a.url, rewritten.logId), upTo(rewritten.records.length));
+  // The second version of record 5 is kept apart as evidence, and sent again raises nothing new.
+  await post(a.url, { log_id: rewritten.logId, first_seq: 5, last_seq: 5, records: [rewritten.records[4].replace('reply number 3', 'reply number 4')], checkpoints: [] });
+  assert.equal((await alertsFor(b.url, rewritten.logId)).length, 1);
+  const exported = await (await fetch(`${b.url}/v1/logs/${encodeURIComponent(rewritten.logId)}/export`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+  const conflicts = exported.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.conflict);
+  assert.deepEqual(conflicts.map((c) => [c.seq, c.conflict]), [[5, rewritten.records[4].replace('reply number 3', 'reply number 4')]]);
 });
 
 test('a record whose fields hold NUL (which PostgreSQL text cannot) is stored, not refused forever', async () => {
@@ -304,7 +310,7 @@ test('migrations: four replicas opening a fresh database at once apply each migr
     await db.connect();
     const rows = (await db.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
     await db.end();
-    assert.deepEqual(rows, [1, 2, 3, 4, 5, 6].map((version) => ({ version })));
+    assert.deepEqual(rows, [1, 2, 3, 4, 5, 6, 7].map((version) => ({ version })));
   } finally {
     await admin.end();
   }
@@ -501,8 +507,8 @@ test('migrations 2 and 3 on a database from before the dashboard backfill column
   });
   const fresh = await snapshot(store);
   await store.close();
-  // Migrations 6 and 5 undone (alerts' resolution, logs' signer), then 3 (its indexes, alerts' fleet, migration 1's indexes back), then 2.
-  await runSql(url, `ALTER TABLE alerts DROP COLUMN resolved_at; ALTER TABLE logs DROP COLUMN key_id;
+  // Migrations 7 to 5 undone (conflicts, alerts' resolution, logs' signer), then 3 (its indexes, alerts' fleet, migration 1's indexes back), then 2.
+  await runSql(url, `DROP TABLE conflicts; ALTER TABLE alerts DROP COLUMN resolved_at; ALTER TABLE logs DROP COLUMN key_id;
     DROP INDEX records_fleet_agent_event_ts, records_fleet_agent_ts, records_fleet_event_ts, records_fleet_ts, records_fleet_log, records_fleet_task,
       records_fleet_session, alerts_fleet;
     ALTER TABLE alerts DROP COLUMN fleet;
