@@ -10,8 +10,10 @@ import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
 
 const ZERO = '0'.repeat(64);
-// Leaves read at a time when a filled gap lets the Merkle frontier catch up.
+// Leaves read at a time when a filled gap lets the Merkle frontier catch up, and pages in one batch:
+// a gap filled far back does not hold one ingest (and its log's lock) for the whole log after it.
 const CATCH_UP_PAGE = 10_000;
+const CATCH_UP_PAGES = 10;
 
 /** A batch as the shipper sends it: records as their exact canonical text, in seq order. */
 export interface IngestBatch {
@@ -64,7 +66,7 @@ export interface IntegrityAlert {
 export interface IngestTx {
   head(logId: string): Promise<LogHead | undefined>;
   leafAt(logId: string, seq: number): Promise<Buffer | undefined>;
-  /** Leaves 1..size in order (the rare path: a checkpoint for a size the batch did not end at). */
+  /** Leaves 1..size in order (the rare path: a checkpoint held nowhere for a size below the log's newest records). */
   leaves(logId: string, size: number): Promise<Buffer[]>;
   /** Up to `limit` leaves after..through in seq order, with their seqs (filling a gap: what the frontier has not taken). */
   leavesAfter(logId: string, after: number, through: number, limit: number): Promise<{ seq: number; leaf: Buffer }[]>;
@@ -78,6 +80,8 @@ export interface IngestTx {
   /** Keeps a refused record as evidence (a second version of a seq, or one out of order); false when it is kept already. */
   insertConflict(logId: string, seq: number, leaf: Buffer, body: string, fleet: string): Promise<boolean>;
   insertCheckpoint(logId: string, cp: Checkpoint): Promise<boolean>;
+  /** The key_ids of the held checkpoints nearest below and above `size`, where there are such. */
+  checkpointKeysAround(logId: string, size: number): Promise<{ below?: string; above?: string }>;
   /** The root of the checkpoint held for that size, if one is. */
   checkpointRoot(logId: string, size: number): Promise<string | undefined>;
   alert(a: IntegrityAlert): Promise<void>;
@@ -173,11 +177,21 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
       // who rewrote unshipped records without the log's key signs with one of their own. The log's
       // signer is pinned by its first checkpoint (trusted on first sight); another signer is alerted
       // once, then pinned in turn if its checkpoint is the newest, so that a rotation (rare: a log lives
-      // as long as its task's volume) is one alert, not one a checkpoint.
+      // as long as its task's volume) is one alert, not one a checkpoint. An older checkpoint (one a
+      // reship brings) is judged by the checkpoints held around it: the key that signed the log then.
+      const newest = cp.size >= head.checkpointSize;
       if (head.keyId !== undefined && head.keyId !== cp.key_id) {
-        await raise({ logId, seq: cp.size, kind: 'key_changed', detail: `the checkpoint at size ${cp.size} is signed by key ${cp.key_id}, not by key ${head.keyId}, which signed the log's checkpoints before (a rewrite by someone without the log's key, or a rotation of it)` });
+        if (newest) {
+          await raise({ logId, seq: cp.size, kind: 'key_changed', detail: `the checkpoint at size ${cp.size} is signed by key ${cp.key_id}, not by key ${head.keyId}, which signed the log's checkpoints before (a rewrite by someone without the log's key, or a rotation of it)` });
+        } else {
+          const around = await tx.checkpointKeysAround(logId, cp.size);
+          if (around.below !== cp.key_id && around.above !== cp.key_id) {
+            const held = [around.below, around.above].filter((k) => k !== undefined).join(' and ');
+            await raise({ logId, seq: cp.size, kind: 'key_changed', detail: `the checkpoint at size ${cp.size}, older than the newest held, is signed by key ${cp.key_id}, unlike the checkpoints held around it (key ${held}): a rewrite by someone without the log's key` });
+          }
+        }
       }
-      if (head.keyId === undefined || cp.size >= head.checkpointSize) head.keyId = cp.key_id;
+      if (head.keyId === undefined || newest) head.keyId = cp.key_id;
       head.checkpointSize = Math.max(head.checkpointSize, cp.size);
       checkpointsHeld++;
       return;
@@ -202,7 +216,9 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     if (held !== undefined) {
       return raise({ logId, seq: cp.size, kind: 'root_mismatch', detail: `the checkpoint at size ${cp.size} differs from the one already held for that size (the log was rewritten)` });
     }
-    const leaves = frontier.size >= cp.size ? await tx.leaves(logId, cp.size) : undefined;
+    // At the frontier's own size (the checkpoint just before a reshipped range) no leaf need be read.
+    if (frontier.size === cp.size) return checkpoint(cp, frontier.root().toString('hex'));
+    const leaves = frontier.size > cp.size ? await tx.leaves(logId, cp.size) : undefined;
     await checkpoint(cp, leaves && leaves.length === cp.size ? rootOf(leaves).toString('hex') : undefined);
   }
 
@@ -257,12 +273,13 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
 
   /**
    * The frontier takes the leaves it stopped short of, as far as they now run without a hole (a page
-   * at a time), and checks each checkpoint held on the way (those came while roots could not be
-   * computed); each gap alert up to where it stops is resolved.
+   * at a time, and at most CATCH_UP_PAGES in one batch: the next batch goes on), and checks each
+   * checkpoint held on the way (those came while roots could not be computed); each gap alert up to
+   * where it stops is resolved.
    */
   async function catchUp(): Promise<void> {
     const from = frontier.size;
-    for (;;) {
+    for (let pages = 0; pages < CATCH_UP_PAGES; pages++) {
       const page = await tx.leavesAfter(logId, frontier.size, head.size, CATCH_UP_PAGE);
       const roots = page.length > 0 ? await tx.checkpointRoots(logId, frontier.size, page[page.length - 1].seq) : new Map<number, string>();
       for (const { seq, leaf } of page) {
@@ -336,10 +353,9 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   for (const cp of pending) {
     await raise({ logId, seq: cp.size, kind: 'checkpoint_ahead', detail: `a checkpoint at size ${cp.size} came before the records it covers (${head.size} held): not kept` });
   }
-  if (filled > 0) {
-    await checkFillEnds();
-    if (frontier.size < head.size) await catchUp();
-  }
+  if (filled > 0) await checkFillEnds();
+  // Behind the log with no hole right after it: a fill just now, or a catch-up an earlier batch began.
+  if (frontier.size < head.size && (filled > 0 || (await tx.leafAt(logId, frontier.size + 1)) !== undefined)) await catchUp();
   head.frontier = frontier.serialize();
   await tx.saveHead(head);
   return { committedThrough: head.size, stored, filled, duplicates, checkpointsHeld, alerts };

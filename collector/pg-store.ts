@@ -105,6 +105,13 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
       // reaches insertRecord, and a failed insert rolls the whole batch back.
       rollup.add({ ...f, ts, event });
     },
+    async checkpointKeysAround(logId, size) {
+      const key = async (sql: string) => ((await c.query(sql, [logId, size])).rows[0]?.key as string | null | undefined) ?? undefined;
+      return {
+        below: await key("SELECT body::jsonb->>'key_id' AS key FROM checkpoints WHERE log_id = $1 AND size < $2 ORDER BY size DESC LIMIT 1"),
+        above: await key("SELECT body::jsonb->>'key_id' AS key FROM checkpoints WHERE log_id = $1 AND size > $2 ORDER BY size LIMIT 1"),
+      };
+    },
     async checkpointRoot(logId, size) {
       return (await c.query('SELECT root FROM checkpoints WHERE log_id = $1 AND size = $2', [logId, size])).rows[0]?.root;
     },

@@ -158,6 +158,8 @@ export function openSqliteStore(path: string): CollectorStore {
     insertCheckpoint: db.prepare('INSERT OR IGNORE INTO checkpoints (log_id, size, root, body) VALUES (?, ?, ?, ?)'),
     insertConflict: db.prepare('INSERT OR IGNORE INTO conflicts (log_id, seq, leaf, body, fleet, received_at) VALUES (?, ?, ?, ?, ?, ?)'),
     checkpointRoot: db.prepare('SELECT root FROM checkpoints WHERE log_id = ? AND size = ?'),
+    checkpointBelow: db.prepare("SELECT json_extract(body, '$.key_id') FROM checkpoints WHERE log_id = ? AND size < ? ORDER BY size DESC LIMIT 1").pluck(),
+    checkpointAbove: db.prepare("SELECT json_extract(body, '$.key_id') FROM checkpoints WHERE log_id = ? AND size > ? ORDER BY size LIMIT 1").pluck(),
     alert: db.prepare('INSERT INTO alerts (log_id, seq, kind, detail, at, fleet) VALUES (?, ?, ?, ?, ?, ?)'),
     saveHead: db.prepare(`INSERT INTO logs (log_id, agent_id, fleet, size, head_leaf, frontier, checkpoint_size, first_seen, last_seen, key_id)
       VALUES (@logId, @agent, @fleet, @size, @headLeaf, @frontier, @checkpointSize, @now, @now, @keyId)
@@ -219,6 +221,9 @@ export function openSqliteStore(path: string): CollectorStore {
     },
     async checkpointRoot(logId, size) {
       return (q.checkpointRoot.get(logId, size) as { root: string } | undefined)?.root;
+    },
+    async checkpointKeysAround(logId, size) {
+      return { below: (q.checkpointBelow.get(logId, size) as string | null) ?? undefined, above: (q.checkpointAbove.get(logId, size) as string | null) ?? undefined };
     },
     async alert(a) {
       // Ingest refuses another fleet's log, so the batch's fleet is the log's.

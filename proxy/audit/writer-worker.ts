@@ -177,7 +177,8 @@ function housekeeping(): void {
 }
 
 function checkpoint(): void {
-  if (frontier.size === checkpointed) return;
+  // Not before this run's log_open is in the log: it names the key this checkpoint is signed with.
+  if (frontier.size === checkpointed || pendingOpen) return;
   const root = frontier.root();
   const cp = signCheckpoint(key, { log_id: logId!, size: frontier.size, root: root.toString('hex'), ts: new Date().toISOString() });
   try {

@@ -13,9 +13,9 @@ const USAGE = `usage: warden <command>
   audit verify [--db PATH] [--checkpoint FILE]... [--key KEY]...
                        verify the audit log's hash chain and signed checkpoints: exit 0 intact,
                        1 with the first bad seq and why (default PATH: $WARDEN_DATA_DIR/audit.db);
-                       checkpoints must be signed by their run's key (its log_open names it) and
-                       share one signer, or with --key be signed by a key given (a checkpoint's
-                       public_key, a base64 or PEM Ed25519 key, or a file of them)
+                       checkpoints must be signed by their run's key (its log_open names it) and,
+                       without --key, share one signer; with --key, be signed by a key given (a
+                       checkpoint's public_key, a base64 or PEM Ed25519 key, or a file of them)
   audit verify --collector URL [--token T] [--key KEY]...
                        verify every log the collector holds (exit 1 on a broken chain or an alert)
   audit verify --bundle FILE [--key KEY]...

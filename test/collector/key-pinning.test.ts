@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../collector/sqlite-store.ts';
+import { leafHash, rootOf } from '../../proxy/audit/merkle.ts';
+import { loadSigningKey, signCheckpoint } from '../../proxy/audit/signing.ts';
+import { NOW } from '../helpers/dashboard-fixture.ts';
 import { assertKeyChangesAlerted, checkpointedLog, ingestWith } from '../helpers/checkpointed-log.ts';
 import { tempDataDir } from '../helpers/warden.ts';
 
@@ -38,7 +41,7 @@ test('SQLite store from before key pinning: the upgrade pins each log to its che
   }
 });
 
-test('a checkpoint older than the newest held, by a key other than the pinned one: alerted, and the pin stays', async () => {
+test('a checkpoint older than the newest held is judged by the checkpoints around it, and never moves the pin', async () => {
   const k = await checkpointedLog();
   const store = openSqliteStore(join(tempDataDir(), 'collector.db'));
   try {
@@ -46,8 +49,13 @@ test('a checkpoint older than the newest held, by a key other than the pinned on
     // Records 1..100 without the checkpoint at 50; then the signer changes at 150.
     assert.deepEqual(await ingestWith(store, k, 1, 100, k.log.checkpoints.filter((c) => c.size === 100)), []);
     assert.deepEqual(await ingestWith(store, k, 101, 150, [k.resigned(150)]), ['key_changed@150']);
-    // The old key's checkpoint at 50 comes late: a change from the pinned signer, alerted, not pinned.
-    assert.deepEqual(await ingestWith(store, k, 1, 50, [own]), ['key_changed@50']);
+    // The old key's checkpoint at 50 comes late (a reship): the key that signed the log then, no alert.
+    assert.deepEqual(await ingestWith(store, k, 1, 50, [own]), []);
+    // One at 75 by a third key, between two by the old one: alerted.
+    const leaves = k.log.records.slice(0, 75).map((r) => leafHash(r));
+    const stranger = signCheckpoint(loadSigningKey(tempDataDir(), {}), { log_id: k.log.logId, size: 75, root: rootOf(leaves).toString('hex'), ts: NOW.toISOString() });
+    assert.deepEqual(await ingestWith(store, k, 1, 100, [stranger]), ['key_changed@75']);
+    // The pin is still the newest signer's.
     assert.deepEqual(await ingestWith(store, k, 151, 200, [k.resigned(200)]), []);
   } finally {
     await store.close();

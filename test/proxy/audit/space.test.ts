@@ -113,6 +113,30 @@ test('a run whose log_open cannot commit (the log over its cap at start) writes 
   assert.ok(failures <= 2, `${failures} failed commits`);
 });
 
+test('no checkpoint is signed while the run\'s log_open waits to commit: it names the key that signs them', async () => {
+  const dir = tempDataDir();
+  const path = join(dir, 'audit.db');
+  const [first, second] = [loadSigningKey(dir), loadSigningKey(tempDataDir())];
+  let log = await openAuditLog({ path, key: first, strict: true, openEntry: { event: 'log_open', ts: new Date().toISOString() }, space: { quotaBytes: 64 * 1024 * 1024, retainShippedMs: 0 } });
+  for (let i = 0; i < 200; i++) await log.append({ event: 'model_call', ts: new Date().toISOString(), n: i, pad: 'p'.repeat(8192) });
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  // As a crash before the closing checkpoint would leave it: records no checkpoint covers.
+  const db = new Database(path);
+  db.exec('DELETE FROM checkpoints');
+  db.close();
+  // A new key, no room for the run's log_open, and a checkpoint timer that fires while it waits.
+  log = await openAuditLog({
+    path, key: second, strict: true, checkpointEveryMs: 50, openEntry: { event: 'log_open', ts: new Date().toISOString(), pad: 'o'.repeat(16384) },
+    space: { quotaBytes: 64 * 1024, retainShippedMs: 0 },
+  });
+  log.configure({ quotaBytes: 64 * 1024 * 1024, retainShippedMs: 0 });
+  await waitFor(() => log.hasRoom(), 5_000, 'room after the quota grew');
+  await new Promise((r) => setTimeout(r, 300));
+  await log.append({ event: 'model_call', ts: new Date().toISOString(), n: 'after' });
+  await log.close({ event: 'log_close', ts: new Date().toISOString() });
+  assert.equal(verifyAuditDb(path, { trustedKeys: [first.publicKeyDer, second.publicKeyDer] }).problem, undefined);
+});
+
 test('quota: a warning at 70%, a 503 at 100% with nothing sent upstream, and pruning what the collector holds resumes service without a restart', async () => {
   const collector = await startCollector();
   const dataDir = tempDataDir();
