@@ -89,10 +89,11 @@ ${FLEET_INDEXES}`,
 ${ROLLUP_INDEXES}
 ${rollupBackfill(' COLLATE "C"')}`,
   // The key that signs each log's checkpoints (ingest.ts pins it), taken for a log already held from
-  // its earliest checkpoint (bodies the collector wrote itself: always JSON): a signer replaced before
-  // the upgrade is then alerted at the next one.
+  // its earliest checkpoint (bodies the collector wrote itself: always JSON, read as json, not jsonb,
+  // which refuses a \u0000 a sender may have put in a field): a signer replaced before the upgrade
+  // is then alerted at the next one.
   `ALTER TABLE logs ADD COLUMN key_id text;
-  UPDATE logs l SET key_id = (SELECT c.body::jsonb->>'key_id' FROM checkpoints c WHERE c.log_id = l.log_id ORDER BY c.size LIMIT 1);`,
+  UPDATE logs l SET key_id = (SELECT c.body::json->>'key_id' FROM checkpoints c WHERE c.log_id = l.log_id ORDER BY c.size LIMIT 1);`,
   // When the records a gap alert said were missing have all arrived (ingest.ts), it is resolved, not removed.
   'ALTER TABLE alerts ADD COLUMN resolved_at text;',
   // Records refused for their place (a second version of a seq, or one out of order), kept as evidence.

@@ -108,8 +108,8 @@ function ingestTx(c: pg.PoolClient, fleet: string, prices: PriceBook): IngestTx 
     async checkpointKeysAround(logId, size) {
       const key = async (sql: string) => ((await c.query(sql, [logId, size])).rows[0]?.key as string | null | undefined) ?? undefined;
       return {
-        below: await key("SELECT body::jsonb->>'key_id' AS key FROM checkpoints WHERE log_id = $1 AND size < $2 ORDER BY size DESC LIMIT 1"),
-        above: await key("SELECT body::jsonb->>'key_id' AS key FROM checkpoints WHERE log_id = $1 AND size > $2 ORDER BY size LIMIT 1"),
+        below: await key("SELECT body::json->>'key_id' AS key FROM checkpoints WHERE log_id = $1 AND size < $2 ORDER BY size DESC LIMIT 1"),
+        above: await key("SELECT body::json->>'key_id' AS key FROM checkpoints WHERE log_id = $1 AND size > $2 ORDER BY size LIMIT 1"),
       };
     },
     async checkpointRoot(logId, size) {
