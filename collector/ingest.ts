@@ -10,10 +10,16 @@ import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
 
 const ZERO = '0'.repeat(64);
-// Leaves read at a time when a filled gap lets the Merkle frontier catch up, and pages in one batch:
-// a gap filled far back does not hold one ingest (and its log's lock) for the whole log after it.
-const CATCH_UP_PAGE = 10_000;
-const CATCH_UP_PAGES = 10;
+/**
+ * Leaves read at a time when a filled gap lets the Merkle frontier catch up, and pages in one batch:
+ * a gap filled far back does not hold one ingest (and its log's lock) for the whole log after it.
+ */
+export interface CatchUpLimits {
+  page: number;
+  pages: number;
+}
+
+export const CATCH_UP: CatchUpLimits = Object.freeze({ page: 10_000, pages: 10 });
 
 /** A batch as the shipper sends it: records as their exact canonical text, in seq order. */
 export interface IngestBatch {
@@ -138,7 +144,7 @@ export function parseBatch(value: unknown): IngestBatch {
 }
 
 /** Applies one batch; returns what was stored and every alert raised. */
-export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: string): Promise<IngestResult> {
+export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: string, catchUpLimits: CatchUpLimits = CATCH_UP): Promise<IngestResult> {
   const alerts: IntegrityAlert[] = [];
   const raise = async (a: IntegrityAlert) => {
     alerts.push(a);
@@ -273,14 +279,14 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
 
   /**
    * The frontier takes the leaves it stopped short of, as far as they now run without a hole (a page
-   * at a time, and at most CATCH_UP_PAGES in one batch: the next batch goes on), and checks each
+   * at a time, and at most `catchUpLimits.pages` in one batch: the next batch goes on), and checks each
    * checkpoint held on the way (those came while roots could not be computed); each gap alert up to
    * where it stops is resolved.
    */
   async function catchUp(): Promise<void> {
     const from = frontier.size;
-    for (let pages = 0; pages < CATCH_UP_PAGES; pages++) {
-      const page = await tx.leavesAfter(logId, frontier.size, head.size, CATCH_UP_PAGE);
+    for (let pages = 0; pages < catchUpLimits.pages; pages++) {
+      const page = await tx.leavesAfter(logId, frontier.size, head.size, catchUpLimits.page);
       const roots = page.length > 0 ? await tx.checkpointRoots(logId, frontier.size, page[page.length - 1].seq) : new Map<number, string>();
       for (const { seq, leaf } of page) {
         if (seq !== frontier.size + 1) break;
@@ -290,7 +296,7 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
           await raise({ logId, seq: frontier.size, kind: 'root_mismatch', detail: `the signed root at size ${frontier.size} does not match the records held, now that the gap before it is filled (the log was rewritten)` });
         }
       }
-      if (page.length < CATCH_UP_PAGE || frontier.size !== page[page.length - 1].seq) break;
+      if (page.length < catchUpLimits.page || frontier.size !== page[page.length - 1].seq) break;
     }
     if (frontier.size > from) await tx.resolveGaps(logId, frontier.size);
   }

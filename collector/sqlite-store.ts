@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
-import { ingestBatch, prevHashOf, type IngestTx, type LogHead } from './ingest.ts';
+import { CATCH_UP, ingestBatch, prevHashOf, type CatchUpLimits, type IngestTx, type LogHead } from './ingest.ts';
 import { priceBook, recordFacts, type PriceBook, type PriceRow } from './record-facts.ts';
 import { AGENT_COLUMNS, BatchRollup, DAILY_COLUMNS, ROLLUP_INDEXES, rollupBackfill, upsertAgents, upsertDaily } from './rollups.ts';
 import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, withoutNullResolved, type CollectorStore, type RecordQuery, type StoredAlert } from './store.ts';
@@ -133,8 +133,8 @@ function upgrade(db: Database.Database): void {
 const DAILY_PARAMS = DAILY_COLUMNS.map(() => '?').join(', ');
 const AGENT_PARAMS = AGENT_COLUMNS.map(() => '?').join(', ');
 
-/** Opens (creating) a SQLite collector store. */
-export function openSqliteStore(path: string): CollectorStore {
+/** Opens (creating) a SQLite collector store; `catchUp` bounds the work a filled gap adds to one batch. */
+export function openSqliteStore(path: string, catchUp: CatchUpLimits = CATCH_UP): CollectorStore {
   const db = new Database(path, { timeout: 5_000 });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
@@ -255,7 +255,7 @@ export function openSqliteStore(path: string): CollectorStore {
       try {
         // Read inside the transaction: a batch is priced by one price list, its fleet's current when it was stored.
         pricesOfBatch = priceBook(q.prices.all(...currentPrices(() => '?', fleet).args) as PriceRow[]);
-        const result = await ingestBatch(tx, batch, fleet);
+        const result = await ingestBatch(tx, batch, fleet, catchUp);
         db.exec('COMMIT');
         return result;
       } catch (err) {
