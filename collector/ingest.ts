@@ -8,18 +8,7 @@
 import { canonicalize } from '../proxy/audit/canonical-json.ts';
 import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
-
-const ZERO = '0'.repeat(64);
-/**
- * Leaves read at a time when a filled gap lets the Merkle frontier catch up, and pages in one batch:
- * a gap filled far back does not hold one ingest (and its log's lock) for the whole log after it.
- */
-export interface CatchUpLimits {
-  page: number;
-  pages: number;
-}
-
-export const CATCH_UP: CatchUpLimits = Object.freeze({ page: 10_000, pages: 10 });
+import { CATCH_UP, GapFiller, ZERO_HASH, type CatchUpLimits } from './gap-fill.ts';
 
 /** A batch as the shipper sends it: records as their exact canonical text, in seq order. */
 export interface IngestBatch {
@@ -124,16 +113,6 @@ export class ForeignLogError extends Error {
   }
 }
 
-/** The prev_hash a stored record's body names, if it names one. */
-export function prevHashOf(body: string): string | undefined {
-  try {
-    const prev = (JSON.parse(body) as { prev_hash?: unknown }).prev_hash;
-    return typeof prev === 'string' ? prev : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Validates the batch's shape. */
 export function parseBatch(value: unknown): IngestBatch {
   const b = value as IngestBatch;
@@ -157,7 +136,6 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   const frontier = head.frontier === undefined ? new MerkleFrontier() : MerkleFrontier.parse(head.frontier);
   const pending = [...batch.checkpoints].sort((a, b) => a.size - b.size);
   let stored = 0;
-  let filled = 0;
   // The batch's checkpoints the collector holds once it is stored (kept now, or held already, the same).
   let checkpointsHeld = 0;
   let duplicates = 0;
@@ -242,64 +220,9 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     return ok;
   }
 
-  // Leaves of the records this batch filled holes with, by seq: a run of them links among itself
-  // without a query, and only its ends are checked against what the store holds.
-  const fills = new Map<number, string>();
+  const gaps = new GapFiller({ tx, logId, fleet, frontier, limits: catchUpLimits, raise });
   // The highest seq this batch has brought so far: a record below it came out of order.
   let highest = 0;
-
-  /**
-   * A record for a seq the log has a hole at: sent again after the sidecar dead-lettered its batch
-   * (a collector since mended). Stored like any record, and checked against both neighbours it has.
-   */
-  async function fill(seq: number, parsed: Record<string, any>, body: string, leaf: Buffer): Promise<void> {
-    let verified = await wellFormed(seq, parsed, body);
-    const prev = seq === 1 ? ZERO : fills.get(seq - 1) ?? (await tx.leafAt(logId, seq - 1))?.toString('hex');
-    if (prev === undefined) verified = false; // still a hole before it
-    else if (parsed.prev_hash !== prev) {
-      verified = false;
-      await raise({ logId, seq, kind: 'chain_break', detail: `record ${seq}, which came late to fill a gap, does not link to record ${seq - 1}` });
-    }
-    await tx.insertRecord({ logId, seq, ts: String(parsed.ts ?? ''), event: String(parsed.event ?? ''), leaf, body, parsed, verified }, fleet);
-    fills.set(seq, leaf.toString('hex'));
-    stored++;
-    filled++;
-  }
-
-  /** The records held just after each run of fills must link to its last one. */
-  async function checkFillEnds(): Promise<void> {
-    for (const [seq, leaf] of fills) {
-      if (fills.has(seq + 1)) continue;
-      const next = await tx.prevHashAt(logId, seq + 1);
-      if (next !== undefined && next !== leaf) {
-        await raise({ logId, seq: seq + 1, kind: 'chain_break', detail: `record ${seq + 1}'s prev_hash does not link to record ${seq}, which came late to fill a gap` });
-      }
-    }
-  }
-
-  /**
-   * The frontier takes the leaves it stopped short of, as far as they now run without a hole (a page
-   * at a time, and at most `catchUpLimits.pages` in one batch: the next batch goes on), and checks each
-   * checkpoint held on the way (those came while roots could not be computed); each gap alert up to
-   * where it stops is resolved.
-   */
-  async function catchUp(): Promise<void> {
-    const from = frontier.size;
-    for (let pages = 0; pages < catchUpLimits.pages; pages++) {
-      const page = await tx.leavesAfter(logId, frontier.size, head.size, catchUpLimits.page);
-      const roots = page.length > 0 ? await tx.checkpointRoots(logId, frontier.size, page[page.length - 1].seq) : new Map<number, string>();
-      for (const { seq, leaf } of page) {
-        if (seq !== frontier.size + 1) break;
-        frontier.append(leaf);
-        const signed = roots.get(frontier.size);
-        if (signed !== undefined && signed !== frontier.root().toString('hex')) {
-          await raise({ logId, seq: frontier.size, kind: 'root_mismatch', detail: `the signed root at size ${frontier.size} does not match the records held, now that the gap before it is filled (the log was rewritten)` });
-        }
-      }
-      if (page.length < catchUpLimits.page || frontier.size !== page[page.length - 1].seq) break;
-    }
-    if (frontier.size > from) await tx.resolveGaps(logId, frontier.size);
-  }
 
   /**
    * A record refused for its place is kept apart as evidence (what the rewritten record said), and
@@ -331,7 +254,10 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
       // A hole from an earlier batch is filled, in seq order (each fill is checked against the one
       // before it, and only the last of a run against the record after it); one this batch made by
       // sending records out of order (the shipper never does: two records swapped in the file) is not.
-      else if (seq <= sizeBefore && inOrder) await fill(seq, parsed, body, leaf);
+      else if (seq <= sizeBefore && inOrder) {
+        await gaps.fill(seq, parsed, body, leaf, await wellFormed(seq, parsed, body));
+        stored++;
+      }
       else await refuse(seq, leaf, body, `record ${seq} arrived after records past it in the same batch (records reordered)`);
       continue;
     }
@@ -340,7 +266,7 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
       verified = false;
       await raise({ logId, seq, kind: 'gap', detail: `records ${head.size + 1}..${seq - 1} never arrived (deleted before shipping, or a batch the sidecar dead-lettered)` });
     }
-    const expectedPrev = head.headLeaf ?? ZERO;
+    const expectedPrev = head.headLeaf ?? ZERO_HASH;
     if (seq === head.size + 1 && parsed.prev_hash !== expectedPrev) {
       verified = false;
       await raise({ logId, seq, kind: 'chain_break', detail: `record ${seq}'s prev_hash does not link to record ${seq - 1} (a record was altered, removed or reordered)` });
@@ -359,10 +285,10 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   for (const cp of pending) {
     await raise({ logId, seq: cp.size, kind: 'checkpoint_ahead', detail: `a checkpoint at size ${cp.size} came before the records it covers (${head.size} held): not kept` });
   }
-  if (filled > 0) await checkFillEnds();
+  if (gaps.filled > 0) await gaps.checkEnds();
   // Behind the log with no hole right after it: a fill just now, or a catch-up an earlier batch began.
-  if (frontier.size < head.size && (filled > 0 || (await tx.leafAt(logId, frontier.size + 1)) !== undefined)) await catchUp();
+  if (frontier.size < head.size && (gaps.filled > 0 || (await tx.leafAt(logId, frontier.size + 1)) !== undefined)) await gaps.catchUp(head.size);
   head.frontier = frontier.serialize();
   await tx.saveHead(head);
-  return { committedThrough: head.size, stored, filled, duplicates, checkpointsHeld, alerts };
+  return { committedThrough: head.size, stored, filled: gaps.filled, duplicates, checkpointsHeld, alerts };
 }

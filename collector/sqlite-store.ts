@@ -3,7 +3,8 @@
 import Database from 'better-sqlite3';
 import type { Checkpoint } from '../proxy/audit/signing.ts';
 import { currentPrices } from './dashboard-sql.ts';
-import { CATCH_UP, ingestBatch, prevHashOf, type CatchUpLimits, type IngestTx, type LogHead } from './ingest.ts';
+import { CATCH_UP, prevHashOf, type CatchUpLimits } from './gap-fill.ts';
+import { ingestBatch, type IngestTx, type LogHead } from './ingest.ts';
 import { priceBook, recordFacts, type PriceBook, type PriceRow } from './record-facts.ts';
 import { AGENT_COLUMNS, BatchRollup, DAILY_COLUMNS, ROLLUP_INDEXES, rollupBackfill, upsertAgents, upsertDaily } from './rollups.ts';
 import { FLEET_INDEXES, PRE_FLEET_INDEXES, recordFilter, withoutNullResolved, type CollectorStore, type RecordQuery, type StoredAlert } from './store.ts';

@@ -4,7 +4,7 @@
 // mended (a larger body limit, a fixed bug), this sends each dead-lettered range again; the collector
 // fills the gap, checks the records against both neighbours and resolves its gap alert. A range is
 // removed from dead_letters only when the collector holds every record of it.
-import { postBatch, type Batch, type ShipperOptions } from './shipper.ts';
+import { postBatch, takeRecords, type Batch, type ShipperOptions } from './shipper.ts';
 
 /** Where to, and the shipper's batch limits. */
 export type ReshipOptions = Pick<ShipperOptions, 'db' | 'logId' | 'url' | 'token' | 'maxRecords' | 'maxBytes' | 'requestTimeoutMs'>;
@@ -81,19 +81,9 @@ export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome
 
   /** Records from..(at most) last, within the batch limits, with the checkpoints among them. */
   function nextBatch(from: number, last: number): Batch {
-    const batch: Batch = { first: from, last: from - 1, records: [], checkpoints: [] };
-    let bytes = 0;
-    for (const r of records.iterate(from, last, maxRecords) as Iterable<{ seq: number; body: string }>) {
-      const size = Buffer.byteLength(JSON.stringify(r.body)) + 1;
-      if (batch.records.length > 0 && bytes + size > maxBytes) break;
-      // A record missing locally (a log tampered with) ends the batch: the range cannot be delivered whole.
-      if (r.seq !== batch.last + 1) break;
-      batch.records.push(r.body);
-      batch.last = r.seq;
-      bytes += size;
-    }
-    batch.checkpoints = readCheckpoints(batch.first, batch.last);
-    return batch;
+    // A record missing locally (a log tampered with) ends the batch: the range cannot be delivered whole.
+    const taken = takeRecords(records.iterate(from, last, maxRecords) as Iterable<{ seq: number; body: string }>, maxBytes, from - 1, true);
+    return { first: from, last: taken.last, records: taken.records, checkpoints: readCheckpoints(from, taken.last) };
   }
 
   /** One batch; ok only when the collector took every record of it (stored now, or held already). */

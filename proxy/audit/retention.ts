@@ -5,7 +5,7 @@
 // inclusion proof can be computed, and the last pruned leaf, to which the first remaining record's
 // prev_hash links.
 import { MerkleFrontier } from './merkle.ts';
-import { getMeta, prunedBase, type Db } from './store.ts';
+import { getMeta, prunedBase, SET_META, type Db } from './store.ts';
 
 export interface PruneOptions {
   /** Records older than this (ISO timestamp) may go, once shipped. */
@@ -42,7 +42,7 @@ export function pruneShipped(db: Db, o: PruneOptions): number {
   }
   if (!head) return 0;
   const through = frontier.size;
-  const setMeta = db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+  const setMeta = db.prepare(SET_META);
   db.transaction(() => {
     db.prepare('DELETE FROM records WHERE seq <= ?').run(through);
     // A checkpoint over the pruned prefix can no longer be recomputed here; the collector has it. Not

@@ -9,8 +9,7 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { retryAfterMs } from '../retry/backoff.ts';
-import type { Db } from './store.ts';
-import { getMeta } from './store.ts';
+import { getMeta, SET_META, type Db } from './store.ts';
 
 export interface ShipperOptions {
   db: Db;
@@ -59,6 +58,30 @@ export interface Batch {
   checkpoints: unknown[];
 }
 
+type RecordRow = { seq: number; body: string };
+
+/**
+ * Records from `rows` (in seq order) for one batch, within `maxBytes` of payload (each record a JSON
+ * string inside the JSON), the first always in; `after` is the seq before them. Row by row, so that
+ * a batch of large records is never read whole only to be cut. With `unbroken`, a missing seq ends it.
+ */
+export function takeRecords(rows: Iterable<RecordRow>, maxBytes: number, after: number, unbroken = false): { records: string[]; first: number; last: number } {
+  const records: string[] = [];
+  let first = 0;
+  let last = after;
+  let bytes = 0;
+  for (const r of rows) {
+    const size = Buffer.byteLength(JSON.stringify(r.body)) + 1;
+    if (records.length > 0 && bytes + size > maxBytes) break;
+    if (unbroken && r.seq !== last + 1) break;
+    records.push(r.body);
+    bytes += size;
+    first ||= r.seq;
+    last = r.seq;
+  }
+  return { records, first, last };
+}
+
 /** One batch to the collector: gzip'd, keyed for idempotency by the log, its range and its bytes. Throws on network failure. */
 export async function postBatch(url: string, token: string, logId: string, batch: Batch, timeoutMs: number): Promise<Response> {
   const payload = JSON.stringify({ log_id: logId, first_seq: batch.first, last_seq: batch.last, records: batch.records, checkpoints: batch.checkpoints });
@@ -80,7 +103,7 @@ export function startShipper(o: ShipperOptions): Shipper {
   const maxBytes = o.maxBytes ?? 1024 * 1024;
   const base = o.backoffBaseMs ?? 250;
   const cap = o.backoffCapMs ?? 60_000;
-  const setMeta = o.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+  const setMeta = o.db.prepare(SET_META);
   const nextRecords = o.db.prepare('SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
   const nextCheckpoints = o.db.prepare('SELECT body FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size');
   const lastSeq = o.db.prepare('SELECT coalesce(max(seq), 0) AS n FROM records');
@@ -113,20 +136,7 @@ export function startShipper(o: ShipperOptions): Shipper {
   }
 
   function nextBatch(): Batch | undefined {
-    const records: string[] = [];
-    let first = 0;
-    let last = shipped;
-    let bytes = 0;
-    // Row by row, so that a batch of large records is never read whole only to be cut; the size is
-    // the bytes each record takes in the payload (a JSON string inside the JSON), the first always in.
-    for (const r of nextRecords.iterate(shipped, batchRecords) as Iterable<{ seq: number; body: string }>) {
-      const size = Buffer.byteLength(JSON.stringify(r.body)) + 1;
-      if (records.length > 0 && bytes + size > maxBytes) break;
-      records.push(r.body);
-      bytes += size;
-      first ||= r.seq;
-      last = r.seq;
-    }
+    const { records, first, last } = takeRecords(nextRecords.iterate(shipped, batchRecords) as Iterable<RecordRow>, maxBytes, shipped);
     const checkpoints = (nextCheckpoints.all(checkpointsShipped, last) as { body: string }[]).map((c) => JSON.parse(c.body));
     if (records.length === 0 && checkpoints.length === 0) return undefined;
     return { first: records.length > 0 ? first : last, last, records, checkpoints };

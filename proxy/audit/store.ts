@@ -52,6 +52,18 @@ export function openAuditDb(path: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
+/** Sets a meta value (prepare it once where it runs often). */
+export const SET_META = 'INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
+
+/**
+ * The key id that signed the log's checkpoints so far: kept in meta (written with a run's first
+ * checkpoint), which pruning leaves, else read from the latest checkpoint (logs from before it was kept).
+ */
+export function lastSigner(db: Db): string | undefined {
+  const latest = db.prepare('SELECT body FROM checkpoints ORDER BY size DESC LIMIT 1').get() as { body: string } | undefined;
+  return getMeta(db, 'signing_key') ?? (latest && (JSON.parse(latest.body) as { key_id?: string }).key_id);
+}
+
 /** A meta value, if set. */
 export function getMeta(db: Db, key: string): string | undefined {
   return (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;

@@ -14,7 +14,7 @@ import { startShipper, type Shipper } from './shipper.ts';
 import { DiskSpace, type SpaceLevel } from './disk-space.ts';
 import { reshipDeadLetters, type ReshipOutcome } from './reship.ts';
 import { pruneShipped } from './retention.ts';
-import { getMeta, openAuditDb, prunedBase } from './store.ts';
+import { getMeta, lastSigner, openAuditDb, prunedBase, SET_META } from './store.ts';
 import { RECORD_VERSION, type AppendItem, type FromWriter, type SpaceConfig, type ToWriter, type WriterConfig } from './writer-protocol.ts';
 
 const config = workerData as WriterConfig;
@@ -57,7 +57,7 @@ let checkpointed = (db.prepare('SELECT max(size) AS n FROM checkpoints').get() a
 
 const insert = db.prepare('INSERT INTO records(seq, ts, event, leaf, body) VALUES (?, ?, ?, ?, ?)');
 const insertCheckpoint = db.prepare('INSERT OR IGNORE INTO checkpoints(size, root, body) VALUES (?, ?, ?)');
-const setSigner = db.prepare("INSERT INTO meta(key, value) VALUES ('signing_key', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+const setMeta = db.prepare(SET_META);
 let signerNoted = false;
 
 let queue: AppendItem[] = [];
@@ -185,7 +185,7 @@ function checkpoint(): void {
     db.transaction(() => {
       insertCheckpoint.run(cp.size, root, canonicalize(cp));
       // The log's signer so far, for the next run to compare its key with once checkpoints are pruned.
-      if (!signerNoted) setSigner.run(key.keyId);
+      if (!signerNoted) setMeta.run('signing_key', key.keyId);
     })();
     signerNoted = true;
     checkpointed = cp.size;
@@ -270,11 +270,9 @@ port.on('message', (msg: ToWriter) => {
   }
 });
 
-// The key that signed the log so far (kept in meta, which pruning leaves, and before that read from
-// the latest checkpoint). Verifiers and the collector take a checkpoint by another key for a rewrite
+// Verifiers and the collector take a checkpoint by another key than the log's so far for a rewrite
 // unless told of a rotation, so a new key is said in the chain and in the sidecar's log.
-const lastCheckpoint = db.prepare('SELECT body FROM checkpoints ORDER BY size DESC LIMIT 1').get() as { body: string } | undefined;
-const previousKeyId = getMeta(db, 'signing_key') ?? (lastCheckpoint && (JSON.parse(lastCheckpoint.body) as { key_id?: string }).key_id);
+const previousKeyId = lastSigner(db);
 const rotated = previousKeyId !== undefined && previousKeyId !== key.keyId;
 // Records a crash left past the last checkpoint were never signed: this run's first checkpoint signs
 // them as they now are, which is all a verifier can know of them (their chain is the only protection

@@ -346,7 +346,7 @@ test('after a gap, a second, different checkpoint for the size held is still a r
   const path = await fresh();
   const log = byHand(path);
   assert.equal(await log.post(1, 5, []), 200);
-  assert.equal(await log.post(8, 10, [log.at(10)]), 200); // 6 and 7 never arrive: no frontier from here on
+  assert.equal(await log.post(8, 10, [log.at(10)]), 200); // 6 and 7 never arrive: the frontier stops at 5
   const other = signCheckpoint(loadSigningKey(keyDir, {}), { log_id: log.logId, size: 10, root: 'cd'.repeat(32), ts: new Date().toISOString() });
   assert.equal(await log.post(8, 10, [other]), 200);
   assert.deepEqual((await alertsFor(path)).map((a) => `${a.kind}@${a.seq}`), ['gap@8', 'root_mismatch@10']);
