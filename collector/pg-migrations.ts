@@ -94,7 +94,7 @@ ${rollupBackfill(' COLLATE "C"')}`,
   // is then alerted at the next one.
   `ALTER TABLE logs ADD COLUMN key_id text;
   UPDATE logs l SET key_id = (SELECT c.body::json->>'key_id' FROM checkpoints c WHERE c.log_id = l.log_id ORDER BY c.size LIMIT 1);`,
-  // When the records a gap alert said were missing have all arrived (ingest.ts), it is resolved, not removed.
+  // When the records a gap alert said were missing have all arrived (gap-fill.ts), it is resolved, not removed.
   'ALTER TABLE alerts ADD COLUMN resolved_at text;',
   // Records refused for their place (a second version of a seq, or one out of order), kept as evidence.
   `CREATE TABLE conflicts (

@@ -125,7 +125,7 @@ function upgrade(db: Database.Database): void {
   });
   upgradeOnce(db, () => hasColumn(db, 'record_tags', 'fleet'), () => db.exec(FLEET_UPGRADE));
   upgradeOnce(db, () => hasColumn(db, 'logs', 'key_id'), () => db.exec(KEY_PINS));
-  // When the records a gap alert said were missing have all arrived (ingest.ts), it is resolved, not removed.
+  // When the records a gap alert said were missing have all arrived (gap-fill.ts), it is resolved, not removed.
   upgradeOnce(db, () => hasColumn(db, 'alerts', 'resolved_at'), () => db.exec('ALTER TABLE alerts ADD COLUMN resolved_at TEXT'));
   // Last: the backfill reads the columns the steps above add and fill.
   upgradeOnce(db, () => hasTable(db, 'agent_rollups'), () => db.exec(ROLLUPS));
