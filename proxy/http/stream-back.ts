@@ -6,28 +6,21 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { errors as undiciErrors } from 'undici';
-import { accumulate, emptyResponse, finishAccumulation, type Response, type ToolCall } from '../canonical.ts';
+import { accumulate, finishAccumulation, type ToolCall } from '../canonical.ts';
 import { captureValue } from '../audit/call-record.ts';
 import { ClientStalledError, ToolBlockedError, UpstreamTimeoutError, WardenError } from '../errors.ts';
 import { holdsToolCalls, recordable, runStreamEnd, runStreamEvent, runStreamRestart, runStreamToolCalls, type Pipeline } from '../pipeline.ts';
-import type { Continuation, EndpointAdapter, HeldEvent, Json, StreamTracker } from '../providers/types.ts';
+import type { Continuation, EndpointAdapter, HeldEvent, Json } from '../providers/types.ts';
 import type { CallContext } from '../stage.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CallTiming } from './call-timing.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { drained, wardenHeaders } from './respond.ts';
 import { parseFields, SseSplitter, type SseEvent } from './sse.ts';
-import { wireEvents, type Numbering } from './stream-events.ts';
+import { MAX_EVENT_BYTES, MAX_HELD_TOOL_BYTES, StreamAttempt } from './stream-attempt.ts';
+import { spliced, wireEvents } from './stream-events.ts';
 import { isEventStream, isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from './upstream-client.ts';
 
-// An SSE event bigger than this is passed through unparsed rather than held in memory.
-const MAX_EVENT_BYTES = 4 * 1024 * 1024;
-// A stream held back for its tool calls to be judged keeps at most this much; past it, the calls
-// cannot be checked, so they are refused rather than let through unseen.
-const MAX_HELD_TOOL_BYTES = 8 * 1024 * 1024;
-// The terminal event waits for the record's commit, and so does anything an upstream sends after it:
-// no model sends much after it, so past this much the stream is ended rather than held without bound.
-const MAX_HELD_AFTER_END_BYTES = MAX_EVENT_BYTES;
 const STAGE = 'retry';
 const BLANK_LINE = Buffer.from('\n\n');
 const EMPTY = Buffer.alloc(0);
@@ -62,7 +55,7 @@ class StreamRelay {
   readonly #in: StreamBackInput;
   readonly #gate: boolean;
   /** What one upstream attempt has produced; a retry starts a fresh one. */
-  #state: Attempt;
+  #state: StreamAttempt;
   #failure: WardenError | undefined;
   /** A stage ended the stream (a reply from a stream hook), or the upstream sent too much after its end: nothing more is read or sent. */
   #stopped = false;
@@ -75,7 +68,7 @@ class StreamRelay {
     // With a tool gate in the pipeline, everything from the first tool-call event on is held back
     // until the calls are whole and judged (text before them still flows as it arrives).
     this.#gate = holdsToolCalls(input.pipeline) && input.adapter.rewriteToolCalls !== undefined;
-    this.#state = newAttempt(input.adapter);
+    this.#state = new StreamAttempt(input.adapter);
   }
 
   async run(first: UpstreamResponse): Promise<void> {
@@ -191,7 +184,7 @@ class StreamRelay {
 
   #recordResponse(): void {
     const { call } = this.#in;
-    call.bodies.response = captureValue(call.policy, this.#size(), () => this.#state.acc);
+    call.bodies.response = captureValue(call.policy, this.#state.size(), () => this.#state.acc);
   }
 
   /** Splits, transforms and sends (or holds) one chunk of upstream bytes. */
@@ -214,25 +207,13 @@ class StreamRelay {
       const terminal = !Buffer.isBuffer(piece) && piece.data !== undefined && this.#in.adapter.isTerminal(piece.event, piece.data);
       this.#state.sawTerminal ||= terminal;
       for (const event of t.events) {
-        if (this.#gate && (this.#state.holding || t.toolCall)) {
-          this.#state.holding = true;
-          this.#state.toolTailBytes += event.raw.length;
-          if (this.#state.toolTailBytes <= MAX_HELD_TOOL_BYTES) this.#state.toolTail.push(event);
-          continue;
-        }
-        if (this.#state.held.length === 0 && !terminal) {
-          out.push(event.raw);
-          continue;
-        }
-        // The terminal event itself is always kept (it may be large: the Responses API repeats the
-        // whole output in it); what comes after it is what is bounded.
-        if (this.#state.held.length > 0) this.#state.heldBytes += event.raw.length;
-        if (this.#state.heldBytes > MAX_HELD_AFTER_END_BYTES) {
-          this.#in.call.decisions.push({ stage: 'proxy', decision: 'ended-after-terminal', detail: { heldBytes: this.#state.heldBytes - event.raw.length } });
+        const placed = this.#state.place(event, this.#gate, t.toolCall, terminal);
+        if (placed === 'send') out.push(event.raw);
+        else if (placed !== 'held') {
+          this.#in.call.decisions.push({ stage: 'proxy', decision: 'ended-after-terminal', detail: { heldBytes: placed.overflow } });
           this.#stopped = true;
           break;
         }
-        this.#state.held.push(event.raw);
       }
       if (this.#stopped) break;
     }
@@ -323,7 +304,7 @@ class StreamRelay {
     const partial = recordable(this.#in.pipeline, call, { text: this.#state.acc.text, toolCalls: this.#state.acc.toolCalls.filter(Boolean) });
     call.decisions.push({
       stage: STAGE, decision: 'stalled',
-      detail: { attempt: this.#attempt, timeout: kind === 'idle' ? 'idleMs' : 'totalMs', action, partial: captureValue(call.policy, this.#size(), () => partial) },
+      detail: { attempt: this.#attempt, timeout: kind === 'idle' ? 'idleMs' : 'totalMs', action, partial: captureValue(call.policy, this.#state.size(), () => partial) },
     });
   }
 
@@ -345,12 +326,8 @@ class StreamRelay {
 
   /** Starts over for a retry: nothing was sent, so nothing is kept but the record's notes. */
   #reset(): void {
-    this.#state = newAttempt(this.#in.adapter);
+    this.#state = new StreamAttempt(this.#in.adapter);
     runStreamRestart(this.#in.pipeline, this.#in.call);
-  }
-
-  #size(): number {
-    return this.#state.acc.text.length + this.#state.acc.toolCalls.reduce((n, c) => n + (c?.arguments.length ?? 0), 0);
   }
 
   #ended = false;
@@ -359,69 +336,24 @@ class StreamRelay {
   #endStream(): void {
     if (this.#ended) return;
     this.#ended = true;
-    const acc = this.#state.acc;
-    // The calls by their canonical index, which the gate's verdict and the adapter's rewrite speak of.
-    const calls = this.#state.holding ? new Map(acc.toolCalls.flatMap((tc, i): [number, ToolCall][] => (tc ? [[i, tc]] : []))) : undefined;
-    finishAccumulation(acc);
+    const calls = this.#state.heldToolCalls();
+    finishAccumulation(this.#state.acc);
     if (calls && !this.#failure) this.#judgeToolCalls(calls);
-    this.#state.acc = runStreamEnd(this.#in.pipeline, this.#in.call, acc);
+    this.#state.acc = runStreamEnd(this.#in.pipeline, this.#in.call, this.#state.acc);
   }
 
   #judgeToolCalls(calls: Map<number, ToolCall>): void {
     const { pipeline, call, adapter, timing } = this.#in;
-    const acc = this.#state.acc;
-    const verdict = this.#state.toolTailBytes > MAX_HELD_TOOL_BYTES
+    const verdict = this.#state.toolTailOverflowed
       ? { reply: new ToolBlockedError(`the streamed tool calls exceed the ${MAX_HELD_TOOL_BYTES} bytes Warden holds to check them`) }
       // Complete: the terminal event came, or at least the finish reason (some upstreams omit [DONE]),
       // from the model, not from Warden closing a stalled stream.
-      : runStreamToolCalls(pipeline, call, calls, !this.#state.cut && (this.#state.sawTerminal || acc.finishReason !== undefined));
+      : runStreamToolCalls(pipeline, call, calls, !this.#state.cut && (this.#state.sawTerminal || this.#state.acc.finishReason !== undefined));
     if ('reply' in verdict) {
       this.#failure = verdict.reply;
       timing.streamError = verdict.reply.code;
-    } else if (verdict.blocked.size > 0) {
-      this.#state.held.push(...adapter.rewriteToolCalls!(this.#state.toolTail, verdict.blocked));
-      // The record keeps what the agent receives: the refusals, not the calls they replaced.
-      acc.toolCalls = [...calls].filter(([i]) => !verdict.blocked.has(i)).map(([, tc]) => tc);
-      acc.text = [acc.text, ...verdict.blocked.values()].filter(Boolean).join('\n\n');
     } else {
-      this.#state.held.push(...this.#state.toolTail.map((e) => e.raw));
+      this.#state.releaseToolCalls(adapter, calls, verdict.blocked);
     }
   }
-}
-
-interface Attempt {
-  splitter: SseSplitter;
-  acc: Response;
-  tracker: StreamTracker | undefined;
-  /** The terminal event (and anything after it) waits for the record's commit. */
-  held: Buffer[];
-  /** Bytes held after the terminal event. */
-  heldBytes: number;
-  toolTail: HeldEvent[];
-  toolTailBytes: number;
-  holding: boolean;
-  sawTerminal: boolean;
-  /** Warden ended the stream for a stalled upstream: the closing events are its own, not the model's. */
-  cut: boolean;
-  /** The upstream's last event came without its blank line (and goes on as it came). */
-  openTail: boolean;
-  numbering: Numbering;
-}
-
-function newAttempt(adapter: EndpointAdapter): Attempt {
-  return {
-    splitter: new SseSplitter(MAX_EVENT_BYTES), acc: emptyResponse(), tracker: adapter.streamTracker?.(), held: [], heldBytes: 0,
-    toolTail: [], toolTailBytes: 0, holding: false, sawTerminal: false, cut: false, openTail: false, numbering: { added: 0 },
-  };
-}
-
-/** A continuation's events, mapped into the agent's stream. */
-function spliced(pieces: (Buffer | SseEvent)[], splice: Continuation['splice']): Buffer {
-  const out: Buffer[] = [];
-  for (const p of pieces) {
-    if (Buffer.isBuffer(p) || p.data === undefined) continue; // comments and keep-alives of the second stream
-    const b = splice(p.event, p.data);
-    if (b) out.push(b);
-  }
-  return Buffer.concat(out);
 }

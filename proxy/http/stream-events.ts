@@ -2,8 +2,9 @@
 // event itself (untouched bytes when nothing changed), sometimes several (a stage released held text
 // before a channel's closing event). Events a stage adds shift the numbering of the events after them
 // on providers that number their events (the Responses API's sequence_number).
+// A continuation (a second request that picks up a stalled answer) has its events mapped in too.
 import type { StreamEvent } from '../canonical.ts';
-import type { EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from '../providers/types.ts';
+import type { Continuation, EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from '../providers/types.ts';
 import type { SseEvent } from './sse.ts';
 
 /** Renumbering state of one stream: how many events Warden has added so far. */
@@ -32,4 +33,15 @@ export function wireEvents(adapter: EndpointAdapter, ev: SseEvent, parsed: Parse
     const name = ev.event === undefined ? undefined : i === last ? ev.event : String(payload.type);
     return { raw: Buffer.from(name !== undefined ? `event: ${name}\ndata: ${data}\n\n` : `data: ${data}\n\n`), event: name, data };
   });
+}
+
+/** A continuation's events, mapped into the agent's stream (its comments and keep-alives dropped). */
+export function spliced(pieces: (Buffer | SseEvent)[], splice: Continuation['splice']): Buffer {
+  const out: Buffer[] = [];
+  for (const p of pieces) {
+    if (Buffer.isBuffer(p) || p.data === undefined) continue;
+    const b = splice(p.event, p.data);
+    if (b) out.push(b);
+  }
+  return Buffer.concat(out);
 }
