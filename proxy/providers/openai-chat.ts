@@ -294,6 +294,15 @@ export const openaiChat: EndpointAdapter = {
     return out;
   },
 
+  writeStreamEvents(parsed, events) {
+    // The chunk that carries usage has no choices. When a stage took its usage away (the usage Warden
+    // asked for on the agent's behalf), nothing is left of it that the agent asked for or that SDK
+    // code reading choices[0] expects, so it goes whole.
+    const usageTaken = parsed.events.some((e) => e.type === 'usage') && !events.some((e) => e.type === 'usage');
+    if (usageTaken && arr(parsed.data.choices).length === 0) return [];
+    return [openaiChat.writeStreamEvent(parsed, events)];
+  },
+
   mapMessageText(m, map) {
     const raw = obj(m.raw);
     if (m.raw === undefined) return mapCanonicalText(m, map);

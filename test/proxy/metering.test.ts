@@ -2,6 +2,7 @@
 // streamed and whole responses of every provider shape; /metrics and /usage show them.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
 import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
@@ -88,6 +89,8 @@ for (const [name, path, alias, body] of CASES) {
     tok.output += usage.output;
     if (body.stream && path.includes('chat')) {
       assert.doesNotMatch(got.text, /"usage":\{/, 'the usage chunk Warden asked for is not shown to the client');
+      const chunks = got.text.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+      assert.ok(chunks.length > 0 && chunks.every((c) => c.choices.length > 0), 'every chunk has a choice, as without usage asked');
       assert.match(String(got.headers['x-warden-actions']), /usage-requested/);
     }
   });
@@ -109,4 +112,18 @@ test('/metrics shows the same tokens and cost per served model', async () => {
     assert.match(text, new RegExp(`^${name}`, 'm'), name);
   }
   assert.match(text, /^warden_requests_total\{route="openai",model="gpt-4o",status="200"\} \d+$/m);
+});
+
+test('the official openai SDK streams with its usual loop over choices[0] while Warden asks for usage', async () => {
+  const agent = new OpenAI({ apiKey: 'sk-test', baseURL: `${warden.trafficUrl}/v1`, maxRetries: 0 });
+  const stream = await agent.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0].delta.content ?? '';
+  assert.ok(text.length > 0);
+  const direct = new OpenAI({ apiKey: 'sk-test', baseURL: `${fake.url}/v1`, maxRetries: 0 });
+  let expected = '';
+  for await (const chunk of await direct.chat.completions.create({ model: PRICES['gpt-4o'].pin, stream: true, messages: [{ role: 'user', content: 'Say hello' }] })) {
+    expected += chunk.choices[0].delta.content ?? '';
+  }
+  assert.equal(text, expected);
 });
