@@ -11,8 +11,25 @@ export const providers: Readonly<Record<UpstreamKind, ProviderSpec>> = Object.fr
   mcp: mcpProvider,
 });
 
-/** The model-call endpoint a request path lands on, if any (matched on the path's end, query excluded). */
+/**
+ * The model-call endpoint a request path lands on, if any (matched on the path's end, query excluded).
+ * Matched on the path as a lenient server would read it, so that a spelling the upstream takes for
+ * chat completions (`/v1/%63hat/completions`, `/chat%2Fcompletions`, a trailing slash, `;params`) is
+ * one to Warden too and cannot slip past the stages as a pass-through; the path itself goes on as sent.
+ */
 export function findEndpoint(provider: ProviderSpec, method: string, path: string): EndpointRoute | undefined {
-  for (const e of provider.endpoints) if (e.method === method && path.endsWith(e.suffix)) return e;
+  const read = leniently(path);
+  for (const e of provider.endpoints) if (e.method === method && read.endsWith(e.suffix)) return e;
   return undefined;
+}
+
+/** Percent-decoded, path parameters and empty segments dropped (`//`, a trailing `/`). */
+function leniently(path: string): string {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // the router refuses malformed percent-encoding before a path gets here
+  }
+  return '/' + decoded.split('/').map((segment) => segment.split(';')[0]).filter(Boolean).join('/');
 }
