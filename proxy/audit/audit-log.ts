@@ -27,7 +27,7 @@ export interface AuditStats {
   size: number;
   checkpointed: number;
   pending: number;
-  /** Records not yet acknowledged by the collector (when shipping). */
+  /** Records committed but not yet acknowledged by the collector (when shipping), dead-lettered ones apart. */
   unshipped?: number;
   /** Batches the collector rejected, kept in the dead_letters table (this run's and earlier ones' not yet sent again). */
   deadLettered: number;
@@ -43,7 +43,8 @@ export interface AuditObserver {
   committed?(events: Record<string, number>, seconds: number): void;
   warning?(message: string): void;
   failed?(code: string, message: string): void;
-  shipped?(unshipped: number): void;
+  /** The count of records waiting to ship changed (commits add to it, acknowledgements take from it). */
+  unshipped?(count: number): void;
   shipFailed?(reason: string, detail: string): void;
   space?(report: SpaceReport, previous: SpaceReport | undefined): void;
   pruned?(records: number): void;
@@ -132,6 +133,16 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
     if (opened && !closing && waiting.size === 0) worker.unref();
   }
 
+  // What the collector has acknowledged: while it is unreachable, commits still add to what waits.
+  let shippedThrough: number | undefined;
+  function countUnshipped(): void {
+    if (shippedThrough === undefined) return;
+    const count = Math.max(0, stats.size - shippedThrough);
+    if (count === stats.unshipped) return;
+    stats.unshipped = count;
+    opts.observer?.unshipped?.(count);
+  }
+
   function fail(err: Error): void {
     broken ??= err;
     for (const w of waiting.values()) w.reject(new AuditUnavailableError(err.message, { cause: err }));
@@ -146,11 +157,15 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
         case 'ready':
           logId = msg.logId;
           stats.checkpointed = msg.checkpointed;
+          stats.size = msg.size;
+          shippedThrough = msg.shippedThrough;
+          countUnshipped();
           resolve();
           return;
         case 'committed':
           stats.committed += msg.ids.length;
           stats.size = msg.through;
+          countUnshipped();
           for (const id of msg.ids) {
             waiting.get(id)?.resolve();
             waiting.delete(id);
@@ -189,9 +204,9 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
           return;
         case 'ship':
           if (msg.event.type === 'shipped') {
-            stats.unshipped = msg.event.unshipped;
+            shippedThrough = msg.event.through;
             stats.shipFailure = undefined;
-            opts.observer?.shipped?.(msg.event.unshipped);
+            countUnshipped();
           } else {
             // A refused batch is not shipping failing: it is kept in dead_letters (counted apart), and shipping goes on.
             if (msg.event.reason !== 'rejected') stats.shipFailure = `${msg.event.reason}: ${msg.event.detail}`;

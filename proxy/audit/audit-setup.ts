@@ -74,7 +74,7 @@ export async function startAudit(policy: Policy, dataDir: string, metrics: Metri
         log.error({ code, message }, 'audit commit failed');
       },
       warning: (message) => log.warn(message),
-      shipped: (unshipped) => metrics.auditUnshipped.set(unshipped),
+      unshipped: (count) => metrics.auditUnshipped.set(count),
       pruned: (records) => metrics.auditPruned.inc(records),
       space(report, previous) {
         if (report.quotaBytes) metrics.auditQuotaUsed.set(report.usedBytes / report.quotaBytes);

@@ -25,7 +25,7 @@ export interface ShipperOptions {
 }
 
 export type ShipperEvent =
-  | { type: 'shipped'; through: number; unshipped: number }
+  | { type: 'shipped'; through: number }
   | { type: 'ship-failed'; reason: 'network' | 'throttled' | 'server' | 'unauthorized' | 'too_large' | 'rejected'; detail: string; retryInMs?: number };
 
 // The collector read the batch and refused it as malformed: sending it again cannot help.
@@ -106,7 +106,6 @@ export function startShipper(o: ShipperOptions): Shipper {
   const setMeta = o.db.prepare(SET_META);
   const nextRecords = o.db.prepare('SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?');
   const nextCheckpoints = o.db.prepare('SELECT body FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size');
-  const lastSeq = o.db.prepare('SELECT coalesce(max(seq), 0) AS n FROM records');
   const deadLetter = o.db.prepare('INSERT INTO dead_letters (first_seq, last_seq, status, response, at) VALUES (?, ?, ?, ?, ?)');
   let shipped = Number(getMeta(o.db, 'shipped_through') ?? 0);
   let checkpointsShipped = Number(getMeta(o.db, 'checkpoints_shipped_through') ?? 0);
@@ -204,7 +203,7 @@ export function startShipper(o: ShipperOptions): Shipper {
       : Math.max(checkpointsShipped, ...batch.checkpoints.map((c) => (c as { size: number }).size).filter((size) => size <= shipped));
     setMeta.run('shipped_through', String(shipped));
     setMeta.run('checkpoints_shipped_through', String(checkpointsShipped));
-    o.report({ type: 'shipped', through: shipped, unshipped: Math.max(0, (lastSeq.get() as { n: number }).n - shipped) });
+    o.report({ type: 'shipped', through: shipped });
     if (shipped === batch.last) return 0;
     // Part of the batch went: the rest goes next, at once.
     if (shipped > before) return 0;
@@ -233,6 +232,8 @@ export function startShipper(o: ShipperOptions): Shipper {
     setMeta.run('shipped_through', String(shipped));
     setMeta.run('checkpoints_shipped_through', String(checkpointsShipped));
     o.report({ type: 'ship-failed', reason: 'rejected', detail: `records ${batch.first}..${batch.last} dead-lettered: HTTP ${status}: ${text.slice(0, 200)}` });
+    // Settled here (counted among the dead letters), so no longer waiting to ship.
+    o.report({ type: 'shipped', through: shipped });
     return 0;
   }
 

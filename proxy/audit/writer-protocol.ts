@@ -53,7 +53,7 @@ export type ToWriter =
   | { type: 'reship'; id: number };
 
 export type FromWriter =
-  | { type: 'ready'; logId: string; size: number; checkpointed: number }
+  | { type: 'ready'; logId: string; size: number; checkpointed: number; /** With a collector: what it has acknowledged so far. */ shippedThrough?: number }
   | { type: 'committed'; ids: number[]; through: number; seconds: number; events: Record<string, number> }
   | { type: 'failed'; ids: number[]; code: string; message: string }
   | { type: 'checkpoint'; size: number }

@@ -294,7 +294,7 @@ queue.push({
   },
 });
 flush();
-post({ type: 'ready', logId, size: frontier.size, checkpointed });
+post({ type: 'ready', logId, size: frontier.size, checkpointed, shippedThrough: config.collector ? Number(getMeta(db, 'shipped_through') ?? 0) : undefined });
 watchDeadLetters();
 if (rotated) {
   post({ type: 'warning', message: `the audit signing key (${key.keyId}) is not the one that signed this log's checkpoints so far (${previousKeyId}): verifiers and the collector will report the change (key_changed) unless both keys are trusted (warden audit verify --key)` });

@@ -87,6 +87,11 @@ test(`the collector down for ${OUTAGE_MS / 1000} s under load, then back: everyt
   const status = await (await request(`${warden.adminUrl}/status`)).body.json() as { state: string; reasons: string[] };
   assert.equal(status.state, 'yellow');
   assert.match(status.reasons.join(), /audit shipping is failing \(network/);
+  // What waits is counted while the collector is away, so the backlog alerts can fire during an outage.
+  const waiting = Number(/^warden_audit_unshipped_records (\d+)$/m.exec(await (await request(`${warden.adminUrl}/metrics`)).body.text())?.[1]);
+  assert.ok(waiting >= calls && waiting <= auditLogSize(dataDir), `${waiting} records waiting, ${calls} calls during the outage`);
+  assert.match(status.reasons.join(), new RegExp(`; (\\d+) records wait locally`));
+  assert.ok(Number(/; (\d+) records wait locally/.exec(status.reasons.join())![1]) >= calls);
   await collector.up();
   const size = auditLogSize(dataDir);
   // The shipper's backoff is capped at 60 s (full jitter), so it is back within a minute.
@@ -96,4 +101,5 @@ test(`the collector down for ${OUTAGE_MS / 1000} s under load, then back: everyt
   const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();
   assert.match(metrics, /^warden_audit_ship_failures_total\{reason="network"\} [1-9]/m);
   assert.ok(calls >= 200);
+  assert.match(metrics, /^warden_audit_unshipped_records 0$/m);
 });
