@@ -34,7 +34,9 @@ export function exportBundle(path: string, q: BundleQuery): string[] {
     const row = db.prepare('SELECT body FROM checkpoints ORDER BY size DESC LIMIT 1').get() as { body: string } | undefined;
     const checkpoint = row ? (JSON.parse(row.body) as Checkpoint) : undefined;
     const size = checkpoint?.size ?? 0;
-    const match = db.prepare(`SELECT seq, body FROM records WHERE json_extract(body, '$.agent.id') = ? AND ts >= ? AND ts < ? ORDER BY seq`)
+    // The window is read from the records themselves, which are hashed, not from the ts column, which is
+    // not: an edited column must not move a record out of an inquiry's window unseen.
+    const match = db.prepare(`SELECT seq, body FROM records WHERE json_extract(body, '$.agent.id') = ? AND json_extract(body, '$.ts') >= ? AND json_extract(body, '$.ts') < ? ORDER BY seq`)
       .all(q.agent, q.from, q.to) as { seq: number; body: string }[];
     const provable = match.filter((r) => r.seq <= size);
     const base = prunedBase(db);

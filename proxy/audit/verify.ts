@@ -34,7 +34,7 @@ export interface VerifyOptions {
 const ZERO = '0'.repeat(64);
 
 /** The record, parsed, or why it breaks the log. */
-function checkRecord(row: { seq: number; leaf: Buffer; body: string }, expected: number, logId: string, prev: string): Record<string, unknown> | string {
+function checkRecord(row: RecordRow & { leaf: Buffer }, expected: number, logId: string, prev: string): Record<string, unknown> | string {
   if (row.seq !== expected) return `record ${expected} is missing (the next stored record is ${row.seq})`;
   let parsed: Record<string, unknown>;
   try {
@@ -47,14 +47,23 @@ function checkRecord(row: { seq: number; leaf: Buffer; body: string }, expected:
   if (parsed.seq !== row.seq) return `the record claims seq ${parsed.seq} (records reordered)`;
   if (parsed.log_id !== logId) return `the record belongs to log ${JSON.stringify(parsed.log_id)}, not ${JSON.stringify(logId)}`;
   if (parsed.prev_hash !== prev) return `prev_hash does not link to record ${expected - 1} (a record was altered, removed or reordered)`;
+  // The columns a store selects records by are not hashed: one edited would hide a record from a
+  // query by time or event (an export's window) while the chain still holds.
+  for (const column of ['ts', 'event'] as const) {
+    if (row[column] !== undefined && row[column] !== String(parsed[column])) {
+      return `the record's ${column} column (${JSON.stringify(row[column])}) is not its body's (${JSON.stringify(parsed[column])}): altered`;
+    }
+  }
   return parsed;
 }
 
-/** One stored record: its text, and its stored leaf hash when the store keeps one. */
+/** One stored record: its text, its stored leaf hash and the columns it is selected by, when the store keeps them. */
 export interface RecordRow {
   seq: number;
   body: string;
   leaf?: Buffer;
+  ts?: string;
+  event?: string;
 }
 
 /**
@@ -103,7 +112,7 @@ export function verifyLog(logId: string, rows: Iterable<RecordRow>, checkpoints:
   let run: { seq: number; key: string } | undefined;
   for (const row of rows) {
     const leaf = row.leaf ?? leafHash(row.body);
-    const record = checkRecord({ seq: row.seq, body: row.body, leaf }, expected, logId, prev);
+    const record = checkRecord({ ...row, leaf }, expected, logId, prev);
     if (typeof record === 'string') {
       note({ seq: expected, reason: record });
       break;
@@ -129,9 +138,21 @@ export function verifyAuditDb(path: string, opts: VerifyOptions = {}): VerifyRes
   const db = openAuditDb(path, { readonly: true });
   try {
     const logId = getMeta(db, 'log_id') ?? '';
-    const stored = (db.prepare('SELECT body FROM checkpoints ORDER BY size').all() as { body: string }[]).map((r) => JSON.parse(r.body) as Checkpoint);
-    const rows = db.prepare('SELECT seq, leaf, body FROM records ORDER BY seq').iterate() as Iterable<RecordRow>;
-    return verifyLog(logId, rows, [...stored, ...(opts.checkpoints ?? [])], opts.trustedKeys, prunedBase(db));
+    const held = db.prepare('SELECT size, root, body FROM checkpoints ORDER BY size').all() as { size: number; root: Buffer; body: string }[];
+    const stored = held.map((r) => JSON.parse(r.body) as Checkpoint);
+    const rows = db.prepare('SELECT seq, leaf, body, ts, event FROM records ORDER BY seq').iterate() as Iterable<RecordRow>;
+    const result = verifyLog(logId, rows, [...stored, ...(opts.checkpoints ?? [])], opts.trustedKeys, prunedBase(db));
+    // A checkpoint filed under another size or root than it signs (one copied over another) is found
+    // by those columns, which shipping and exports select by.
+    const at = held.findIndex((r, k) => r.size !== stored[k].size || r.root.toString('hex') !== stored[k].root);
+    if (at >= 0 && (!result.problem || held[at].size <= result.problem.seq)) {
+      const filed = held[at];
+      const { size, root } = stored[at];
+      const otherRoot = root !== filed.root.toString('hex');
+      const what = size !== filed.size ? `is the one at size ${size}${otherRoot ? ', with another root' : ''}` : 'signs another root';
+      result.problem = { seq: filed.size, reason: `the checkpoint filed at size ${filed.size} ${what}: altered` };
+    }
+    return result;
   } finally {
     db.close();
   }

@@ -2,7 +2,7 @@
 // collector's copy of every log.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { before, test } from 'node:test';
@@ -56,6 +56,20 @@ test('export: one agent in a window, each record with an inclusion proof that ve
   const stranger = await warden('audit', 'verify', '--bundle', bundle, '--key', loadSigningKey(tempDataDir(), {}).publicKeyDer.toString('base64'));
   assert.equal(stranger.code, 1);
   assert.match(stranger.err, /: seq 42: the checkpoint is signed by key [0-9a-f]{32}, which is not one of the keys given to trust/);
+});
+
+test('an edited ts column does not move a record out of an export\'s window (the window is read from the hashed records)', async () => {
+  const copy = join(dir, 'ts-edited.db');
+  copyFileSync(db, copy);
+  const edit = new Database(copy);
+  const moved = edit.prepare("SELECT seq FROM records WHERE json_extract(body, '$.agent.id') = 'support-bot' AND ts >= '2026-11-02' AND ts < '2026-11-04' LIMIT 1").pluck().get() as number;
+  edit.prepare("UPDATE records SET ts = '1999-01-01T00:00:00.000Z' WHERE seq = ?").run(moved);
+  edit.close();
+  const bundle = join(dir, 'ts-edited.jsonl');
+  assert.equal((await warden('audit', 'export', '--db', copy, '--agent', 'support-bot', '--from', '2026-11-02T00:00:00Z', '--to', '2026-11-04T00:00:00Z', '--out', bundle)).code, 0);
+  const seqs = readFileSync(bundle, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'record').map((l) => l.seq);
+  assert.equal(seqs.length, 10);
+  assert.ok(seqs.includes(moved));
 });
 
 test('a bundle with an altered or invented record fails, naming the seq', async () => {

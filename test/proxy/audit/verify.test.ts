@@ -98,6 +98,22 @@ test('a whole chain rewritten consistently from seq 3 → the signed Merkle root
   assert.match(r.err, /: seq 10: the Merkle root over records 1\.\.10 does not match the checkpoint/);
 });
 
+test('a ts or event column edited (to hide a record from a query by time or kind) → exit 1 naming its seq', () => {
+  const ts = verify(tampered('ts-column', (db) => db.prepare("UPDATE records SET ts = '1999-01-01T00:00:00.000Z' WHERE seq = 12").run()));
+  assert.equal(ts.code, 1);
+  assert.match(ts.err, /: seq 12: the record's ts column \("1999-01-01T00:00:00.000Z"\) is not its body's \(.*\): altered/);
+  const event = verify(tampered('event-column', (db) => db.prepare("UPDATE records SET event = 'log_close' WHERE seq = 9").run()));
+  assert.equal(event.code, 1);
+  assert.match(event.err, /: seq 9: the record's event column \("log_close"\) is not its body's \("model_call"\): altered/);
+});
+
+test('a checkpoint copied over another → exit 1 at the size it was filed under', () => {
+  const path = tampered('cp-copied', (db) => db.prepare('UPDATE checkpoints SET body = (SELECT body FROM checkpoints WHERE size = 10) WHERE size = 20').run());
+  const r = verify(path);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /: seq 20: the checkpoint filed at size 20 is the one at size 10, with another root: altered/);
+});
+
 test('a deleted record → exit 1 naming the missing seq', () => {
   const r = verify(tampered('deleted', (db) => db.prepare('DELETE FROM records WHERE seq = 12').run()));
   assert.equal(r.code, 1);
@@ -136,11 +152,11 @@ test('a tail truncated with its checkpoints → only a checkpoint held elsewhere
 test('a forged checkpoint signature → exit 1; a missing database → exit 2', () => {
   const path = tampered('forged-cp', (db) => {
     const row = db.prepare('SELECT body FROM checkpoints WHERE size = 20').get() as { body: string };
-    db.prepare('UPDATE checkpoints SET body = ? WHERE size = 20').run(row.body.replace(/"size":20/, '"size":21'));
+    db.prepare('UPDATE checkpoints SET body = ? WHERE size = 20').run(row.body.replace(/"ts":"[^"]+"/, '"ts":"2020-01-01T00:00:00.000Z"'));
   });
   const r = verify(path);
   assert.equal(r.code, 1);
-  assert.match(r.err, /: seq 21: the checkpoint at size 21 has a bad signature/);
+  assert.match(r.err, /: seq 20: the checkpoint at size 20 has a bad signature/);
   assert.equal(verify('/nonexistent/audit.db').code, 2);
 });
 
