@@ -6,7 +6,7 @@ import { loadPolicyFile } from '../policies/load.ts';
 import { spaceConfigOf } from './audit/audit-setup.ts';
 import type { SidecarContext } from './context.ts';
 import { PolicyError } from './errors.ts';
-import { buildRuntime, closeRuntime } from './runtime.ts';
+import { buildRuntime, retireRuntime } from './runtime.ts';
 import { loadPactFor } from './evals/pact-service.ts';
 
 export type ReloadResult = { ok: true; at: Date } | { ok: false; at: Date; problems: readonly string[] };
@@ -53,7 +53,7 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
       ctx.audit?.configure(spaceConfigOf(policy));
       ctx.metrics.policyReloads.inc({ result: 'ok' });
       ctx.log.info({ file, sha256: policy.source.sha256, warnings: ctx.runtime.warnings, notes }, 'policy reloaded');
-      void closeRuntime(previous);
+      void retireRuntime(previous);
       recordReload(policy.source.sha256, 'applied');
       return (last = { ok: true, at });
     } catch (err) {

@@ -110,6 +110,31 @@ export function upstreamOf(rt: Runtime, name: string): UpstreamClient {
   return client;
 }
 
+// Calls under way on each runtime. A call keeps the runtime it began under (its policy, its pools) to
+// its end, and may send again on its pools after a reload: a retry after Retry-After or a backoff, a
+// fallback tool, a continuation. So a replaced runtime closes only once its last call has ended.
+const calls = new WeakMap<Runtime, { count: number; ended?: () => void }>();
+
+/** Holds the runtime for one call; the function returned lets go of it (once). */
+export function holdRuntime(rt: Runtime): () => void {
+  let held = calls.get(rt);
+  if (!held) calls.set(rt, (held = { count: 0 }));
+  held.count++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--held.count === 0) held.ended?.();
+  };
+}
+
+/** Closes a runtime a reload replaced, once the calls that began under it have ended. */
+export async function retireRuntime(rt: Runtime): Promise<void> {
+  const held = calls.get(rt);
+  if (held && held.count > 0) await new Promise<void>((resolve) => (held.ended = resolve));
+  await closeRuntime(rt);
+}
+
 /** Closes the runtime's connection pools once their in-flight requests finish, then lets go of its credentials. */
 export async function closeRuntime(rt: Runtime): Promise<void> {
   await Promise.allSettled([...rt.upstreams.values()].map((u) => u.close()));

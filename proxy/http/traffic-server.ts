@@ -12,7 +12,7 @@ import { handleHttpTool } from '../tools/http-tool.ts';
 import { handleMcp } from '../tools/mcp-proxy.ts';
 import { findEndpoint, providers } from '../providers/index.ts';
 import type { ProviderSpec } from '../providers/types.ts';
-import { upstreamOf } from '../runtime.ts';
+import { holdRuntime, upstreamOf } from '../runtime.ts';
 import { admitAgent } from '../auth/agent-auth.ts';
 import { actingFor } from '../agents/acting.ts';
 import { handleAgentCall } from '../agents/agent-call.ts';
@@ -41,6 +41,7 @@ export function createTrafficServer(ctx: SidecarContext, timeouts: ClientTimeout
 
 async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResponse, inbound: boolean): Promise<void> {
   const rt = ctx.runtime;
+  const letGo = holdRuntime(rt);
   const timing: CallTiming = { start: performance.now(), startedAt: Date.now(), status: 0 };
   const id = randomUUID();
   const url = req.url ?? '/';
@@ -149,6 +150,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
       }
     }
   } finally {
+    letGo();
     ctx.inFlight--;
     ctx.metrics.inFlight.dec();
     clearTimeout(totalTimer);

@@ -75,3 +75,40 @@ test('SIGHUP and POST /policy/reload reload on demand; a fixed file turns /statu
   const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();
   assert.match(metrics, /^warden_policy_reloads_total\{result="ok"\} [2-9]/m);
 });
+
+test('a call waiting to retry when the policy is reloaded sends its retry on the pools it began with, and they close after it', async () => {
+  let asked = 0;
+  fake.setHandler((req, res) => {
+    if (!req.path.endsWith('/chat/completions') || asked++ > 0) return false;
+    res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
+    res.end(JSON.stringify({ error: { message: 'slow down', type: 'rate_limit_error', code: 'rate_limited' } }));
+    return true;
+  });
+  try {
+    const call = request(`${warden.trafficUrl}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await waitFor(() => asked === 1, 5_000, 'the first attempt');
+    const previous = warden.ctx.runtime;
+    replace(policyFor(fake.url, pinned('gpt-4o-2024-05-13')));
+    await waitFor(() => warden.ctx.runtime !== previous, 5_000, 'the reload');
+    const res = await call;
+    const body = await res.body.text();
+    assert.equal(res.statusCode, 200, body);
+    assert.equal(asked, 2, 'the retry reached the upstream');
+    assert.equal(JSON.parse(body).model, 'gpt-4o-2024-11-20', 'under the policy it began with');
+    // The replaced runtime's pools close once that call has ended: a request on them now is refused.
+    await waitFor(async () => {
+      try {
+        const up = await previous.upstreams.get('openai')!.send({ method: 'GET', path: '/v1/models', headers: {}, signal: AbortSignal.timeout(1_000) });
+        up.body.resume();
+        return false;
+      } catch {
+        return true;
+      }
+    }, 5_000, 'the old pools to close');
+  } finally {
+    fake.setHandler(undefined);
+  }
+});
