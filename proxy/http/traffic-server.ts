@@ -94,8 +94,9 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
       });
       return;
     }
-    info.route = match.upstream;
+    // The route label only once the upstream is known to be declared: names in paths are the caller's.
     const client = upstreamOf(rt, match.upstream);
+    info.route = match.upstream;
     idleMs = client.config.timeouts.idleMs;
     provider = client.provider;
     if (client.config.provider === 'mcp') {

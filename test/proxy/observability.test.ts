@@ -68,6 +68,19 @@ test('one log line per call with identity, models, status, timings, tokens, cost
   assert.doesNotMatch(everything, new RegExp(JSON.parse(reply).choices[0].message.content.slice(0, 20)), 'response text never reaches the log');
 });
 
+test('names the caller puts in a path never become metric labels: undeclared upstreams and MCP servers are one route', async () => {
+  for (let i = 0; i < 20; i++) {
+    for (const path of [`/upstreams/made-up-${i}/chat/completions`, `/mcp/made-up-${i}`]) {
+      const res = await request(`${warden.trafficUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      assert.equal(res.statusCode, 404);
+      await res.body.text();
+    }
+  }
+  const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();
+  assert.doesNotMatch(metrics, /made-up-/);
+  assert.match(metrics, /^warden_requests_total\{route="none",model="none",status="404"\} (\d+)$/m);
+});
+
 test('/healthz, /readyz and /status: green, with the policy\'s identity and hash', async () => {
   assert.deepEqual((await admin('/healthz')).json, { ok: true });
   const ready = await admin('/readyz');
