@@ -47,6 +47,8 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
     const value = upstream[key];
     if (value === undefined || HOP_BY_HOP.has(key) || named?.has(key)) continue;
     if (dropLength && key === 'content-length') continue;
+    // Warden's own headers say what this sidecar did; an upstream's (another sidecar's) would be misread as that.
+    if (key.startsWith('x-warden-')) continue;
     out[key] = value;
   }
   return out;

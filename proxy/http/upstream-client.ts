@@ -6,6 +6,7 @@ import type { UpstreamConfig } from '../../policies/types.ts';
 import { holdSecret, type SecretHolder } from '../auth/key-custody.ts';
 import type { Secret } from '../auth/secret.ts';
 import { UpstreamTimeoutError, UpstreamUnreachableError, type WardenError } from '../errors.ts';
+import { agentCredentialHeaders } from '../providers/index.ts';
 import type { ProviderSpec } from '../providers/types.ts';
 
 export interface UpstreamResponse {
@@ -77,7 +78,7 @@ export function createUpstreamClient(config: UpstreamConfig, provider: ProviderS
     get warnings() {
       return secret?.problem ? [`upstream ${config.name}: ${secret.problem}`] : [];
     },
-    stripHeaders: config.passthroughAuth ? [] : [...provider.credentialHeaders, auth.header],
+    stripHeaders: config.passthroughAuth ? [] : [...new Set([...agentCredentialHeaders, auth.header])],
     get setHeaders() {
       return currentHeaders();
     },

@@ -12,6 +12,12 @@ export const providers: Readonly<Record<UpstreamKind, ProviderSpec>> = Object.fr
 });
 
 /**
+ * Every header any provider's SDK carries an agent's key in. All are stripped on every upstream: an
+ * agent that sets the Anthropic SDK's key alongside the OpenAI one must not hand it to OpenAI.
+ */
+export const agentCredentialHeaders: readonly string[] = Object.freeze([...new Set(Object.values(providers).flatMap((p) => p.credentialHeaders))]);
+
+/**
  * The model-call endpoint a request path lands on, if any (matched on the path's end, query excluded).
  * Matched on the path as a lenient server would read it, so that a spelling the upstream takes for
  * chat completions (`/v1/%63hat/completions`, `/chat%2Fcompletions`, a trailing slash, `;params`) is

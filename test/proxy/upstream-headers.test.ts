@@ -1,6 +1,6 @@
 // What crosses Warden in headers: the agent's credential is swapped for the upstream's own (env var
 // or mounted file, in the provider's or the policy's header), hop-by-hop fields stop at Warden (RFC
-// 9110 §7.6.1), Warden's own x-warden-* headers are not leaked upstream, and connections are pooled.
+// 9110 §7.6.1), Warden's own x-warden-* headers are not leaked upstream nor taken from it, and connections are pooled.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
@@ -44,9 +44,10 @@ async function post(path: string, headers: Record<string, string>, body = chat):
 }
 
 test('openai: the agent key is replaced by the upstream key from the env var; x-warden-* stay in Warden', async () => {
-  const r = await post('/v1/chat/completions', { authorization: 'Bearer sk-agent-own', 'x-warden-task': 't1', 'x-warden-session': 's1', 'openai-beta': 'assistants=v2' });
+  const r = await post('/v1/chat/completions', { authorization: 'Bearer sk-agent-own', 'x-api-key': 'sk-ant-agent', 'x-warden-task': 't1', 'x-warden-session': 's1', 'openai-beta': 'assistants=v2' });
   assert.equal(r.status, 200);
   assert.equal(r.rec.headers.authorization, 'Bearer sk-upstream-secret');
+  assert.equal(r.rec.headers['x-api-key'], undefined, 'another SDK\'s key the agent also carries does not go to OpenAI');
   assert.equal(r.rec.headers['x-warden-task'], undefined);
   assert.equal(r.rec.headers['x-warden-session'], undefined);
   assert.equal(r.rec.headers['openai-beta'], 'assistants=v2', 'end-to-end headers pass');
@@ -55,10 +56,11 @@ test('openai: the agent key is replaced by the upstream key from the env var; x-
 
 test('anthropic: x-api-key comes from the mounted file; the agent\'s x-api-key and authorization are stripped', async () => {
   const body = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
-  const r = await post('/anthropic/v1/messages', { 'x-api-key': 'sk-ant-agent', authorization: 'Bearer also-agent', 'anthropic-version': '2023-06-01', 'anthropic-beta': 'prompt-caching-2024-07-31' }, body);
+  const r = await post('/anthropic/v1/messages', { 'x-api-key': 'sk-ant-agent', authorization: 'Bearer also-agent', 'api-key': 'azure-agent', 'anthropic-version': '2023-06-01', 'anthropic-beta': 'prompt-caching-2024-07-31' }, body);
   assert.equal(r.status, 200);
   assert.equal(r.rec.headers['x-api-key'], 'sk-ant-from-file');
   assert.equal(r.rec.headers.authorization, undefined);
+  assert.equal(r.rec.headers['api-key'], undefined);
   assert.equal(r.rec.headers['anthropic-beta'], 'prompt-caching-2024-07-31');
 });
 
@@ -88,7 +90,7 @@ test('hop-by-hop request headers, and any the Connection header names, stop at W
 
 test('hop-by-hop response headers, and any the upstream\'s Connection header names, stop at Warden', async () => {
   fake.setHandler((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive, x-upstream-hop', 'x-upstream-hop': '1', 'x-kept': '1', 'proxy-authenticate': 'Basic' });
+    res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive, x-upstream-hop', 'x-upstream-hop': '1', 'x-kept': '1', 'proxy-authenticate': 'Basic', 'x-warden-actions': 'redacted:0,all-clear' });
     res.end('{"object":"list","data":[]}');
     return true;
   });
@@ -98,6 +100,7 @@ test('hop-by-hop response headers, and any the upstream\'s Connection header nam
     assert.equal(res.headers['x-upstream-hop'], undefined);
     assert.equal(res.headers['proxy-authenticate'], undefined);
     assert.equal(res.headers['x-kept'], '1');
+    assert.equal(res.headers['x-warden-actions'], undefined, 'an upstream cannot speak for this sidecar');
   } finally {
     fake.setHandler(undefined);
   }
