@@ -6,6 +6,7 @@ import type { EscalationQueue } from '../escalation/queue.ts';
 import type { Metrics } from '../metrics.ts';
 import { runRequest, runResponse, type Pipeline } from '../pipeline.ts';
 import type { EndpointAdapter, Json } from '../providers/types.ts';
+import { stringifyLike } from '../providers/exact-numbers.ts';
 import { obj } from '../providers/wire.ts';
 import { replay } from '../retry/buffered.ts';
 import { withSelfReport } from '../retry/confidence.ts';
@@ -65,7 +66,7 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
     call, adapter, wire, request, headers: req.headers, rest: input.rest, signal: input.signal, retries,
     budgets: input.budgets, metrics: input.metrics, targets: targetsOf(client, retries, input.upstreams),
     // Fidelity: with no stage changing the call, the agent's exact bytes go upstream.
-    body: outcome.changed ? Buffer.from(JSON.stringify(adapter.writeRequest(wire, request))) : body,
+    body: outcome.changed ? Buffer.from(stringifyLike(adapter.writeRequest(wire, request), body.toString('utf8'))) : body,
   };
   timing.upstreamStart = performance.now();
   const plan = deliberationFor(call, request, wire, adapter);
@@ -76,7 +77,7 @@ export async function handleModelCall(input: ModelCallInput): Promise<void> {
     const asked = plan.selfReport ? withSelfReport(request) : request;
     const chosen = await deliberate({
       fwd: {
-        ...fwd, request: asked, body: asked === request ? fwd.body : Buffer.from(JSON.stringify(adapter.writeRequest(wire, asked))),
+        ...fwd, request: asked, body: asked === request ? fwd.body : Buffer.from(stringifyLike(adapter.writeRequest(wire, asked), body.toString('utf8'))),
         shape: plan.logprobs?.strip ? plan.logprobs.support.ask : undefined,
       },
       plan, pipeline, metrics: input.metrics, escalations: input.escalations, beforeHumanWait: input.suspendTotal,
@@ -174,7 +175,7 @@ async function wholeBack(input: ModelCallInput, up: UpstreamResponse): Promise<v
       await replyWith(input, outcome.reply);
       return;
     }
-    if (outcome.changed) out = Buffer.from(JSON.stringify(adapter.writeResponse(wire, outcome.value)));
+    if (outcome.changed) out = Buffer.from(stringifyLike(adapter.writeResponse(wire, outcome.value), raw.toString('utf8')));
   }
   // The record keeps what the agent receives.
   call.bodies.response = captureBytes(call.policy, out);

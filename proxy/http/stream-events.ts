@@ -5,6 +5,7 @@
 // A continuation (a second request that picks up a stalled answer) has its events mapped in too.
 import type { StreamEvent } from '../canonical.ts';
 import type { Continuation, EndpointAdapter, HeldEvent, Json, ParsedStreamEvent } from '../providers/types.ts';
+import { stringifyLike } from '../providers/exact-numbers.ts';
 import type { SseEvent } from './sse.ts';
 
 /** Renumbering state of one stream: how many events Warden has added so far. */
@@ -28,7 +29,7 @@ export function wireEvents(adapter: EndpointAdapter, ev: SseEvent, parsed: Parse
   }
   const last = payloads.length - 1;
   return payloads.map((payload, i) => {
-    const data = JSON.stringify(payload);
+    const data = stringifyLike(payload, ev.data!);
     // Added events are named by their type, as the provider names its events (when it names them).
     const name = ev.event === undefined ? undefined : i === last ? ev.event : String(payload.type);
     return { raw: Buffer.from(name !== undefined ? `event: ${name}\ndata: ${data}\n\n` : `data: ${data}\n\n`), event: name, data };

@@ -1,6 +1,7 @@
 // Small readers shared by the adapters: wire bodies are untrusted JSON, so every access is checked.
 import { InvalidRequestError } from '../errors.ts';
 import type { Message } from '../canonical.ts';
+import { stringifyLike } from './exact-numbers.ts';
 import type { HeldEvent, Json, TextMap } from './types.ts';
 
 /** The value as a plain object, or undefined. */
@@ -71,9 +72,10 @@ export function payloadOf(h: HeldEvent): Json | undefined {
   }
 }
 
-/** One SSE event, with an `event:` line when it has a name. */
-export function sseBytes(data: Json, event: string | undefined): Buffer {
-  return Buffer.from(`${event === undefined ? '' : `event: ${event}\n`}data: ${JSON.stringify(data)}\n\n`);
+/** One SSE event, with an `event:` line when it has a name; numbers `source` (the event it rewrites) spelt exactly are kept so. */
+export function sseBytes(data: Json, event: string | undefined, source?: string): Buffer {
+  const text = source === undefined ? JSON.stringify(data) : stringifyLike(data, source);
+  return Buffer.from(`${event === undefined ? '' : `event: ${event}\n`}data: ${text}\n\n`);
 }
 
 /** Maps the text of a content value (a string, or the parts with a `text` field, of `partTypes` when given); the same value when nothing changed. */

@@ -115,7 +115,7 @@ function readStream(up: UpstreamResponse, raw: Buffer, opts: ReadOptions): Buffe
       seen += e.text.length;
       return keep === e.text.length ? [e] : [{ ...e, text: e.text.slice(0, keep) }];
     });
-    return sseBytes(adapter.writeStreamEvent(ev, events), p.event);
+    return sseBytes(adapter.writeStreamEvent(ev, events), p.event, p.data);
   });
   return { status: up.status, headers: up.headers, raw: Buffer.concat(out), response, confidence };
 }

@@ -91,6 +91,28 @@ test('a changed call keeps every field the stages did not touch', async () => {
   assert.equal(sent.x_unknown, true);
 });
 
+test('a changed call writes numbers past a double\'s precision as they were spelt, both ways and in streams', async () => {
+  // A seed past 2^53, an id of 23 digits, a decimal of 17 significant digits: JSON.parse rounds them all.
+  const big = '"seed":9007199254740993,"x_id":12345678901234567890123,"x_ratio":12345678.123456789';
+  const received = serve(RESPONSE, 'application/json');
+  await send(pinned, '/v1/chat/completions', `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],${big}}`);
+  assert.match(received[0].toString(), /"model":"gpt-4o-2024-11-20"/, 'the call was changed');
+  assert.ok(received[0].toString().includes(big), received[0].toString());
+  const sanitizing = await startWarden(tempFile('s.yaml', policyFor(fake.url, 'sanitize: { detectors: [email] }\nusage: { streamUsage: client }\n')));
+  try {
+    serve(RESPONSE.replace('"content":"ok ✓"', '"content":"mail bob@example.com"').replace('"x_future":{"a":1}', `"x_future":{${big}}`), 'application/json');
+    const whole = (await send(sanitizing, '/v1/chat/completions', REQUEST)).bytes.toString();
+    assert.doesNotMatch(whole, /bob@example\.com/, 'the response was changed');
+    assert.ok(whole.includes(big), whole);
+    serve(SSE.replace('"delta":{"content":"hé"}', `"delta":{"content":"bob@example.com"},${big}`), 'text/event-stream');
+    const streamed = (await send(sanitizing, '/v1/chat/completions', REQUEST.replace('"gpt-4o-mini" ,', '"gpt-4o-mini" ,"stream":true,'))).bytes.toString();
+    assert.doesNotMatch(streamed, /bob@example\.com/, 'the stream was changed');
+    assert.ok(streamed.includes(big), streamed);
+  } finally {
+    await sanitizing.shutdown();
+  }
+});
+
 test('an Anthropic stream with beta fields and unknown events passes through byte for byte', async () => {
   const events = [
     'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[],"stop_reason":null,"usage":{"input_tokens":5,"output_tokens":1}}}\n\n',
