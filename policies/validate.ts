@@ -86,8 +86,10 @@ function describe(e: ErrorObject): SchemaProblem | undefined {
     case 'type':
       return { path, message: `${where} must be ${String(p.type).replace(',', ' or ')} (got ${typeName(e.data)})` };
     case 'pattern': {
-      const desc = (e.parentSchema as { description?: string })?.description;
-      return { path, message: `${where} ${desc ? `must be ${desc.replace(/^A /, 'a ').replace(/\.$/, '')}` : `must match ${p.pattern}`} (got ${show(e.data)})` };
+      // A description that names the form ("A size: …") reads as what the value must be; others say what the field is.
+      const desc = (e.parentSchema as { description?: string })?.description?.replace(/\.$/, '');
+      const rule = !desc ? `must match ${p.pattern}` : /^An? /.test(desc) ? `must be ${desc.replace(/^A/, 'a')}` : `is not valid here (${desc})`;
+      return { path, message: `${where} ${rule} (got ${show(e.data)})` };
     }
     case 'propertyNames':
       return { path: [...path, p.propertyName], key: true, message: `invalid name "${p.propertyName}" in ${where}: use letters, digits, '.', '_' and '-' (64 at most)` };

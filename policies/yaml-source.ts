@@ -40,7 +40,8 @@ function child(node: unknown, seg: string | number): { node?: Node; key?: Node }
 /** Parses YAML text; never throws on bad input, it reports it. */
 export function parseYaml(file: string, text: string): YamlSource {
   const lines = new LineCounter();
-  const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
+  // merge: `<<: *defaults` (YAML 1.1 merge keys), as docker-compose and Kubernetes users write.
+  const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true, merge: true });
   const syntaxProblems = doc.errors.map((e) => {
     const at = lines.linePos(e.pos[0]);
     return `${file}:${at.line}:${at.col}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`;

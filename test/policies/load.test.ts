@@ -73,7 +73,7 @@ test('WARDEN_AGENT_ID and WARDEN_AGENT_VERSION (set by warden deploy inject) out
   assert.equal(check(BASE, { WARDEN_AGENT_VERSION: '2.0.0' }).policy!.agent.id, 'bot');
   const bad = check(BASE, { WARDEN_AGENT_ID: 'has spaces' });
   assert.equal(bad.policy, undefined);
-  assert.match(bad.problems.join('\n'), /^p\.yaml:3:14: agent\.id must be .*"has spaces"/m);
+  assert.match(bad.problems.join('\n'), /^p\.yaml:3:14: agent\.id is not valid here .*"has spaces"/m);
 });
 
 test('every problem is reported at once, in file order, each with line and column', () => {
@@ -143,4 +143,28 @@ test('audit space: quota and retention with units; failing open is refused in en
   assert.deepEqual(check(`${BASE}audit: { retainShipped: 2 weeks }\n`).problems,
     ['p.yaml:6:25: audit.retainShipped must be a duration: milliseconds, or a whole number with ms, s, m, h or d (got "2 weeks")']);
   assert.match(check(`${BASE}audit: { onFull: failOpen }\n`).problems.join('\n'), /p\.yaml:6:\d+: audit\.onFull: failOpen is for monitor and research modes/);
+});
+
+test('YAML merge keys: an upstream takes another\'s settings with <<: *anchor and overrides some', () => {
+  const { policy, problems } = check(`apiVersion: warden/v1
+kind: Policy
+agent: { id: bot, version: 1.2.3 }
+upstreams:
+  openai: &base { baseUrl: "http://127.0.0.1:9/v1", timeouts: { totalMs: 1234 } }
+  vllm:
+    <<: *base
+    baseUrl: "http://127.0.0.1:8/v1"
+`);
+  assert.deepEqual(problems, []);
+  const vllm = policy!.upstreams.vllm;
+  assert.equal(vllm.baseUrl, 'http://127.0.0.1:8/v1');
+  assert.equal(vllm.timeouts.totalMs, 1234);
+});
+
+test('a value that fails a field\'s pattern is told with what the field is, in a sentence that reads', () => {
+  const { problems } = check(BASE.replace('id: bot', 'id: "bad id!"').replace('"http://127.0.0.1:9/v1"', '""'));
+  assert.deepEqual(problems, [
+    'p.yaml:3:14: agent.id is not valid here (Stable agent identity (letters, digits, . _ -)) (got "bad id!")',
+    'p.yaml:5:22: upstreams.openai.baseUrl is not valid here (The API\'s base URL, as its SDK would take it (https://api.openai.com/v1, https://api.anthropic.com)) (got "")',
+  ]);
 });
