@@ -131,6 +131,14 @@ export class UpstreamUnreachableError extends WardenError {
   }
 }
 
+/** 502: the upstream answered in a content coding Warden cannot decode, so no stage could read the answer. */
+export class UpstreamEncodingError extends WardenError {
+  constructor(upstream: string, coding: string) {
+    super('WARDEN_ERR_UPSTREAM_ENCODING', 502, 'warden_upstream_error',
+      `upstream "${upstream}" answered in a content coding Warden cannot read (${coding}), though asked for none: not passed on unchecked`);
+  }
+}
+
 /** 504: the upstream did not answer within the configured timeout. */
 export class UpstreamTimeoutError extends WardenError {
   constructor(upstream: string, phase: string, timeoutMs: number, options?: WardenErrorOptions) {

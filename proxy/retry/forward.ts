@@ -10,7 +10,8 @@ import type { Request } from '../canonical.ts';
 import { UpstreamUnreachableError, WardenError } from '../errors.ts';
 import { upstreamRequestHeaders } from '../http/headers.ts';
 import { readCapped } from '../http/read-capped.ts';
-import { toWardenError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client.ts';
+import { decodedResponse } from '../http/content-coding.ts';
+import { isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EndpointAdapter, Json } from '../providers/types.ts';
 import type { CallContext } from '../stage.ts';
@@ -151,10 +152,12 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
 type AttemptOutcome = { up: UpstreamResponse; reason?: Reason } | { err: unknown; reason: Reason };
 
 /** POSTs a model call's body to an upstream with the agent's headers as that upstream gets them (credentials swapped). */
-export function sendTo(client: UpstreamClient, agentHeaders: IncomingHttpHeaders, rest: string, body: Buffer, signal: AbortSignal): Promise<UpstreamResponse> {
+export async function sendTo(client: UpstreamClient, agentHeaders: IncomingHttpHeaders, rest: string, body: Buffer, signal: AbortSignal): Promise<UpstreamResponse> {
   const headers = upstreamRequestHeaders(agentHeaders, { strip: client.stripHeaders, set: client.setHeaders, identity: true });
   headers['content-length'] = String(body.length);
-  return client.send({ method: 'POST', path: client.path(rest), headers, body, signal });
+  const up = await client.send({ method: 'POST', path: client.path(rest), headers, body, signal });
+  // An answer is for the stages to read; an error passes on as it came (the agent's SDK decodes it).
+  return isOk(up.status) ? decodedResponse(client.config.name, up) : up;
 }
 
 async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): Promise<AttemptOutcome> {
