@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { captureBytes } from '../audit/call-record.ts';
-import { UpstreamUnreachableError, WardenError } from '../errors.ts';
+import { InvalidRequestError, UpstreamUnreachableError, WardenError } from '../errors.ts';
 import type { EscalationQueue } from '../escalation/queue.ts';
 import type { Metrics } from '../metrics.ts';
 import { runRequest, runResponse, type Pipeline } from '../pipeline.ts';
@@ -17,7 +17,7 @@ import { deliberationFor } from '../retry/plan.ts';
 import type { CallContext } from '../stage.ts';
 import { parseJsonObject, readBody } from './body.ts';
 import type { CallTiming } from './call-timing.ts';
-import { clientResponseHeaders } from './headers.ts';
+import { clientResponseHeaders, headerValue } from './headers.ts';
 import { readCapped } from './read-capped.ts';
 import { sendError, wardenHeaders } from './respond.ts';
 import { relay } from './relay.ts';
@@ -53,6 +53,9 @@ export interface ModelCallInput {
 export async function handleModelCall(input: ModelCallInput): Promise<void> {
   const { req, res, call, client, adapter, pipeline, timing } = input;
   const body = await readBody(req, input.maxBodyBytes);
+  // No provider's SDK compresses a request, and the stages must read it: said plainly rather than as bad UTF-8.
+  const coding = headerValue(req.headers, 'content-encoding')?.trim().toLowerCase();
+  if (coding && coding !== 'identity') throw new InvalidRequestError(`request body is content-coded (${coding}): send model calls as plain JSON`);
   const wire = parseJsonObject(body);
   call.bodies.request = captureBytes(call.policy, body);
   const outcome = await runRequest(pipeline, call, adapter.parseRequest(wire));

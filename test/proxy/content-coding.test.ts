@@ -75,3 +75,13 @@ test('a coding Warden cannot undo is refused with a 502 in the provider\'s shape
     fake.setHandler(undefined);
   }
 });
+
+test('a compressed request is refused as such (400), not as invalid UTF-8', async () => {
+  const res = await request(`${warden.trafficUrl}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    body: gzipSync(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })),
+  });
+  const err = (await res.body.json() as { error: { message: string; code: string } }).error;
+  assert.equal(res.statusCode, 400);
+  assert.match(err.message, /request body is content-coded \(gzip\): send model calls as plain JSON/);
+});
