@@ -46,7 +46,7 @@ async function handle(ctx: SidecarContext, req: IncomingMessage, res: ServerResp
   const id = randomUUID();
   const url = req.url ?? '/';
   // Until the route is known, errors take the shape of the SDK the path belongs to.
-  let provider: ProviderSpec = url.startsWith('/anthropic/') ? providers.anthropic : url.startsWith('/mcp/') ? providers.mcp : providers.openai;
+  let provider: ProviderSpec = /^\/anthropic(?:[/?]|$)/.test(url) ? providers.anthropic : /^\/mcp(?:[/?]|$)/.test(url) ? providers.mcp : providers.openai;
   const controller = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) controller.abort();

@@ -102,6 +102,13 @@ test('unknown route and unknown upstream → 404', async () => {
   assertOpenAIError(u, 'WARDEN_ERR_UNKNOWN_UPSTREAM');
 });
 
+test('/anthropic without a path answers in Anthropic\'s error shape', async () => {
+  const bare = await post('/anthropic', chat);
+  assert.equal(bare.status, 404);
+  assert.equal(bare.json.type, 'error');
+  assert.equal(bare.json.error.code, 'WARDEN_ERR_ROUTE_NOT_FOUND');
+});
+
 test('path traversal out of the upstream base path → 400', async () => {
   // undici's request() would normalise "/v1/../admin" to "/admin"; a Client sends the target verbatim.
   const client = new Client(warden.trafficUrl);
