@@ -16,6 +16,14 @@ test('help and unknown commands', () => {
   assert.match(r.err, /unknown command "frobnicate"/);
 });
 
+test('help names every proxy flag and its env variable', () => {
+  const { out } = warden('help');
+  for (const name of ['--shutdown-grace-ms', '--client-header-timeout-ms', '--client-body-timeout-ms', '--no-watch', '--inbound-listen',
+    'WARDEN_SHUTDOWN_GRACE_MS', 'WARDEN_CLIENT_HEADER_TIMEOUT_MS', 'WARDEN_CLIENT_BODY_TIMEOUT_MS', 'WARDEN_INBOUND_LISTEN']) {
+    assert.ok(out.includes(name), `${name} in: ${out}`);
+  }
+});
+
 test('policy check: a clean policy exits 0; a broken one exits 1 with file:line:col for every problem', () => {
   assert.equal(warden('policy', 'check', 'policies/examples/demo.yaml', 'policies/examples/minimal.yaml').code, 0);
   const bad = tempFile('bad.yaml', 'apiVersion: warden/v1\nkind: Policy\nagent: { version: 1 }\nmode: sometimes\nupstreams:\n  openai: { baseUrl: 42, tiemouts: {} }\n');

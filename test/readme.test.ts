@@ -3,10 +3,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { checkPolicyFile } from '../policies/load.ts';
 import { renderReadme } from '../scripts/readme-sections.ts';
-import { ROOT } from './helpers/warden.ts';
+import { ROOT, WARDEN_BIN } from './helpers/warden.ts';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -27,5 +28,14 @@ test('every npm script and policy file the README names exists, and every exampl
   for (const name of ['minimal', 'demo', 'self-hosted']) {
     const r = await checkPolicyFile(join(ROOT, `policies/examples/${name}.yaml`));
     assert.deepEqual(r.problems, [], name);
+  }
+});
+
+test('`warden help` names every flag and env variable the README\'s command table lists', () => {
+  const help = spawnSync(process.execPath, [WARDEN_BIN, 'help'], { cwd: ROOT, encoding: 'utf8' }).stdout;
+  const table = readme.slice(readme.indexOf('## Command line')).split('\n').filter((l) => l.startsWith('| `warden '));
+  assert.ok(table.length > 10, 'the README\'s command table');
+  for (const row of table) {
+    for (const [name] of row.matchAll(/--[a-z][\w-]*|\bWARDEN_[A-Z_]+/g)) assert.ok(help.includes(name), `${name} (README: ${row.slice(0, 60)}…) is not in \`warden help\``);
   }
 });

@@ -4,10 +4,15 @@ import { ConfigError, PolicyError, UsageError } from '../errors.ts';
 
 const USAGE = `usage: warden <command>
 
-  proxy --policy FILE [--listen HOST:PORT] [--admin-listen HOST:PORT]
+  proxy --policy FILE [--listen HOST:PORT] [--admin-listen HOST:PORT] [--inbound-listen HOST:PORT]
+        [--shutdown-grace-ms N] [--client-header-timeout-ms N] [--client-body-timeout-ms N] [--no-watch]
                        run the sidecar (env: WARDEN_POLICY, WARDEN_LISTEN, WARDEN_ADMIN_LISTEN,
-                       WARDEN_SHUTDOWN_GRACE_MS, WARDEN_LOG_LEVEL); --inbound-listen HOST:PORT
-                       (WARDEN_INBOUND_LISTEN) takes calls from other agents' sidecars there
+                       WARDEN_INBOUND_LISTEN, WARDEN_SHUTDOWN_GRACE_MS, WARDEN_CLIENT_HEADER_TIMEOUT_MS,
+                       WARDEN_CLIENT_BODY_TIMEOUT_MS, WARDEN_LOG_LEVEL); --inbound-listen takes calls from
+                       other agents' sidecars; drains in-flight calls for --shutdown-grace-ms (25000) on
+                       SIGTERM; a client must send its headers within --client-header-timeout-ms (30000)
+                       and its body within --client-body-timeout-ms (60000); --no-watch stops watching
+                       the policy and key files (SIGHUP and POST /policy/reload still reload)
   demo                 fake upstream + sidecar + scripted agent; shows each protection; no keys needed
   policy check FILE... lint policies: exit 0 clean, 1 problems (file:line:col: message)
   audit verify [--db PATH] [--checkpoint FILE]... [--key KEY]...
@@ -24,9 +29,11 @@ const USAGE = `usage: warden <command>
   audit export --agent ID --from TIME --to TIME [--db PATH] [--out FILE]
                        one agent's records in a window, with inclusion proofs, as JSONL
   audit decrypt [--db PATH] [--seq N]
-                       records with encrypted fields decrypted (keys: WARDEN_AUDIT_KEYS[_FILE])
+                       records with encrypted fields decrypted (keys: WARDEN_AUDIT_KEYS or
+                       WARDEN_AUDIT_KEYS_FILE)
   audit reship [--db PATH] [--collector URL] [--token T]
-                       send the collector again the batches it refused (dead_letters): exit 0 when
+                       send the collector again the batches it refused (dead_letters; URL and token
+                       default to WARDEN_COLLECTOR_URL and WARDEN_COLLECTOR_TOKEN): exit 0 when
                        it now holds them all, 1 naming each range it still refuses
   audit checkpoint [--db PATH]
                        print the latest signed checkpoint (hold it elsewhere to detect truncation)
