@@ -13,11 +13,25 @@ test('help and unknown commands', () => {
   assert.equal(warden('help').code, 0);
   const r = warden('frobnicate');
   assert.equal(r.code, 2);
-  assert.match(r.err, /unknown command "frobnicate"/);
+  assert.equal(r.err, 'warden: unknown command "frobnicate"\n(run `warden help` for the usage)\n');
+});
+
+test('a usage error prints one line and where the usage is, not the whole usage text', () => {
+  const r = warden('audit', 'verify', '--frobnicate');
+  assert.equal(r.code, 2);
+  assert.equal(r.err, "warden: Unknown option '--frobnicate'\n(run `warden help audit` for the usage)\n");
+  const own = warden('help', 'audit');
+  assert.equal(own.code, 0);
+  assert.match(own.out, /^usage: warden audit verify \[--db PATH\]/);
+  assert.match(own.out, /\n {2}warden audit reship /);
+  assert.doesNotMatch(own.out, /warden proxy|collector --store/);
+  const none = warden('help', 'frobnicate');
+  assert.equal(none.code, 2);
+  assert.match(none.err, /no command "frobnicate"/);
 });
 
 test('help names every proxy flag and its env variable', () => {
-  const { out } = warden('help');
+  const { out } = warden('help', 'proxy');
   for (const name of ['--shutdown-grace-ms', '--client-header-timeout-ms', '--client-body-timeout-ms', '--no-watch', '--inbound-listen',
     'WARDEN_SHUTDOWN_GRACE_MS', 'WARDEN_CLIENT_HEADER_TIMEOUT_MS', 'WARDEN_CLIENT_BODY_TIMEOUT_MS', 'WARDEN_INBOUND_LISTEN']) {
     assert.ok(out.includes(name), `${name} in: ${out}`);

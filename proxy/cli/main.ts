@@ -95,8 +95,19 @@ const USAGE = `usage: warden <command>
                        the service's deployments, its tasks and each task's sidecar health; exit 1
                        when a task's sidecar is UNHEALTHY
                        (AWS: the SDK's usual credentials, AWS_REGION and AWS_ENDPOINT_URL_ECS)
-  help                 this text
+  help [COMMAND]       this text, or only COMMAND's part of it
 `;
+
+/** One command's entries in USAGE (an entry starts at a line indented by two spaces), or undefined. */
+function usageOf(command: string): string | undefined {
+  const entries: string[][] = [];
+  for (const line of USAGE.split('\n').slice(2)) {
+    if (/^ {2}\S/.test(line)) entries.push([line]);
+    else if (line.trim() && entries.length > 0) entries.at(-1)!.push(line);
+  }
+  const own = entries.filter((e) => e[0].trim().split(/\s+/)[0] === command);
+  return own.length > 0 ? `usage: warden ${own.map((e) => e.join('\n').trimStart()).join('\n  warden ')}\n` : undefined;
+}
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -116,8 +127,11 @@ const COMMANDS: Record<string, Command> = {
   eval: async (args) => (await import('./eval-command.ts')).evalCommand(args, process.stdout, process.stderr),
   identity: async (args) => (await import('./identity-command.ts')).identityCommand(args, process.stdout),
   deploy: async (args) => (await import('./deploy-command.ts')).deployCommand(args, process.stdout, process.stderr),
-  help: async () => {
-    process.stdout.write(USAGE);
+  help: async (args) => {
+    if (args[0] === undefined) process.stdout.write(USAGE);
+    else process.stdout.write(usageOf(args[0]) ?? (() => {
+      throw new UsageError(`no command "${args[0]}" to show the usage of`);
+    })());
     return 0;
   },
 };
@@ -131,7 +145,10 @@ export async function main(argv: string[]): Promise<number> {
     return await command(args);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`warden: ${err.message}\n\n${USAGE}`);
+      // One line to say what was wrong and one to say where the usage is: the whole text buries the
+      // first under ninety lines.
+      const help = command && command !== COMMANDS.help && usageOf(name) ? `warden help ${name}` : 'warden help';
+      process.stderr.write(`warden: ${err.message}\n(run \`${help}\` for the usage)\n`);
       return 2;
     }
     if (err instanceof ConfigError) {

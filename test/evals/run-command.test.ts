@@ -164,7 +164,9 @@ test('exit 2 for missing or bad flags, and for a target no trial reaches', async
     const r = await warden(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
     assert.match(r.err, message);
-    assert.match(r.err, /usage: warden <command>/);
+    // The error and a pointer to the command's usage, not the whole usage text after it.
+    assert.match(r.err, /\n\(run `warden help eval` for the usage\)\n$/);
+    assert.equal(r.err.trim().split('\n').length, 2, r.err);
   }
   const down = await warden(['eval', 'run', '--pact', DEMO, '--target', 'http://127.0.0.1:1/v1', '--capability', 'return_policy']);
   assert.equal(down.code, 2, down.err);
