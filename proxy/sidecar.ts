@@ -83,9 +83,28 @@ function closeListener(server: Server): Promise<void> {
   return closed;
 }
 
-async function listen(server: Server, at: HostPort): Promise<string> {
+// Why a listener could not bind, for the errors an operator can fix by choosing another address.
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address in use',
+  EACCES: 'permission denied (a port below 1024 needs privileges)',
+  EADDRNOTAVAIL: 'address not available (no interface on this host has it)',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'no such host (the name did not resolve)',
+};
+
+/**
+ * Starts `server` listening at `at` and returns its URL. A bind that fails is a configuration error
+ * naming the address and the flag that chose it, so the CLI exits 2 with one line, not a stack trace.
+ */
+export async function listenAt(server: Server, at: HostPort, flag: string): Promise<string> {
   server.listen(at.port, at.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+    throw new ConfigError(`cannot listen on ${host}:${at.port}: ${LISTEN_ERRORS[code] ?? (err as Error).message} (${flag})`, { cause: err });
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return `http://${host}:${addr.port}`;
@@ -206,10 +225,10 @@ async function start(opts: SidecarOptions, opened: Opened): Promise<Sidecar> {
   const admin = track(opened, createAdminServer({
     ctx, listening: () => up, lastReload: reloader.last, reload: reloader.reload, startedAt, version,
   }), closeListener);
-  const trafficUrl = await listen(traffic, opts.listen);
-  const adminUrl = await listen(admin, opts.adminListen);
+  const trafficUrl = await listenAt(traffic, opts.listen, '--listen');
+  const adminUrl = await listenAt(admin, opts.adminListen, '--admin-listen');
   const inbound = opts.inboundListen && track(opened, createTrafficServer(ctx, opts.clientTimeouts, true), closeListener);
-  const inboundUrl = inbound ? await listen(inbound, opts.inboundListen!) : undefined;
+  const inboundUrl = inbound ? await listenAt(inbound, opts.inboundListen!, '--inbound-listen') : undefined;
   if (policy.agents?.inbound && !inbound) log.warn('agents.inbound is set, but there is no inbound listener (--inbound-listen): no other agent can reach this one');
   up = true;
   services.pacts!.attach(trafficUrl);

@@ -1,8 +1,11 @@
 // The real `warden` command: exit codes and messages for usage errors, bad policies, and the demo.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { test } from 'node:test';
-import { ROOT, tempFile, WARDEN_BIN } from './helpers/warden.ts';
+import { join } from 'node:path';
+import { ROOT, tempDataDir, tempFile, WARDEN_BIN } from './helpers/warden.ts';
 
 function warden(...args: string[]) {
   const r = spawnSync(process.execPath, [WARDEN_BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
@@ -74,4 +77,30 @@ test('proxy with an audit log it cannot write exits 2 with a clear message, no s
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /^warden: cannot prepare the audit log in .*ok\.yaml\/data: .*set WARDEN_DATA_DIR/m);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('a listen address that is taken exits 2 with one line naming it and its flag: traffic, admin and collector listeners', async () => {
+  const taken = createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const port = (taken.address() as { port: number }).port;
+  try {
+    const policy = tempFile('ok.yaml', 'apiVersion: warden/v1\nkind: Policy\nagent: { id: a, version: 1 }\nupstreams:\n  openai: { baseUrl: "http://127.0.0.1:9/v1" }\n');
+    const env = { ...process.env, WARDEN_DATA_DIR: tempDataDir() };
+    const run = (...args: string[]) => spawnSync(process.execPath, [WARDEN_BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000, env });
+    for (const [flag, other] of [['--listen', '--admin-listen'], ['--admin-listen', '--listen']]) {
+      const r = run('proxy', '--policy', policy, flag, `127.0.0.1:${port}`, other, '127.0.0.1:0');
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr, `warden: cannot listen on 127.0.0.1:${port}: address in use (${flag})\n`);
+    }
+    const c = run('collector', '--store', `sqlite:${join(tempDataDir(), 'collector.db')}`, '--listen', `127.0.0.1:${port}`, '--tokens', tempFile('tokens', 'fleet token\n'));
+    assert.equal(c.status, 2, c.stderr);
+    assert.match(c.stderr, new RegExp(`^warden: cannot listen on 127\\.0\\.0\\.1:${port}: address in use \\(--listen\\)\n$`, 'm'));
+    assert.doesNotMatch(c.stderr, /\n\s+at /);
+    // An address no interface has.
+    const r = run('proxy', '--policy', policy, '--listen', '192.0.2.1:0', '--admin-listen', '127.0.0.1:0');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^warden: cannot listen on 192\.0\.2\.1:0: address not available/);
+  } finally {
+    taken.close();
+  }
 });

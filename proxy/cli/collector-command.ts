@@ -1,15 +1,13 @@
 // `warden collector --store sqlite:PATH|postgres://…`: the central collector. Tokens come from --tokens FILE
 // (lines "fleet token") or WARDEN_COLLECTOR_TOKENS ("fleet=token,fleet=token").
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createCollectorServer } from '../../collector/server.ts';
 import { openSqliteStore } from '../../collector/sqlite-store.ts';
 import type { CollectorStore } from '../../collector/store.ts';
 import { UsageError } from '../errors.ts';
-import { parseHostPort } from '../sidecar.ts';
+import { listenAt, parseHostPort } from '../sidecar.ts';
 
 function tokensFrom(file: string | undefined, env: string | undefined): Map<string, string> {
   const pairs: [string, string][] = [];
@@ -57,10 +55,14 @@ export async function collectorCommand(args: string[]): Promise<number> {
   const log = pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden-collector' } });
   const store = await openStore(spec);
   const server = createCollectorServer({ store, tokens, log });
-  server.listen(at.port, at.host);
-  await once(server, 'listening');
-  const addr = server.address() as AddressInfo;
-  log.info({ url: `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`, store: spec.split(':')[0], fleets: [...new Set(tokens.values())] }, 'collector listening');
+  let url;
+  try {
+    url = await listenAt(server, at, '--listen');
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  log.info({ url, store: spec.split(':')[0], fleets: [...new Set(tokens.values())] }, 'collector listening');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
