@@ -2,8 +2,7 @@
 // --key names the signers to trust), print its latest signed checkpoint for safekeeping elsewhere,
 // export an agent's records with proofs, decrypt protected fields, and send the collector again the
 // batches it refused.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { exportBundle, verifyBundle } from '../audit/bundle.ts';
 import { decryptRecord, KeyError, loadKeyring } from '../audit/field-protection.ts';
@@ -11,8 +10,10 @@ import { reshipDeadLetters } from '../audit/reship.ts';
 import { getMeta, openAuditDb } from '../audit/store.ts';
 import { latestCheckpoint, verifyAuditDb, verifyLog } from '../audit/verify.ts';
 import type { Checkpoint } from '../audit/signing.ts';
-import { parsePublicKey, parsePublicKeyFile } from '../agents/identity-key.ts';
-import { UsageError } from '../errors.ts';
+import { ConfigError, UsageError } from '../errors.ts';
+import {
+  auditLogId, bundleShapeProblem, collectorBase, collectorGet, collectorJson, damagedLog, dbPath, readCheckpoints, readInput, trustedKeys,
+} from './audit-inputs.ts';
 
 type Out = Pick<NodeJS.WriteStream, 'write'>;
 
@@ -31,47 +32,26 @@ function flags(args: string[]) {
   }
 }
 
-function dbPath(db: string | undefined): string {
-  const path = db ?? join(process.env.WARDEN_DATA_DIR ?? '.warden', 'audit.db');
-  if (!existsSync(path)) throw new UsageError(`no audit database at ${path} (give --db PATH or set WARDEN_DATA_DIR)`);
-  return path;
-}
-
-/** Checkpoints from files: one JSON object, or one per line. */
-function readCheckpoints(files: string[]): Checkpoint[] {
-  return files.flatMap((f) => {
-    const text = readFileSync(f, 'utf8').trim();
-    try {
-      return text.startsWith('[') ? JSON.parse(text) : text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    } catch (err) {
-      throw new UsageError(`${f}: not a checkpoint file (${(err as Error).message})`);
-    }
-  });
-}
-
-/**
- * The checkpoint keys `--key` trusts (SPKI DER): each a public key as `warden audit checkpoint` shows
- * it (`public_key`), a bare Ed25519 key in base64 or PEM, or a file of such keys.
- */
-function trustedKeys(values: string[] | undefined): Buffer[] | undefined {
-  if (!values) return undefined;
-  return values.flatMap((value) => {
-    try {
-      const keys = existsSync(value) ? parsePublicKeyFile(readFileSync(value, 'utf8')) : [parsePublicKey(value)];
-      if (keys.length === 0) throw new Error('the file holds no key');
-      return keys.map((k) => k.key.export({ type: 'spki', format: 'der' }));
-    } catch (err) {
-      throw new UsageError(`--key ${value}: not an Ed25519 public key or a file of them (${(err as Error).message})`);
-    }
-  });
-}
-
 /** Runs `warden audit <sub>` and returns the exit code. */
 export async function auditCommand(args: string[], stdout: Out, stderr: Out): Promise<number> {
   const [sub, ...rest] = args;
   const f = flags(rest);
   if (sub === 'verify' && f.bundle) {
-    const result = verifyBundle(readFileSync(f.bundle, 'utf8'), trustedKeys(f.key));
+    const text = readInput(f.bundle, '--bundle');
+    const keys = trustedKeys(f.key);
+    const shape = bundleShapeProblem(text);
+    if (shape) {
+      stderr.write(`${f.bundle}: ${shape}\n`);
+      return 1;
+    }
+    let result;
+    try {
+      result = verifyBundle(text, keys);
+    } catch (err) {
+      // Past the shape check, what still throws is a field of the wrong kind: a bad bundle as well.
+      stderr.write(`${f.bundle}: not a valid bundle (${(err as Error).message})\n`);
+      return 1;
+    }
     if (result.problem) {
       stderr.write(`${f.bundle}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
       return 1;
@@ -79,7 +59,7 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     stdout.write(`${f.bundle}: ok: ${result.records} records of log ${result.logId}, each proven against its signed checkpoint\n`);
     return 0;
   }
-  if (sub === 'verify' && f.collector && !f.db) return verifyCollector(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', trustedKeys(f.key), stdout, stderr);
+  if (sub === 'verify' && f.collector && !f.db) return verifyCollector(collectorBase(f.collector), f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', trustedKeys(f.key), stdout, stderr);
   if (sub === 'export') {
     if (!f.agent || !f.from || !f.to) throw new UsageError('audit export needs --agent ID --from TIME --to TIME (ISO 8601)');
     const [from, to] = [f.from, f.to].map((t) => {
@@ -98,10 +78,23 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
   }
   if (sub === 'verify') {
     const path = dbPath(f.db);
+    const checkpoints = readCheckpoints(f.checkpoint ?? []);
+    const keys = trustedKeys(f.key);
+    const base = f.collector === undefined ? undefined : collectorBase(f.collector);
+    const logId = auditLogId(path);
     // With --collector too, the collector's checkpoints for this log count as held elsewhere: a tail
     // cut from the local file (with its own checkpoints) still shows.
-    const held = f.collector ? await collectorCheckpoints(f.collector, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', path) : [];
-    const result = verifyAuditDb(path, { checkpoints: [...readCheckpoints(f.checkpoint ?? []), ...held], trustedKeys: trustedKeys(f.key) });
+    const held = base ? await collectorCheckpoints(base, f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', logId) : [];
+    let result;
+    try {
+      result = verifyAuditDb(path, { checkpoints: [...checkpoints, ...held], trustedKeys: keys });
+    } catch (err) {
+      // The file is a Warden audit log (it has a log_id): damage found reading it on is the log found
+      // bad (exit 1), like an altered record; a lock or an I/O error left it unchecked (exit 2).
+      if (!damagedLog(err)) throw new ConfigError(`${path}: could not verify it (${(err as Error).message})`, { cause: err });
+      stderr.write(`${path}: the log is damaged: ${(err as Error).message} (pages cut off or corrupt, or its tables dropped or altered)\n`);
+      return 1;
+    }
     if (result.problem) {
       stderr.write(`${path}: seq ${result.problem.seq}: ${result.problem.reason}\n`);
       return 1;
@@ -167,31 +160,33 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
   throw new UsageError(`unknown audit subcommand "${sub ?? ''}" (expected: verify, checkpoint, export, decrypt, reship)`);
 }
 
-/** The collector's signed checkpoints for the log in the database at `path`. */
-async function collectorCheckpoints(url: string, token: string, path: string): Promise<Checkpoint[]> {
-  const db = openAuditDb(path, { readonly: true });
-  const logId = (db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as { value: string } | undefined)?.value ?? '';
-  db.close();
-  const res = await fetch(`${url.replace(/\/+$/, '')}/v1/logs/${encodeURIComponent(logId)}/export`, { headers: { authorization: `Bearer ${token}` } });
-  if (!res.ok) throw new UsageError(`${url}: HTTP ${res.status} reading the collector's checkpoints for ${logId}`);
-  return (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint);
+/** The collector's signed checkpoints for the log `logId`. */
+async function collectorCheckpoints(base: string, token: string, logId: string): Promise<Checkpoint[]> {
+  const path = `/v1/logs/${encodeURIComponent(logId)}/export`;
+  const lines = (await collectorGet(base, path, token)).split('\n').filter(Boolean).map((l) => collectorJson<{ checkpoint?: Checkpoint }>(base, path, l));
+  return lines.filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint);
 }
 
 /** Verifies every log the collector holds, from its exports; any stored integrity alert fails it too. */
-async function verifyCollector(url: string, token: string, keys: Buffer[] | undefined, stdout: Out, stderr: Out): Promise<number> {
-  const base = url.replace(/\/+$/, '');
-  const get = async (path: string) => {
-    const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
-    if (!res.ok) throw new UsageError(`${base}${path}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
-    return res;
-  };
-  const { logs } = (await (await get('/v1/logs')).json()) as { logs: { logId: string }[] };
-  const { alerts } = (await (await get('/v1/alerts')).json()) as { alerts: { logId: string; seq: number; kind: string; detail: string; resolvedAt?: string }[] };
+async function verifyCollector(base: string, token: string, keys: Buffer[] | undefined, stdout: Out, stderr: Out): Promise<number> {
+  const get = async <T>(path: string): Promise<T> => collectorJson<T>(base, path, await collectorGet(base, path, token));
+  const { logs } = await get<{ logs: { logId: string }[] }>('/v1/logs');
+  const { alerts } = await get<{ alerts: { logId: string; seq: number; kind: string; detail: string; resolvedAt?: string }[] }>('/v1/alerts');
+  if (!Array.isArray(logs) || !Array.isArray(alerts)) throw new ConfigError(`${base}: the answer is not a Warden collector's (no logs or alerts list)`);
   let failed = 0;
   for (const { logId } of logs) {
-    const lines = (await (await get(`/v1/logs/${encodeURIComponent(logId)}/export`)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const rows = lines.filter((l) => l.record).map((l) => ({ seq: JSON.parse(l.record).seq as number, body: l.record as string }));
-    const result = verifyLog(logId, rows, lines.filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint), keys);
+    const path = `/v1/logs/${encodeURIComponent(logId)}/export`;
+    const lines = (await collectorGet(base, path, token)).split('\n').filter(Boolean).map((l) => collectorJson<{ record?: string; checkpoint?: Checkpoint }>(base, path, l));
+    let result;
+    try {
+      const rows = lines.filter((l) => l.record).map((l) => ({ seq: JSON.parse(l.record!).seq as number, body: l.record! }));
+      result = verifyLog(logId, rows, lines.filter((l) => l.checkpoint).map((l) => l.checkpoint as Checkpoint), keys);
+    } catch (err) {
+      // A stored record that is not JSON (or a checkpoint of the wrong shape): the collector's copy is bad.
+      failed++;
+      stderr.write(`${logId}: the collector's copy is damaged: ${(err as Error).message}\n`);
+      continue;
+    }
     // Alerts that no longer hold do not fail the log: a gap whose records arrived since, and, once the
     // log's checkpoints all verified against the keys given, a change between two of those keys.
     const settled = (a: (typeof alerts)[number]) => a.resolvedAt !== undefined || (keys !== undefined && !result.problem && a.kind === 'key_changed');

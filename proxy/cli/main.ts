@@ -17,7 +17,8 @@ const USAGE = `usage: warden <command>
   policy check FILE... lint policies: exit 0 clean, 1 problems (file:line:col: message)
   audit verify [--db PATH] [--checkpoint FILE]... [--key KEY]...
                        verify the audit log's hash chain and signed checkpoints: exit 0 intact,
-                       1 with the first bad seq and why (default PATH: $WARDEN_DATA_DIR/audit.db);
+                       1 with the first bad seq and why (default PATH: $WARDEN_DATA_DIR/audit.db),
+                       2 when nothing could be checked (not a readable audit log, a collector down);
                        checkpoints must be signed by their run's key (its log_open names it) and,
                        without --key, share one signer; with --key, be signed by a key given (a
                        checkpoint's public_key, a base64 or PEM Ed25519 key, or a file of them)

@@ -1,0 +1,133 @@
+// `warden audit` on inputs it cannot use: one line naming the problem and exit 2 when nothing could be
+// checked (an unreadable file, an unreachable collector, a refused token, bad flags), exit 1 only when
+// the check ran and found the log or the bundle bad; never a stack trace.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openAuditLog } from '../../../proxy/audit/audit-log.ts';
+import { loadSigningKey } from '../../../proxy/audit/signing.ts';
+import { startCollector, TOKEN } from '../../helpers/collector.ts';
+import { tempDataDir, WARDEN_BIN } from '../../helpers/warden.ts';
+
+let dir: string;
+let db: string;
+let bundle: string;
+
+/** The real CLI, without blocking this process (a collector in these tests answers from here). */
+function warden(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [WARDEN_BIN, ...args], { encoding: 'utf8', timeout: 30_000 }, (err, out, errText) => {
+      resolve({ code: err ? (err as { code: number }).code : 0, out, err: errText });
+    });
+  });
+}
+
+/** Exactly one line on stderr, no stack trace. */
+function oneLine(err: string): void {
+  assert.equal(err.trim().split('\n').length, 1, err);
+  assert.doesNotMatch(err, /\n\s+at /);
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+before(async () => {
+  dir = tempDataDir();
+  db = join(dir, 'audit.db');
+  const log = await openAuditLog({ path: db, key: loadSigningKey(dir, {}), strict: true, openEntry: { event: 'log_open', ts: '2026-11-01T00:00:00.000Z' } });
+  for (let i = 0; i < 10; i++) await log.append({ event: 'model_call', ts: '2026-11-02T12:00:00.000Z', agent: { id: 'a', version: '1' }, text: `call ${i}` });
+  await log.close({ event: 'log_close', ts: '2026-11-05T00:00:00.000Z' });
+  bundle = join(dir, 'bundle.jsonl');
+  const r = await warden('audit', 'export', '--db', db, '--agent', 'a', '--from', '2026-11-01T00:00:00Z', '--to', '2026-11-03T00:00:00Z', '--out', bundle);
+  assert.equal(r.code, 0, r.err);
+});
+
+test('verify --db on a file that is not a readable audit log: exit 2, one line naming it', async () => {
+  const scratch = tempDataDir();
+  const files: [string, (path: string) => void][] = [
+    ['zero-bytes.db', (p) => writeFileSync(p, '')],
+    ['text.db', (p) => writeFileSync(p, 'hello, not SQLite\n')],
+    ['truncated.db', (p) => writeFileSync(p, readFileSync(db).subarray(0, 8192))],
+    ['directory.db', (p) => mkdirSync(p)],
+  ];
+  for (const [name, make] of files) {
+    const path = join(scratch, name);
+    make(path);
+    const r = await warden('audit', 'verify', '--db', path);
+    assert.equal(r.code, 2, `${name}: ${r.err}`);
+    assert.match(r.err, new RegExp(`^warden: .*${name}: cannot read it as a Warden audit log \\(.+\\); nothing was checked\\n$`));
+  }
+});
+
+test('verify --db on an audit log whose records table was dropped: exit 1, the log is damaged', async () => {
+  const path = join(tempDataDir(), 'dropped.db');
+  copyFileSync(db, path);
+  const conn = new Database(path);
+  conn.exec('DROP TABLE records');
+  conn.close();
+  const r = await warden('audit', 'verify', '--db', path);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /dropped\.db: the log is damaged: no such table: records/);
+  oneLine(r.err);
+});
+
+test('verify with an unreachable or malformed collector URL, or a missing checkpoint file: exit 2, one line', async () => {
+  const url = `http://127.0.0.1:${await closedPort()}`;
+  for (const args of [['--collector', url], ['--db', db, '--collector', url]]) {
+    const r = await warden('audit', 'verify', ...args);
+    assert.equal(r.code, 2, r.err);
+    assert.equal(r.err, `warden: cannot reach the collector at ${url}: ECONNREFUSED\n`);
+  }
+  const notUrl = await warden('audit', 'verify', '--collector', 'notaurl');
+  assert.equal(notUrl.code, 2);
+  assert.match(notUrl.err, /^warden: --collector notaurl: not an http\(s\) URL/);
+  assert.doesNotMatch(notUrl.err, /\n\s+at /);
+  const missing = await warden('audit', 'verify', '--db', db, '--checkpoint', join(dir, 'nope.json'));
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /^warden: --checkpoint .*nope\.json: cannot read it \(ENOENT/);
+  oneLine(missing.err);
+  const collector = await startCollector();
+  try {
+    const refused = await warden('audit', 'verify', '--collector', collector.url, '--token', 'wrong');
+    assert.equal(refused.code, 2);
+    assert.match(refused.err, /^warden: the collector at .* refused the token \(HTTP 401\)/);
+    oneLine(refused.err);
+  } finally {
+    await collector.close();
+  }
+});
+
+test('verify --bundle: a missing file exits 2; a cut line, a record without proof or with a body that is not JSON is a bad bundle, exit 1 naming the line', async () => {
+  const missing = await warden('audit', 'verify', '--bundle', join(dir, 'nope.jsonl'));
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /^warden: --bundle .*nope\.jsonl: cannot read it \(ENOENT/);
+  oneLine(missing.err);
+  const lines = readFileSync(bundle, 'utf8').trim().split('\n');
+  const last = JSON.parse(lines.at(-1)!);
+  const n = lines.length;
+  const { proof: _, ...noProof } = last;
+  const variants: [string, string[], RegExp][] = [
+    ['cut', [...lines.slice(0, -1), lines.at(-1)!.slice(0, 40)], new RegExp(`: line ${n}: not JSON`)],
+    ['no-proof', [...lines.slice(0, -1), JSON.stringify(noProof)], new RegExp(`: line ${n}: record ${last.seq}: it has no inclusion proof`)],
+    ['bad-body', [...lines.slice(0, -1), JSON.stringify({ ...last, body: 'not json{' })], new RegExp(`: line ${n}: record ${last.seq}: its body is not a record`)],
+  ];
+  for (const [name, text, message] of variants) {
+    const path = join(dir, `${name}.jsonl`);
+    writeFileSync(path, `${text.join('\n')}\n`);
+    const r = await warden('audit', 'verify', '--bundle', path);
+    assert.equal(r.code, 1, `${name}: ${r.err}`);
+    assert.match(r.err, message);
+    oneLine(r.err);
+  }
+});
