@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { exportBundle, verifyBundle } from '../audit/bundle.ts';
 import { decryptRecord, KeyError, loadKeyring } from '../audit/field-protection.ts';
 import { reshipDeadLetters } from '../audit/reship.ts';
-import { getMeta, openAuditDb } from '../audit/store.ts';
+import { openAuditDb } from '../audit/store.ts';
 import { latestCheckpoint, verifyAuditDb, verifyLog } from '../audit/verify.ts';
 import type { Checkpoint } from '../audit/signing.ts';
 import { ConfigError, UsageError } from '../errors.ts';
@@ -123,25 +123,29 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
   if (sub === 'reship') {
     const url = f.collector ?? process.env.WARDEN_COLLECTOR_URL;
     if (!url) throw new UsageError('audit reship needs --collector URL (or WARDEN_COLLECTOR_URL)');
+    const base = collectorBase(url, f.collector === undefined ? 'WARDEN_COLLECTOR_URL' : '--collector');
+    const token = f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '';
     const path = dbPath(f.db);
     // Read-only first: opening for writing would give any SQLite file an audit log's tables.
-    const probe = openAuditDb(path, { readonly: true });
-    let logId: string | undefined;
-    try {
-      logId = getMeta(probe, 'log_id');
-    } catch {
-      logId = undefined;
-    } finally {
-      probe.close();
-    }
-    if (!logId) throw new UsageError(`${path} is not a Warden audit log (it has no log_id)`);
+    const logId = auditLogId(path);
     const db = openAuditDb(path);
     try {
-      const outcomes = await reshipDeadLetters({ db, logId, url, token: f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '' });
+      const outcomes = await reshipDeadLetters({ db, logId, url: base, token });
       if (outcomes.length === 0) stdout.write('no dead-lettered batches: the collector has been sent everything\n');
+      // A collector that cannot be reached or refuses the token refuses every range alike: said once,
+      // as the configuration error it is (exit 2), not as ranges it still refuses on their merits (1).
+      const unusable = outcomes.filter((o) => o.result === 'refused' && /^(HTTP 40[13]\b|the collector could not be reached)/.test(o.detail));
       for (const o of outcomes) {
+        if (unusable.includes(o)) continue;
         const what = o.first > o.last ? `the checkpoint at ${o.last}` : `records ${o.first}..${o.last}`;
         (o.result === 'delivered' ? stdout : stderr).write(`${what}: ${o.result}: ${o.detail}\n`);
+      }
+      if (unusable.length > 0) {
+        const { detail } = unusable[0];
+        const why = detail.startsWith('HTTP') ? `the collector at ${base} refused the token (${detail.slice(0, 8)}): give --token T or set WARDEN_COLLECTOR_TOKEN to one of its tokens`
+          : `cannot reach the collector at ${base}: ${/\bE[A-Z]{3,}\b/.exec(detail)?.[0] ?? detail.replace(/^the collector could not be reached: /, '')}`;
+        stderr.write(`warden: ${why} (${unusable.length} dead-lettered ${unusable.length === 1 ? 'range' : 'ranges'} left for the next reship)\n`);
+        return 2;
       }
       return outcomes.every((o) => o.result === 'delivered') ? 0 : 1;
     } finally {

@@ -35,7 +35,8 @@ const USAGE = `usage: warden <command>
   audit reship [--db PATH] [--collector URL] [--token T]
                        send the collector again the batches it refused (dead_letters; URL and token
                        default to WARDEN_COLLECTOR_URL and WARDEN_COLLECTOR_TOKEN): exit 0 when
-                       it now holds them all, 1 naming each range it still refuses
+                       it now holds them all, 1 naming each range it still refuses, 2 when the
+                       collector cannot be reached or refuses the token
   audit checkpoint [--db PATH]
                        print the latest signed checkpoint (hold it elsewhere to detect truncation)
   collector --store sqlite:PATH [--listen HOST:PORT] [--tokens FILE]

@@ -131,3 +131,34 @@ test('verify --bundle: a missing file exits 2; a cut line, a record without proo
     oneLine(r.err);
   }
 });
+
+test('reship to an unreachable collector or with a wrong token: exit 2, one line, the ranges left dead-lettered', async () => {
+  const path = join(tempDataDir(), 'dead.db');
+  copyFileSync(db, path);
+  const conn = new Database(path);
+  conn.prepare("INSERT INTO dead_letters (first_seq, last_seq, status, response, at) VALUES (1, 5, 400, '{}', ''), (6, 9, 400, '{}', '')").run();
+  conn.close();
+  const url = `http://127.0.0.1:${await closedPort()}`;
+  const down = await warden('audit', 'reship', '--db', path, '--collector', url, '--token', TOKEN);
+  assert.equal(down.code, 2, down.err);
+  assert.equal(down.err, `warden: cannot reach the collector at ${url}: ECONNREFUSED (2 dead-lettered ranges left for the next reship)\n`);
+  const collector = await startCollector();
+  try {
+    const wrong = await warden('audit', 'reship', '--db', path, '--collector', collector.url, '--token', 'wrong');
+    assert.equal(wrong.code, 2, wrong.err);
+    assert.match(wrong.err, /^warden: the collector at .* refused the token \(HTTP 401\): give --token T .*\(2 dead-lettered ranges left for the next reship\)\n$/);
+    oneLine(wrong.err);
+    const left = new Database(path, { readonly: true });
+    assert.equal(left.prepare('SELECT count(*) FROM dead_letters').pluck().get(), 2);
+    left.close();
+    const notUrl = await warden('audit', 'reship', '--db', path, '--collector', 'notaurl');
+    assert.equal(notUrl.code, 2);
+    assert.match(notUrl.err, /^warden: --collector notaurl: not an http\(s\) URL/);
+    // With the right token, the collector takes them (a refusal on the merits stays exit 1: test/collector/integrity.test.ts).
+    const ok = await warden('audit', 'reship', '--db', path, '--collector', collector.url, '--token', TOKEN);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /records 1\.\.5: delivered/);
+  } finally {
+    await collector.close();
+  }
+});
