@@ -12,7 +12,7 @@ import { latestCheckpoint, verifyAuditDb, verifyLog } from '../audit/verify.ts';
 import type { Checkpoint } from '../audit/signing.ts';
 import { ConfigError, UsageError } from '../errors.ts';
 import {
-  auditLogId, bundleShapeProblem, collectorBase, collectorGet, collectorJson, damagedLog, dbPath, readCheckpoints, readInput, trustedKeys,
+  auditLogId, bundleShapeProblem, isoTime, collectorBase, collectorGet, collectorJson, damagedLog, dbPath, readCheckpoints, readInput, trustedKeys,
 } from './audit-inputs.ts';
 
 type Out = Pick<NodeJS.WriteStream, 'write'>;
@@ -62,11 +62,9 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
   if (sub === 'verify' && f.collector && !f.db) return verifyCollector(collectorBase(f.collector), f.token ?? process.env.WARDEN_COLLECTOR_TOKEN ?? '', trustedKeys(f.key), stdout, stderr);
   if (sub === 'export') {
     if (!f.agent || !f.from || !f.to) throw new UsageError('audit export needs --agent ID --from TIME --to TIME (ISO 8601)');
-    const [from, to] = [f.from, f.to].map((t) => {
-      const ms = Date.parse(t);
-      if (!Number.isFinite(ms)) throw new UsageError(`not a time: "${t}" (use ISO 8601, e.g. 2026-11-24T00:00:00Z)`);
-      return new Date(ms).toISOString();
-    });
+    const [from, to] = [isoTime(f.from, '--from'), isoTime(f.to, '--to')];
+    // The window is from inclusive, to exclusive: one that ends where or before it starts holds nothing.
+    if (from >= to) throw new UsageError(`--from ${f.from} must be before --to ${f.to}`);
     const lines = exportBundle(dbPath(f.db), { agent: f.agent, from, to });
     const text = `${lines.join('\n')}\n`;
     if (f.out) writeFileSync(f.out, text);

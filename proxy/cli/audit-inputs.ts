@@ -167,3 +167,23 @@ export function collectorJson<T>(base: string, path: string, text: string): T {
     throw new ConfigError(`${base}${path}: the answer is not JSON (is ${base} a Warden collector?): ${text.slice(0, 100)}`);
   }
 }
+
+// ISO 8601 as the log writes it: a date, or a date and time with an optional fraction and offset.
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * An ISO 8601 date or date-time as the UTC ISO string the log's `ts` compares with; a time without an
+ * offset is UTC, as the log's are. Anything else (Date.parse's "Nov 25 2026", "1" read as the year
+ * 2001, a 30th of February) is a UsageError naming the flag.
+ */
+export function isoTime(text: string, flag: string): string {
+  const m = ISO_TIME.exec(text);
+  const ms = m ? Date.parse(m[4] !== undefined && m[7] === undefined ? `${text}Z` : text) : NaN;
+  // Date.parse rolls some impossible dates over (02-30 to 03-02): the date must survive a round trip.
+  const day = m && Date.parse(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`);
+  const realDay = m && Number.isFinite(day) && new Date(day!).toISOString().startsWith(`${m[1]}-${m[2]}-${m[3]}`);
+  if (!m || !Number.isFinite(ms) || !realDay || Number(m[4] ?? 0) > 23 || Number(m[5] ?? 0) > 59 || Number(m[6] ?? 0) > 59) {
+    throw new UsageError(`${flag} "${text}": not an ISO 8601 date or date-time (e.g. 2026-11-24 or 2026-11-24T00:00:00Z)`);
+  }
+  return new Date(ms).toISOString();
+}

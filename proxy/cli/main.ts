@@ -28,7 +28,8 @@ const USAGE = `usage: warden <command>
                        verify an export bundle offline (inclusion proofs against its checkpoint,
                        and with --key, that one of those keys signed it)
   audit export --agent ID --from TIME --to TIME [--db PATH] [--out FILE]
-                       one agent's records in a window, with inclusion proofs, as JSONL
+                       one agent's records in a window, with inclusion proofs, as JSONL; TIME is an
+                       ISO 8601 date or date-time (UTC without an offset), --from before --to
   audit decrypt [--db PATH] [--seq N]
                        records with encrypted fields decrypted (keys: WARDEN_AUDIT_KEYS or
                        WARDEN_AUDIT_KEYS_FILE)

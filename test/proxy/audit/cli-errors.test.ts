@@ -162,3 +162,26 @@ test('reship to an unreachable collector or with a wrong token: exit 2, one line
     await collector.close();
   }
 });
+
+test('export takes ISO 8601 dates and date-times only, and a window whose start is before its end: exit 2 otherwise', async () => {
+  const range = (from: string, to: string) => warden('audit', 'export', '--db', db, '--agent', 'a', '--from', from, '--to', to);
+  for (const [from, to, message] of [
+    ['2026-11-03T00:00:00Z', '2026-11-01T00:00:00Z', /--from 2026-11-03T00:00:00Z must be before --to 2026-11-01T00:00:00Z/],
+    ['2026-11-01', '2026-11-01', /must be before/],
+    ['1', '2', /--from "1": not an ISO 8601 date or date-time/],
+    ['Nov 25 2026', '2026-12-01', /--from "Nov 25 2026": not an ISO 8601/],
+    ['2026-02-30', '2026-03-05', /--from "2026-02-30": not an ISO 8601/],
+    ['2026-11-01', '2026-11-01T24:30Z', /--to "2026-11-01T24:30Z": not an ISO 8601/],
+  ] as const) {
+    const r = await range(from, to);
+    assert.equal(r.code, 2, `${from} ${to}: ${r.err}`);
+    assert.match(r.err, message);
+    assert.equal(r.out, '', 'no bundle written');
+  }
+  // A date alone, and a date-time without an offset, are UTC, as the log's times are.
+  for (const [from, to] of [['2026-11-02', '2026-11-03'], ['2026-11-02T00:00', '2026-11-02T23:00:00.5+00:00']]) {
+    const r = await range(from, to);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /^exported 10 records\n/);
+  }
+});
