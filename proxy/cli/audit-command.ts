@@ -70,8 +70,14 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     if (f.out) writeFileSync(f.out, text);
     else stdout.write(text);
     stderr.write(`exported ${lines.filter((l) => l.startsWith('{"type":"record"')).length} records\n`);
-    const { pruned_through: pruned } = JSON.parse(lines[0]) as { pruned_through: number };
+    const { pruned_through: pruned, unproven_after_checkpoint: unproven } = JSON.parse(lines[0]) as { pruned_through: number; unproven_after_checkpoint: number };
     if (pruned > 0) stderr.write(`records 1..${pruned} were pruned here after shipping: export them from the collector (GET /v1/logs/{id}/export)\n`);
+    if (unproven > 0) {
+      const cp = lines[1]?.startsWith('{"type":"checkpoint"') ? (JSON.parse(lines[1]) as { checkpoint: Checkpoint }).checkpoint : undefined;
+      const why = cp ? `they come after the latest checkpoint (${cp.size} records, signed ${cp.ts})` : 'the log has no checkpoint yet';
+      stderr.write(`${unproven} matching records were left out: ${why}, so no checkpoint covers them and they have no inclusion proof yet; `
+        + 'export again after the next checkpoint (`warden audit verify --db` checks them by chain meanwhile)\n');
+    }
     return 0;
   }
   if (sub === 'verify') {

@@ -185,3 +185,16 @@ test('export takes ISO 8601 dates and date-times only, and a window whose start 
     assert.match(r.err, /^exported 10 records\n/);
   }
 });
+
+test('export says on stderr how many matching records it left out for want of a checkpoint, and why', async () => {
+  const path = join(tempDataDir(), 'unproven.db');
+  copyFileSync(db, path);
+  // The records after the checkpoint at 12: appended by hand, so no checkpoint covers them.
+  const conn = new Database(path);
+  conn.exec('DELETE FROM checkpoints');
+  conn.close();
+  const none = await warden('audit', 'export', '--db', path, '--agent', 'a', '--from', '2026-11-01', '--to', '2026-11-03');
+  assert.equal(none.code, 0, none.err);
+  assert.equal(JSON.parse(none.out.split('\n')[0]).unproven_after_checkpoint, 10);
+  assert.match(none.err, /^exported 0 records\n10 matching records were left out: the log has no checkpoint yet, so no checkpoint covers them .*`warden audit verify --db` checks them by chain/m);
+});
