@@ -108,12 +108,21 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     return 0;
   }
   if (sub === 'decrypt') {
-    const db = openAuditDb(dbPath(f.db), { readonly: true });
+    if (f.seq !== undefined && !/^[1-9][0-9]{0,15}$/.test(f.seq)) throw new UsageError(`--seq "${f.seq}": not a record's sequence number (a whole number from 1)`);
+    const path = dbPath(f.db);
+    auditLogId(path);
+    const db = openAuditDb(path, { readonly: true });
     try {
       const keyring = loadKeyring();
-      const rows = (f.seq
-        ? db.prepare('SELECT body FROM records WHERE seq = ?').all(Number(f.seq))
-        : db.prepare('SELECT body FROM records ORDER BY seq').iterate()) as Iterable<{ body: string }>;
+      const one = f.seq ? db.prepare('SELECT body FROM records WHERE seq = ?').all(Number(f.seq)) as { body: string }[] : undefined;
+      const rows = one ?? (db.prepare('SELECT body FROM records ORDER BY seq').iterate() as Iterable<{ body: string }>);
+      if (one?.length === 0) {
+        // Asked for one record and there is none: say so (exit 1) rather than print nothing, as if it were empty.
+        const held = db.prepare('SELECT min(seq) AS first, max(seq) AS last FROM records').get() as { first: number | null; last: number | null };
+        stderr.write(`${path}: no record ${f.seq} (${held.first === null ? 'the log holds none' : `it holds records ${held.first}..${held.last}`}${
+          held.first !== null && Number(f.seq) < held.first ? '; the earlier ones were pruned after shipping: the collector holds them' : ''})\n`);
+        return 1;
+      }
       for (const row of rows) stdout.write(`${JSON.stringify(decryptRecord(JSON.parse(row.body), keyring))}\n`);
       return 0;
     } catch (err) {

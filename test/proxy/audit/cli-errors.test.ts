@@ -186,6 +186,22 @@ test('export takes ISO 8601 dates and date-times only, and a window whose start 
   }
 });
 
+test('decrypt --seq: a malformed seq exits 2, a seq the log does not hold exits 1 saying which it holds', async () => {
+  for (const seq of ['abc', '0', '1.5', '']) {
+    const r = await warden('audit', 'decrypt', '--db', db, '--seq', seq);
+    assert.equal(r.code, 2, `${seq}: ${r.err}`);
+    assert.match(r.err, /--seq ".*": not a record's sequence number/);
+    assert.equal(r.out, '');
+  }
+  const missing = await warden('audit', 'decrypt', '--db', db, '--seq', '99');
+  assert.equal(missing.code, 1, missing.err);
+  assert.match(missing.err, /audit\.db: no record 99 \(it holds records 1\.\.12\)\n$/);
+  assert.equal(missing.out, '');
+  const one = await warden('audit', 'decrypt', '--db', db, '--seq', '3');
+  assert.equal(one.code, 0, one.err);
+  assert.equal(JSON.parse(one.out).seq, 3);
+});
+
 test('export says on stderr how many matching records it left out for want of a checkpoint, and why', async () => {
   const path = join(tempDataDir(), 'unproven.db');
   copyFileSync(db, path);
