@@ -94,6 +94,12 @@ export interface IngestResult {
   checkpointsHeld: number;
   duplicates: number;
   alerts: IntegrityAlert[];
+  /**
+   * The first range below `committedThrough` the collector does not hold, for the sender to fill (a
+   * collector restored from a backup, or on a new store, got records after it). Absent while no gap
+   * is known: none, or the Merkle frontier still catching up over records held.
+   */
+  missing?: { from: number; through: number };
 }
 
 /** A batch whose shape is wrong (not evidence: the sender is broken); answered with 400. */
@@ -290,5 +296,12 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
   if (frontier.size < head.size && (gaps.filled > 0 || (await tx.leafAt(logId, frontier.size + 1)) !== undefined)) await gaps.catchUp(head.size);
   head.frontier = frontier.serialize();
   await tx.saveHead(head);
-  return { committedThrough: head.size, stored, filled: gaps.filled, duplicates, checkpointsHeld, alerts };
+  return { committedThrough: head.size, stored, filled: gaps.filled, duplicates, checkpointsHeld, alerts, missing: await firstGap() };
+
+  /** Where the held records first break off below the newest: the frontier stops at a gap, or at records a catch-up has yet to reach. */
+  async function firstGap(): Promise<IngestResult['missing']> {
+    if (frontier.size >= head.size) return undefined;
+    const [next] = await tx.leavesAfter(logId, frontier.size, head.size, 1);
+    return next && next.seq > frontier.size + 1 ? { from: frontier.size + 1, through: next.seq - 1 } : undefined;
+  }
 }

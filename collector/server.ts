@@ -93,6 +93,7 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
     return json(res, 200, {
       committed_through: result.committedThrough, stored: result.stored, filled: result.filled, duplicates: result.duplicates,
       checkpoints_held: result.checkpointsHeld, alerts: result.alerts.length,
+      ...(result.missing ? { missing_from: result.missing.from, missing_through: result.missing.through } : {}),
     });
   }
   if (key === 'GET /v1/records') {

@@ -4,10 +4,11 @@
 // mended (a larger body limit, a fixed bug), this sends each dead-lettered range again; the collector
 // fills the gap, checks the records against both neighbours and resolves its gap alert. A range is
 // removed from dead_letters only when the collector holds every record of it.
-import { postBatch, takeRecords, type Batch, type ShipperOptions } from './shipper.ts';
+import { postBatch, takeRecords, type Batch } from './collector-batch.ts';
+import type { ShipperOptions } from './shipper.ts';
 
-/** Where to, and the shipper's batch limits. */
-export type ReshipOptions = Pick<ShipperOptions, 'db' | 'logId' | 'url' | 'token' | 'maxRecords' | 'maxBytes' | 'requestTimeoutMs'>;
+/** Where to, and the shipper's batch limits; `ids`: only these dead letters (a refill), else every one. */
+export type ReshipOptions = Pick<ShipperOptions, 'db' | 'logId' | 'url' | 'token' | 'maxRecords' | 'maxBytes' | 'requestTimeoutMs'> & { ids?: readonly number[] };
 
 export interface ReshipOutcome {
   first: number;
@@ -39,7 +40,8 @@ interface DeadLetter {
 export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome[]> {
   const maxRecords = o.maxRecords ?? 500;
   const maxBytes = o.maxBytes ?? 1024 * 1024;
-  const letters = o.db.prepare('SELECT id, first_seq, last_seq FROM dead_letters ORDER BY first_seq, id').all() as DeadLetter[];
+  const letters = (o.db.prepare('SELECT id, first_seq, last_seq FROM dead_letters ORDER BY first_seq, id').all() as DeadLetter[])
+    .filter((l) => !o.ids || o.ids.includes(l.id));
   const records = o.db.prepare('SELECT seq, body FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?');
   const checkpoints = o.db.prepare('SELECT body FROM checkpoints WHERE size >= ? AND size <= ? ORDER BY size');
   const remove = o.db.prepare('DELETE FROM dead_letters WHERE id = ?');

@@ -6,10 +6,10 @@
 // to a dead-letter table and raises an alert, and shipping moves on, while the records themselves stay
 // (pruning stops before the first dead-lettered one). Progress is the collector's own
 // `committed_through`, never past what was sent.
-import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import { retryAfterMs } from '../retry/backoff.ts';
-import { getMeta, SET_META, type Db } from './store.ts';
+import { postBatch, takeRecords, type Batch, type RecordRow } from './collector-batch.ts';
+import { reshipDeadLetters } from './reship.ts';
+import { getMeta, prunedBase, SET_META, type Db } from './store.ts';
 
 export interface ShipperOptions {
   db: Db;
@@ -26,6 +26,7 @@ export interface ShipperOptions {
 
 export type ShipperEvent =
   | { type: 'shipped'; through: number }
+  | { type: 'refill'; from: number; through: number; result: 'delivered' | 'refused' | 'lost'; detail: string }
   | { type: 'ship-failed'; reason: 'network' | 'throttled' | 'server' | 'unauthorized' | 'too_large' | 'rejected'; detail: string; retryInMs?: number };
 
 // The collector read the batch and refused it as malformed: sending it again cannot help.
@@ -41,60 +42,24 @@ export interface Shipper {
   stop(graceMs: number): Promise<void>;
 }
 
-/** The collector's `committed_through`, when its answer is JSON that holds a whole number there. */
-function committedThrough(text: string): number | undefined {
+/** A range of the log the collector lacks below what it holds: its first gap. */
+interface Missing {
+  from: number;
+  through: number;
+}
+
+const seqOf = (v: unknown): number | undefined => (Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : undefined);
+
+/** The collector's `committed_through` (when its answer is JSON that holds a whole number there) and the first gap it reports. */
+function readAnswer(text: string): { through?: number; missing?: Missing } {
   try {
-    const through = (JSON.parse(text) as { committed_through?: unknown })?.committed_through;
-    return Number.isSafeInteger(through) && (through as number) >= 0 ? (through as number) : undefined;
+    const answer = JSON.parse(text) as { committed_through?: unknown; missing_from?: unknown; missing_through?: unknown };
+    const from = seqOf(answer?.missing_from);
+    const through = seqOf(answer?.missing_through);
+    return { through: seqOf(answer?.committed_through), missing: from && through && from <= through ? { from, through } : undefined };
   } catch {
-    return undefined;
+    return {};
   }
-}
-
-export interface Batch {
-  first: number;
-  last: number;
-  records: string[];
-  checkpoints: unknown[];
-}
-
-type RecordRow = { seq: number; body: string };
-
-/**
- * Records from `rows` (in seq order) for one batch, within `maxBytes` of payload (each record a JSON
- * string inside the JSON), the first always in; `after` is the seq before them. Row by row, so that
- * a batch of large records is never read whole only to be cut. With `unbroken`, a missing seq ends it.
- */
-export function takeRecords(rows: Iterable<RecordRow>, maxBytes: number, after: number, unbroken = false): { records: string[]; first: number; last: number } {
-  const records: string[] = [];
-  let first = 0;
-  let last = after;
-  let bytes = 0;
-  for (const r of rows) {
-    const size = Buffer.byteLength(JSON.stringify(r.body)) + 1;
-    if (records.length > 0 && bytes + size > maxBytes) break;
-    if (unbroken && r.seq !== last + 1) break;
-    records.push(r.body);
-    bytes += size;
-    first ||= r.seq;
-    last = r.seq;
-  }
-  return { records, first, last };
-}
-
-/** One batch to the collector: gzip'd, keyed for idempotency by the log, its range and its bytes. Throws on network failure. */
-export async function postBatch(url: string, token: string, logId: string, batch: Batch, timeoutMs: number): Promise<Response> {
-  const payload = JSON.stringify({ log_id: logId, first_seq: batch.first, last_seq: batch.last, records: batch.records, checkpoints: batch.checkpoints });
-  const digest = createHash('sha256').update(payload).digest('hex').slice(0, 32);
-  return fetch(`${url.replace(/\/+$/, '')}/v1/ingest`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-encoding': 'gzip',
-      'idempotency-key': `${logId}:${batch.first}:${batch.last}:${digest}`,
-    },
-    body: gzipSync(payload),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
 }
 
 /** Starts the shipping loop. */
@@ -164,9 +129,10 @@ export function startShipper(o: ShipperOptions): Shipper {
     const text = await res.text().catch(() => '');
     if (halted) return 0;
     if (res.ok) {
-      const through = committedThrough(text);
+      const { through, missing } = readAnswer(text);
       // A 2xx that does not say what the collector holds (a proxy's page, say) proves nothing.
       if (through === undefined) return retry('server', `HTTP ${res.status} without a committed_through: ${text.slice(0, 200)}`, res);
+      gap = missing;
       return acknowledged(batch, through, res.status, text);
     }
     if (res.status === 413 && batch.records.length > 1) {
@@ -237,8 +203,38 @@ export function startShipper(o: ShipperOptions): Shipper {
     return 0;
   }
 
+  // The first gap the collector's last answer reported, and the gaps already refilled (or found
+  // beyond help) this run: each is tried once, so a collector that keeps refusing one is not fed it in a loop.
+  let gap: Missing | undefined;
+  const tried = new Set<number>();
+  const refusedAround = o.db.prepare('SELECT 1 FROM dead_letters WHERE first_seq <= ? AND last_seq >= ?').pluck();
+
+  /**
+   * Sends again what the collector lacks below what it holds (a collector restored from a backup, or
+   * started on a new store, gets records after a gap): kept as a dead letter while it goes, so pruning
+   * stops before it, and sent as `warden audit reship` sends. A gap at a batch the collector refused is
+   * left to that command; one already pruned here is lost to the collector, and said so.
+   */
+  async function refill({ from, through }: Missing): Promise<void> {
+    const last = Math.min(through, shipped);
+    if (from > last || tried.has(from) || refusedAround.get(last, from) !== undefined) return;
+    tried.add(from);
+    const report = (result: 'delivered' | 'refused' | 'lost', detail: string) => o.report({ type: 'refill', from, through: last, result, detail });
+    const pruned = prunedBase(o.db)?.size ?? 0;
+    if (from <= pruned) return report('lost', `records ${from}..${Math.min(last, pruned)} were pruned here after the collector had acknowledged them`);
+    const id = Number(deadLetter.run(from, last, 0, 'missing at the collector (restored from a backup, or a new store): refilling', new Date().toISOString()).lastInsertRowid);
+    const [outcome] = await reshipDeadLetters({ db: o.db, logId: o.logId, url: o.url, token: o.token, maxRecords: batchRecords, maxBytes, requestTimeoutMs: o.requestTimeoutMs, ids: [id] });
+    report(outcome?.result ?? 'refused', outcome?.detail ?? 'the range left dead_letters while it was sent');
+  }
+
   const loop = (async () => {
     while (!halted && !(stopping && Date.now() >= stopDeadline)) {
+      if (gap && !stopping) {
+        const missing = gap;
+        gap = undefined;
+        await refill(missing);
+        continue;
+      }
       const batch = nextBatch();
       if (!batch) {
         if (stopping) return;

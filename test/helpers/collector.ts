@@ -28,11 +28,10 @@ export interface TestCollector {
   close(): Promise<void>;
 }
 
-/** Starts a collector; `tokens` (token → fleet) defaults to TOKEN for the fleet "test-fleet". */
-export async function startCollector(path = join(tempDataDir(), 'collector.db'), tokens: ReadonlyMap<string, string> = new Map([[TOKEN, 'test-fleet']])): Promise<TestCollector> {
+/** Starts a collector; `tokens` (token → fleet) defaults to TOKEN for the fleet "test-fleet"; `port` 0 picks one. */
+export async function startCollector(path = join(tempDataDir(), 'collector.db'), tokens: ReadonlyMap<string, string> = new Map([[TOKEN, 'test-fleet']]), port = 0): Promise<TestCollector> {
   const store = openSqliteStore(path);
   let server: Server | undefined;
-  let port = 0;
   async function up(): Promise<void> {
     server = createCollectorServer({ store, tokens, log: pino({ level: 'silent' }) });
     server.listen(port, '127.0.0.1');

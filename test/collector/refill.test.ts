@@ -1,0 +1,76 @@
+// A collector restored from a backup, or started again on a new store, holds less than the sidecar
+// shipped: the next batch it takes lands after a gap. It says so in its answer (missing_from,
+// missing_through), and the sidecar sends the missing records again from its own log (held back from
+// pruning meanwhile), so the collector ends with the whole log and its gap alert resolved.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { request } from 'undici';
+import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
+import type { Sidecar } from '../../proxy/sidecar.ts';
+import { auditLogSize } from '../helpers/audit.ts';
+import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
+import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
+
+let fake: FakeUpstream;
+let collector: TestCollector;
+let warden: Sidecar;
+let dataDir: string;
+
+before(async () => {
+  fake = await startFakeUpstream({ recordBodies: false });
+  collector = await startCollector();
+  process.env.WARDEN_COLLECTOR_URL = collector.url;
+  process.env.WARDEN_COLLECTOR_TOKEN = TOKEN;
+  dataDir = tempDataDir();
+  warden = await startWarden(tempFile('r.yaml', policyFor(fake.url, '', 'refilled-agent')), false, dataDir);
+  delete process.env.WARDEN_COLLECTOR_URL;
+  delete process.env.WARDEN_COLLECTOR_TOKEN;
+});
+after(async () => {
+  await warden.shutdown();
+  await collector.close();
+  await fake.close();
+});
+
+async function calls(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const res = await request(`${warden.trafficUrl}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `call ${i}` }] }),
+    });
+    assert.equal(res.statusCode, 200);
+    await res.body.text();
+  }
+}
+
+async function seqsHeld(c: TestCollector): Promise<number[]> {
+  const seqs: number[] = [];
+  let after = '';
+  for (;;) {
+    const page = await c.get<{ records: { seq: number }[]; next: string | null }>(`/v1/records?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    seqs.push(...page.records.map((r) => r.seq));
+    if (!page.next) return seqs;
+    after = page.next;
+  }
+}
+
+test('a collector started again on an empty store is refilled with the records it lost, and its gap alert resolves', { timeout: 60_000 }, async () => {
+  await calls(120);
+  await waitFor(async () => (await collector.logSize()) === auditLogSize(dataDir), 15_000, 'the first collector to hold the log');
+  const lost = auditLogSize(dataDir);
+  // The same address, a new store: everything it held is gone.
+  const { port } = collector;
+  await collector.close();
+  collector = await startCollector(undefined, undefined, port);
+  await calls(30);
+  const size = auditLogSize(dataDir);
+  await waitFor(async () => (await seqsHeld(collector)).length === size, 30_000, 'the new collector to be refilled');
+  assert.deepEqual(await seqsHeld(collector), Array.from({ length: size }, (_, i) => i + 1));
+  const alerts = (await collector.store.alerts('test-fleet')).map((a) => `${a.kind}@${a.seq}${a.resolvedAt ? ' (resolved)' : ''}`);
+  assert.deepEqual(alerts, [`gap@${lost + 1} (resolved)`], 'the gap it saw, resolved once filled');
+  await waitFor(async () => {
+    const status = await (await request(`${warden.adminUrl}/status`)).body.json() as { state: string; audit?: { deadLettered?: number } };
+    return status.state === 'green';
+  }, 10_000, 'the sidecar green again, nothing left dead-lettered');
+  assert.equal(warden.ctx.audit!.stats().deadLettered, 0);
+});
