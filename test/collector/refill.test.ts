@@ -8,8 +8,8 @@ import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
 import { auditLogSize } from '../helpers/audit.ts';
-import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
-import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
+import { startCollector, startShippingWarden, type TestCollector } from '../helpers/collector.ts';
+import { policyFor, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
 
 let fake: FakeUpstream;
 let collector: TestCollector;
@@ -19,12 +19,8 @@ let dataDir: string;
 before(async () => {
   fake = await startFakeUpstream({ recordBodies: false });
   collector = await startCollector();
-  process.env.WARDEN_COLLECTOR_URL = collector.url;
-  process.env.WARDEN_COLLECTOR_TOKEN = TOKEN;
   dataDir = tempDataDir();
-  warden = await startWarden(tempFile('r.yaml', policyFor(fake.url, '', 'refilled-agent')), false, dataDir);
-  delete process.env.WARDEN_COLLECTOR_URL;
-  delete process.env.WARDEN_COLLECTOR_TOKEN;
+  warden = await startShippingWarden(collector, tempFile('r.yaml', policyFor(fake.url, '', 'refilled-agent')), dataDir);
 });
 after(async () => {
   await warden.shutdown();
@@ -43,17 +39,6 @@ async function calls(n: number): Promise<void> {
   }
 }
 
-async function seqsHeld(c: TestCollector): Promise<number[]> {
-  const seqs: number[] = [];
-  let after = '';
-  for (;;) {
-    const page = await c.get<{ records: { seq: number }[]; next: string | null }>(`/v1/records?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
-    seqs.push(...page.records.map((r) => r.seq));
-    if (!page.next) return seqs;
-    after = page.next;
-  }
-}
-
 test('a collector started again on an empty store is refilled with the records it lost, and its gap alert resolves', { timeout: 60_000 }, async () => {
   await calls(120);
   await waitFor(async () => (await collector.logSize()) === auditLogSize(dataDir), 15_000, 'the first collector to hold the log');
@@ -64,8 +49,8 @@ test('a collector started again on an empty store is refilled with the records i
   collector = await startCollector(undefined, undefined, port);
   await calls(30);
   const size = auditLogSize(dataDir);
-  await waitFor(async () => (await seqsHeld(collector)).length === size, 30_000, 'the new collector to be refilled');
-  assert.deepEqual(await seqsHeld(collector), Array.from({ length: size }, (_, i) => i + 1));
+  await waitFor(async () => (await collector.seqs()).length === size, 30_000, 'the new collector to be refilled');
+  assert.deepEqual(await collector.seqs(), Array.from({ length: size }, (_, i) => i + 1));
   const alerts = (await collector.store.alerts('test-fleet')).map((a) => `${a.kind}@${a.seq}${a.resolvedAt ? ' (resolved)' : ''}`);
   assert.deepEqual(alerts, [`gap@${lost + 1} (resolved)`], 'the gap it saw, resolved once filled');
   await waitFor(async () => {

@@ -5,8 +5,8 @@ import { Agent, request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
 import { auditLogSize } from '../helpers/audit.ts';
-import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
-import { policyFor, startWarden, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
+import { startCollector, startShippingWarden, type TestCollector } from '../helpers/collector.ts';
+import { policyFor, tempDataDir, tempFile, waitFor } from '../helpers/warden.ts';
 
 // The acceptance criterion's outage; WARDEN_TEST_OUTAGE_MS shortens it while developing.
 const OUTAGE_MS = Number(process.env.WARDEN_TEST_OUTAGE_MS ?? 60_000);
@@ -20,12 +20,8 @@ const dispatcher = new Agent({ connections: 32 });
 before(async () => {
   fake = await startFakeUpstream({ recordBodies: false });
   collector = await startCollector();
-  process.env.WARDEN_COLLECTOR_URL = collector.url;
-  process.env.WARDEN_COLLECTOR_TOKEN = TOKEN;
   dataDir = tempDataDir();
-  warden = await startWarden(tempFile('s.yaml', policyFor(fake.url, 'models:\n  gpt-4o: { price: { inputPerMTok: 2.5, outputPerMTok: 10 } }\n', 'shipped-agent')), false, dataDir);
-  delete process.env.WARDEN_COLLECTOR_URL;
-  delete process.env.WARDEN_COLLECTOR_TOKEN;
+  warden = await startShippingWarden(collector, tempFile('s.yaml', policyFor(fake.url, 'models:\n  gpt-4o: { price: { inputPerMTok: 2.5, outputPerMTok: 10 } }\n', 'shipped-agent')), dataDir);
 });
 after(async () => {
   await dispatcher.close();
@@ -51,23 +47,11 @@ async function load(calls: number, concurrency = 20, task = 'load'): Promise<voi
 
 
 
-/** Every record the collector holds for the log, in order, read back through the query API. */
-async function collectorSeqs(): Promise<number[]> {
-  const seqs: number[] = [];
-  let after = '';
-  for (;;) {
-    const page = await collector.get<{ records: { seq: number }[]; next: string | null }>(`/v1/records?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
-    seqs.push(...page.records.map((r) => r.seq));
-    if (!page.next) return seqs;
-    after = page.next;
-  }
-}
-
 test('10,000 calls: every record reaches the collector exactly once, in order, with no integrity alert', { timeout: 120_000 }, async () => {
   await load(10_000);
   const size = auditLogSize(dataDir);
   await waitFor(async () => (await collector.logSize()) === size, 60_000, 'the collector to catch up');
-  const seqs = await collectorSeqs();
+  const seqs = await collector.seqs();
   assert.deepEqual(seqs, Array.from({ length: size }, (_, i) => i + 1));
   assert.deepEqual((await collector.get('/v1/alerts')).alerts, []);
   const cost = await collector.get<{ rows: { key: string; calls: number; costUsd: number }[] }>('/v1/cost?by=task');
@@ -96,7 +80,7 @@ test(`the collector down for ${OUTAGE_MS / 1000} s under load, then back: everyt
   const size = auditLogSize(dataDir);
   // The shipper's backoff is capped at 60 s (full jitter), so it is back within a minute.
   await waitFor(async () => (await collector.logSize()) === size, 90_000, 'the collector to catch up after the outage');
-  assert.deepEqual(await collectorSeqs(), Array.from({ length: size }, (_, i) => i + 1));
+  assert.deepEqual(await collector.seqs(), Array.from({ length: size }, (_, i) => i + 1));
   assert.deepEqual((await collector.get('/v1/alerts')).alerts, []);
   const metrics = await (await request(`${warden.adminUrl}/metrics`)).body.text();
   assert.match(metrics, /^warden_audit_ship_failures_total\{reason="network"\} [1-9]/m);

@@ -8,7 +8,8 @@ import { request } from 'undici';
 import { createCollectorServer } from '../../collector/server.ts';
 import { openSqliteStore } from '../../collector/sqlite-store.ts';
 import type { CollectorStore } from '../../collector/store.ts';
-import { tempDataDir } from './warden.ts';
+import type { Sidecar } from '../../proxy/sidecar.ts';
+import { startWarden, tempDataDir } from './warden.ts';
 
 export const TOKEN = 'test-fleet-token';
 
@@ -25,7 +26,21 @@ export interface TestCollector {
   get<T = any>(path: string): Promise<T>;
   /** The size of the (first) log the collector holds, 0 before any. */
   logSize(): Promise<number>;
+  /** Every seq the collector holds, in order, read back through the query API page by page. */
+  seqs(): Promise<number[]>;
   close(): Promise<void>;
+}
+
+/** Starts a sidecar on `policyFile` that ships its audit log to `collector` (the collector settings come from the environment). */
+export async function startShippingWarden(collector: TestCollector, policyFile: string, dataDir: string): Promise<Sidecar> {
+  process.env.WARDEN_COLLECTOR_URL = collector.url;
+  process.env.WARDEN_COLLECTOR_TOKEN = TOKEN;
+  try {
+    return await startWarden(policyFile, false, dataDir);
+  } finally {
+    delete process.env.WARDEN_COLLECTOR_URL;
+    delete process.env.WARDEN_COLLECTOR_TOKEN;
+  }
 }
 
 /** Starts a collector; `tokens` (token → fleet) defaults to TOKEN for the fleet "test-fleet"; `port` 0 picks one. */
@@ -65,6 +80,16 @@ export async function startCollector(path = join(tempDataDir(), 'collector.db'),
     async logSize() {
       const { logs } = await get<{ logs: { size: number }[] }>('/v1/logs');
       return logs[0]?.size ?? 0;
+    },
+    async seqs() {
+      const seqs: number[] = [];
+      let after = '';
+      for (;;) {
+        const page = await get<{ records: { seq: number }[]; next: string | null }>(`/v1/records?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+        seqs.push(...page.records.map((r) => r.seq));
+        if (!page.next) return seqs;
+        after = page.next;
+      }
     },
     async close() {
       if (server) await down();
