@@ -7,6 +7,7 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { fleetOfBearer } from './dashboard/auth.ts';
+import { isoOf } from './dashboard/range.ts';
 import { dashboardRoute } from './dashboard/routes.ts';
 import { ForeignLogError, MalformedBatchError, parseBatch } from './ingest.ts';
 import type { CollectorStore } from './store.ts';
@@ -67,6 +68,23 @@ function param(url: URL, name: string): string | undefined {
   return url.searchParams.get(name) ?? undefined;
 }
 
+/**
+ * ?from&to, canonical: the stores compare timestamps as text, so "…:45Z" and "…:45.000Z" must reach
+ * them as the same string. Parsed here, once, with the dashboard's parser, so both read a range alike.
+ */
+function timeBounds(url: URL): { from?: string; to?: string } {
+  const from = isoOf(param(url, 'from'), false);
+  const to = isoOf(param(url, 'to'), true);
+  for (const [name, value] of [['from', from], ['to', to]] as const) {
+    if (value === null) {
+      throw new HttpError(400, 'WARDEN_ERR_INVALID_TIME', `"${name}" must be an ISO 8601 date (YYYY-MM-DD) or date-time with an offset (2025-01-31T12:00:00Z, …+01:00), got ${JSON.stringify(param(url, name))}`);
+    }
+  }
+  // As on the dashboard: a "to" day counts whole, so from=06-16&to=06-15 is as backwards as it reads.
+  if (from && to && from >= to) throw new HttpError(400, 'WARDEN_ERR_INVALID_TIME', `"from" (${from}) must be before "to" (${to}, exclusive)`);
+  return { from: from ?? undefined, to: to ?? undefined };
+}
+
 async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://collector');
   const key = `${req.method} ${url.pathname}`;
@@ -103,7 +121,7 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
     const limit = Math.max(1, Math.min(Math.trunc(Number(param(url, 'limit') ?? 100)) || 100, 1_000));
     const rows = await store.records(fleet, {
       agent: param(url, 'agent'), session: param(url, 'session'), task: param(url, 'task'), event: param(url, 'event'),
-      logId: param(url, 'log'), from: param(url, 'from'), to: param(url, 'to'), limit,
+      logId: param(url, 'log'), ...timeBounds(url), limit,
       after: after && cut > 0 ? { logId: after.slice(0, cut), seq: Number(after.slice(cut + 1)) } : undefined,
     });
     const last = rows.at(-1);
@@ -111,7 +129,8 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
   }
   if (key === 'GET /v1/cost') {
     const by = param(url, 'by') === 'task' ? 'task' : 'agent';
-    return json(res, 200, { by, rows: await store.cost(fleet, by, param(url, 'from'), param(url, 'to')) });
+    const { from, to } = timeBounds(url);
+    return json(res, 200, { by, rows: await store.cost(fleet, by, from, to) });
   }
   if (key === 'GET /v1/alerts') return json(res, 200, { alerts: await store.alerts(fleet, Number(param(url, 'since') ?? 0) || 0) });
   if (key === 'GET /v1/logs') return json(res, 200, { logs: await store.logs(fleet) });

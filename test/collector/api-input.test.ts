@@ -1,0 +1,89 @@
+// What the collector's API does with input it cannot use: a time it cannot read, a batch of the
+// wrong shape, a log id or a body too large. Each is the sender's fault and answered 400 (or 413) in
+// the collector's error shape, never 503: a 503 tells a sidecar to keep the batch and retry forever.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import type { AuditEntry } from '../../proxy/audit/audit-log.ts';
+import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
+import { batchOf, signedLog, type SignedLog } from '../helpers/dashboard-fixture.ts';
+
+let collector: TestCollector;
+
+async function call(path: string, init: { method?: 'GET' | 'POST'; body?: string | Buffer; headers?: Record<string, string> } = {}) {
+  const res = await request(`${collector.url}${path}`, { method: init.method ?? 'GET', body: init.body, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
+  const text = await res.body.text();
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: res.statusCode, headers: res.headers, body };
+}
+
+const ingest = (batch: unknown) => call('/v1/ingest', { method: 'POST', body: typeof batch === 'string' ? batch : JSON.stringify(batch), headers: { 'content-type': 'application/json' } });
+
+function modelCall(ts: string, task: string): AuditEntry {
+  return { event: 'model_call', ts, agent: { id: 'timekeeper', version: '1' }, task, status: 200, latency_ms: 1,
+    model: { asked: 'gpt-4o', served: 'gpt-4o' }, usage: { input_tokens: 1, output_tokens: 1 }, cost_usd: 1 };
+}
+
+let log: SignedLog;
+
+before(async () => {
+  collector = await startCollector();
+  // Three calls a half-second apart, at whole seconds and between them: the bounds' spelling must not matter.
+  log = await signedLog([
+    modelCall('2025-06-15T03:52:44.999Z', 'before'),
+    modelCall('2025-06-15T03:52:45.000Z', 'at-from'),
+    modelCall('2025-06-15T03:52:45.500Z', 'inside'),
+    modelCall('2025-06-15T03:52:46.000Z', 'at-to'),
+  ]);
+  const res = await ingest(batchOf(log, 1, log.records.length));
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+});
+after(() => collector?.close());
+
+describe('time filters', () => {
+  const tasks = async (query: string) => {
+    const res = await call(`/v1/records?event=model_call&${query}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.records.map((r: { task: string }) => r.task);
+  };
+  const costTasks = async (query: string) => {
+    const res = await call(`/v1/cost?by=task&${query}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.rows.map((r: { key: string }) => r.key).sort();
+  };
+
+  test('a bound selects by the instant it names, however it is spelt: inclusive from, exclusive to', async () => {
+    const spellings = [
+      'from=2025-06-15T03:52:45Z&to=2025-06-15T03:52:46Z',
+      'from=2025-06-15T03:52:45.000Z&to=2025-06-15T03:52:46.000Z',
+      `from=${encodeURIComponent('2025-06-15T04:52:45+01:00')}&to=${encodeURIComponent('2025-06-15T03:22:46-00:30')}`,
+      'from=2025-06-15T03:52:45.0000Z&to=2025-06-15T03:52:46.000000Z',
+    ];
+    for (const q of spellings) {
+      assert.deepEqual(await tasks(q), ['at-from', 'inside'], q);
+      assert.deepEqual(await costTasks(q), ['at-from', 'inside'], q);
+    }
+    // A "to" day counts whole, as on the dashboard.
+    assert.deepEqual(await tasks('from=2025-06-15&to=2025-06-15'), ['before', 'at-from', 'inside', 'at-to']);
+    assert.deepEqual(await tasks('to=2025-06-14'), []);
+  });
+
+  test('anything but an ISO 8601 date or date-time with an offset is a 400, and so is a from not before to', async () => {
+    const bad = ['from=yesterday', 'to=1718423565', 'from=2025-02-30', 'from=2025-06-15T03:52:45', 'to=2025-06-15 03:52:45Z',
+      'from=June%2015%2C%202025', 'to=2025-06-15T24:00:00Z', 'from=2025-06-16&to=2025-06-15', 'from=2025-06-15T03:52:46Z&to=2025-06-15T03:52:45Z',
+      'from=2025-06-15T03:52:45Z&to=2025-06-15T03:52:45.000Z'];
+    for (const q of bad) {
+      for (const route of ['/v1/records', '/v1/cost']) {
+        const res = await call(`${route}?${q}`);
+        assert.equal(res.status, 400, `${route}?${q}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.error.code, 'WARDEN_ERR_INVALID_TIME');
+        assert.match(res.body.error.message, /"(from|to)"/);
+      }
+    }
+  });
+});
