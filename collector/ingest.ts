@@ -8,6 +8,7 @@
 import { canonicalize } from '../proxy/audit/canonical-json.ts';
 import { leafHash, MerkleFrontier, rootOf } from '../proxy/audit/merkle.ts';
 import { verifyCheckpoint, type Checkpoint } from '../proxy/audit/signing.ts';
+import { MalformedBatchError } from './batch-shape.ts';
 import { CATCH_UP, GapFiller, ZERO_HASH, type CatchUpLimits } from './gap-fill.ts';
 
 /** A batch as the shipper sends it: records as their exact canonical text, in seq order. */
@@ -102,9 +103,6 @@ export interface IngestResult {
   missing?: { from: number; through: number };
 }
 
-/** A batch whose shape is wrong (not evidence: the sender is broken); answered with 400. */
-export class MalformedBatchError extends Error {}
-
 /**
  * 403: a batch for a log another fleet owns. A log is one fleet's from its first batch: letting a
  * second token append to it would let that fleet write into (and read back) evidence not its own.
@@ -117,15 +115,6 @@ export class ForeignLogError extends Error {
     // The owner is not named: a fleet learns nothing about another from the refusal.
     super(`log ${logId} belongs to another fleet: a log ships under one fleet's token for its whole life`);
   }
-}
-
-/** Validates the batch's shape. */
-export function parseBatch(value: unknown): IngestBatch {
-  const b = value as IngestBatch;
-  const ok = b && typeof b === 'object' && typeof b.log_id === 'string' && b.log_id !== '' && Array.isArray(b.records)
-    && b.records.every((r) => typeof r === 'string') && Array.isArray(b.checkpoints ?? []);
-  if (!ok) throw new MalformedBatchError('a batch needs log_id (string), records (array of canonical JSON strings) and checkpoints (array)');
-  return { ...b, checkpoints: b.checkpoints ?? [] };
 }
 
 /** Applies one batch; returns what was stored and every alert raised. */
@@ -248,6 +237,8 @@ export async function ingestBatch(tx: IngestTx, batch: IngestBatch, fleet: strin
     } catch {
       throw new MalformedBatchError('a record is not JSON');
     }
+    // parseBatch checked the text; a store called directly (tests, tools) may not have.
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new MalformedBatchError('a record is not a JSON object');
     const seq = parsed.seq;
     if (!Number.isSafeInteger(seq) || seq < 1) throw new MalformedBatchError(`a record has no valid seq (${JSON.stringify(seq)})`);
     const leaf = leafHash(body);

@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { fleetOfBearer } from './dashboard/auth.ts';
 import { isoOf } from './dashboard/range.ts';
 import { dashboardRoute } from './dashboard/routes.ts';
-import { ForeignLogError, MalformedBatchError, parseBatch } from './ingest.ts';
+import { MalformedBatchError, parseBatch } from './batch-shape.ts';
+import { ForeignLogError } from './ingest.ts';
 import type { CollectorStore } from './store.ts';
 
 const gunzipAsync = promisify(gunzip);
@@ -139,7 +140,12 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
     // JSONL: every record's exact text, then the checkpoints, for offline verification, then the
     // records refused for their place, kept as evidence. Another fleet's log exports as empty, as a
     // log the collector does not hold does: its existence is not told.
-    const logId = decodeURIComponent(exportMatch[1]);
+    let logId: string;
+    try {
+      logId = decodeURIComponent(exportMatch[1]);
+    } catch {
+      throw new HttpError(400, 'WARDEN_ERR_INVALID_PATH', `the log id in ${url.pathname} is not valid percent-encoding`);
+    }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     for await (const r of store.logRecords(fleet, logId)) res.write(`${JSON.stringify({ record: r.body })}\n`);
     for (const cp of await store.logCheckpoints(fleet, logId)) res.write(`${JSON.stringify({ checkpoint: JSON.parse(cp) })}\n`);
@@ -156,8 +162,7 @@ export function createCollectorServer(opts: CollectorOptions): Server {
     route(opts, req, res).catch((err) => {
       if (res.headersSent) return void res.destroy();
       if (err instanceof HttpError) return json(res, err.status, { error: { message: err.message, code: err.code } });
-      if (err instanceof MalformedBatchError) return json(res, 400, { error: { message: err.message, code: 'WARDEN_ERR_MALFORMED_BATCH' } });
-      if (err instanceof ForeignLogError) return json(res, err.status, { error: { message: err.message, code: err.code } });
+      if (err instanceof MalformedBatchError || err instanceof ForeignLogError) return json(res, err.status, { error: { message: err.message, code: err.code } });
       // The store failed (disk, database down): the sender keeps the batch and retries.
       opts.log.error({ err }, 'collector request failed');
       json(res, 503, { error: { message: 'the collector store is unavailable', code: 'WARDEN_ERR_STORE_UNAVAILABLE' } }, { 'retry-after': '5' });

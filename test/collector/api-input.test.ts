@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import type { AuditEntry } from '../../proxy/audit/audit-log.ts';
+import { canonicalize } from '../../proxy/audit/canonical-json.ts';
 import { startCollector, TOKEN, type TestCollector } from '../helpers/collector.ts';
 import { batchOf, signedLog, type SignedLog } from '../helpers/dashboard-fixture.ts';
 
@@ -85,5 +86,58 @@ describe('time filters', () => {
         assert.match(res.body.error.message, /"(from|to)"/);
       }
     }
+  });
+});
+
+describe('batches of the wrong shape', () => {
+  const ZERO = '0'.repeat(64);
+  const logIds = async () => (await call('/v1/logs')).body.logs.map((l: { logId: string }) => l.logId);
+  /** A record as the sidecar writes it (canonical text, first of its log), with arrays nested `depth` deep under "deep". */
+  const record = (logId: string, depth: number) => canonicalize({ deep: '@', event: 'note', log_id: logId, prev_hash: ZERO, seq: 1, ts: '2025-06-15T00:00:00.000Z' })
+    .replace('"@"', `${'['.repeat(depth)}${']'.repeat(depth)}`);
+
+  test('is a 400 naming what is wrong, and leaves nothing behind', async () => {
+    const cp = () => ({ ...log.checkpoints[0] });
+    const cases: [string, unknown, RegExp][] = [
+      ['null', null, /JSON object/],
+      ['an array', [], /JSON object/],
+      ['no log_id', { records: [] }, /log_id/],
+      ['a numeric log_id', { log_id: 7, records: [] }, /log_id/],
+      ['no records', { log_id: 'shape-1' }, /records/],
+      ['a record "null"', { log_id: 'shape-2', records: ['null'] }, /records\[0\] is not the text of a JSON object/],
+      ['a record that is an array', { log_id: 'shape-3', records: ['[1]'] }, /records\[0\]/],
+      ['a record that is a number', { log_id: 'shape-4', records: [7] }, /records\[0\]/],
+      ['a record nested 50,000 deep', { log_id: 'shape-5', records: [record('shape-5', 50_000)] }, /records\[0\] nests .* deeper than 1000/],
+      ['a record nested 1,001 deep behind strings with quotes', { log_id: 'shape-6', records: [`{"a\\"":"[{\\\\","b":${'['.repeat(1_000)}${']'.repeat(1_000)}}`] }, /deeper than 1000/],
+      ['checkpoints that are not an array', { log_id: 'shape-7', records: [], checkpoints: {} }, /checkpoints/],
+      ['a checkpoint null', { log_id: 'shape-8', records: [], checkpoints: [null] }, /checkpoints\[0\] is not an object/],
+      ['a checkpoint {}', { log_id: 'shape-9', records: [], checkpoints: [{}] }, /checkpoints\[0\] has no log_id/],
+      ['a checkpoint without a size', { log_id: log.logId, records: [], checkpoints: [{ ...cp(), size: undefined }] }, /checkpoints\[0\] has no valid size/],
+      ['a checkpoint with a text size', { log_id: log.logId, records: [], checkpoints: [{ ...cp(), size: '5' }] }, /checkpoints\[0\] has no valid size/],
+      ['a checkpoint with a numeric root', { log_id: log.logId, records: [], checkpoints: [{ ...cp(), root: 5 }] }, /checkpoints\[0\] has no root/],
+    ];
+    const before = await logIds();
+    for (const [name, batch, message] of cases) {
+      const res = await ingest(batch);
+      assert.equal(res.status, 400, `${name}: ${JSON.stringify(res.body).slice(0, 300)}`);
+      assert.equal(res.body.error.code, 'WARDEN_ERR_MALFORMED_BATCH', name);
+      assert.match(res.body.error.message, message, name);
+      assert.equal(res.headers['retry-after'], undefined, name);
+    }
+    assert.deepEqual(await logIds(), before);
+    // The collector is none the worse: a good batch still goes in.
+    assert.equal((await ingest(batchOf(log, 1, log.records.length))).status, 200);
+  });
+
+  test('a record nested deep but within bounds is evidence like any other', async () => {
+    const res = await ingest({ log_id: 'deep-ok', records: [record('deep-ok', 999)] });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.stored, 1);
+  });
+
+  test('a log id that is not valid percent-encoding in an export path is a 400', async () => {
+    const res = await call('/v1/logs/%ZZ/export');
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'WARDEN_ERR_INVALID_PATH');
   });
 });
