@@ -5,6 +5,13 @@ import type { Checkpoint } from '../proxy/audit/signing.ts';
 import type { IngestBatch } from './ingest.ts';
 
 /**
+ * Longest log_id taken. The sidecar's ids are `{task ARN}/{8 hex}` or `{hostname}/{boot id}/{8 hex}`:
+ * an ECS task ARN with the longest cluster name (255) is about 350 characters, a hostname at most
+ * 253. Anything much longer is not a sidecar's, and each batch would store it again in every row.
+ */
+export const MAX_LOG_ID_LENGTH = 512;
+
+/**
  * How deep a record's arrays and objects may nest. Verifying a record re-serializes it recursively
  * (canonical-json.ts), which overflows the stack a few thousand levels down; SQLite's JSON functions
  * stop at 1,000 too. The sidecar refuses request bodies past 512 levels, so its records stay well under.
@@ -75,6 +82,7 @@ export function parseBatch(value: unknown): IngestBatch {
   if (!isObject(value)) throw new MalformedBatchError('a batch must be a JSON object with log_id, records and checkpoints');
   const { log_id: logId, records, checkpoints = [] } = value;
   if (typeof logId !== 'string' || logId === '') throw new MalformedBatchError('a batch needs log_id (a non-empty string)');
+  if (logId.length > MAX_LOG_ID_LENGTH) throw new MalformedBatchError(`log_id is ${logId.length} characters long; at most ${MAX_LOG_ID_LENGTH} are taken`);
   if (logId.includes('\0')) throw new MalformedBatchError('log_id contains a NUL character');
   if (!Array.isArray(records)) throw new MalformedBatchError('a batch needs records (an array of canonical JSON texts)');
   records.forEach((r: unknown, i) => {

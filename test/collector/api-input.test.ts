@@ -135,6 +135,20 @@ describe('batches of the wrong shape', () => {
     assert.equal(res.body.stored, 1);
   });
 
+  test('a log_id longer than any sidecar makes is refused, even on an empty batch', async () => {
+    const huge = 'x'.repeat(5 * 1024 * 1024);
+    const res = await ingest({ log_id: huge, records: [], checkpoints: [] });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'WARDEN_ERR_MALFORMED_BATCH');
+    assert.match(res.body.error.message, /log_id is 5242880 characters long; at most 512/);
+    assert.equal((await ingest({ log_id: 'y'.repeat(513), records: [] })).status, 400);
+    assert.ok(!(await logIds()).some((id: string) => id.length > 512));
+    // The longest a sidecar makes: a task ARN with a 255-character cluster name, and its suffix.
+    const arn = `arn:aws-us-gov:ecs:us-gov-west-1:123456789012:task/${'c'.repeat(255)}/0123456789abcdef0123456789abcdef/89abcdef`;
+    assert.equal((await ingest({ log_id: arn, records: [] })).status, 200);
+    assert.ok((await logIds()).includes(arn));
+  });
+
   test('a log id that is not valid percent-encoding in an export path is a 400', async () => {
     const res = await call('/v1/logs/%ZZ/export');
     assert.equal(res.status, 400, JSON.stringify(res.body));
