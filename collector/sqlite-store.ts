@@ -103,6 +103,14 @@ function hasColumn(db: Database.Database, table: string, column: string): boolea
   return db.prepare('SELECT 1 FROM pragma_table_info(?) WHERE name = ?').get(table, column) !== undefined;
 }
 
+/**
+ * Rolls back the open transaction, if one still is: SQLite ends it by itself on some errors (a full
+ * disk, an I/O error), and a ROLLBACK then would throw "no transaction is active" over the real error.
+ */
+function rollback(db: Database.Database): void {
+  if (db.inTransaction) db.exec('ROLLBACK');
+}
+
 /** Applies one schema step, once, atomically, unless `done` says the file already has it. */
 function upgradeOnce(db: Database.Database, done: () => boolean, apply: () => void): void {
   if (done()) return;
@@ -112,7 +120,7 @@ function upgradeOnce(db: Database.Database, done: () => boolean, apply: () => vo
     if (!done()) apply();
     db.exec('COMMIT');
   } catch (err) {
-    db.exec('ROLLBACK');
+    rollback(db);
     throw err;
   }
 }
@@ -260,7 +268,7 @@ export function openSqliteStore(path: string, catchUp: CatchUpLimits = CATCH_UP)
         db.exec('COMMIT');
         return result;
       } catch (err) {
-        db.exec('ROLLBACK');
+        rollback(db);
         throw err;
       }
     }),
