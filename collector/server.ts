@@ -14,14 +14,29 @@ import { ForeignLogError } from './ingest.ts';
 import type { CollectorStore } from './store.ts';
 
 const gunzipAsync = promisify(gunzip);
-// 500 records of up to ~1 MiB together, with room; a bigger batch is a broken or hostile sender.
-const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The largest batch body taken, sent and after gunzip, unless --max-body-bytes says otherwise. A
+ * batch is at most 1 MiB of records, but a record too big for that is sent alone, and one research-mode
+ * record holds a request and a response body of up to 16 MiB each, JSON-escaped: ~34 MB. Refused, it
+ * would be dead-lettered for good; anything past this is a broken or hostile sender.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** A --max-body-bytes value: a positive whole number of bytes, else an Error naming what is wrong. */
+export function parseMaxBodyBytes(text: string): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--max-body-bytes must be a positive whole number of bytes, got "${text}"`);
+  return n;
+}
 
 export interface CollectorOptions {
   store: CollectorStore;
   /** token → fleet name. */
   tokens: ReadonlyMap<string, string>;
   log: Logger;
+  /** Largest batch body, sent and after gunzip; DEFAULT_MAX_BODY_BYTES when absent. */
+  maxBodyBytes?: number;
 }
 
 class HttpError extends Error {
@@ -46,22 +61,27 @@ function fleetOf(req: IncomingMessage, tokens: ReadonlyMap<string, string>): str
   return fleet;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+function tooLarge(maxBytes: number, what: string): HttpError {
+  return new HttpError(413, 'WARDEN_ERR_BODY_TOO_LARGE', `batch body ${what} over ${maxBytes} bytes (the collector's --max-body-bytes)`);
+}
+
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  // Refused before a byte is read when the sender says its size; Node discards the rest of the body.
+  if (Number(req.headers['content-length']) > maxBytes) throw tooLarge(maxBytes, 'is');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BATCH_BYTES) throw new HttpError(413, 'WARDEN_ERR_BODY_TOO_LARGE', `batch over ${MAX_BATCH_BYTES} bytes`);
+    if (size > maxBytes) throw tooLarge(maxBytes, 'is');
     chunks.push(chunk);
   }
   const raw = Buffer.concat(chunks);
   if (req.headers['content-encoding'] !== 'gzip') return raw;
   try {
-    const out = await gunzipAsync(raw, { maxOutputLength: MAX_BATCH_BYTES });
-    return out;
+    return await gunzipAsync(raw, { maxOutputLength: maxBytes });
   } catch (err) {
-    const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-    throw new HttpError(tooBig ? 413 : 400, tooBig ? 'WARDEN_ERR_BODY_TOO_LARGE' : 'WARDEN_ERR_INVALID_GZIP', `batch body: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(maxBytes, 'gunzips to');
+    throw new HttpError(400, 'WARDEN_ERR_INVALID_GZIP', `batch body: ${(err as Error).message}`);
   }
 }
 
@@ -97,7 +117,7 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
   if (key === 'POST /v1/ingest') {
     let value: unknown;
     try {
-      value = JSON.parse((await readBody(req)).toString('utf8'));
+      value = JSON.parse((await readBody(req, opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)).toString('utf8'));
     } catch (err) {
       if (err instanceof HttpError) throw err;
       throw new HttpError(400, 'WARDEN_ERR_INVALID_JSON', 'batch is not valid JSON');
