@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { createCollectorServer } from '../../collector/server.ts';
+import { createCollectorServer, DEFAULT_MAX_BODY_BYTES, parseMaxBodyBytes } from '../../collector/server.ts';
 import { openSqliteStore } from '../../collector/sqlite-store.ts';
 import type { CollectorStore } from '../../collector/store.ts';
 import { UsageError } from '../errors.ts';
@@ -39,7 +39,7 @@ async function openStore(spec: string): Promise<CollectorStore> {
 export async function collectorCommand(args: string[]): Promise<number> {
   let flags;
   try {
-    flags = parseArgs({ args, options: { store: { type: 'string' }, listen: { type: 'string' }, tokens: { type: 'string' } }, strict: true }).values;
+    flags = parseArgs({ args, options: { store: { type: 'string' }, listen: { type: 'string' }, tokens: { type: 'string' }, 'max-body-bytes': { type: 'string' } }, strict: true }).values;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -51,10 +51,17 @@ export async function collectorCommand(args: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const maxBody = flags['max-body-bytes'] ?? process.env.WARDEN_COLLECTOR_MAX_BODY_BYTES;
+  let maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+  try {
+    if (maxBody !== undefined) maxBodyBytes = parseMaxBodyBytes(maxBody);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const tokens = tokensFrom(flags.tokens, process.env.WARDEN_COLLECTOR_TOKENS);
   const log = pino({ level: process.env.WARDEN_LOG_LEVEL ?? 'info', base: { svc: 'warden-collector' } });
   const store = await openStore(spec);
-  const server = createCollectorServer({ store, tokens, log });
+  const server = createCollectorServer({ store, tokens, log, maxBodyBytes });
   let url;
   try {
     url = await listenAt(server, at, '--listen');

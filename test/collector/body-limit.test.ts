@@ -2,6 +2,7 @@
 // (~34 MB, sent alone), a smaller --max-body-bytes is kept to, and a body over it is a 413 in the
 // collector's error shape (the sidecar then sends the batch again in halves), sent or gunzipped.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,7 +15,7 @@ import { openSqliteStore } from '../../collector/sqlite-store.ts';
 import type { CollectorStore } from '../../collector/store.ts';
 import { canonicalize } from '../../proxy/audit/canonical-json.ts';
 import { TOKEN } from '../helpers/collector.ts';
-import { tempDataDir } from '../helpers/warden.ts';
+import { tempDataDir, waitFor, WARDEN_BIN } from '../helpers/warden.ts';
 
 const ZERO = '0'.repeat(64);
 
@@ -90,4 +91,53 @@ test('--max-body-bytes takes a positive whole number of bytes only', () => {
   for (const bad of ['', '0', '-1', '1.5', '1e6', '64MiB', 'abc', '99999999999999999999']) {
     assert.throws(() => parseMaxBodyBytes(bad), /--max-body-bytes must be a positive whole number of bytes/, bad);
   }
+});
+
+/** Runs `warden collector` over a new SQLite store with `args` and `env`; resolves once it listens (its URL) or exits (its code and stderr). */
+async function runCollector(args: string[], env: Record<string, string> = {}) {
+  const proc = spawn(process.execPath, [WARDEN_BIN, 'collector', '--store', `sqlite:${join(tempDataDir(), 'collector.db')}`, '--listen', '127.0.0.1:0', ...args], {
+    env: { ...process.env, WARDEN_COLLECTOR_TOKENS: `test-fleet=${TOKEN}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(proc, 'exit');
+  let out = '';
+  let err = '';
+  let code: number | null | undefined;
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (err += d));
+  void exited.then(([c]) => (code = c as number | null));
+  await waitFor(() => code !== undefined || /"msg":"collector listening"/.test(out), 15_000, 'the collector to listen or exit');
+  const line = out.split('\n').find((l) => l.includes('collector listening'));
+  return {
+    url: line ? `${JSON.parse(line).url}/v1/ingest` : undefined,
+    code,
+    stderr: () => err,
+    async stop() {
+      if (code === undefined) proc.kill('SIGTERM');
+      return (await exited)[0];
+    },
+  };
+}
+
+test('`warden collector --max-body-bytes N` (or WARDEN_COLLECTOR_MAX_BODY_BYTES) sets the limit; a bad value is a usage error', async () => {
+  const body = Buffer.from(JSON.stringify({ log_id: 'cli', records: [bigRecord('cli', 8_000)], checkpoints: [] }));
+  for (const [args, env] of [[['--max-body-bytes', '4096'], {}], [[], { WARDEN_COLLECTOR_MAX_BODY_BYTES: '4096' }]] as const) {
+    const collector = await runCollector([...args], env);
+    try {
+      const res = await post(collector.url!, body);
+      assert.equal(res.status, 413, JSON.stringify(res.body));
+      assert.match(res.body.error.message, /over 4096 bytes/);
+    } finally {
+      assert.equal(await collector.stop(), 0);
+    }
+  }
+  // The default takes the same body.
+  const collector = await runCollector([]);
+  try {
+    assert.equal((await post(collector.url!, body)).status, 200);
+  } finally {
+    await collector.stop();
+  }
+  const bad = await runCollector(['--max-body-bytes', '64MiB']);
+  assert.equal(await bad.stop(), 2);
+  assert.match(bad.stderr(), /--max-body-bytes must be a positive whole number of bytes, got "64MiB"/);
 });
