@@ -106,6 +106,18 @@ function timeBounds(url: URL): { from?: string; to?: string } {
   return { from: from ?? undefined, to: to ?? undefined };
 }
 
+/**
+ * ?after, the `next` of the page before: LOG:SEQ, split at the last colon (log ids hold colons). Any
+ * other text is refused here: PostgreSQL would fail the query on a seq that is not an integer (a 503).
+ */
+function cursorOf(after: string | undefined): { logId: string; seq: number } | undefined {
+  if (after === undefined || after === '') return undefined;
+  const cut = after.lastIndexOf(':');
+  const seq = /^\d+$/.test(after.slice(cut + 1)) ? Number(after.slice(cut + 1)) : NaN;
+  if (cut <= 0 || !Number.isSafeInteger(seq)) throw new HttpError(400, 'WARDEN_ERR_INVALID_CURSOR', `"after" must be a page's "next" (LOG:SEQ), got ${JSON.stringify(after)}`);
+  return { logId: after.slice(0, cut), seq };
+}
+
 async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://collector');
   const key = `${req.method} ${url.pathname}`;
@@ -136,14 +148,12 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
     });
   }
   if (key === 'GET /v1/records') {
-    const after = param(url, 'after');
-    const cut = after?.lastIndexOf(':') ?? -1;
     // Clamped both ways: SQLite reads LIMIT -5 as no limit at all, PostgreSQL refuses it.
     const limit = Math.max(1, Math.min(Math.trunc(Number(param(url, 'limit') ?? 100)) || 100, 1_000));
     const rows = await store.records(fleet, {
       agent: param(url, 'agent'), session: param(url, 'session'), task: param(url, 'task'), event: param(url, 'event'),
       logId: param(url, 'log'), ...timeBounds(url), limit,
-      after: after && cut > 0 ? { logId: after.slice(0, cut), seq: Number(after.slice(cut + 1)) } : undefined,
+      after: cursorOf(param(url, 'after')),
     });
     const last = rows.at(-1);
     return json(res, 200, { records: rows.map((r) => JSON.parse(r.body)), next: rows.length === limit && last ? `${last.logId}:${last.seq}` : null });

@@ -119,6 +119,19 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(`on the ${kind === 
     });
   });
 
+  test('a paging cursor that is not LOG:SEQ is a 400', async () => {
+    for (const after of ['x:abc', 'x:1.5', 'x:-1', 'x:1e400', ':5', 'noseq', 'x:99999999999999999999']) {
+      const res = await call(`/v1/records?after=${encodeURIComponent(after)}`);
+      assert.equal(res.status, 400, `${after}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'WARDEN_ERR_INVALID_CURSOR');
+    }
+    // The cursor `next` gives pages on, log ids with colons and all.
+    const first = await call('/v1/records?limit=2');
+    const next = await call(`/v1/records?limit=2&after=${encodeURIComponent(first.body.next)}`);
+    assert.equal(next.status, 200);
+    assert.equal(next.body.records[0].seq, 3);
+  });
+
   describe('batches of the wrong shape', () => {
     const ZERO = '0'.repeat(64);
     const logIds = async () => (await call('/v1/logs')).body.logs.map((l: { logId: string }) => l.logId);
