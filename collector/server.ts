@@ -85,8 +85,23 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
   }
 }
 
+/** No stored text holds a NUL, and PostgreSQL fails a query that binds one (a 503): refused as input. */
+function withoutNul(name: string, value: string): string {
+  if (value.includes('\0')) throw new HttpError(400, 'WARDEN_ERR_INVALID_QUERY', `${name} contains a NUL character`);
+  return value;
+}
+
 function param(url: URL, name: string): string | undefined {
-  return url.searchParams.get(name) ?? undefined;
+  const value = url.searchParams.get(name);
+  return value === null ? undefined : withoutNul(`"${name}"`, value);
+}
+
+/** ?since, an alert id: a whole number, capped where ids cannot reach (PostgreSQL fails past bigint). */
+function sinceOf(url: URL): number {
+  const since = param(url, 'since')?.trim();
+  if (!since) return 0;
+  if (!/^\d+$/.test(since)) throw new HttpError(400, 'WARDEN_ERR_INVALID_QUERY', `"since" must be an alert id (a whole number), got ${JSON.stringify(since)}`);
+  return Math.min(Number(since), Number.MAX_SAFE_INTEGER);
 }
 
 /**
@@ -163,7 +178,7 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
     const { from, to } = timeBounds(url);
     return json(res, 200, { by, rows: await store.cost(fleet, by, from, to) });
   }
-  if (key === 'GET /v1/alerts') return json(res, 200, { alerts: await store.alerts(fleet, Number(param(url, 'since') ?? 0) || 0) });
+  if (key === 'GET /v1/alerts') return json(res, 200, { alerts: await store.alerts(fleet, sinceOf(url)) });
   if (key === 'GET /v1/logs') return json(res, 200, { logs: await store.logs(fleet) });
   const exportMatch = /^\/v1\/logs\/(.+)\/export$/.exec(url.pathname);
   if (req.method === 'GET' && exportMatch) {
@@ -176,6 +191,8 @@ async function route(opts: CollectorOptions, req: IncomingMessage, res: ServerRe
     } catch {
       throw new HttpError(400, 'WARDEN_ERR_INVALID_PATH', `the log id in ${url.pathname} is not valid percent-encoding`);
     }
+    // Before the 200 goes out: a store failure after it can only cut the export short.
+    if (logId.includes('\0')) throw new HttpError(400, 'WARDEN_ERR_INVALID_PATH', 'the log id contains a NUL character');
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     for await (const r of store.logRecords(fleet, logId)) res.write(`${JSON.stringify({ record: r.body })}\n`);
     for (const cp of await store.logCheckpoints(fleet, logId)) res.write(`${JSON.stringify({ checkpoint: JSON.parse(cp) })}\n`);

@@ -132,6 +132,22 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(`on the ${kind === 
     assert.equal(next.body.records[0].seq, 3);
   });
 
+  test('a query a store cannot run (a NUL in a filter, an alert id past any id) is a 400, not a store failure', async () => {
+    for (const q of ['/v1/records?agent=%00', '/v1/records?log=a%00b', '/v1/records?session=x%00', '/v1/records?after=a%00%3A1', '/v1/alerts?since=x']) {
+      const res = await call(q);
+      assert.equal(res.status, 400, `${q}: ${JSON.stringify(res.body)}`);
+      assert.match(res.body.error.code, /^WARDEN_ERR_INVALID_(QUERY|CURSOR)$/, q);
+    }
+    const nul = await call('/v1/logs/a%00/export');
+    assert.equal(nul.status, 400);
+    assert.equal(nul.body.error.code, 'WARDEN_ERR_INVALID_PATH');
+    for (const since of ['99999999999999999999', '9007199254740993']) {
+      const res = await call(`/v1/alerts?since=${since}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body.alerts, []);
+    }
+  });
+
   describe('batches of the wrong shape', () => {
     const ZERO = '0'.repeat(64);
     const logIds = async () => (await call('/v1/logs')).body.logs.map((l: { logId: string }) => l.logId);
