@@ -62,7 +62,7 @@ export function recordsPage(result: RecordPage, url: URL): Page {
   first.searchParams.delete('after');
   const body = html`
 <form class="filters" method="get" action="/records">
-${FILTERS.map((name) => html`<label>${labelOf(name)} <input name="${name}" value="${value(name)}"${name === 'from' || name === 'to' ? html` placeholder="YYYY-MM-DD or ISO time"` : ''}></label>`)}
+${FILTERS.map((name) => html`<label>${labelOf(name)} <input name="${name}" value="${value(name)}"${name === 'from' || name === 'to' ? html` placeholder="YYYY-MM-DD or ISO time, …Z"` : ''}></label>`)}
 <button type="submit">Search</button>
 </form>
 <p class="note">Times are UTC; a "to" day counts whole, a "to" time is exclusive. ${count(result.rows.length)} records on this page.</p>

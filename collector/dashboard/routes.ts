@@ -81,7 +81,7 @@ async function page(opts: DashboardOptions, fleet: string, req: IncomingMessage,
   if (get && path === '/alerts') return alertsPage(await store.alerts(fleet), url);
   if (get && path === '/records') {
     const q = recordQuery(url);
-    if (!q) return { status: 400, title: 'Bad search', message: '"from" and "to" must be dates (YYYY-MM-DD) or ISO times.' };
+    if (!q) return { status: 400, title: 'Bad search', message: '"from" and "to" must be dates (YYYY-MM-DD) or ISO times with an offset (2025-06-15T10:00:00Z, …+01:00).' };
     return recordsPage(await searchRecords(store, fleet, q), url);
   }
   const agent = /^\/agents\/([^/]+)$/.exec(path);
@@ -89,7 +89,7 @@ async function page(opts: DashboardOptions, fleet: string, req: IncomingMessage,
     const id = decode(agent[1]);
     if (id === undefined) return undefined;
     const range = rangeOf(url, now);
-    if (!range) return { status: 400, title: 'Bad range', message: '"from" and "to" must be dates (YYYY-MM-DD) or ISO times, "from" before "to".' };
+    if (!range) return { status: 400, title: 'Bad range', message: '"from" and "to" must be dates (YYYY-MM-DD) or ISO times with an offset (2025-06-15T10:00:00Z, …+01:00), "from" before "to".' };
     return agentPage(await agentDetail(store, fleet, id, range), url);
   }
   const record = /^\/records\/([^/]+)\/(\d+)$/.exec(path);
