@@ -113,7 +113,10 @@ function timeBounds(url: URL): { from?: string; to?: string } {
   const to = isoOf(param(url, 'to'), true);
   for (const [name, value] of [['from', from], ['to', to]] as const) {
     if (value === null) {
-      throw new HttpError(400, 'WARDEN_ERR_INVALID_TIME', `"${name}" must be an ISO 8601 date (YYYY-MM-DD) or date-time with an offset (2025-01-31T12:00:00Z, …+01:00), got ${JSON.stringify(param(url, name))}`);
+      const given = param(url, name) ?? '';
+      // A query string reads an unencoded "+" as a space: the commonest way to send a good offset wrong.
+      const hint = / \d{2}:\d{2}$/.test(given) ? ' (send the offset\'s "+" as %2B)' : '';
+      throw new HttpError(400, 'WARDEN_ERR_INVALID_TIME', `"${name}" must be an ISO 8601 date (YYYY-MM-DD) or date-time with an offset (2025-01-31T12:00:00Z, …+01:00), got ${JSON.stringify(given)}${hint}`);
     }
   }
   // As on the dashboard: a "to" day counts whole, so from=06-16&to=06-15 is as backwards as it reads.

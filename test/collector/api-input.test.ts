@@ -116,6 +116,9 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(`on the ${kind === 
           assert.match(res.body.error.message, /"(from|to)"/);
         }
       }
+      const plus = await call('/v1/records?from=2025-06-15T04:52:45+01:00');
+      assert.equal(plus.status, 400);
+      assert.match(plus.body.error.message, /got "2025-06-15T04:52:45 01:00" \(send the offset's "\+" as %2B\)/);
     });
   });
 
