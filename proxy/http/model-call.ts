@@ -133,7 +133,7 @@ function streamInput(input: ModelCallInput, fwd: ForwardInput, target: Target) {
     },
     send(body: Json): Promise<UpstreamResponse> {
       if (!again()) return Promise.reject(new Error('no attempt left for a continuation (retries.maxAttempts or the retry budget)'));
-      return sendTo(target.client, input.req.headers, input.rest, Buffer.from(JSON.stringify(body)), signal);
+      return sendTo(target.client, input.req.headers, input.rest, Buffer.from(stringifyLike(body, bodyFor(fwd, target).toString('utf8'))), signal);
     },
   };
 }

@@ -7,6 +7,7 @@ import { readCapped, type Capped } from '../http/read-capped.ts';
 import { SseSplitter } from '../http/sse.ts';
 import { isOk, type UpstreamResponse } from '../http/upstream-client.ts';
 import type { EndpointAdapter, Json, LogprobSupport } from '../providers/types.ts';
+import { stringifyLike } from '../providers/exact-numbers.ts';
 import { obj, sseBytes } from '../providers/wire.ts';
 import { selfReport } from './confidence.ts';
 
@@ -71,7 +72,7 @@ function readJson(up: UpstreamResponse, raw: Buffer, opts: ReadOptions): Buffere
     wire = opts.adapter.writeResponse(wire, response);
   }
   const changed = opts.selfReport || opts.logprobs?.strip;
-  return { status: up.status, headers: up.headers, raw: changed ? Buffer.from(JSON.stringify(wire)) : raw, response, confidence };
+  return { status: up.status, headers: up.headers, raw: changed ? Buffer.from(stringifyLike(wire, raw.toString('utf8'))) : raw, response, confidence };
 }
 
 function readStream(up: UpstreamResponse, raw: Buffer, opts: ReadOptions): Buffered {

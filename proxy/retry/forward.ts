@@ -7,10 +7,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { RetriesConfig } from '../../policies/types.ts';
 import type { Request } from '../canonical.ts';
-import { UpstreamUnreachableError, WardenError } from '../errors.ts';
+import { UpstreamEncodingError, UpstreamUnreachableError, WardenError } from '../errors.ts';
 import { upstreamRequestHeaders } from '../http/headers.ts';
 import { readCapped } from '../http/read-capped.ts';
 import { decodedResponse } from '../http/content-coding.ts';
+import { stringifyLike } from '../providers/exact-numbers.ts';
 import { isOk, toWardenError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EndpointAdapter, Json } from '../providers/types.ts';
@@ -60,7 +61,7 @@ export interface Forwarded {
 }
 
 /** Why an attempt failed, as the retries metric labels it. */
-type Reason = 'rate_limited' | 'server_error' | 'network' | 'timeout';
+type Reason = 'rate_limited' | 'server_error' | 'network' | 'timeout' | 'encoding';
 
 /** The targets of a call: its own upstream, then each fallback that speaks the same provider. */
 export function targetsOf(own: UpstreamClient, retries: RetriesConfig, upstreams: ReadonlyMap<string, UpstreamClient>): Target[] {
@@ -78,7 +79,7 @@ export function bodyFor(input: ForwardInput, target: Target): Buffer {
   const request = target.model === undefined ? input.request : { ...input.request, model: pinned(input, target.model) };
   let wire = input.adapter.writeRequest(input.wire, request);
   if (input.shape) wire = input.shape(wire);
-  return Buffer.from(JSON.stringify(wire));
+  return Buffer.from(stringifyLike(wire, input.body.toString('utf8')));
 }
 
 function pinned(input: ForwardInput, model: string): string {
@@ -138,10 +139,12 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
       // A Retry-After past the cap is not waited out here: a fallback may answer now.
       const tooLong = after !== undefined && after > retries.backoff.maxRetryAfterMs;
       wait = Math.max(after ?? 0, backoffMs(attempt, retries.backoff.baseMs, retries.backoff.capMs));
-      const lastTry = attempt === retries.maxAttempts || tooLong;
+      // An answer in a coding Warden cannot read comes the same way again: the next target may answer plainly.
+      const hopeless = outcome.reason === 'encoding';
+      const lastTry = attempt === retries.maxAttempts || tooLong || hopeless;
       call.decisions.push({ stage: STAGE, decision: lastTry ? 'gave-up' : 'retry', detail: { upstream: target.client.config.name, attempt, reason: outcome.reason, status, retryAfterMs: after, waitMs: lastTry ? undefined : wait } });
       if (!lastTry) input.metrics.retries.inc({ reason: outcome.reason });
-      if (tooLong) break;
+      if (tooLong || hopeless) break;
     }
   }
   if (count > 0) call.actions.push(`retried:${count}`);
@@ -180,6 +183,6 @@ async function attemptOnce(input: ForwardInput, target: Target, body: Buffer): P
   } catch (err) {
     // The agent left, or the call's total time ran out: no retry can help.
     if (input.signal.aborted || !(err instanceof WardenError)) throw err;
-    return { err, reason: err.code === 'WARDEN_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'network' };
+    return { err, reason: err.code === 'WARDEN_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : err instanceof UpstreamEncodingError ? 'encoding' : 'network' };
   }
 }

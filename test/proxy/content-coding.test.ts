@@ -67,8 +67,10 @@ for (const [coding, encode] of [['gzip', gzipSync], ['deflate', deflateSync], ['
 test('a coding Warden cannot undo is refused with a 502 in the provider\'s shape, not passed on unread', async () => {
   try {
     serveEncoded('compress', (b) => b, ANSWER, 'application/json');
+    const before = fake.requests.length;
     const r = await ask();
     assert.equal(r.status, 502);
+    assert.equal(fake.requests.length - before, 1, 'not asked again: the same coding would come back');
     assert.equal(JSON.parse(r.text).error.code, 'WARDEN_ERR_UPSTREAM_ENCODING');
     assert.doesNotMatch(r.text, /bob@example\.com/);
   } finally {

@@ -92,8 +92,9 @@ test('a changed call keeps every field the stages did not touch', async () => {
 });
 
 test('a changed call writes numbers past a double\'s precision as they were spelt, both ways and in streams', async () => {
-  // A seed past 2^53, an id of 23 digits, a decimal of 17 significant digits: JSON.parse rounds them all.
-  const big = '"seed":9007199254740993,"x_id":12345678901234567890123,"x_ratio":12345678.123456789';
+  // A seed past 2^53, an id of 23 digits, a decimal of 19 significant digits, an integer JavaScript
+  // writes as 1e+21: JSON.parse rounds or respells them all.
+  const big = '"seed":9007199254740993,"x_id":12345678901234567890123,"x_ratio":0.1234567890123456789,"x_count":1000000000000000000000';
   const received = serve(RESPONSE, 'application/json');
   await send(pinned, '/v1/chat/completions', `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],${big}}`);
   assert.match(received[0].toString(), /"model":"gpt-4o-2024-11-20"/, 'the call was changed');
