@@ -40,8 +40,12 @@ export function matchRoute(url: string): RouteMatch | undefined {
 // Mounts whose first segment names the upstream or tool.
 const NAMED_MOUNTS: readonly [string, RouteMatch['kind']][] = [['/upstreams/', 'model'], ['/tools/', 'tool'], ['/mcp/', 'mcp'], ['/agents/', 'agent']];
 
-/** Refuses dot segments (also percent-encoded) so a path cannot climb out of the upstream's base path. */
+/**
+ * Refuses dot segments (also percent-encoded) so a path cannot climb out of the upstream's base path,
+ * and a fragment, which no client sends and an upstream may cut off, reading a path Warden did not.
+ */
 function checkPath(path: string): void {
+  if (path.includes('#')) throw new InvalidRequestError('request path must not contain a fragment (#)');
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);

@@ -20,11 +20,12 @@ export const agentCredentialHeaders: readonly string[] = Object.freeze([...new S
 /**
  * The model-call endpoint a request path lands on, if any (matched on the path's end, query excluded).
  * Matched on the path as a lenient server would read it, so that a spelling the upstream takes for
- * chat completions (`/v1/%63hat/completions`, `/chat%2Fcompletions`, a trailing slash, `;params`) is
+ * chat completions (`/v1/%63hat/completions`, `/chat%2Fcompletions`, `/Chat/Completions`, a trailing slash, `;params`) is
  * one to Warden too and cannot slip past the stages as a pass-through; the path itself goes on as sent.
  */
 export function findEndpoint(provider: ProviderSpec, method: string, path: string): EndpointRoute | undefined {
-  const read = leniently(path);
+  // Case too: some servers (Express) route without it.
+  const read = leniently(path).toLowerCase();
   for (const e of provider.endpoints) if (e.method === method && read.endsWith(e.suffix)) return e;
   return undefined;
 }

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../../proxy/demo/fake-upstream.ts';
 import type { Sidecar } from '../../proxy/sidecar.ts';
+import { rawRequest } from '../helpers/raw-http.ts';
 import { policyFor, startWarden, tempFile } from '../helpers/warden.ts';
 
 let fake: FakeUpstream;
@@ -37,6 +38,7 @@ const SPELLINGS = [
   '/v1/chat%2Fcompletions',
   '/v1/chat/completions;x=1',
   '/v1/chat//completions',
+  '/v1/Chat/Completions',
   '/v1/chat/completions/?api-version=1',
   '/upstreams/vllm/%63hat/completions',
 ];
@@ -56,3 +58,11 @@ for (const path of SPELLINGS) {
     assert.equal(sent.path, `/v1${path.replace(/^\/(v1|upstreams\/vllm)/, '')}`);
   });
 }
+
+test('a path with a fragment (which an upstream may cut off, reading another path) is refused', async () => {
+  const before = fake.requests.length;
+  const res = await rawRequest(warden.trafficUrl, 'POST /v1/chat/completions#x HTTP/1.1\r\ncontent-type: application/json', '{}');
+  assert.equal(res.status, 400, res.body);
+  assert.match(res.body, /must not contain a fragment/);
+  assert.equal(fake.requests.length, before);
+});
