@@ -6,7 +6,7 @@ import { loadPolicyFile } from '../policies/load.ts';
 import { spaceConfigOf } from './audit/audit-setup.ts';
 import type { SidecarContext } from './context.ts';
 import { PolicyError } from './errors.ts';
-import { buildRuntime, retireRuntime } from './runtime.ts';
+import { buildRuntime, closeRuntime, retireRuntime } from './runtime.ts';
 import { loadPactFor } from './evals/pact-service.ts';
 
 export type ReloadResult = { ok: true; at: Date } | { ok: false; at: Date; problems: readonly string[] };
@@ -48,8 +48,15 @@ export function createPolicyReloader(ctx: SidecarContext, file: string, watchFil
         return (last = { ok: true, at });
       }
       const previous = ctx.runtime;
-      ctx.runtime = buildRuntime(policy, ctx.services);
-      await ctx.services.pacts?.configure(policy, pact);
+      const next = buildRuntime(policy, ctx.services);
+      try {
+        await ctx.services.pacts?.configure(policy, pact);
+      } catch (err) {
+        // The new policy never served: its pools and credential lease go, the last good one stays.
+        void closeRuntime(next);
+        throw err;
+      }
+      ctx.runtime = next;
       ctx.audit?.configure(spaceConfigOf(policy));
       ctx.metrics.policyReloads.inc({ result: 'ok' });
       ctx.log.info({ file, sha256: policy.source.sha256, warnings: ctx.runtime.warnings, notes }, 'policy reloaded');

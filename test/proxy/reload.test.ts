@@ -93,6 +93,7 @@ test('a call waiting to retry when the policy is reloaded sends its retry on the
     const previous = warden.ctx.runtime;
     replace(policyFor(fake.url, pinned('gpt-4o-2024-05-13')));
     await waitFor(() => warden.ctx.runtime !== previous, 5_000, 'the reload');
+    assert.equal(asked, 1, 'the reload came while the call waited to retry');
     const res = await call;
     const body = await res.body.text();
     assert.equal(res.statusCode, 200, body);
