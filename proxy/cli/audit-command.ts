@@ -65,9 +65,11 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     const [from, to] = [isoTime(f.from, '--from'), isoTime(f.to, '--to')];
     // The window is from inclusive, to exclusive: one that ends where or before it starts holds nothing.
     if (from >= to) throw new UsageError(`--from ${f.from} must be before --to ${f.to}`);
-    const lines = exportBundle(dbPath(f.db), { agent: f.agent, from, to });
+    const path = dbPath(f.db);
+    auditLogId(path);
+    const lines = exportBundle(path, { agent: f.agent, from, to });
     const text = `${lines.join('\n')}\n`;
-    if (f.out) writeFileSync(f.out, text);
+    if (f.out) writeOut(f.out, text);
     else stdout.write(text);
     stderr.write(`exported ${lines.filter((l) => l.startsWith('{"type":"record"')).length} records\n`);
     const { pruned_through: pruned, unproven_after_checkpoint: unproven } = JSON.parse(lines[0]) as { pruned_through: number; unproven_after_checkpoint: number };
@@ -145,9 +147,10 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     try {
       const outcomes = await reshipDeadLetters({ db, logId, url: base, token });
       if (outcomes.length === 0) stdout.write('no dead-lettered batches: the collector has been sent everything\n');
-      // A collector that cannot be reached or refuses the token refuses every range alike: said once,
-      // as the configuration error it is (exit 2), not as ranges it still refuses on their merits (1).
-      const unusable = outcomes.filter((o) => o.result === 'refused' && /^(HTTP 40[13]\b|the collector could not be reached)/.test(o.detail));
+      // A collector that cannot be reached or refuses the token, or a URL that is no collector at all,
+      // refuses every range alike: said once, as the configuration error it is (exit 2), not as ranges
+      // a collector still refuses on their merits (1).
+      const unusable = outcomes.filter((o) => o.result === 'refused' && UNUSABLE.test(o.detail));
       for (const o of outcomes) {
         if (unusable.includes(o)) continue;
         const what = o.first > o.last ? `the checkpoint at ${o.last}` : `records ${o.first}..${o.last}`;
@@ -155,8 +158,9 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
       }
       if (unusable.length > 0) {
         const { detail } = unusable[0];
-        const why = detail.startsWith('HTTP') ? `the collector at ${base} refused the token (${detail.slice(0, 8)}): give --token T or set WARDEN_COLLECTOR_TOKEN to one of its tokens`
-          : `cannot reach the collector at ${base}: ${/\bE[A-Z]{3,}\b/.exec(detail)?.[0] ?? detail.replace(/^the collector could not be reached: /, '')}`;
+        const why = /^HTTP 40[13]\b/.test(detail) ? `the collector at ${base} refused the token (${detail.slice(0, 8)}): give --token T or set WARDEN_COLLECTOR_TOKEN to one of its tokens`
+          : detail.startsWith('HTTP') ? `${base} is not a Warden collector (${/^HTTP \d+/.exec(detail)![0]})`
+            : `cannot reach the collector at ${base}: ${/\bE[A-Z]{3,}\b/.exec(detail)?.[0] ?? detail.replace(/^the collector could not be reached: /, '')}`;
         stderr.write(`warden: ${why} (${unusable.length} dead-lettered ${unusable.length === 1 ? 'range' : 'ranges'} left for the next reship)\n`);
         return 2;
       }
@@ -166,7 +170,9 @@ export async function auditCommand(args: string[], stdout: Out, stderr: Out): Pr
     }
   }
   if (sub === 'checkpoint') {
-    const cp = latestCheckpoint(dbPath(f.db));
+    const path = dbPath(f.db);
+    auditLogId(path);
+    const cp = latestCheckpoint(path);
     if (!cp) {
       stderr.write('no checkpoint yet\n');
       return 1;
@@ -218,4 +224,17 @@ async function verifyCollector(base: string, token: string, keys: Buffer[] | und
     else if (!result.problem) failed++;
   }
   return failed > 0 ? 1 : 0;
+}
+
+// What a reship range's refusal says when the fault is the address or the token, not the records:
+// unreachable, a refused token, no ingest route there (404, 405), or an answer that is not a collector's.
+const UNUSABLE = /^(?:HTTP 40[1345]\b|HTTP \d+ that is not the collector's answer|the collector could not be reached)/;
+
+/** Writes the bundle to --out; a place it cannot be written is the operator's to fix (exit 2), not a crash. */
+function writeOut(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (err) {
+    throw new ConfigError(`cannot write --out ${path}: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -151,6 +151,11 @@ test('reship to an unreachable collector or with a wrong token: exit 2, one line
     const left = new Database(path, { readonly: true });
     assert.equal(left.prepare('SELECT count(*) FROM dead_letters').pluck().get(), 2);
     left.close();
+    // A server that is no collector (here, the collector's own /healthz as a base: no ingest route there).
+    const elsewhere = await warden('audit', 'reship', '--db', path, '--collector', `${collector.url}/healthz`, '--token', TOKEN);
+    assert.equal(elsewhere.code, 2, elsewhere.err);
+    assert.match(elsewhere.err, /^warden: http:\/\/.*\/healthz is not a Warden collector \(HTTP 40\d/);
+    oneLine(elsewhere.err);
     const notUrl = await warden('audit', 'reship', '--db', path, '--collector', 'notaurl');
     assert.equal(notUrl.code, 2);
     assert.match(notUrl.err, /^warden: --collector notaurl: not an http\(s\) URL/);
@@ -161,6 +166,21 @@ test('reship to an unreachable collector or with a wrong token: exit 2, one line
   } finally {
     await collector.close();
   }
+});
+
+test('export and checkpoint on a file that is not an audit log, or export to a place it cannot write: exit 2, one line', async () => {
+  const text = join(tempDataDir(), 'text.db');
+  writeFileSync(text, 'hello, not SQLite\n');
+  for (const args of [['export', '--agent', 'a', '--from', '2026-11-01', '--to', '2026-11-03'], ['checkpoint']]) {
+    const r = await warden('audit', ...args, '--db', text);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /cannot read it as a Warden audit log/);
+    oneLine(r.err);
+  }
+  const out = await warden('audit', 'export', '--db', db, '--agent', 'a', '--from', '2026-11-01', '--to', '2026-11-03', '--out', join(tempDataDir(), 'no', 'such', 'dir', 'b.jsonl'));
+  assert.equal(out.code, 2, out.err);
+  assert.match(out.err, /^warden: cannot write --out .*b\.jsonl: ENOENT/);
+  oneLine(out.err);
 });
 
 test('export takes ISO 8601 dates and date-times only, and a window whose start is before its end: exit 2 otherwise', async () => {
