@@ -86,7 +86,7 @@ test('a listener that cannot bind: the runtime, the policy watch, SIGHUP, the cr
     const before = { handles: handles(), hup: process.listenerCount('SIGHUP') };
     await assert.rejects(start(`${head}upstreams:
   openai: { baseUrl: "http://127.0.0.1:1/v1", apiKeyFile: "${keyFile}" }
-`, dataDir, { host: '127.0.0.1', port: (blocker.address() as AddressInfo).port }), /EADDRINUSE/);
+`, dataDir, { host: '127.0.0.1', port: (blocker.address() as AddressInfo).port }), /cannot listen on 127\.0\.0\.1:\d+: address in use/);
     await settle();
     assert.deepEqual(openFilesUnder(dataDir), []);
     assert.deepEqual(handles(), before.handles);
