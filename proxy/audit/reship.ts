@@ -7,8 +7,8 @@
 import { postBatch, takeRecords, type Batch } from './collector-batch.ts';
 import type { ShipperOptions } from './shipper.ts';
 
-/** Where to, and the shipper's batch limits; `ids`: only these dead letters (a refill), else every one. */
-export type ReshipOptions = Pick<ShipperOptions, 'db' | 'logId' | 'url' | 'token' | 'maxRecords' | 'maxBytes' | 'requestTimeoutMs'> & { ids?: readonly number[] };
+/** Where to, and the shipper's batch limits. */
+export type ReshipOptions = Pick<ShipperOptions, 'db' | 'logId' | 'url' | 'token' | 'maxRecords' | 'maxBytes' | 'requestTimeoutMs'>;
 
 export interface ReshipOutcome {
   first: number;
@@ -40,8 +40,7 @@ interface DeadLetter {
 export async function reshipDeadLetters(o: ReshipOptions): Promise<ReshipOutcome[]> {
   const maxRecords = o.maxRecords ?? 500;
   const maxBytes = o.maxBytes ?? 1024 * 1024;
-  const letters = (o.db.prepare('SELECT id, first_seq, last_seq FROM dead_letters ORDER BY first_seq, id').all() as DeadLetter[])
-    .filter((l) => !o.ids || o.ids.includes(l.id));
+  const letters = o.db.prepare('SELECT id, first_seq, last_seq FROM dead_letters ORDER BY first_seq, id').all() as DeadLetter[];
   const records = o.db.prepare('SELECT seq, body FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?');
   const checkpoints = o.db.prepare('SELECT body FROM checkpoints WHERE size >= ? AND size <= ? ORDER BY size');
   const remove = o.db.prepare('DELETE FROM dead_letters WHERE id = ?');

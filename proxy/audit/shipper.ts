@@ -8,7 +8,6 @@
 // `committed_through`, never past what was sent.
 import { retryAfterMs } from '../retry/backoff.ts';
 import { postBatch, takeRecords, type Batch, type RecordRow } from './collector-batch.ts';
-import { reshipDeadLetters } from './reship.ts';
 import { getMeta, prunedBase, SET_META, type Db } from './store.ts';
 
 export interface ShipperOptions {
@@ -26,7 +25,7 @@ export interface ShipperOptions {
 
 export type ShipperEvent =
   | { type: 'shipped'; through: number }
-  | { type: 'refill'; from: number; through: number; result: 'delivered' | 'refused' | 'lost'; detail: string }
+  | { type: 'refill'; from: number; through: number; result: 'resent' | 'lost'; detail: string }
   | { type: 'ship-failed'; reason: 'network' | 'throttled' | 'server' | 'unauthorized' | 'too_large' | 'rejected'; detail: string; retryInMs?: number };
 
 // The collector read the batch and refused it as malformed: sending it again cannot help.
@@ -132,8 +131,8 @@ export function startShipper(o: ShipperOptions): Shipper {
       const { through, missing } = readAnswer(text);
       // A 2xx that does not say what the collector holds (a proxy's page, say) proves nothing.
       if (through === undefined) return retry('server', `HTTP ${res.status} without a committed_through: ${text.slice(0, 200)}`, res);
-      gap = missing;
-      return acknowledged(batch, through, res.status, text);
+      const wait = acknowledged(batch, through, res.status, text);
+      return missing && rewind(missing) ? 0 : wait;
     }
     if (res.status === 413 && batch.records.length > 1) {
       // Too large for the collector (or a proxy before it): the same records again, in halves, and
@@ -203,38 +202,40 @@ export function startShipper(o: ShipperOptions): Shipper {
     return 0;
   }
 
-  // The first gap the collector's last answer reported, and the gaps already refilled (or found
-  // beyond help) this run: each is tried once, so a collector that keeps refusing one is not fed it in a loop.
-  let gap: Missing | undefined;
+  // Gaps already rewound to (or found beyond help) this run: each once, so a collector that keeps
+  // refusing one is not fed it in a loop.
   const tried = new Set<number>();
   const refusedAround = o.db.prepare('SELECT 1 FROM dead_letters WHERE first_seq <= ? AND last_seq >= ?').pluck();
 
   /**
-   * Sends again what the collector lacks below what it holds (a collector restored from a backup, or
-   * started on a new store, gets records after a gap): kept as a dead letter while it goes, so pruning
-   * stops before it, and sent as `warden audit reship` sends. A gap at a batch the collector refused is
-   * left to that command; one already pruned here is lost to the collector, and said so.
+   * A collector that holds records after a gap below what was shipped lost them (restored from a
+   * backup, or started again on a new store, then sent the next batch): shipping rewinds to the gap,
+   * so they go again as any batch goes (retried through failures and restarts), and pruning, which
+   * never passes what was shipped, keeps them meanwhile. What it holds past the gap goes again too,
+   * taken as duplicates. A gap at a batch the collector refused is `warden audit reship`'s; records
+   * pruned here are lost to the collector, and said so. Returns whether shipping rewound.
    */
-  async function refill({ from, through }: Missing): Promise<void> {
+  function rewind({ from, through }: Missing): boolean {
     const last = Math.min(through, shipped);
-    if (from > last || tried.has(from) || refusedAround.get(last, from) !== undefined) return;
+    if (from > last || tried.has(from) || refusedAround.get(last, from) !== undefined) return false;
     tried.add(from);
-    const report = (result: 'delivered' | 'refused' | 'lost', detail: string) => o.report({ type: 'refill', from, through: last, result, detail });
     const pruned = prunedBase(o.db)?.size ?? 0;
-    if (from <= pruned) return report('lost', `records ${from}..${Math.min(last, pruned)} were pruned here after the collector had acknowledged them`);
-    const id = Number(deadLetter.run(from, last, 0, 'missing at the collector (restored from a backup, or a new store): refilling', new Date().toISOString()).lastInsertRowid);
-    const [outcome] = await reshipDeadLetters({ db: o.db, logId: o.logId, url: o.url, token: o.token, maxRecords: batchRecords, maxBytes, requestTimeoutMs: o.requestTimeoutMs, ids: [id] });
-    report(outcome?.result ?? 'refused', outcome?.detail ?? 'the range left dead_letters while it was sent');
+    if (from <= pruned) {
+      o.report({ type: 'refill', from, through: Math.min(last, pruned), result: 'lost', detail: 'pruned here after the collector had acknowledged them' });
+    }
+    const start = Math.max(from, pruned + 1);
+    if (start > last) return false;
+    o.report({ type: 'refill', from: start, through: last, result: 'resent', detail: `shipping again from record ${start}` });
+    shipped = start - 1;
+    checkpointsShipped = Math.min(checkpointsShipped, shipped);
+    setMeta.run('shipped_through', String(shipped));
+    setMeta.run('checkpoints_shipped_through', String(checkpointsShipped));
+    o.report({ type: 'shipped', through: shipped });
+    return true;
   }
 
   const loop = (async () => {
     while (!halted && !(stopping && Date.now() >= stopDeadline)) {
-      if (gap && !stopping) {
-        const missing = gap;
-        gap = undefined;
-        await refill(missing);
-        continue;
-      }
       const batch = nextBatch();
       if (!batch) {
         if (stopping) return;

@@ -305,7 +305,7 @@ if (config.collector) {
     db, logId, url: config.collector.url, token: config.collector.token,
     report: (event) => {
       post({ type: 'ship', event });
-      if ((event.type === 'ship-failed' && event.reason === 'rejected') || event.type === 'refill') watchDeadLetters();
+      if (event.type === 'ship-failed' && event.reason === 'rejected') watchDeadLetters();
     },
   });
 }

@@ -1,7 +1,7 @@
 // A collector restored from a backup, or started again on a new store, holds less than the sidecar
 // shipped: the next batch it takes lands after a gap. It says so in its answer (missing_from,
-// missing_through), and the sidecar sends the missing records again from its own log (held back from
-// pruning meanwhile), so the collector ends with the whole log and its gap alert resolved.
+// missing_through), and the sidecar rewinds its shipping to the gap (pruning waits), so the collector
+// ends with the whole log and its gap alert resolved; records pruned here meanwhile are lost to it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
@@ -58,4 +58,31 @@ test('a collector started again on an empty store is refilled with the records i
     return status.state === 'green';
   }, 10_000, 'the sidecar green again, nothing left dead-lettered');
   assert.equal(warden.ctx.audit!.stats().deadLettered, 0);
+});
+
+test('records already pruned here are lost to a collector that lost them; the rest are sent again', { timeout: 60_000 }, async () => {
+  const dir = tempDataDir();
+  let second = await startCollector();
+  const pruning = await startShippingWarden(second, tempFile('p.yaml', policyFor(fake.url, 'audit: { retainShipped: 1s }\n', 'pruned-agent')), dir);
+  try {
+    const call = async () => {
+      const res = await request(`${pruning.trafficUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' });
+      await res.body.text();
+    };
+    for (let i = 0; i < 40; i++) await call();
+    await waitFor(() => pruning.ctx.audit!.stats().pruned > 0, 15_000, 'records pruned after shipping');
+    const pruned = pruning.ctx.audit!.stats().pruned;
+    const { port } = second;
+    await second.close();
+    second = await startCollector(undefined, undefined, port);
+    for (let i = 0; i < 10; i++) await call();
+    const size = auditLogSize(dir);
+    // Everything still held here arrives; what was pruned here cannot.
+    await waitFor(async () => (await second.seqs()).length === size - pruned, 30_000, 'the records still held here to arrive');
+    assert.deepEqual(await second.seqs(), Array.from({ length: size - pruned }, (_, i) => pruned + i + 1));
+    assert.equal(pruning.ctx.audit!.stats().unshipped, 0);
+  } finally {
+    await pruning.shutdown();
+    await second.close();
+  }
 });
