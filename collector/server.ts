@@ -18,10 +18,11 @@ const gunzipAsync = promisify(gunzip);
 /**
  * The largest batch body taken, sent and after gunzip, unless --max-body-bytes says otherwise. A
  * batch is at most 1 MiB of records, but a record too big for that is sent alone, and one research-mode
- * record holds a request and a response body of up to 16 MiB each, JSON-escaped: ~34 MB. Refused, it
+ * record holds a request and a response body of up to 16 MiB each, escaped in the record and again in
+ * the batch: ~68 MiB for bodies of JSON that itself holds escaped JSON (tool arguments). Refused, it
  * would be dead-lettered for good; anything past this is a broken or hostile sender.
  */
-export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024;
 
 /** A --max-body-bytes value: a positive whole number of bytes, else an Error naming what is wrong. */
 export function parseMaxBodyBytes(text: string): number {

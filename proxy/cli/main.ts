@@ -43,7 +43,7 @@ const USAGE = `usage: warden <command>
   collector --store sqlite:PATH [--listen HOST:PORT] [--tokens FILE] [--max-body-bytes N]
                        run the central collector (env: WARDEN_COLLECTOR_STORE, WARDEN_COLLECTOR_LISTEN,
                        WARDEN_COLLECTOR_TOKENS=fleet=token,…, WARDEN_COLLECTOR_MAX_BODY_BYTES; the
-                       largest batch body, sent or gunzipped, defaults to 67108864 = 64 MiB)
+                       largest batch body, sent or gunzipped, defaults to 134217728 = 128 MiB)
   memory list|search|delete --agent ID --session ID [--query TEXT] [--data-dir DIR]
                        a session's context memory (JSON lines); delete erases it (right to erasure)
   eval run --pact FILE --target URL [--json] [--concurrency N] [--trials N] [--header 'K: V']...

@@ -168,3 +168,12 @@ test('a value that fails a field\'s pattern is told with what the field is, in a
     'p.yaml:5:22: upstreams.openai.baseUrl is not valid here (The API\'s base URL, as its SDK would take it (https://api.openai.com/v1, https://api.anthropic.com)) (got "")',
   ]);
 });
+
+test('audit.mask and audit.encrypt cannot take the fields that frame a record (its columns and chain would no longer match it)', () => {
+  const { problems } = check(`${BASE}audit: { mask: [ts, { path: event }, request.text], encrypt: [seq, response.text, tsx] }\n`);
+  assert.deepEqual(problems.map((p) => p.replace(/ must be .*\(got/, ' (got')), [
+    'p.yaml:6:17: audit.mask[0] (got "ts")',
+    'p.yaml:6:29: audit.mask[1].path (got "event")',
+    'p.yaml:6:63: audit.encrypt[0] (got "seq")',
+  ]);
+});
