@@ -209,7 +209,7 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
             countUnshipped();
           } else if (msg.event.type === 'refill') {
             const { from, through, result, detail } = msg.event;
-            opts.observer?.warning?.(`the collector lacks records ${from}..${through}, below ones it holds (restored from a backup, or a new store): ${result === 'resent' ? `${detail}` : `lost to it, ${detail}`}`);
+            opts.observer?.warning?.(`the collector lacks records ${from}..${through}, below ones it holds (restored from a backup, or a new store): ${result === 'resent' ? detail : `lost to it, ${detail}`}`);
           } else {
             // A refused batch is not shipping failing: it is kept in dead_letters (counted apart), and shipping goes on.
             if (msg.event.reason !== 'rejected') stats.shipFailure = `${msg.event.reason}: ${msg.event.detail}`;

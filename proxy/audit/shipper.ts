@@ -5,7 +5,8 @@
 // halves; a batch the collector rejects as malformed (400, 422), or one it keeps taking none of, goes
 // to a dead-letter table and raises an alert, and shipping moves on, while the records themselves stay
 // (pruning stops before the first dead-lettered one). Progress is the collector's own
-// `committed_through`, never past what was sent.
+// `committed_through`, never past what was sent; a collector that says it lacks records below what it
+// holds (restored from a backup) has shipping rewound to them.
 import { retryAfterMs } from '../retry/backoff.ts';
 import { postBatch, takeRecords, type Batch, type RecordRow } from './collector-batch.ts';
 import { getMeta, prunedBase, SET_META, type Db } from './store.ts';
