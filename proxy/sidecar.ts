@@ -18,6 +18,7 @@ import { KeyCustody } from './auth/key-custody.ts';
 import { LOG_REDACT } from './auth/log-redact.ts';
 import { createAgentServices } from './agents/services.ts';
 import type { ClientTimeouts } from './http/client-guard.ts';
+import { storeAdvice } from './store-advice.ts';
 import { createTrafficServer } from './http/traffic-server.ts';
 import { createMetrics } from './metrics.ts';
 import { createPolicyReloader } from './policy-reloader.ts';
@@ -120,7 +121,7 @@ function openStore<T>(dataDir: string, file: string, what: string, open: (path: 
     mkdirSync(dataDir, { recursive: true });
     return open(join(dataDir, file));
   } catch (err) {
-    throw new ConfigError(`cannot open ${what} in ${dataDir}: ${(err as Error).message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
+    throw new ConfigError(`cannot open ${what} in ${dataDir}: ${(err as Error).message} (${storeAdvice(err)})`, { cause: err });
   }
 }
 

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, tempDataDir, tempFile, WARDEN_BIN } from './helpers/warden.ts';
 
@@ -77,6 +78,18 @@ test('proxy with an audit log it cannot write exits 2 with a clear message, no s
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /^warden: cannot prepare the audit log in .*ok\.yaml\/data: .*set WARDEN_DATA_DIR/m);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('proxy with a damaged audit log exits 2 saying to keep it as evidence, not to change the data directory', () => {
+  const policy = tempFile('ok2.yaml', 'apiVersion: warden/v1\nkind: Policy\nagent: { id: a, version: 1 }\nupstreams:\n  openai: { baseUrl: "http://127.0.0.1:9/v1" }\n');
+  const dir = tempDataDir();
+  writeFileSync(join(dir, 'audit.db'), 'not SQLite: a file someone or something wrote over the log\n'.repeat(100));
+  const r = spawnSync(process.execPath, [WARDEN_BIN, 'proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
+    cwd: ROOT, encoding: 'utf8', timeout: 30_000, env: { ...process.env, WARDEN_DATA_DIR: dir },
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^warden: cannot open the audit log .*audit\.db: file is not a database \(the file is damaged or not a Warden database: move it aside \(an audit log is evidence/m);
+  assert.doesNotMatch(r.stderr, /WARDEN_DATA_DIR|\n\s+at /);
 });
 
 test('a listen address that is taken exits 2 with one line naming it and its flag: traffic, admin and collector listeners', async () => {

@@ -12,6 +12,7 @@ import type { EcsIdentity } from './ecs-identity.ts';
 import { loadKeyring, type ProtectionConfig } from './field-protection.ts';
 import { loadSigningKey } from './signing.ts';
 import type { SpaceConfig } from './writer-protocol.ts';
+import { storeAdvice } from '../store-advice.ts';
 
 /** The agent identity records carry: the policy's id and version, and the ECS task's when known. */
 export function agentOf(policy: Policy, identity: EcsIdentity | undefined): Record<string, string | undefined> {
@@ -55,7 +56,7 @@ export async function startAudit(policy: Policy, dataDir: string, metrics: Metri
     mkdirSync(dataDir, { recursive: true });
     key = loadSigningKey(dataDir);
   } catch (err) {
-    throw new ConfigError(`cannot prepare the audit log in ${dataDir}: ${(err as Error).message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
+    throw new ConfigError(`cannot prepare the audit log in ${dataDir}: ${(err as Error).message} (${storeAdvice(err)})`, { cause: err });
   }
   const audit = await openAuditLog({
     path, key, strict: policy.audit.durability === 'strict',
@@ -90,7 +91,7 @@ export async function startAudit(policy: Policy, dataDir: string, metrics: Metri
       },
     },
   }).catch((err: Error) => {
-    throw new ConfigError(`cannot open the audit log ${path}: ${err.message} (set WARDEN_DATA_DIR to a directory the sidecar can write)`, { cause: err });
+    throw new ConfigError(`cannot open the audit log ${path}: ${err.message} (${storeAdvice(err)})`, { cause: err });
   });
   metrics.auditPath = path;
   log.info({ path, logId: audit.logId, durability: policy.audit.durability, signingKey: key.source }, 'audit log open');
