@@ -13,7 +13,9 @@ const TIME = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:
 
 /** Whether year-month-day names a real day: Date.parse rolls 2025-02-30 over into March. */
 function realDay(y: string, m: string, d: string): boolean {
-  const t = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
+  const t = new Date(0);
+  // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999.
+  t.setUTCFullYear(Number(y), Number(m) - 1, Number(d));
   return t.getUTCFullYear() === Number(y) && t.getUTCMonth() === Number(m) - 1 && t.getUTCDate() === Number(d);
 }
 

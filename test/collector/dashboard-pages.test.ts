@@ -112,6 +112,8 @@ describe('rendering', () => {
     // ISO 8601 only, and canonical: an offset is applied, a time without one (whose zone?) or a day that does not exist is refused.
     assert.deepEqual(rangeOf(URL_OF(`/?from=${encodeURIComponent('2025-03-01T01:30:00+01:00')}&to=2025-03-02T00:00Z`), now), { from: '2025-03-01T00:30:00.000Z', to: '2025-03-02T00:00:00.000Z' });
     for (const bad of ['from=2025-02-30', 'from=2025-03-01T10:00', 'from=March%201%2C%202025', 'to=1740787200']) assert.equal(rangeOf(URL_OF(`/?${bad}`), now), undefined, bad);
+    // Years before 100 are years, not 1900-1999.
+    assert.deepEqual(rangeOf(URL_OF('/?from=0099-12-31&to=0100-01-01'), now), { from: '0099-12-31T00:00:00.000Z', to: '0100-01-02T00:00:00.000Z' });
   });
 });
 
