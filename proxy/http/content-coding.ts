@@ -25,7 +25,11 @@ export function decodedResponse(upstream: string, up: UpstreamResponse): Upstrea
     up.body.resume();
     throw new UpstreamEncodingError(upstream, coding);
   }
-  // A corrupt body fails the decoder, which the reader then sees as the upstream breaking off.
+  // A corrupt body fails the decoder, which the reader then sees as the upstream breaking off; the
+  // message says it was the coding (the same error object reaches every listener, this one first).
+  decoder.once('error', (err: Error) => {
+    err.message = `the ${coding} body does not decode: ${err.message}`;
+  });
   pipeline(up.body, decoder, () => {});
   const { 'content-encoding': _coding, 'content-length': _length, ...headers } = up.headers;
   return { ...up, headers, body: decoder };

@@ -78,6 +78,17 @@ test('a coding Warden cannot undo is refused with a 502 in the provider\'s shape
   }
 });
 
+test('a corrupt gzip answer is a 502 that says the body does not decode', async () => {
+  try {
+    serveEncoded('gzip', (b) => Buffer.concat([gzipSync(b).subarray(0, 10), Buffer.from('not deflate data at all')]), ANSWER, 'application/json');
+    const r = await ask();
+    assert.equal(r.status, 502, r.text);
+    assert.match(JSON.parse(r.text).error.message, /the gzip body does not decode/);
+  } finally {
+    fake.setHandler(undefined);
+  }
+});
+
 test('a compressed request is refused as such (400), not as invalid UTF-8', async () => {
   const res = await request(`${warden.trafficUrl}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
