@@ -76,14 +76,17 @@ export async function handleMcp(input: McpInput): Promise<void> {
     call.bodies.request = captureBytes(policy, body);
     const parsed = parseJson(body);
     const messages: Json[] = (Array.isArray(parsed) ? parsed : [parsed]).filter((m) => m && typeof m === 'object');
+    const unjudgeable = unpairable(messages);
+    if (unjudgeable) return answer(input, 400, rpcError(null, `[warden] ${unjudgeable}`, { type: 'invalid_request' }));
     // A client that calls tools without listing them first must not slip past the server's schemas.
-    if (messages.some((m) => m.method === 'tools/call') && !input.catalog.knowsServer(server)) await learnServerTools(input, server, headers);
+    if (messages.some((m) => isToolsCall(m.method)) && !input.catalog.knowsServer(server)) await learnServerTools(input, server, headers);
     const refusals: Json[] = [];
     const held: HeldCall[] = [];
     for (const m of messages) {
       if (m.id === undefined || typeof m.method !== 'string') continue;
-      methods.set(m.id, m.method);
-      if (m.method !== 'tools/call') continue;
+      // Lower case: the answer to a Tools/List is filtered like one to tools/list.
+      methods.set(m.id, m.method.toLowerCase());
+      if (!isToolsCall(m.method)) continue;
       // Not String(): a name like {"toString":1} would make it throw (a 500 for a malformed call).
       const name = typeof m.params?.name === 'string' ? m.params.name : '';
       const tool = input.catalog.mcpToolName(server, name);
@@ -304,6 +307,27 @@ function judgeResult(x: Exchange, p: PendingCall, m: Json): Json {
   }
   input.metrics.toolCalls.inc({ tool: metricName(catalog, p.tool), outcome: toolCall.outcome });
   return out;
+}
+
+/** tools/call in any letter case: a server that reads methods loosely must not run a call Warden took for another method. */
+function isToolsCall(method: unknown): boolean {
+  return typeof method === 'string' && method.toLowerCase() === 'tools/call';
+}
+
+/**
+ * Why messages cannot be judged, if they cannot: a call's result is checked against the call its id
+ * names, so a tools/call without an id (a notification, whose result never comes back) or an id used
+ * twice in one batch (one call's result judged by another's rules) would run unchecked.
+ */
+function unpairable(messages: readonly Json[]): string | undefined {
+  const seen = new Set<unknown>();
+  for (const m of messages) {
+    if (isToolsCall(m.method) && (m.id === undefined || m.id === null)) return 'a tools/call must carry an id, so that its result can be checked';
+    if (m.id === undefined || typeof m.method !== 'string') continue;
+    if (seen.has(m.id)) return `the id ${JSON.stringify(m.id)} is used twice in one batch: each request needs its own`;
+    seen.add(m.id);
+  }
+  return undefined;
 }
 
 async function answer(input: McpInput, status: number, message: unknown): Promise<void> {

@@ -16,7 +16,7 @@ export function isResponse(m: Json): boolean {
   return m !== null && typeof m === 'object' && m.id !== undefined && m.method === undefined && (m.result !== undefined || m.error !== undefined);
 }
 
-export function rpcError(id: Id, message: string, data: Json): Json {
+export function rpcError(id: Id | null, message: string, data: Json): Json {
   return { jsonrpc: '2.0', id, error: { code: MCP_WARDEN_ERROR, message, data } };
 }
 

@@ -50,6 +50,30 @@ for (const json of [false, true]) {
       assert.deepEqual(crm.calls, [], 'no refused call reached the server');
     });
 
+    test('calls Warden could not pair with their results are refused: a tools/call without an id, ids used twice in a batch; Tools/Call is judged as tools/call', async () => {
+      const post = async (body: unknown) => {
+        const res = await request(`${warden.trafficUrl}/mcp/crm`, {
+          method: 'POST', body: JSON.stringify(body),
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': (client.transport as StreamableHTTPClientTransport).sessionId ?? '' },
+        });
+        return { status: res.statusCode, text: await res.body.text() };
+      };
+      const notification = await post({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'delete_customer', arguments: { id: 'x' } } });
+      assert.equal(notification.status, 400);
+      assert.match(notification.text, /a tools\/call must carry an id/);
+      const inBatch = await post([{ jsonrpc: '2.0', id: 1, method: 'ping' }, { jsonrpc: '2.0', method: 'tools/call', params: { name: 'delete_customer', arguments: { id: 'x' } } }]);
+      assert.equal(inBatch.status, 400);
+      const twice = await post([
+        { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'get_account', arguments: { account_id: 'ACC-BAD' } } },
+        { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'search_customers', arguments: { query: 'Keller' } } },
+      ]);
+      assert.equal(twice.status, 400);
+      assert.match(twice.text, /the id 7 is used twice in one batch/);
+      const cased = await post({ jsonrpc: '2.0', id: 8, method: 'Tools/Call', params: { name: 'delete_customer', arguments: { id: 'x' } } });
+      assert.match(cased.text, /delete_customer refused by policy: scope_violation/);
+      assert.deepEqual(crm.calls, [], 'none reached the server');
+    });
+
     test('an allowed call passes through untouched', async () => {
       const res = await client.callTool({ name: 'search_customers', arguments: { query: 'Keller' } });
       assert.match((res.content as { text: string }[])[0].text, /Maria Keller/);
