@@ -17,6 +17,8 @@ export interface ToolCall {
   name: string;
   /** The arguments as the model wrote them: JSON text, possibly invalid. */
   arguments: string;
+  /** The provider's item for a call of another kind than its default (a Responses custom_tool_call), written back as it came. */
+  raw?: Record<string, unknown>;
 }
 
 export interface ToolResult {

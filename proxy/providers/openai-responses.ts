@@ -47,9 +47,17 @@ function itemsToWire(m: Message): unknown[] {
   return [{ role: m.role, content: m.text }];
 }
 
+// Calls the agent runs: functions, and custom tools (free-form input instead of JSON arguments),
+// judged alike; a custom call keeps its own item.
+const CALL_ITEMS = new Set(['function_call', 'custom_tool_call']);
+// Not String(): an item whose type is {"toString":1} must not throw.
+const isCall = (type: unknown): boolean => typeof type === 'string' && CALL_ITEMS.has(type);
+
 function outputToolCalls(output: unknown[]): ToolCall[] {
-  return output.map(obj).filter((i) => i?.type === 'function_call')
-    .map((i) => ({ id: str(i!.call_id) ?? '', name: str(i!.name) ?? '', arguments: str(i!.arguments) ?? '' }));
+  return output.map(obj).filter((i) => isCall(i?.type))
+    .map((i) => i!.type === 'custom_tool_call'
+      ? { id: str(i!.call_id) ?? '', name: str(i!.name) ?? '', arguments: str(i!.input) ?? '', raw: i! }
+      : { id: str(i!.call_id) ?? '', name: str(i!.name) ?? '', arguments: str(i!.arguments) ?? '' });
 }
 
 function outputText(output: unknown[]): string {
@@ -78,7 +86,7 @@ function refusalMessage(k: number, text: string): Json {
 }
 
 /**
- * Turns each blocked function_call output item into an assistant message holding the refusal, with
+ * Turns each blocked function_call (or custom_tool_call) output item into an assistant message holding the refusal, with
  * the events the API sends for a text message, so the SDK's accumulator (which checks item ids,
  * content indices and the final output against what it streamed) takes it as a real one.
  */
@@ -111,14 +119,14 @@ function rewriteResponsesToolCalls(held: readonly HeldEvent[], blocked: Readonly
     const k = num(ev.output_index);
     const refusal = k === undefined ? undefined : blocked.get(k);
     if (k !== undefined && refusal !== undefined) {
-      if (ev.type === 'response.output_item.added' && obj(ev.item)?.type === 'function_call') {
+      if (ev.type === 'response.output_item.added' && isCall(obj(ev.item)?.type)) {
         rewritten.add(k);
         emit({ ...ev, item: { type: 'message', id: `msg_warden_${k}`, role: 'assistant', status: 'in_progress', content: [] } }, h.event);
         continue;
       }
       if (rewritten.has(k)) {
         // The refused call's arguments go with it.
-        if (ev.type === 'response.function_call_arguments.delta' || ev.type === 'response.function_call_arguments.done') continue;
+        if (typeof ev.type === 'string' && /^response\.(function_call_arguments|custom_tool_call_input)\.(delta|done)$/.test(ev.type)) continue;
         if (ev.type === 'response.output_item.done') {
           const at = { item_id: `msg_warden_${k}`, output_index: k, content_index: 0 };
           const part = { type: 'output_text', text: refusal, annotations: [] };
@@ -134,7 +142,7 @@ function rewriteResponsesToolCalls(held: readonly HeldEvent[], blocked: Readonly
     // The final response lists the output again; the SDK checks it against the items it streamed.
     const response = obj(ev.response);
     const output = arr(response?.output);
-    const refused = (item: unknown, i: number) => rewritten.has(i) && obj(item)?.type === 'function_call';
+    const refused = (item: unknown, i: number) => rewritten.has(i) && isCall(obj(item)?.type);
     if (TERMINAL.has(ev.type as string) && output.some(refused)) {
       const replaced = output.map((item, i) => (refused(item, i) ? refusalMessage(i, blocked.get(i) ?? '') : item));
       emit({ ...ev, response: { ...response, output: replaced } }, h.event);
@@ -195,13 +203,15 @@ export const openaiResponses: EndpointAdapter = {
   writeResponse(body, res) {
     const output = arr(body.output).filter((i) => {
       const type = obj(i)?.type;
-      return type !== 'message' && type !== 'function_call';
+      return type !== 'message' && !isCall(type);
     });
     if (res.text !== '') {
       const first = obj(arr(body.output).find((i) => obj(i)?.type === 'message')) ?? { type: 'message', role: 'assistant', status: 'completed' };
       output.push({ ...first, content: [{ type: 'output_text', text: res.text, annotations: [] }] });
     }
-    for (const c of res.toolCalls) output.push({ type: 'function_call', call_id: c.id, name: c.name, arguments: c.arguments, status: 'completed' });
+    for (const c of res.toolCalls) {
+      output.push(c.raw ? { ...c.raw, input: c.arguments } : { type: 'function_call', call_id: c.id, name: c.name, arguments: c.arguments, status: 'completed' });
+    }
     return { ...body, output };
   },
 
@@ -221,12 +231,14 @@ export const openaiResponses: EndpointAdapter = {
         break;
       case 'response.output_item.added': {
         const item = obj(ev.item);
-        if (item?.type === 'function_call') {
-          events.push({ type: 'tool-call', index: num(ev.output_index) ?? 0, id: str(item.call_id), name: str(item.name), argumentsDelta: str(item.arguments) ?? '' });
+        if (item && isCall(item.type)) {
+          const args = item.type === 'custom_tool_call' ? item.input : item.arguments;
+          events.push({ type: 'tool-call', index: num(ev.output_index) ?? 0, id: str(item.call_id), name: str(item.name), argumentsDelta: str(args) ?? '' });
         }
         break;
       }
       case 'response.function_call_arguments.delta':
+      case 'response.custom_tool_call_input.delta':
         events.push({ type: 'tool-call', index: num(ev.output_index) ?? 0, argumentsDelta: str(ev.delta) ?? '' });
         break;
       case 'response.output_text.done':
@@ -263,8 +275,9 @@ export const openaiResponses: EndpointAdapter = {
       // Logprobs describe the upstream's tokens; changed text would be disclosed through them.
       if (delta.text !== out.delta) out.logprobs = [];
       out.delta = delta.text;
-    } else if (delta?.type === 'tool-call' && out.type === 'response.function_call_arguments.delta') out.delta = delta.argumentsDelta;
+    } else if (delta?.type === 'tool-call' && (out.type === 'response.function_call_arguments.delta' || out.type === 'response.custom_tool_call_input.delta')) out.delta = delta.argumentsDelta;
     else if (delta?.type === 'tool-call' && obj(out.item)?.type === 'function_call') out.item = { ...obj(out.item), arguments: delta.argumentsDelta };
+    else if (delta?.type === 'tool-call' && obj(out.item)?.type === 'custom_tool_call') out.item = { ...obj(out.item), input: delta.argumentsDelta };
     writeContentEnds(out, events);
     return out;
   },

@@ -183,3 +183,44 @@ test('scope honesty: every checked tool call counts, in scope or out, and the ra
     assert.equal(await metric(w, 'warden_scope_honesty_ratio'), 0.75);
   });
 });
+
+test('Responses API custom tool calls are judged like function calls, whole and streamed: a forbidden one is refused, an allowed one passes as it came', async () => {
+  const custom = (id: string, name: string, input: string) => ({ type: 'custom_tool_call', id: `ctc_${id}`, call_id: `call_${id}`, name, input, status: 'completed' });
+  const items = [custom('A', 'issue_refund', '{"order_id":"ORD-123456","amount":5000}'), custom('B', 'lookup_order', '{"order_id":"ORD-123456"}')];
+  const whole = { id: 'resp_1', object: 'response', created_at: 1, status: 'completed', model: 'gpt-4o', output: items, usage: { input_tokens: 5, output_tokens: 5, total_tokens: 10 } };
+  let n = 0;
+  const events = [
+    { type: 'response.created', response: { ...whole, status: 'in_progress', output: [] } },
+    ...items.flatMap((item, k) => [
+      { type: 'response.output_item.added', output_index: k, item: { ...item, input: '', status: 'in_progress' } },
+      { type: 'response.custom_tool_call_input.delta', output_index: k, item_id: item.id, delta: item.input },
+      { type: 'response.custom_tool_call_input.done', output_index: k, item_id: item.id, input: item.input },
+      { type: 'response.output_item.done', output_index: k, item },
+    ]),
+    { type: 'response.completed', response: whole },
+  ].map((e) => `event: ${e.type}\ndata: ${JSON.stringify({ ...e, sequence_number: n++ })}\n\n`).join('');
+  fake.setHandler((req, res) => {
+    if (!req.path.endsWith('/responses')) return false;
+    const stream = JSON.parse(req.body.toString()).stream === true;
+    res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' });
+    res.end(stream ? events : JSON.stringify(whole));
+    return true;
+  });
+  try {
+    await withWarden(supportPolicy(), async (w) => {
+      for (const stream of [false, true]) {
+        const res = await request(`${w.trafficUrl}/v1/responses`, {
+          method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer agent-key' },
+          body: JSON.stringify({ model: 'gpt-4o', input: 'refund it', stream, tools: [{ type: 'custom', name: 'lookup_order' }, { type: 'custom', name: 'issue_refund' }] }),
+        });
+        const text = await res.body.text();
+        assert.equal(res.statusCode, 200, text);
+        assert.doesNotMatch(text, /"amount\\?":5000/, `${stream ? 'streamed' : 'whole'}: the refused call's input is gone`);
+        assert.match(text, /issue_refund was refused by policy \(scope_violation\)/);
+        assert.match(text, /"type":"custom_tool_call"[^}]*"name":"lookup_order"|"name":"lookup_order"[^}]*"type":"custom_tool_call"/, 'the allowed call stays a custom call');
+      }
+    });
+  } finally {
+    fake.setHandler(undefined);
+  }
+});
