@@ -2,6 +2,7 @@
 // sender's fault, not evidence: it is answered 400 (the sidecar dead-letters it), never left to fail
 // inside the store's transaction, where it would read as a store failure (503: keep it, retry forever).
 import type { Checkpoint } from '../proxy/audit/signing.ts';
+import { nestingDepth } from '../proxy/http/body.ts';
 import type { IngestBatch } from './ingest.ts';
 
 /**
@@ -22,28 +23,6 @@ export const MAX_RECORD_DEPTH = 1_000;
 export class MalformedBatchError extends Error {
   readonly status = 400;
   readonly code = 'WARDEN_ERR_MALFORMED_BATCH';
-}
-
-/** How deep arrays and objects nest in JSON text (strings skipped), counting only up to `cap` + 1. */
-export function nestingDepth(text: string, cap: number): number {
-  let depth = 0;
-  let max = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      // Strings are most of a record: jump from quote to quote natively, skipping escaped ones.
-      for (;;) {
-        i = text.indexOf('"', i + 1);
-        if (i === -1) return max; // unterminated: JSON.parse refuses it
-        let k = i - 1;
-        while (text.charCodeAt(k) === 0x5c /* \ */) k--;
-        if ((i - 1 - k) % 2 === 0) break;
-      }
-    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-      if (++depth > max && (max = depth) > cap) return max;
-    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
-  }
-  return max;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -88,7 +67,7 @@ export function parseBatch(value: unknown): IngestBatch {
   records.forEach((r: unknown, i) => {
     // Every record the sidecar writes is an object; checked on the text, so nothing is parsed twice.
     if (typeof r !== 'string' || !r.trimStart().startsWith('{')) throw new MalformedBatchError(`records[${i}] is not the text of a JSON object`);
-    if (nestingDepth(r, MAX_RECORD_DEPTH) > MAX_RECORD_DEPTH) throw new MalformedBatchError(`records[${i}] nests arrays and objects deeper than ${MAX_RECORD_DEPTH} levels`);
+    if (nestingDepth(Buffer.from(r), MAX_RECORD_DEPTH) > MAX_RECORD_DEPTH) throw new MalformedBatchError(`records[${i}] nests arrays and objects deeper than ${MAX_RECORD_DEPTH} levels`);
   });
   if (!Array.isArray(checkpoints)) throw new MalformedBatchError('checkpoints, when given, must be an array');
   checkpoints.forEach((cp: unknown, i) => {

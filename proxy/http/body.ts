@@ -71,7 +71,7 @@ function escaped(body: Buffer, at: number): boolean {
 }
 
 /** How deep arrays and objects nest in JSON bytes (strings skipped), counting only up to `cap` + 1. */
-function nestingDepth(body: Buffer, cap: number): number {
+export function nestingDepth(body: Buffer, cap: number): number {
   let depth = 0;
   let max = 0;
   for (let i = 0; i < body.length; i++) {

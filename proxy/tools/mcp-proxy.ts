@@ -24,7 +24,7 @@ import { degradation, noteFor, type Degradation } from './degrade.ts';
 import type { ToolLedger } from './ledger.ts';
 import { scoreToolResult } from './signals.ts';
 import { holdCalls, metricName, refuse, type HeldCall } from './mcp-gate.ts';
-import { isResponse, MAX_EVENT_BYTES, readAll, rpcError, textOf, textValue, tryParse, type Id, type Json } from './mcp-wire.ts';
+import { isResponse, isToolsCall, MAX_EVENT_BYTES, readAll, rpcError, textOf, textValue, tryParse, unpairable, type Id, type Json } from './mcp-wire.ts';
 import { judgeAll, judgeCall, type Violation } from './violations.ts';
 import type { Limiter } from '../limits/limiter.ts';
 import { mcpRateLimited } from '../limits/tool-limits.ts';
@@ -307,27 +307,6 @@ function judgeResult(x: Exchange, p: PendingCall, m: Json): Json {
   }
   input.metrics.toolCalls.inc({ tool: metricName(catalog, p.tool), outcome: toolCall.outcome });
   return out;
-}
-
-/** tools/call in any letter case: a server that reads methods loosely must not run a call Warden took for another method. */
-function isToolsCall(method: unknown): boolean {
-  return typeof method === 'string' && method.toLowerCase() === 'tools/call';
-}
-
-/**
- * Why messages cannot be judged, if they cannot: a call's result is checked against the call its id
- * names, so a tools/call without an id (a notification, whose result never comes back) or an id used
- * twice in one batch (one call's result judged by another's rules) would run unchecked.
- */
-function unpairable(messages: readonly Json[]): string | undefined {
-  const seen = new Set<unknown>();
-  for (const m of messages) {
-    if (isToolsCall(m.method) && (m.id === undefined || m.id === null)) return 'a tools/call must carry an id, so that its result can be checked';
-    if (m.id === undefined || typeof m.method !== 'string') continue;
-    if (seen.has(m.id)) return `the id ${JSON.stringify(m.id)} is used twice in one batch: each request needs its own`;
-    seen.add(m.id);
-  }
-  return undefined;
 }
 
 async function answer(input: McpInput, status: number, message: unknown): Promise<void> {

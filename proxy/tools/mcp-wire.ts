@@ -44,3 +44,24 @@ export async function readAll(body: Readable, server: string): Promise<Buffer> {
   if (over) throw new UpstreamUnreachableError(server, { cause: new Error(`response over ${MAX_EVENT_BYTES} bytes`) });
   return bytes;
 }
+
+/** tools/call in any letter case: a server that reads methods loosely must not run a call Warden took for another method. */
+export function isToolsCall(method: unknown): boolean {
+  return typeof method === 'string' && method.toLowerCase() === 'tools/call';
+}
+
+/**
+ * Why messages cannot be judged, if they cannot: a call's result is checked against the call its id
+ * names, so a tools/call without an id (a notification, whose result never comes back) or an id used
+ * twice in one batch (one call's result judged by another's rules) would run unchecked.
+ */
+export function unpairable(messages: readonly Json[]): string | undefined {
+  const seen = new Set<unknown>();
+  for (const m of messages) {
+    if (isToolsCall(m.method) && (m.id === undefined || m.id === null)) return 'a tools/call must carry an id, so that its result can be checked';
+    if (m.id === undefined || typeof m.method !== 'string') continue;
+    if (seen.has(m.id)) return `the id ${JSON.stringify(m.id)} is used twice in one batch: each request needs its own`;
+    seen.add(m.id);
+  }
+  return undefined;
+}
